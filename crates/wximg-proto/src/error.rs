@@ -1,0 +1,148 @@
+//! The error table.
+//!
+//! Every answer of the API carries an `errcode`; `0` means success and everything else is
+//! one row of this table. The server builds its error bodies from it, the client turns the
+//! codes it receives back into [`ErrCode`] values, and the README's table is checked
+//! against [`ErrCode::ALL`] by a test, so the three can never drift apart.
+//!
+//! The messages are the real platform's, byte for byte (including its odd spacing in
+//! 45011), because some SDKs match on them.
+
+use std::fmt;
+
+macro_rules! error_table {
+    ($( $(#[$doc:meta])* $name:ident = $code:literal, $msg:literal, $when:literal; )*) => {
+        /// One row of the error table: a non-zero `errcode` of the API.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrCode {
+            $( $(#[$doc])* $name, )*
+        }
+
+        impl ErrCode {
+            /// Every row, in table order.
+            pub const ALL: &'static [ErrCode] = &[ $( ErrCode::$name, )* ];
+
+            /// The numeric `errcode`.
+            pub const fn code(self) -> i64 {
+                match self { $( ErrCode::$name => $code, )* }
+            }
+
+            /// The platform's `errmsg` for this code (without the ` rid: …` suffix).
+            pub const fn message(self) -> &'static str {
+                match self { $( ErrCode::$name => $msg, )* }
+            }
+
+            /// When wximg answers this code, in a few words (the README's third column).
+            pub const fn when(self) -> &'static str {
+                match self { $( ErrCode::$name => $when, )* }
+            }
+
+            /// The row for a numeric code, if it is one of ours.
+            pub fn from_code(code: i64) -> Option<ErrCode> {
+                match code { $( $code => Some(ErrCode::$name), )* _ => None }
+            }
+        }
+    };
+}
+
+error_table! {
+    /// Storage failure or a caught panic; nothing was acknowledged.
+    SystemError = -1, "system error", "storage failure or internal fault; nothing is acknowledged, retry";
+    /// Unknown token, or one ended by a newer one.
+    InvalidCredential = 40001, "invalid credential, access_token is invalid or not latest", "unknown token, or one ended by a newer token";
+    /// `grant_type` is missing or not `client_credential`.
+    InvalidGrantType = 40002, "invalid grant_type", "grant_type missing or not client_credential";
+    /// The upload is not a real, whole JPEG or PNG.
+    InvalidFileType = 40005, "invalid file type", "media is not a whole, well-formed JPEG or PNG (judged by its bytes)";
+    /// The upload is too large in bytes or in pixels.
+    InvalidImageSize = 40009, "invalid image size", "media larger than 1,048,576 bytes, or its header claims more than the pixel limit";
+    /// Unknown or malformed appid.
+    InvalidAppId = 40013, "invalid appid", "appid unknown or not of the form wx + 16 hex digits";
+    /// The secret does not match the app.
+    InvalidAppSecret = 40125, "invalid appsecret", "secret does not match the app";
+    /// The caller's address is not in the app's whitelist.
+    IpNotInWhitelist = 40164, "invalid ip, not in whitelist", "token call from an address outside the app's IP whitelist";
+    /// No `access_token` in the query.
+    AccessTokenMissing = 41001, "access_token missing", "no access_token in the query string";
+    /// No `appid` where one is required.
+    AppIdMissing = 41002, "appid missing", "no appid (stable_token: appid given in the query instead of the JSON body)";
+    /// No `secret` where one is required.
+    AppSecretMissing = 41004, "appsecret missing", "no secret";
+    /// No `media` part, or an empty one.
+    MediaDataMissing = 41005, "media data missing", "no media part in the multipart body, or an empty one";
+    /// The token's life is over.
+    AccessTokenExpired = 42001, "access_token expired", "token past its expires_in";
+    /// A POST-only endpoint was called with another method.
+    RequirePost = 43002, "require POST method", "GET (or another method) on a POST-only endpoint";
+    /// The request has no body.
+    EmptyPostData = 44002, "empty post data", "POST with an empty body";
+    /// The app's daily quota for this API is used up.
+    DailyQuota = 45009, "reach max api daily quota limit", "the app's daily quota for this API (or 20 stable_token force refreshes) is used up";
+    /// The app's per-minute quota for this API is used up.
+    MinuteQuota = 45011, "api minute-quota reach limit  mustslower  retry next minute", "the app's per-minute quota for this API is used up";
+    /// The body could not be parsed.
+    DataFormatError = 47001, "data format error", "body is not valid JSON / multipart";
+    /// The app type (or grant) does not allow this API, or the API does not exist.
+    ApiUnauthorized = 48001, "api unauthorized", "the app type or grant does not allow this API, or there is no such API";
+    /// A component (third-party platform) may not call this API for the authorizer.
+    ApiUnauthorizedToComponent = 61007, "api is unauthorized to component", "the authorizer's grant does not cover this API";
+}
+
+impl fmt::Display for ErrCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code(), self.message())
+    }
+}
+
+impl ErrCode {
+    /// Codes a client may retry after a pause (the server may succeed next time).
+    pub const fn is_transient(self) -> bool {
+        matches!(self, ErrCode::SystemError | ErrCode::MinuteQuota)
+    }
+
+    /// Codes that mean "fetch a new token and try again".
+    pub const fn is_token_problem(self) -> bool {
+        matches!(
+            self,
+            ErrCode::InvalidCredential | ErrCode::AccessTokenExpired
+        )
+    }
+
+    /// The README's error table, in Markdown, generated from [`ErrCode::ALL`].
+    pub fn markdown_table() -> String {
+        let mut out = String::from("| errcode | errmsg | when |\n|---|---|---|\n");
+        for e in Self::ALL {
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                e.code(),
+                e.message(),
+                e.when()
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_round_trip() {
+        for (i, a) in ErrCode::ALL.iter().enumerate() {
+            assert_eq!(ErrCode::from_code(a.code()), Some(*a));
+            for b in &ErrCode::ALL[i + 1..] {
+                assert_ne!(a.code(), b.code(), "{a:?} and {b:?} share a code");
+            }
+        }
+        assert_eq!(ErrCode::from_code(0), None);
+    }
+
+    #[test]
+    fn messages_match_the_platform() {
+        assert_eq!(ErrCode::InvalidFileType.message(), "invalid file type");
+        assert_eq!(ErrCode::InvalidImageSize.message(), "invalid image size");
+        assert_eq!(ErrCode::InvalidFileType.code(), 40005);
+        assert_eq!(ErrCode::InvalidImageSize.code(), 40009);
+    }
+}

@@ -1,0 +1,21 @@
+//! # wximg-proto
+//!
+//! Everything both sides of wximg must agree on, with no I/O:
+//!
+//! - [`error`]: the error table — every `errcode` the server answers and the client
+//!   understands, with its message. It is the only place codes and messages are written.
+//! - [`rules`]: the picture rules (`uploadimg` takes whole JPEG/PNG files of at most
+//!   1,048,576 bytes and at most 50 megapixels), decided from the bytes by a structural
+//!   parse. The server runs them on every upload; the client runs the very same code as a
+//!   pre-flight check.
+//! - [`wire`]: the JSON bodies of the API, and the request id (`rid`) format.
+//! - [`ids`]: validated domain values — [`ids::AppId`], [`ids::ImageId`], …
+
+pub mod error;
+pub mod ids;
+pub mod rules;
+pub mod wire;
+
+pub use error::ErrCode;
+pub use ids::{AppId, AppSecret, AppType, ImageId};
+pub use rules::{ImageFormat, PictureInfo, Rejection, Rules};

@@ -1,0 +1,648 @@
+//! The picture rules of `uploadimg`.
+//!
+//! The platform takes "jpg / png only, under 1 MB". wximg decides that from the bytes alone
+//! — never from a filename or a part's Content-Type — with a *structural* parse that reads
+//! every header but decodes no pixel:
+//!
+//! - **JPEG**: SOI; well-formed marker segments; exactly one SOF with sane dimensions and
+//!   components; at least one SOS followed by entropy-coded data; EOI. Bytes after EOI are
+//!   tolerated, because phone cameras append motion-photo video there and those are real
+//!   photos people upload.
+//! - **PNG**: the signature; IHDR first with valid fields; every chunk's CRC; PLTE where the
+//!   colour type needs one; consecutive IDAT chunks; IEND last, with nothing after it.
+//! - **Size**: more than [`Rules::max_bytes`] (1,048,576) bytes → 40009; a header claiming
+//!   more than [`Rules::max_pixels`] (50 megapixels) → 40009, decided from the header, so a
+//!   "pixel bomb" costs nothing to refuse.
+//!
+//! No crate does this: decoders either stop at the headers (and miss a truncated or corrupt
+//! file) or decode every pixel (too slow, and the bomb is what we must not decode). The
+//! parse is a few hundred lines over a byte slice and is fuzzed.
+
+use std::fmt;
+
+use crate::ErrCode;
+
+/// The formats `uploadimg` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+}
+
+impl ImageFormat {
+    /// The path segment of its URLs: `mmbiz_jpg` or `mmbiz_png`.
+    pub fn url_kind(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "mmbiz_jpg",
+            ImageFormat::Png => "mmbiz_png",
+        }
+    }
+
+    pub fn from_url_kind(kind: &str) -> Option<ImageFormat> {
+        match kind {
+            "mmbiz_jpg" => Some(ImageFormat::Jpeg),
+            "mmbiz_png" => Some(ImageFormat::Png),
+            _ => None,
+        }
+    }
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "image/jpeg",
+            ImageFormat::Png => "image/png",
+        }
+    }
+
+    /// Short name for storage rows: `jpg` / `png`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "jpg",
+            ImageFormat::Png => "png",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ImageFormat> {
+        match s {
+            "jpg" => Some(ImageFormat::Jpeg),
+            "png" => Some(ImageFormat::Png),
+            _ => None,
+        }
+    }
+}
+
+/// What the rules learnt about an accepted picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PictureInfo {
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Why a picture is refused: the code the server answers, and a reason for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: ErrCode,
+    pub reason: String,
+}
+
+impl Rejection {
+    fn file_type(reason: impl Into<String>) -> Rejection {
+        Rejection {
+            code: ErrCode::InvalidFileType,
+            reason: reason.into(),
+        }
+    }
+
+    fn size(reason: impl Into<String>) -> Rejection {
+        Rejection {
+            code: ErrCode::InvalidImageSize,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} — {}", self.code, self.reason)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// The limits the rules enforce. [`Rules::default`] is the platform's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Largest accepted file, in bytes (1,048,576).
+    pub max_bytes: usize,
+    /// Largest accepted width × height (50,000,000).
+    pub max_pixels: u64,
+}
+
+/// The platform's byte limit: "under 1 MB", measured as 1 MiB inclusive.
+pub const MAX_BYTES: usize = 1_048_576;
+/// The pixel limit: 50 megapixels.
+pub const MAX_PIXELS: u64 = 50_000_000;
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            max_bytes: MAX_BYTES,
+            max_pixels: MAX_PIXELS,
+        }
+    }
+}
+
+impl Rules {
+    /// Checks a whole file. `Ok` means the server would accept it.
+    pub fn check(&self, bytes: &[u8]) -> Result<PictureInfo, Rejection> {
+        if bytes.is_empty() {
+            return Err(Rejection {
+                code: ErrCode::MediaDataMissing,
+                reason: "the file is empty".into(),
+            });
+        }
+        if bytes.len() > self.max_bytes {
+            return Err(Rejection::size(format!(
+                "{} bytes is more than the limit of {} bytes; use --fit",
+                bytes.len(),
+                self.max_bytes
+            )));
+        }
+        let info = if bytes.starts_with(&[0xFF, 0xD8]) {
+            let (width, height) = jpeg(bytes, self.max_pixels)?;
+            PictureInfo {
+                format: ImageFormat::Jpeg,
+                width,
+                height,
+            }
+        } else if bytes.starts_with(PNG_SIGNATURE) {
+            let (width, height) = png(bytes, self.max_pixels)?;
+            PictureInfo {
+                format: ImageFormat::Png,
+                width,
+                height,
+            }
+        } else {
+            return Err(Rejection::file_type(match sniff_other(bytes) {
+                Some(name) => format!("{name} is not accepted, only JPEG and PNG; use --fit"),
+                None => "not a JPEG or PNG file".to_string(),
+            }));
+        };
+        Ok(info)
+    }
+
+    fn pixels_ok(max_pixels: u64, width: u32, height: u32) -> Result<(), Rejection> {
+        let pixels = u64::from(width) * u64::from(height);
+        if pixels > max_pixels {
+            return Err(Rejection::size(format!(
+                "{width}×{height} is {pixels} pixels, more than the limit of {max_pixels}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Names a few formats people try to upload, so the reason can say what the file is.
+pub fn sniff_other(b: &[u8]) -> Option<&'static str> {
+    let starts = |p: &[u8]| b.starts_with(p);
+    if starts(b"GIF87a") || starts(b"GIF89a") {
+        Some("GIF")
+    } else if b.len() >= 12 && &b[0..4] == b"RIFF" && &b[8..12] == b"WEBP" {
+        Some("WebP")
+    } else if starts(b"BM") && b.len() >= 14 {
+        Some("BMP")
+    } else if starts(b"II*\0") || starts(b"MM\0*") {
+        Some("TIFF")
+    } else if b.len() >= 12 && &b[4..8] == b"ftyp" {
+        match &b[8..12] {
+            b"avif" | b"avis" => Some("AVIF"),
+            b"heic" | b"heix" | b"mif1" | b"msf1" | b"hevc" => Some("HEIC"),
+            _ => Some("an ISO media file"),
+        }
+    } else if starts(b"\0\0\0\x0CjP  ") || starts(&[0xFF, 0x4F, 0xFF, 0x51]) {
+        Some("JPEG 2000")
+    } else if starts(&[0xFF, 0x0A]) || starts(b"\0\0\0\x0CJXL ") {
+        Some("JPEG XL")
+    } else if starts(b"%PDF") {
+        Some("PDF")
+    } else if starts(b"\0\0\x01\0") {
+        Some("ICO")
+    } else if starts(b"<svg") || starts(b"<?xml") {
+        Some("SVG/XML")
+    } else if b
+        .iter()
+        .take(512)
+        .all(|&c| c == b'\t' || c == b'\n' || c == b'\r' || (0x20..0x7F).contains(&c))
+    {
+        Some("text")
+    } else {
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// JPEG
+
+fn truncated() -> Rejection {
+    Rejection::file_type("the file is truncated")
+}
+
+fn corrupt(what: impl fmt::Display) -> Rejection {
+    Rejection::file_type(format!("corrupt JPEG: {what}"))
+}
+
+/// Walks a JPEG's marker segments and scans; returns its dimensions.
+fn jpeg(b: &[u8], max_pixels: u64) -> Result<(u32, u32), Rejection> {
+    let mut pos = 2; // after SOI
+    let mut frame: Option<(u32, u32)> = None;
+    let mut scans = 0usize;
+    loop {
+        if pos >= b.len() {
+            return Err(truncated());
+        }
+        if b[pos] != 0xFF {
+            return Err(corrupt(format_args!("expected a marker at byte {pos}")));
+        }
+        // Any number of 0xFF fill bytes may precede a marker.
+        while pos < b.len() && b[pos] == 0xFF {
+            pos += 1;
+        }
+        let Some(&marker) = b.get(pos) else {
+            return Err(truncated());
+        };
+        pos += 1;
+        match marker {
+            0xD9 => {
+                // EOI. Whatever follows is not part of the picture and is tolerated.
+                return match (frame, scans) {
+                    (Some(dims), 1..) => Ok(dims),
+                    (None, _) => Err(corrupt("no frame header (SOF)")),
+                    (Some(_), 0) => Err(corrupt("no scan (SOS)")),
+                };
+            }
+            0x01 | 0xD0..=0xD7 => continue, // TEM and stray RSTn stand alone
+            0x00 | 0x02..=0xBF | 0xC8 | 0xD8 => {
+                return Err(corrupt(format_args!(
+                    "unexpected marker 0x{marker:02X} at byte {}",
+                    pos - 2
+                )));
+            }
+            _ => {}
+        }
+        let Some(len_bytes) = b.get(pos..pos + 2) else {
+            return Err(truncated());
+        };
+        let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
+        if len < 2 {
+            return Err(corrupt(format_args!(
+                "segment 0x{marker:02X} has length {len}"
+            )));
+        }
+        let Some(seg) = b.get(pos + 2..pos + len) else {
+            return Err(truncated());
+        };
+        pos += len;
+        match marker {
+            // SOF0..SOF15 except DHT (C4), JPG (C8, refused above) and DAC (CC).
+            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                if frame.is_some() {
+                    return Err(corrupt("more than one frame header (SOF)"));
+                }
+                let dims = sof(seg)?;
+                Rules::pixels_ok(max_pixels, dims.0, dims.1)?;
+                frame = Some(dims);
+            }
+            0xDA => {
+                if frame.is_none() {
+                    return Err(corrupt("scan (SOS) before the frame header (SOF)"));
+                }
+                sos(seg)?;
+                pos = entropy_coded_data(b, pos)?;
+                scans += 1;
+            }
+            // DHT, DAC, DQT, DNL, DRI, DHP, EXP, APPn, JPGn, COM: well-formed by length.
+            _ => {}
+        }
+    }
+}
+
+/// Checks a frame header's fields; returns (width, height).
+fn sof(seg: &[u8]) -> Result<(u32, u32), Rejection> {
+    if seg.len() < 6 {
+        return Err(corrupt("frame header too short"));
+    }
+    let precision = seg[0];
+    let height = u32::from(u16::from_be_bytes([seg[1], seg[2]]));
+    let width = u32::from(u16::from_be_bytes([seg[3], seg[4]]));
+    let components = usize::from(seg[5]);
+    if !(2..=16).contains(&precision) {
+        return Err(corrupt(format_args!("sample precision {precision}")));
+    }
+    if width == 0 || height == 0 {
+        return Err(corrupt(format_args!("dimensions {width}×{height}")));
+    }
+    if !(1..=4).contains(&components) || seg.len() != 6 + 3 * components {
+        return Err(corrupt(format_args!(
+            "frame header with {components} components"
+        )));
+    }
+    for c in seg[6..].chunks_exact(3) {
+        let (h, v) = (c[1] >> 4, c[1] & 15);
+        if !(1..=4).contains(&h) || !(1..=4).contains(&v) || c[2] > 3 {
+            return Err(corrupt("bad component sampling or table"));
+        }
+    }
+    Ok((width, height))
+}
+
+/// Checks a scan header's fields.
+fn sos(seg: &[u8]) -> Result<(), Rejection> {
+    let Some(&n) = seg.first() else {
+        return Err(corrupt("empty scan header"));
+    };
+    let n = usize::from(n);
+    if !(1..=4).contains(&n) || seg.len() != 1 + 2 * n + 3 {
+        return Err(corrupt("bad scan header"));
+    }
+    Ok(())
+}
+
+/// Skips entropy-coded data from `pos`: everything up to the next marker that is not a
+/// stuffed zero (FF 00) or a restart (FF D0..D7). Returns the marker's position.
+fn entropy_coded_data(b: &[u8], start: usize) -> Result<usize, Rejection> {
+    let mut pos = start;
+    loop {
+        let Some(off) = b[pos..].iter().position(|&x| x == 0xFF) else {
+            return Err(truncated());
+        };
+        let ff = pos + off;
+        match b.get(ff + 1) {
+            None => return Err(truncated()),
+            Some(0x00) | Some(0xD0..=0xD7) => pos = ff + 2,
+            Some(0xFF) => pos = ff + 1,
+            Some(_) if ff == start => return Err(corrupt("scan without entropy-coded data")),
+            Some(_) => return Ok(ff),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// PNG
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+fn png_corrupt(what: impl fmt::Display) -> Rejection {
+    Rejection::file_type(format!("corrupt PNG: {what}"))
+}
+
+/// Walks a PNG's chunks, checking each CRC; returns its dimensions.
+fn png(b: &[u8], max_pixels: u64) -> Result<(u32, u32), Rejection> {
+    let mut pos = PNG_SIGNATURE.len();
+    let mut dims: Option<(u32, u32)> = None;
+    let mut color_type = 0u8;
+    let mut has_plte = false;
+    let mut idat = IdatState::NotYet;
+    loop {
+        let Some(head) = b.get(pos..pos + 8) else {
+            return Err(truncated());
+        };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let kind: [u8; 4] = [head[4], head[5], head[6], head[7]];
+        let name = String::from_utf8_lossy(&kind).into_owned();
+        if len > 0x7FFF_FFFF {
+            return Err(png_corrupt(format_args!("chunk {name:?} length {len}")));
+        }
+        if !kind.iter().all(u8::is_ascii_alphabetic) {
+            return Err(png_corrupt(format_args!(
+                "bad chunk type at byte {}",
+                pos + 4
+            )));
+        }
+        let len = len as usize;
+        let data_end = pos + 8 + len;
+        let Some(crc_bytes) = b.get(data_end..data_end + 4) else {
+            return Err(truncated());
+        };
+        let stored = u32::from_be_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
+        if crc32fast::hash(&b[pos + 4..data_end]) != stored {
+            return Err(png_corrupt(format_args!("CRC mismatch in chunk {name}")));
+        }
+        let data = &b[pos + 8..data_end];
+        pos = data_end + 4;
+
+        if dims.is_none() && &kind != b"IHDR" {
+            return Err(png_corrupt("the first chunk is not IHDR"));
+        }
+        if idat == IdatState::In && &kind != b"IDAT" {
+            idat = IdatState::Done;
+        }
+        match &kind {
+            b"IHDR" => {
+                if dims.is_some() {
+                    return Err(png_corrupt("more than one IHDR"));
+                }
+                let (w, h, ct) = ihdr(data)?;
+                Rules::pixels_ok(max_pixels, w, h)?;
+                dims = Some((w, h));
+                color_type = ct;
+            }
+            b"PLTE" => {
+                if has_plte || idat != IdatState::NotYet {
+                    return Err(png_corrupt("misplaced PLTE"));
+                }
+                if data.is_empty() || data.len() % 3 != 0 || data.len() > 3 * 256 {
+                    return Err(png_corrupt("bad PLTE length"));
+                }
+                if color_type == 0 || color_type == 4 {
+                    return Err(png_corrupt("PLTE in a greyscale image"));
+                }
+                has_plte = true;
+            }
+            b"IDAT" => match idat {
+                IdatState::Done => return Err(png_corrupt("IDAT chunks are not consecutive")),
+                _ => {
+                    if color_type == 3 && !has_plte {
+                        return Err(png_corrupt("palette image without PLTE"));
+                    }
+                    idat = IdatState::In;
+                }
+            },
+            b"IEND" => {
+                if idat == IdatState::NotYet {
+                    return Err(png_corrupt("no image data (IDAT)"));
+                }
+                if !data.is_empty() {
+                    return Err(png_corrupt("IEND with data"));
+                }
+                if pos != b.len() {
+                    return Err(png_corrupt(format_args!(
+                        "{} bytes after IEND",
+                        b.len() - pos
+                    )));
+                }
+                return dims.ok_or_else(|| png_corrupt("no IHDR"));
+            }
+            _ if kind[0].is_ascii_uppercase() => {
+                return Err(png_corrupt(format_args!("unknown critical chunk {name}")));
+            }
+            _ => {} // ancillary chunks (tEXt, pHYs, iCCP, APNG's acTL/fcTL/fdAT, …)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdatState {
+    NotYet,
+    In,
+    Done,
+}
+
+/// Checks IHDR's fields; returns (width, height, colour type).
+fn ihdr(d: &[u8]) -> Result<(u32, u32, u8), Rejection> {
+    if d.len() != 13 {
+        return Err(png_corrupt("IHDR length"));
+    }
+    let w = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+    let h = u32::from_be_bytes([d[4], d[5], d[6], d[7]]);
+    let (depth, ct, compression, filter, interlace) = (d[8], d[9], d[10], d[11], d[12]);
+    if w == 0 || h == 0 || w > 0x7FFF_FFFF || h > 0x7FFF_FFFF {
+        return Err(png_corrupt(format_args!("dimensions {w}×{h}")));
+    }
+    let depth_ok = match ct {
+        0 => matches!(depth, 1 | 2 | 4 | 8 | 16),
+        3 => matches!(depth, 1 | 2 | 4 | 8),
+        2 | 4 | 6 => matches!(depth, 8 | 16),
+        _ => false,
+    };
+    if !depth_ok {
+        return Err(png_corrupt(format_args!(
+            "colour type {ct} with bit depth {depth}"
+        )));
+    }
+    if compression != 0 || filter != 0 || interlace > 1 {
+        return Err(png_corrupt(
+            "unknown compression, filter or interlace method",
+        ));
+    }
+    Ok((w, h, ct))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        let mut crc_input = kind.to_vec();
+        crc_input.extend_from_slice(data);
+        c.extend_from_slice(&crc32fast::hash(&crc_input).to_be_bytes());
+        c
+    }
+
+    /// A hand-made 1×1 greyscale PNG; the zlib stream is the stored-block encoding of
+    /// the filter byte 0 and one pixel.
+    fn tiny_png(w: u32, h: u32) -> Vec<u8> {
+        let mut ihdr = w.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+        let mut v = PNG_SIGNATURE.to_vec();
+        v.extend(chunk(b"IHDR", &ihdr));
+        v.extend(chunk(
+            b"IDAT",
+            &[0x78, 0x01, 0x01, 0x02, 0x00, 0xFD, 0xFF, 0, 0, 0, 2, 0, 1],
+        ));
+        v.extend(chunk(b"IEND", &[]));
+        v
+    }
+
+    fn tiny_jpeg(w: u16, h: u16) -> Vec<u8> {
+        let mut v = vec![0xFF, 0xD8];
+        v.extend([0xFF, 0xDB, 0, 67, 0]);
+        v.extend([1u8; 64]);
+        let [wh, wl] = w.to_be_bytes();
+        let [hh, hl] = h.to_be_bytes();
+        v.extend([0xFF, 0xC0, 0, 11, 8, hh, hl, wh, wl, 1, 1, 0x11, 0]);
+        v.extend([0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0]);
+        v.extend([0x12, 0x34, 0xFF, 0x00, 0x56]);
+        v.extend([0xFF, 0xD9]);
+        v
+    }
+
+    #[test]
+    fn accepts_minimal_files() {
+        let r = Rules::default();
+        assert_eq!(r.check(&tiny_png(1, 1)).unwrap().format, ImageFormat::Png);
+        let info = r.check(&tiny_jpeg(3, 2)).unwrap();
+        assert_eq!(
+            (info.width, info.height, info.format),
+            (3, 2, ImageFormat::Jpeg)
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let r = Rules::default();
+        for file in [tiny_png(1, 1), tiny_jpeg(3, 2)] {
+            for cut in 1..file.len() {
+                let e = r.check(&file[..cut]).unwrap_err();
+                assert_eq!(e.code, ErrCode::InvalidFileType, "cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_png_crc_is_refused() {
+        let mut p = tiny_png(1, 1);
+        let n = p.len();
+        p[n - 20] ^= 1; // inside IDAT
+        let e = Rules::default().check(&p).unwrap_err();
+        assert_eq!(e.code, ErrCode::InvalidFileType);
+        assert!(e.reason.contains("CRC"), "{}", e.reason);
+    }
+
+    #[test]
+    fn pixel_bombs_are_size_errors() {
+        let r = Rules::default();
+        assert_eq!(
+            r.check(&tiny_png(60000, 60000)).unwrap_err().code,
+            ErrCode::InvalidImageSize
+        );
+        assert_eq!(
+            r.check(&tiny_jpeg(60000, 60000)).unwrap_err().code,
+            ErrCode::InvalidImageSize
+        );
+        // Exactly at the limit is fine.
+        assert!(r.check(&tiny_png(10000, 5000)).is_ok());
+        assert_eq!(
+            r.check(&tiny_png(10000, 5001)).unwrap_err().code,
+            ErrCode::InvalidImageSize
+        );
+    }
+
+    #[test]
+    fn byte_limit_is_inclusive() {
+        let r = Rules {
+            max_bytes: 200,
+            ..Rules::default()
+        };
+        let mut j = tiny_jpeg(3, 2);
+        j.extend(std::iter::repeat_n(0u8, 200 - j.len()));
+        assert!(
+            r.check(&j).is_ok(),
+            "trailing bytes after EOI are tolerated"
+        );
+        j.push(0);
+        assert_eq!(r.check(&j).unwrap_err().code, ErrCode::InvalidImageSize);
+    }
+
+    #[test]
+    fn other_formats_are_named() {
+        let r = Rules::default();
+        let e = r.check(b"GIF89a\x01\x00\x01\x00").unwrap_err();
+        assert_eq!(e.code, ErrCode::InvalidFileType);
+        assert!(e.reason.contains("GIF"));
+        let e = r.check(b"RIFF\0\0\0\0WEBPVP8 ").unwrap_err();
+        assert!(e.reason.contains("WebP"));
+        assert!(r.check(b"hello world").unwrap_err().reason.contains("text"));
+        assert_eq!(r.check(b"").unwrap_err().code, ErrCode::MediaDataMissing);
+    }
+
+    #[test]
+    fn jpeg_without_eoi_or_sos_is_refused() {
+        let r = Rules::default();
+        let j = tiny_jpeg(3, 2);
+        assert!(r.check(&j[..j.len() - 2]).is_err());
+        let mut no_sos = j[..2 + 69 + 13].to_vec();
+        no_sos.extend([0xFF, 0xD9]);
+        assert!(r.check(&no_sos).unwrap_err().reason.contains("SOS"));
+    }
+
+    #[test]
+    fn png_with_trailing_bytes_is_refused() {
+        let mut p = tiny_png(1, 1);
+        p.push(0);
+        assert!(Rules::default().check(&p).is_err());
+    }
+}
