@@ -62,6 +62,8 @@ error_table! {
     InvalidAppSecret = 40125, "invalid appsecret", "secret does not match the app";
     /// The caller's address is not in the app's whitelist.
     IpNotInWhitelist = 40164, "invalid ip, not in whitelist", "token call from an address outside the app's IP whitelist";
+    /// No such API: a path under `/cgi-bin/` that the platform does not have.
+    InvalidUrl = 40066, "invalid url", "a path under /cgi-bin/ that is not an API";
     /// No `access_token` in the query.
     AccessTokenMissing = 41001, "access_token missing", "no access_token in the query string";
     /// No `appid` where one is required.

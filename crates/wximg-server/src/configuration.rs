@@ -1,0 +1,44 @@
+//! Server settings. The CLI fills them from flags and `WXIMG_*` variables; tests build
+//! them directly.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use wximg_proto::Rules;
+
+use crate::storage::StorageConfig;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    pub storage: StorageConfig,
+    /// Scheme and host (and optional path prefix) that returned picture URLs carry;
+    /// `None`: `http://` + the bound address.
+    pub public_url: Option<String>,
+    /// The picture rules (the platform's by default).
+    pub rules: Rules,
+    /// How many uploads may hold their picture in memory at once; others wait. Bounds
+    /// memory at about this many × 1 MiB however many clients connect.
+    pub upload_concurrency: usize,
+    /// After a picture is found too large, up to this many more body bytes are read and
+    /// thrown away so the client can read the 40009 answer; past it the connection closes.
+    pub drain_limit: u64,
+    /// Longest time one API request may take before it answers -1.
+    pub request_timeout: Duration,
+}
+
+impl Settings {
+    /// Defaults for `data_dir`, listening on `listen`.
+    pub fn new(listen: SocketAddr, storage: StorageConfig) -> Settings {
+        Settings {
+            listen,
+            storage,
+            public_url: None,
+            rules: Rules::default(),
+            upload_concurrency: 48,
+            drain_limit: 64 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}

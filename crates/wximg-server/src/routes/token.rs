@@ -1,0 +1,31 @@
+//! `GET /cgi-bin/token?grant_type=client_credential&appid=…&secret=…`
+
+use axum::extract::{RawQuery, State};
+use wximg_proto::ErrCode;
+use wximg_proto::wire::TokenOk;
+
+use crate::answer::{ApiError, ApiJson};
+use crate::state::AppState;
+use crate::tokens;
+
+pub async fn token(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<ApiJson<TokenOk>, ApiError> {
+    let q = super::query_map(query.as_deref());
+    if q.get("grant_type").map(String::as_str) != Some("client_credential") {
+        return Err(ErrCode::InvalidGrantType.into());
+    }
+    let meta = state.storage.meta.as_ref();
+    let (app, _secret) = tokens::verify_app(
+        meta,
+        q.get("appid").map(String::as_str),
+        q.get("secret").map(String::as_str),
+    )
+    .await?;
+    let issued = tokens::issue_classic(meta, &app, state.clock.now()).await?;
+    Ok(ApiJson(TokenOk {
+        access_token: issued.access_token,
+        expires_in: issued.expires_in,
+    }))
+}

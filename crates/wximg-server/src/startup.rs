@@ -1,0 +1,144 @@
+//! Builds the service from [`Settings`] and runs it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use wximg_proto::ErrCode;
+
+use crate::answer::{self, ApiError};
+use crate::clock::Clock;
+use crate::configuration::Settings;
+use crate::routes::{fallback, health, images, metrics, stable_token, token, uploadimg};
+use crate::state::AppState;
+use crate::storage::{self, Storage};
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens storage, binds the listener and builds the routes. Fails with one clear
+    /// message when storage or the address cannot be had.
+    pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
+        let storage = storage::open(&settings.storage).await?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let local = listener.local_addr()?;
+        let state = AppState {
+            storage,
+            clock,
+            public_url: settings
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{local}"))
+                .trim_end_matches('/')
+                .into(),
+            rules: settings.rules,
+            upload_permits: Arc::new(Semaphore::new(settings.upload_concurrency.max(1))),
+            drain_limit: settings.drain_limit,
+            metrics: crate::metrics::handle(),
+        };
+        let router = router(state.clone(), settings.request_timeout);
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.state.storage
+    }
+
+    /// Serves until `shutdown` completes, then stops taking connections and lets
+    /// in-flight requests (uploads included) finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// The routes of the service.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let api = Router::new()
+        .route("/cgi-bin/token", get(token::token).post(token::token))
+        .route(
+            "/cgi-bin/stable_token",
+            post(stable_token::stable_token).fallback(fallback::require_post),
+        )
+        .route(
+            "/cgi-bin/media/uploadimg",
+            post(uploadimg::uploadimg).fallback(fallback::require_post),
+        )
+        .route_layer(middleware::from_fn_with_state(request_timeout, timeout));
+    Router::new()
+        .merge(api)
+        .route("/mmbiz_jpg/{id}/{size}", get(images::jpg))
+        .route("/mmbiz_png/{id}/{size}", get(images::png))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(fallback::not_found)
+        .layer(middleware::from_fn(answer::frame))
+        .with_state(state)
+}
+
+/// Bounds an API request's time; past it the answer is -1 (and nothing is acknowledged).
+async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::detail(
+            ErrCode::SystemError,
+            format!("request took longer than {limit:?}"),
+        )
+        .into_response(),
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

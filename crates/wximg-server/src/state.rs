@@ -1,0 +1,22 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use wximg_proto::Rules;
+
+use crate::clock::Clock;
+use crate::storage::Storage;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub storage: Storage,
+    pub clock: Clock,
+    /// Base of returned picture URLs, without a trailing slash.
+    pub public_url: Arc<str>,
+    pub rules: Rules,
+    /// One permit per picture held in memory (see `Settings::upload_concurrency`).
+    pub upload_permits: Arc<Semaphore>,
+    pub drain_limit: u64,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}

@@ -1,0 +1,344 @@
+//! The embedded metadata store: one SQLite file in WAL mode with `synchronous=FULL`, so a
+//! committed transaction survives power loss.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
+
+use super::{
+    AppRecord, ImageRecord, MetaStore, Result, StableState, StorageError, TokenKind, TokenRecord,
+};
+
+/// How long a token row is kept after its natural end (so it answers 42001, not 40001).
+const KEEP_EXPIRED_TOKENS_SECS: i64 = 86_400;
+
+pub struct SqliteMeta {
+    pool: SqlitePool,
+}
+
+impl SqliteMeta {
+    /// Opens (creating) the database file and applies the embedded migrations.
+    pub async fn open(path: &Path) -> Result<SqliteMeta> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteMeta { pool })
+    }
+}
+
+fn corrupt(what: &str) -> StorageError {
+    StorageError::Corrupt(format!("malformed {what} in the database"))
+}
+
+fn hash32(v: Vec<u8>, what: &str) -> Result<[u8; 32]> {
+    v.try_into().map_err(|_| corrupt(what))
+}
+
+fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AppRecord> {
+    let appid: String = row.try_get("appid")?;
+    let app_type: String = row.try_get("app_type")?;
+    Ok(AppRecord {
+        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
+        app_type: AppType::parse(&app_type).ok_or_else(|| corrupt("app type"))?,
+        name: row.try_get("name")?,
+        secret_hash: hash32(row.try_get("secret_hash")?, "secret hash")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn stable_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StableState> {
+    let appid: String = row.try_get("appid")?;
+    Ok(StableState {
+        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
+        generation: row.try_get("generation")?,
+        nonce: hash32(row.try_get("nonce")?, "nonce")?,
+        token_hash: hash32(row.try_get("token_hash")?, "token hash")?,
+        issued_at: row.try_get("issued_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_force_at: row.try_get("last_force_at")?,
+        force_day: row.try_get("force_day")?,
+        force_count: row.try_get("force_count")?,
+    })
+}
+
+async fn insert_token(
+    tx: &mut sqlx::SqliteConnection,
+    t: &TokenRecord,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tokens (hash, appid, kind, issued_at, expires_at, ended_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&t.hash[..])
+    .bind(t.appid.as_str())
+    .bind(t.kind.as_str())
+    .bind(t.issued_at)
+    .bind(t.expires_at)
+    .bind(t.ended_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl MetaStore for SqliteMeta {
+    async fn ping(&self) -> Result<()> {
+        // BEGIN IMMEDIATE takes the write lock: proves the file is writable, not just readable.
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    async fn insert_app(&self, app: &AppRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO apps (appid, app_type, name, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(app.appid.as_str())
+        .bind(app.app_type.as_str())
+        .bind(&app.name)
+        .bind(&app.secret_hash[..])
+        .bind(app.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn app(&self, appid: &AppId) -> Result<Option<AppRecord>> {
+        sqlx::query("SELECT * FROM apps WHERE appid = ?")
+            .bind(appid.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(app_from_row)
+            .transpose()
+    }
+
+    async fn apps(&self) -> Result<Vec<AppRecord>> {
+        sqlx::query("SELECT * FROM apps ORDER BY created_at, appid")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(app_from_row)
+            .collect()
+    }
+
+    async fn set_secret(&self, appid: &AppId, secret_hash: [u8; 32], now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query("UPDATE apps SET secret_hash = ? WHERE appid = ?")
+            .bind(&secret_hash[..])
+            .bind(appid.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "UPDATE tokens SET ended_at = ? WHERE appid = ? AND (ended_at IS NULL OR ended_at > ?)",
+        )
+        .bind(now)
+        .bind(appid.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM stable_tokens WHERE appid = ?")
+            .bind(appid.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(updated > 0)
+    }
+
+    async fn delete_app(&self, appid: &AppId) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM apps WHERE appid = ?")
+            .bind(appid.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for statement in [
+            "DELETE FROM tokens WHERE appid = ?",
+            "DELETE FROM stable_tokens WHERE appid = ?",
+        ] {
+            sqlx::query(statement)
+                .bind(appid.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    async fn issue_classic_token(&self, token: &TokenRecord, grace_until: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE tokens SET ended_at = ? WHERE appid = ? AND kind = 'classic' \
+             AND (ended_at IS NULL OR ended_at > ?)",
+        )
+        .bind(grace_until)
+        .bind(token.appid.as_str())
+        .bind(grace_until)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM tokens WHERE appid = ? AND expires_at < ?")
+            .bind(token.appid.as_str())
+            .bind(token.issued_at - KEEP_EXPIRED_TOKENS_SECS)
+            .execute(&mut *tx)
+            .await?;
+        insert_token(&mut tx, token).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
+        let Some(row) = sqlx::query("SELECT * FROM tokens WHERE hash = ?")
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let appid: String = row.try_get("appid")?;
+        let kind: String = row.try_get("kind")?;
+        Ok(Some(TokenRecord {
+            hash: hash32(row.try_get("hash")?, "token hash")?,
+            appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
+            kind: TokenKind::parse(&kind).ok_or_else(|| corrupt("token kind"))?,
+            issued_at: row.try_get("issued_at")?,
+            expires_at: row.try_get("expires_at")?,
+            ended_at: row.try_get("ended_at")?,
+        }))
+    }
+
+    async fn stable_state(&self, appid: &AppId) -> Result<Option<StableState>> {
+        sqlx::query("SELECT * FROM stable_tokens WHERE appid = ?")
+            .bind(appid.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(stable_from_row)
+            .transpose()
+    }
+
+    async fn swap_stable_state(
+        &self,
+        expected: Option<i64>,
+        next: &StableState,
+        end_previous: Option<[u8; 32]>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let query = match expected {
+            None => sqlx::query(
+                "INSERT INTO stable_tokens (appid, generation, nonce, token_hash, issued_at, expires_at, \
+                 last_force_at, force_day, force_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT (appid) DO NOTHING",
+            ),
+            Some(_) => sqlx::query(
+                "UPDATE stable_tokens SET generation = ?2, nonce = ?3, token_hash = ?4, \
+                 issued_at = ?5, expires_at = ?6, last_force_at = ?7, force_day = ?8, force_count = ?9 \
+                 WHERE appid = ?1 AND generation = ?10",
+            ),
+        };
+        let mut query = query
+            .bind(next.appid.as_str())
+            .bind(next.generation)
+            .bind(&next.nonce[..])
+            .bind(&next.token_hash[..])
+            .bind(next.issued_at)
+            .bind(next.expires_at)
+            .bind(next.last_force_at)
+            .bind(next.force_day)
+            .bind(next.force_count);
+        if let Some(generation) = expected {
+            query = query.bind(generation);
+        }
+        let swapped = query.execute(&mut *tx).await?.rows_affected() == 1;
+        if !swapped {
+            return Ok(false); // dropping tx rolls back
+        }
+        if let Some(previous) = end_previous {
+            sqlx::query("UPDATE tokens SET ended_at = ? WHERE hash = ? AND (ended_at IS NULL OR ended_at > ?)")
+                .bind(next.issued_at)
+                .bind(&previous[..])
+                .bind(next.issued_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_token(
+            &mut tx,
+            &TokenRecord {
+                hash: next.token_hash,
+                appid: next.appid.clone(),
+                kind: TokenKind::Stable,
+                issued_at: next.issued_at,
+                expires_at: next.expires_at,
+                ended_at: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_image(&self, image: &ImageRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO images (id, format, size, width, height, appid, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&image.id.hash()[..])
+        .bind(image.format.as_str())
+        .bind(image.size as i64)
+        .bind(image.width as i64)
+        .bind(image.height as i64)
+        .bind(image.appid.as_str())
+        .bind(image.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>> {
+        let Some(row) = sqlx::query("SELECT * FROM images WHERE id = ?")
+            .bind(&id.hash()[..])
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let format: String = row.try_get("format")?;
+        let appid: String = row.try_get("appid")?;
+        let size: i64 = row.try_get("size")?;
+        let width: i64 = row.try_get("width")?;
+        let height: i64 = row.try_get("height")?;
+        Ok(Some(ImageRecord {
+            id: *id,
+            format: ImageFormat::parse(&format).ok_or_else(|| corrupt("image format"))?,
+            size: u64::try_from(size).map_err(|_| corrupt("image size"))?,
+            width: u32::try_from(width).map_err(|_| corrupt("image width"))?,
+            height: u32::try_from(height).map_err(|_| corrupt("image height"))?,
+            appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
+            created_at: row.try_get("created_at")?,
+        }))
+    }
+
+    async fn image_ids(&self) -> Result<Vec<ImageId>> {
+        sqlx::query("SELECT id FROM images")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| Ok(ImageId::from_hash(hash32(row.try_get("id")?, "image id")?)))
+            .collect()
+    }
+}

@@ -1,0 +1,180 @@
+//! The token rules of the platform.
+//!
+//! - `/cgi-bin/token` issues a new token on every call, valid 7200 s; the previous tokens
+//!   of the app stay valid for 5 more minutes, then answer 40001 ("not latest").
+//! - `/cgi-bin/stable_token` is separate (neither endpoint ends the other's tokens). In
+//!   normal mode it returns the current stable token while it has at least 5 minutes left,
+//!   and rotates early otherwise, so `expires_in` ≥ 300. `force_refresh` issues a new one
+//!   and ends the old at once; repeated forces within 30 s return the same token; at most
+//!   20 forces per app per day (45009), the day being Beijing's (UTC+8), as the platform's.
+//! - A token past its life answers 42001; one unknown or ended answers 40001.
+
+use wximg_proto::{AppId, AppSecret, ErrCode};
+
+use crate::answer::ApiError;
+use crate::auth;
+use crate::storage::{AppRecord, MetaStore, StableState, TokenKind, TokenRecord};
+
+pub const TOKEN_TTL: i64 = 7200;
+pub const ROLLOVER_GRACE: i64 = 300;
+pub const STABLE_MIN_LIFE: i64 = 300;
+pub const FORCE_DEBOUNCE: i64 = 30;
+pub const FORCES_PER_DAY: i64 = 20;
+
+/// A token handed to a caller.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access_token: String,
+    pub expires_in: i64,
+}
+
+/// Checks appid and secret as the token endpoints do; returns the app and its secret.
+pub async fn verify_app(
+    meta: &dyn MetaStore,
+    appid: Option<&str>,
+    secret: Option<&str>,
+) -> Result<(AppRecord, AppSecret), ApiError> {
+    let appid = appid
+        .filter(|s| !s.is_empty())
+        .ok_or(ErrCode::AppIdMissing)?;
+    let secret = secret
+        .filter(|s| !s.is_empty())
+        .ok_or(ErrCode::AppSecretMissing)?;
+    let appid = AppId::parse(appid).ok_or(ErrCode::InvalidAppId)?;
+    let app = meta.app(&appid).await?.ok_or(ErrCode::InvalidAppId)?;
+    let secret = AppSecret::parse(secret).ok_or(ErrCode::InvalidAppSecret)?;
+    if !auth::same_hash(&auth::hash_secret(&secret), &app.secret_hash) {
+        return Err(ErrCode::InvalidAppSecret.into());
+    }
+    Ok((app, secret))
+}
+
+/// `/cgi-bin/token`: a new token; earlier ones keep 5 minutes.
+pub async fn issue_classic(
+    meta: &dyn MetaStore,
+    app: &AppRecord,
+    now: i64,
+) -> Result<Issued, ApiError> {
+    let access_token = auth::new_token();
+    let record = TokenRecord {
+        hash: auth::hash_token(&access_token),
+        appid: app.appid.clone(),
+        kind: TokenKind::Classic,
+        issued_at: now,
+        expires_at: now + TOKEN_TTL,
+        ended_at: None,
+    };
+    meta.issue_classic_token(&record, now + ROLLOVER_GRACE)
+        .await?;
+    Ok(Issued {
+        access_token,
+        expires_in: TOKEN_TTL,
+    })
+}
+
+/// The platform's day number for the force-refresh count: days in Beijing time.
+fn beijing_day(now: i64) -> i64 {
+    (now + 8 * 3600).div_euclid(86_400)
+}
+
+/// `/cgi-bin/stable_token`.
+pub async fn stable(
+    meta: &dyn MetaStore,
+    app: &AppRecord,
+    secret: &AppSecret,
+    force_refresh: bool,
+    now: i64,
+) -> Result<Issued, ApiError> {
+    // Rotations are compare-and-swap on the state's generation, so nodes racing to rotate
+    // agree on one winner; the losers re-read and hand out the winner's token.
+    for _ in 0..8 {
+        let state = meta.stable_state(&app.appid).await?;
+        let current = state.as_ref().and_then(|s| {
+            let token = auth::derive_stable_token(secret, &s.nonce);
+            auth::same_hash(&auth::hash_token(&token), &s.token_hash).then_some((token, s))
+        });
+        if let Some((token, s)) = &current {
+            let remaining = s.expires_at - now;
+            let debounced = s.last_force_at.is_some_and(|at| now - at < FORCE_DEBOUNCE);
+            if (force_refresh && debounced) || (!force_refresh && remaining >= STABLE_MIN_LIFE) {
+                return Ok(Issued {
+                    access_token: token.clone(),
+                    expires_in: remaining,
+                });
+            }
+        }
+        let day = beijing_day(now);
+        let (force_day, force_count) = match &state {
+            Some(s) if s.force_day == day => (day, s.force_count),
+            _ => (day, 0),
+        };
+        if force_refresh && force_count >= FORCES_PER_DAY {
+            return Err(ApiError::detail(
+                ErrCode::DailyQuota,
+                "stable_token force_refresh: 20 a day already used",
+            ));
+        }
+        let nonce: [u8; 32] = rand::random();
+        let access_token = auth::derive_stable_token(secret, &nonce);
+        let next = StableState {
+            appid: app.appid.clone(),
+            generation: state.as_ref().map_or(1, |s| s.generation + 1),
+            nonce,
+            token_hash: auth::hash_token(&access_token),
+            issued_at: now,
+            expires_at: now + TOKEN_TTL,
+            last_force_at: if force_refresh {
+                Some(now)
+            } else {
+                state.as_ref().and_then(|s| s.last_force_at)
+            },
+            force_day,
+            force_count: force_count + i64::from(force_refresh),
+        };
+        let end_previous = if force_refresh {
+            state.as_ref().map(|s| s.token_hash)
+        } else {
+            None
+        };
+        if meta
+            .swap_stable_state(state.as_ref().map(|s| s.generation), &next, end_previous)
+            .await?
+        {
+            return Ok(Issued {
+                access_token,
+                expires_in: TOKEN_TTL,
+            });
+        }
+    }
+    Err(ApiError::detail(
+        ErrCode::SystemError,
+        "stable_token: could not settle a rotation race",
+    ))
+}
+
+/// Finds the app an access token belongs to.
+pub async fn authenticate(
+    meta: &dyn MetaStore,
+    token: &str,
+    now: i64,
+) -> Result<AppRecord, ApiError> {
+    if token.is_empty() {
+        return Err(ErrCode::AccessTokenMissing.into());
+    }
+    let hash = auth::hash_token(token);
+    let record = meta
+        .token(&hash)
+        .await?
+        .filter(|r| auth::same_hash(&r.hash, &hash))
+        .ok_or(ErrCode::InvalidCredential)?;
+    if record.ended_at.is_some_and(|at| at <= now) {
+        return Err(ErrCode::InvalidCredential.into());
+    }
+    if record.expires_at <= now {
+        return Err(ErrCode::AccessTokenExpired.into());
+    }
+    Ok(meta
+        .app(&record.appid)
+        .await?
+        .ok_or(ErrCode::InvalidCredential)?)
+}
