@@ -1,0 +1,422 @@
+//! `publish`: re-host every picture of an article through `uploadimg` and rewrite its URLs.
+//!
+//! For each picture URL found by [`crate::article`]:
+//! - a local path (relative to the article, percent-decoded; or `file://`) is read;
+//! - an `http(s)://` URL is downloaded, with a size cap and a timeout;
+//! - a URL already on the picture host (`/mmbiz_jpg/…`, `/mmbiz_png/…`) and `data:` URLs
+//!   are left alone.
+//!
+//! The bytes are hashed (BLAKE3); a cache file beside the article
+//! (`.ARTICLE.wximg-cache.json`) maps hash → uploaded URL per server and app, so running
+//! `publish` again uploads nothing it already uploaded. Pictures the server would refuse
+//! are fitted (see [`crate::fit`]); those that already pass are sent unchanged.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::Client;
+use crate::article::{ArticleKind, PictureRef, find_pictures, rewrite};
+use crate::batch::upload_bytes;
+use crate::error::{Error, Result};
+
+/// Settings of [`publish`].
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// Uploads (and downloads) in flight at once.
+    pub jobs: usize,
+    /// Largest remote picture downloaded.
+    pub max_download_bytes: u64,
+    /// Time allowed for one download.
+    pub download_timeout: Duration,
+    /// Where the cache lives (default: beside the article).
+    pub cache_file: Option<PathBuf>,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        PublishOptions {
+            jobs: 4,
+            max_download_bytes: 50 << 20,
+            download_timeout: Duration::from_secs(30),
+            cache_file: None,
+        }
+    }
+}
+
+/// Where a picture's new URL came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Uploaded in this run.
+    Uploaded,
+    /// Found in the cache: nothing was sent.
+    Cached,
+}
+
+/// The result of [`publish`]: the rewritten article and what happened to each picture.
+#[derive(Debug)]
+pub struct PublishReport {
+    /// The article with every picture that could be re-hosted pointing at its new URL.
+    pub text: String,
+    /// For each distinct picture URL of the article: its new URL and where it came from.
+    pub rehosted: BTreeMap<String, (String, Source)>,
+    /// URLs left as they were on purpose (already hosted, `data:`).
+    pub skipped: Vec<String>,
+    /// Pictures that could not be fetched, fitted or uploaded.
+    pub failed: Vec<(String, Arc<Error>)>,
+}
+
+impl PublishReport {
+    /// Pictures uploaded in this run.
+    pub fn uploaded(&self) -> usize {
+        self.rehosted
+            .values()
+            .filter(|(_, s)| *s == Source::Uploaded)
+            .count()
+    }
+}
+
+/// The cache file's default place: `.NAME.wximg-cache.json` beside the article.
+pub fn default_cache_path(article: &Path) -> PathBuf {
+    let name = article
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "article".into());
+    article.with_file_name(format!(".{name}.wximg-cache.json"))
+}
+
+/// The cache: for each server + app, content hash (hex) → URL.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct PublishCache {
+    version: u32,
+    servers: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl PublishCache {
+    /// Reads the cache; a missing or unreadable one is empty.
+    pub fn load(path: &Path) -> PublishCache {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(PublishCache {
+                version: 1,
+                servers: BTreeMap::new(),
+            })
+    }
+
+    /// Writes it atomically (temporary file + rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Config(e.to_string()))?;
+        write_atomic(path, &json)
+    }
+
+    fn get(&self, server: &str, hash: &str) -> Option<&String> {
+        self.servers.get(server)?.get(hash)
+    }
+
+    fn insert(&mut self, server: &str, hash: String, url: String) {
+        self.servers
+            .entry(server.to_string())
+            .or_default()
+            .insert(hash, url);
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(format!(
+        ".{}.{:x}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        rand::random::<u64>()
+    ));
+    let r = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    r.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// What a picture URL of the article refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    Remote(url::Url),
+    /// Left as is (already on the picture host, or inline data).
+    Skip,
+    /// A URL scheme `publish` cannot fetch.
+    Unsupported(String),
+}
+
+/// Classifies a picture URL of an article in `article_dir`.
+pub fn locate(url: &str, article_dir: &Path) -> Location {
+    let u = url.trim();
+    if u.is_empty() || u.starts_with('#') || u.starts_with("data:") {
+        return Location::Skip;
+    }
+    let absolute = if let Some(rest) = u.strip_prefix("//") {
+        url::Url::parse(&format!("https://{rest}")).ok()
+    } else {
+        url::Url::parse(u).ok()
+    };
+    match absolute {
+        Some(abs) => match abs.scheme() {
+            "http" | "https" => {
+                let hosted = [
+                    "/mmbiz_jpg/",
+                    "/mmbiz_png/",
+                    "/sz_mmbiz_jpg/",
+                    "/sz_mmbiz_png/",
+                ]
+                .iter()
+                .any(|p| abs.path().starts_with(p));
+                if hosted {
+                    Location::Skip
+                } else {
+                    Location::Remote(abs)
+                }
+            }
+            "file" => abs
+                .to_file_path()
+                .map(Location::Local)
+                .unwrap_or_else(|_| Location::Unsupported(u.to_string())),
+            // A Windows drive letter parses as a scheme: treat as a path.
+            s if s.len() == 1 => Location::Local(PathBuf::from(u)),
+            s => Location::Unsupported(format!("{s}: URLs cannot be fetched")),
+        },
+        None => {
+            // A relative reference: drop any query or fragment, decode %XX.
+            let path_part = u.split(['?', '#']).next().unwrap_or(u);
+            let decoded = percent_encoding::percent_decode_str(path_part).decode_utf8_lossy();
+            Location::Local(article_dir.join(decoded.as_ref()))
+        }
+    }
+}
+
+/// Re-hosts every picture of the article at `article` and returns the rewritten text
+/// (nothing is written but the cache: the caller decides what to do with the result).
+pub async fn publish(
+    client: &Client,
+    article: &Path,
+    opts: &PublishOptions,
+) -> Result<PublishReport> {
+    let text = tokio::fs::read_to_string(article)
+        .await
+        .map_err(|e| Error::io(article, e))?;
+    let kind = ArticleKind::from_path(article);
+    let refs = find_pictures(&text, kind);
+    let dir = article
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+
+    let cache_path = opts
+        .cache_file
+        .clone()
+        .unwrap_or_else(|| default_cache_path(article));
+    let server = format!(
+        "{} {}",
+        client.base_url().as_str().trim_end_matches('/'),
+        client.appid().unwrap_or("-")
+    );
+    let cache = std::sync::Mutex::new(PublishCache::load(&cache_path));
+
+    let mut skipped = Vec::new();
+    let mut todo: Vec<(String, Location)> = Vec::new();
+    for r in &refs {
+        if todo.iter().any(|(u, _)| *u == r.url) || skipped.contains(&r.url) {
+            continue;
+        }
+        match locate(&r.url, dir) {
+            Location::Skip => skipped.push(r.url.clone()),
+            loc => todo.push((r.url.clone(), loc)),
+        }
+    }
+
+    let http = crate::client::http_client(opts.download_timeout)?;
+    let outcomes: Vec<(String, Result<(String, Source)>)> = futures_util::stream::iter(todo)
+        .map(|(url, loc)| {
+            let (http, cache, server) = (&http, &cache, &server);
+            async move {
+                let r = rehost(client, http, loc, &url, cache, server, opts).await;
+                (url, r)
+            }
+        })
+        .buffer_unordered(opts.jobs.max(1))
+        .collect()
+        .await;
+
+    let cache = cache.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = cache.save(&cache_path) {
+        tracing::warn!("could not save the publish cache: {e}");
+    }
+
+    let mut rehosted = BTreeMap::new();
+    let mut failed = Vec::new();
+    for (url, r) in outcomes {
+        match r {
+            Ok(v) => {
+                rehosted.insert(url, v);
+            }
+            Err(e) => failed.push((url, Arc::new(e))),
+        }
+    }
+    failed.sort_by(|a, b| a.0.cmp(&b.0));
+    let new_urls: HashMap<&str, &str> = rehosted
+        .iter()
+        .map(|(k, (v, _))| (k.as_str(), v.as_str()))
+        .collect();
+    let text = rewrite(&text, &refs, |r: &PictureRef| {
+        new_urls.get(r.url.as_str()).map(|u| u.to_string())
+    });
+    Ok(PublishReport {
+        text,
+        rehosted,
+        skipped,
+        failed,
+    })
+}
+
+async fn rehost(
+    client: &Client,
+    http: &reqwest::Client,
+    loc: Location,
+    url: &str,
+    cache: &std::sync::Mutex<PublishCache>,
+    server: &str,
+    opts: &PublishOptions,
+) -> Result<(String, Source)> {
+    let (bytes, name) = match loc {
+        Location::Local(p) => {
+            let b = tokio::fs::read(&p).await.map_err(|e| Error::io(&p, e))?;
+            (b, crate::batch::file_name(&p))
+        }
+        Location::Remote(u) => {
+            let b = download(http, &u, opts.max_download_bytes).await?;
+            let name = u
+                .path_segments()
+                .and_then(|mut s| s.next_back().map(str::to_string))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "media".into());
+            (b, name)
+        }
+        Location::Unsupported(why) => {
+            return Err(Error::Download {
+                url: url.to_string(),
+                reason: why,
+            });
+        }
+        Location::Skip => unreachable!("skipped URLs are not fetched"),
+    };
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let lock = |c: &std::sync::Mutex<PublishCache>| {
+        c.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(server, &hash)
+            .cloned()
+    };
+    if let Some(u) = lock(cache) {
+        return Ok((u, Source::Cached));
+    }
+    let done = upload_bytes(client, &name, bytes, true).await?;
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(server, hash, done.url.clone());
+    Ok((done.url, Source::Uploaded))
+}
+
+/// Downloads `url`, refusing bodies over `cap` bytes (checked while streaming).
+async fn download(http: &reqwest::Client, url: &url::Url, cap: u64) -> Result<Vec<u8>> {
+    let fail = |reason: String| Error::Download {
+        url: url.to_string(),
+        reason,
+    };
+    let resp = http
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| fail(e.without_url().to_string()))?;
+    if !resp.status().is_success() {
+        return Err(fail(format!("HTTP {}", resp.status())));
+    }
+    if resp.content_length().is_some_and(|n| n > cap) {
+        return Err(fail(format!("larger than the {cap}-byte download limit")));
+    }
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| fail(e.without_url().to_string()))?;
+        if body.len() as u64 + chunk.len() as u64 > cap {
+            return Err(fail(format!("larger than the {cap}-byte download limit")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        let d = Path::new("/art");
+        assert_eq!(
+            locate("img/a%20b.png?v=1", d),
+            Location::Local("/art/img/a b.png".into())
+        );
+        assert_eq!(
+            locate("/abs/x.png", d),
+            Location::Local("/abs/x.png".into())
+        );
+        assert_eq!(
+            locate("file:///t/x.png", d),
+            Location::Local("/t/x.png".into())
+        );
+        assert!(matches!(
+            locate("https://e.com/x.png", d),
+            Location::Remote(_)
+        ));
+        assert!(matches!(locate("//e.com/x.png", d), Location::Remote(u) if u.scheme() == "https"));
+        assert_eq!(
+            locate("http://mmbiz.qpic.cn/mmbiz_jpg/abc/0?from=appmsg", d),
+            Location::Skip
+        );
+        assert_eq!(locate("data:image/png;base64,AAAA", d), Location::Skip);
+        assert!(matches!(
+            locate("ftp://e.com/x.png", d),
+            Location::Unsupported(_)
+        ));
+    }
+
+    #[test]
+    fn cache_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = default_cache_path(&dir.path().join("post.md"));
+        assert!(p.ends_with(".post.md.wximg-cache.json"));
+        let mut c = PublishCache::load(&p);
+        c.insert("s", "h".into(), "u".into());
+        c.save(&p).unwrap();
+        assert_eq!(
+            PublishCache::load(&p).get("s", "h").map(String::as_str),
+            Some("u")
+        );
+        assert_eq!(PublishCache::load(&p).get("other", "h"), None);
+    }
+}
