@@ -6,6 +6,7 @@
 //! picture of that format — unknown ids, `..`, encoded tricks — is a plain 404.
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -54,9 +55,12 @@ fn wanted_range(
     }
 }
 
+/// The path's `(id, size)`; a path that does not even decode (`%ff`) is simply not found.
+type IdPath = Result<Path<(String, String)>, PathRejection>;
+
 pub async fn jpg(
     state: State<AppState>,
-    id: Path<(String, String)>,
+    id: IdPath,
     method: Method,
     headers: HeaderMap,
 ) -> Response {
@@ -65,7 +69,7 @@ pub async fn jpg(
 
 pub async fn png(
     state: State<AppState>,
-    id: Path<(String, String)>,
+    id: IdPath,
     method: Method,
     headers: HeaderMap,
 ) -> Response {
@@ -75,10 +79,13 @@ pub async fn png(
 async fn serve(
     State(state): State<AppState>,
     format: ImageFormat,
-    Path((id, size)): Path<(String, String)>,
+    path: IdPath,
     method: Method,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(Path((id, size))) = path else {
+        return not_found();
+    };
     let Some(id) = ImageId::parse(&id) else {
         return not_found();
     };

@@ -9,6 +9,8 @@
 //! directory, with no setup. [`open`] picks the implementations from a [`StorageConfig`].
 
 pub mod local;
+pub mod postgres;
+pub mod s3;
 pub mod sqlite;
 
 use std::ops::Range;
@@ -180,9 +182,9 @@ pub trait BlobStore: Send + Sync + 'static {
 pub struct StorageConfig {
     /// The embedded default: SQLite + files in this directory.
     pub data_dir: PathBuf,
-    /// `postgres://…` for scale-out metadata (not built yet).
+    /// `postgres://…` for scale-out metadata (see [`postgres`]); needs `store` too.
     pub database_url: Option<String>,
-    /// `s3://bucket?endpoint=…` for scale-out blobs (not built yet).
+    /// `s3://bucket[/prefix]?endpoint=…&region=…` for scale-out blobs (see [`s3`]).
     pub store: Option<String>,
 }
 
@@ -196,15 +198,33 @@ pub struct Storage {
 /// Opens (creating if needed) the storage `config` names, applying migrations and
 /// sweeping orphan temp files.
 pub async fn open(config: &StorageConfig) -> Result<Storage> {
-    if let Some(url) = &config.database_url {
-        return Err(StorageError::Config(format!(
-            "--database-url {url:?}: only the embedded SQLite database is built so far"
-        )));
-    }
-    if let Some(store) = &config.store {
-        return Err(StorageError::Config(format!(
-            "--store {store:?}: only the embedded file store is built so far"
-        )));
+    match (&config.database_url, &config.store) {
+        // Scale-out: PostgreSQL + S3, shared by every node (see `postgres` and `s3`).
+        (Some(url), Some(store)) => {
+            let meta = postgres::PostgresMeta::open(url).await?;
+            let blobs = s3::S3Blobs::open(store).await?;
+            return Ok(Storage {
+                meta: Arc::new(meta),
+                blobs: Arc::new(blobs),
+            });
+        }
+        // Half a scale-out setup would let nodes disagree (rows in a shared database
+        // pointing at one node's local files), so the two go together.
+        (Some(_), None) => {
+            return Err(StorageError::Config(
+                "--database-url needs --store too (s3://bucket?endpoint=…): \
+                 nodes sharing PostgreSQL must share their blobs as well"
+                    .into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(StorageError::Config(
+                "--store needs --database-url too (postgres://…): \
+                 nodes sharing blobs must share their metadata as well"
+                    .into(),
+            ));
+        }
+        (None, None) => {}
     }
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         StorageError::Config(format!(

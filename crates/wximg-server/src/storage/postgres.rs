@@ -1,0 +1,485 @@
+//! The scale-out metadata store: PostgreSQL, shared by any number of `wximg serve` nodes.
+//!
+//! It keeps the exact semantics of [`super::sqlite::SqliteMeta`]; only the way atomicity is
+//! reached differs. SQLite has one writer at a time, so every write transaction there is
+//! serial for free. PostgreSQL runs transactions concurrently (at READ COMMITTED), so
+//! where two nodes could interleave we make the order explicit:
+//!
+//! - **Token writes of one app are serialized** by locking the app's row
+//!   (`SELECT … FOR UPDATE`) first. Without it two nodes issuing a classic token at the
+//!   same instant would each end the *other* live tokens but not each other's, leaving two
+//!   "latest" tokens; with it the later one sees and ends the earlier, as on SQLite.
+//! - **Stable-token rotation is a real compare-and-swap**: `UPDATE … WHERE generation =
+//!   $expected` (or `INSERT … ON CONFLICT DO NOTHING` for the first one). A concurrent
+//!   UPDATE of the same row waits for the first to commit, then re-checks its WHERE against
+//!   the new row and matches nothing, so exactly one rotation wins and the loser re-reads.
+//! - **Pictures are idempotent** with `ON CONFLICT (id) DO NOTHING`: two nodes storing the
+//!   same bytes both succeed, and the first row stays.
+//!
+//! The schema lives in `migrations/postgres/`, embedded in the binary and applied at open;
+//! sqlx takes an advisory lock while migrating, so nodes starting together are safe.
+//!
+//! Configuration errors are reported once, on one line, naming `host:port` and never the
+//! password (see [`PostgresMeta::open`]).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
+
+use super::{
+    AppRecord, ImageRecord, MetaStore, Result, StableState, StorageError, TokenKind, TokenRecord,
+};
+
+/// How long a token row is kept after its natural end (so it answers 42001, not 40001).
+const KEEP_EXPIRED_TOKENS_SECS: i64 = 86_400;
+
+/// Connections each node keeps at most. Ten nodes use 160 of PostgreSQL's default 100…
+/// so raise `max_connections` or put PgBouncer in front past six nodes (see
+/// `docs/scaleout.md`). Every request holds a connection only for single statements or a
+/// short transaction, never while reading an upload body.
+pub const MAX_CONNECTIONS: u32 = 16;
+
+/// How long a request waits for a free connection, or for a new one to be made, before
+/// answering -1. Short, so an unreachable database fails requests fast instead of piling
+/// them up.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The whole budget of a readiness probe.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long `open` tries to reach the database before giving up with a clear line.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Metadata in PostgreSQL.
+pub struct PostgresMeta {
+    pool: PgPool,
+}
+
+/// `host:port` of a connection, for messages (never the user or password).
+fn where_is(options: &PgConnectOptions) -> String {
+    let host = options.get_host();
+    if host.starts_with('/') {
+        // A Unix socket directory.
+        format!("{host} (port {})", options.get_port())
+    } else {
+        format!("{host}:{}", options.get_port())
+    }
+}
+
+impl PostgresMeta {
+    /// Connects to `url` (`postgres://user:password@host:port/db?…`), applies the embedded
+    /// migrations and returns the store.
+    ///
+    /// Every failure is one [`StorageError::Config`] line meant for the operator:
+    /// `cannot connect to PostgreSQL at 127.0.0.1:5432: connection refused …`. The URL is
+    /// never echoed, since it may carry the password.
+    pub async fn open(url: &str) -> Result<PostgresMeta> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| {
+            StorageError::Config(format!(
+                "--database-url is not a valid PostgreSQL URL (postgres://user:password@host:port/database): {}",
+                redact(&e.to_string(), url)
+            ))
+        })?;
+        let at = where_is(&options);
+        let fail = |e: &dyn std::fmt::Display| {
+            StorageError::Config(format!(
+                "cannot connect to PostgreSQL at {at}: {}",
+                redact(&e.to_string(), url)
+            ))
+        };
+        // One direct connection first: the pool retries "retryable" errors until its
+        // timeout and then reports only "pool timed out", which tells the operator nothing.
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Err(_) => return Err(fail(&format!("no answer within {CONNECT_TIMEOUT:?}"))),
+            Ok(Err(e)) => return Err(fail(&e)),
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection broken by a database restart is found and dropped here instead
+            // of failing the request that would have used it.
+            .test_before_acquire(true)
+            .connect_with(options)
+            .await
+            .map_err(|e| fail(&e))?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| {
+                StorageError::Config(format!(
+                    "cannot apply the schema migrations to PostgreSQL at {at}: {e}"
+                ))
+            })?;
+        Ok(PostgresMeta { pool })
+    }
+
+    /// The pool, for tools that work on the database directly (`wximg migrate`).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Removes the password of `url` from an error message, should a driver ever quote it.
+fn redact(message: &str, url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match u.password() {
+            Some(p) if !p.is_empty() => message.replace(p, "***"),
+            _ => message.to_string(),
+        },
+        Err(_) => message.to_string(),
+    }
+}
+
+fn corrupt(what: &str) -> StorageError {
+    StorageError::Corrupt(format!("malformed {what} in the database"))
+}
+
+fn hash32(v: Vec<u8>, what: &str) -> Result<[u8; 32]> {
+    v.try_into().map_err(|_| corrupt(what))
+}
+
+fn app_from_row(row: &PgRow) -> Result<AppRecord> {
+    let appid: String = row.try_get("appid")?;
+    let app_type: String = row.try_get("app_type")?;
+    Ok(AppRecord {
+        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
+        app_type: AppType::parse(&app_type).ok_or_else(|| corrupt("app type"))?,
+        name: row.try_get("name")?,
+        secret_hash: hash32(row.try_get("secret_hash")?, "secret hash")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn stable_from_row(row: &PgRow) -> Result<StableState> {
+    let appid: String = row.try_get("appid")?;
+    Ok(StableState {
+        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
+        generation: row.try_get("generation")?,
+        nonce: hash32(row.try_get("nonce")?, "nonce")?,
+        token_hash: hash32(row.try_get("token_hash")?, "token hash")?,
+        issued_at: row.try_get("issued_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_force_at: row.try_get("last_force_at")?,
+        force_day: row.try_get("force_day")?,
+        force_count: row.try_get("force_count")?,
+    })
+}
+
+fn token_from_row(row: &PgRow) -> Result<TokenRecord> {
+    let appid: String = row.try_get("appid")?;
+    let kind: String = row.try_get("kind")?;
+    Ok(TokenRecord {
+        hash: hash32(row.try_get("hash")?, "token hash")?,
+        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
+        kind: TokenKind::parse(&kind).ok_or_else(|| corrupt("token kind"))?,
+        issued_at: row.try_get("issued_at")?,
+        expires_at: row.try_get("expires_at")?,
+        ended_at: row.try_get("ended_at")?,
+    })
+}
+
+fn image_from_row(row: &PgRow) -> Result<ImageRecord> {
+    let format: String = row.try_get("format")?;
+    let appid: String = row.try_get("appid")?;
+    let size: i64 = row.try_get("size")?;
+    let width: i64 = row.try_get("width")?;
+    let height: i64 = row.try_get("height")?;
+    Ok(ImageRecord {
+        id: ImageId::from_hash(hash32(row.try_get("id")?, "image id")?),
+        format: ImageFormat::parse(&format).ok_or_else(|| corrupt("image format"))?,
+        size: u64::try_from(size).map_err(|_| corrupt("image size"))?,
+        width: u32::try_from(width).map_err(|_| corrupt("image width"))?,
+        height: u32::try_from(height).map_err(|_| corrupt("image height"))?,
+        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Takes the app's row lock for the rest of the transaction: token writes of one app run
+/// one after another across all nodes (see the module docs). A missing app locks nothing,
+/// which is fine: there is nothing to race over.
+async fn lock_app(tx: &mut PgConnection, appid: &AppId) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM apps WHERE appid = $1 FOR UPDATE")
+        .bind(appid.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Stores a token row; `ON CONFLICT DO NOTHING` makes a retried statement harmless (the
+/// hash of 128+ random bits never collides otherwise).
+pub(crate) async fn insert_token(
+    conn: &mut PgConnection,
+    t: &TokenRecord,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tokens (hash, appid, kind, issued_at, expires_at, ended_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING",
+    )
+    .bind(&t.hash[..])
+    .bind(t.appid.as_str())
+    .bind(t.kind.as_str())
+    .bind(t.issued_at)
+    .bind(t.expires_at)
+    .bind(t.ended_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl MetaStore for PostgresMeta {
+    async fn ping(&self) -> Result<()> {
+        // Proves a connection can be had and that the server takes writes (a hot standby
+        // or a database set read-only answers, but is not ready for us).
+        let probe = async {
+            let row = sqlx::query(
+                "SELECT pg_is_in_recovery() AS standby, \
+                 current_setting('transaction_read_only') AS read_only",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            let standby: bool = row.try_get("standby")?;
+            let read_only: String = row.try_get("read_only")?;
+            if standby || read_only == "on" {
+                return Err(StorageError::Corrupt(
+                    "PostgreSQL is read-only (a standby, or default_transaction_read_only)".into(),
+                ));
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(PING_TIMEOUT, probe).await {
+            Ok(result) => result,
+            Err(_) => Err(StorageError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("PostgreSQL did not answer within {PING_TIMEOUT:?}"),
+            ))),
+        }
+    }
+
+    async fn insert_app(&self, app: &AppRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO apps (appid, app_type, name, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(app.appid.as_str())
+        .bind(app.app_type.as_str())
+        .bind(&app.name)
+        .bind(&app.secret_hash[..])
+        .bind(app.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn app(&self, appid: &AppId) -> Result<Option<AppRecord>> {
+        sqlx::query("SELECT * FROM apps WHERE appid = $1")
+            .bind(appid.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(app_from_row)
+            .transpose()
+    }
+
+    async fn apps(&self) -> Result<Vec<AppRecord>> {
+        sqlx::query("SELECT * FROM apps ORDER BY created_at, appid")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(app_from_row)
+            .collect()
+    }
+
+    async fn set_secret(&self, appid: &AppId, secret_hash: [u8; 32], now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        // The UPDATE takes the app's row lock, ordering this after any token write in
+        // flight and before any that follows.
+        let updated = sqlx::query("UPDATE apps SET secret_hash = $1 WHERE appid = $2")
+            .bind(&secret_hash[..])
+            .bind(appid.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "UPDATE tokens SET ended_at = $1 WHERE appid = $2 AND (ended_at IS NULL OR ended_at > $1)",
+        )
+        .bind(now)
+        .bind(appid.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM stable_tokens WHERE appid = $1")
+            .bind(appid.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(updated > 0)
+    }
+
+    async fn delete_app(&self, appid: &AppId) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM apps WHERE appid = $1")
+            .bind(appid.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for statement in [
+            "DELETE FROM tokens WHERE appid = $1",
+            "DELETE FROM stable_tokens WHERE appid = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(appid.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    async fn issue_classic_token(&self, token: &TokenRecord, grace_until: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        lock_app(&mut tx, &token.appid).await?;
+        sqlx::query(
+            "UPDATE tokens SET ended_at = $1 WHERE appid = $2 AND kind = 'classic' \
+             AND (ended_at IS NULL OR ended_at > $1)",
+        )
+        .bind(grace_until)
+        .bind(token.appid.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM tokens WHERE appid = $1 AND expires_at < $2")
+            .bind(token.appid.as_str())
+            .bind(token.issued_at - KEEP_EXPIRED_TOKENS_SECS)
+            .execute(&mut *tx)
+            .await?;
+        insert_token(&mut tx, token).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
+        sqlx::query("SELECT * FROM tokens WHERE hash = $1")
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
+    }
+
+    async fn stable_state(&self, appid: &AppId) -> Result<Option<StableState>> {
+        sqlx::query("SELECT * FROM stable_tokens WHERE appid = $1")
+            .bind(appid.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(stable_from_row)
+            .transpose()
+    }
+
+    async fn swap_stable_state(
+        &self,
+        expected: Option<i64>,
+        next: &StableState,
+        end_previous: Option<[u8; 32]>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        lock_app(&mut tx, &next.appid).await?;
+        let query = match expected {
+            None => sqlx::query(
+                "INSERT INTO stable_tokens (appid, generation, nonce, token_hash, issued_at, expires_at, \
+                 last_force_at, force_day, force_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (appid) DO NOTHING",
+            ),
+            Some(_) => sqlx::query(
+                "UPDATE stable_tokens SET generation = $2, nonce = $3, token_hash = $4, \
+                 issued_at = $5, expires_at = $6, last_force_at = $7, force_day = $8, force_count = $9 \
+                 WHERE appid = $1 AND generation = $10",
+            ),
+        };
+        let mut query = query
+            .bind(next.appid.as_str())
+            .bind(next.generation)
+            .bind(&next.nonce[..])
+            .bind(&next.token_hash[..])
+            .bind(next.issued_at)
+            .bind(next.expires_at)
+            .bind(next.last_force_at)
+            .bind(next.force_day)
+            .bind(next.force_count);
+        if let Some(generation) = expected {
+            query = query.bind(generation);
+        }
+        let swapped = query.execute(&mut *tx).await?.rows_affected() == 1;
+        if !swapped {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(previous) = end_previous {
+            sqlx::query(
+                "UPDATE tokens SET ended_at = $1 WHERE hash = $2 AND (ended_at IS NULL OR ended_at > $1)",
+            )
+            .bind(next.issued_at)
+            .bind(&previous[..])
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_token(
+            &mut tx,
+            &TokenRecord {
+                hash: next.token_hash,
+                appid: next.appid.clone(),
+                kind: TokenKind::Stable,
+                issued_at: next.issued_at,
+                expires_at: next.expires_at,
+                ended_at: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_image(&self, image: &ImageRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO images (id, format, size, width, height, appid, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&image.id.hash()[..])
+        .bind(image.format.as_str())
+        .bind(i64::try_from(image.size).map_err(|_| corrupt("image size"))?)
+        .bind(i64::from(image.width))
+        .bind(i64::from(image.height))
+        .bind(image.appid.as_str())
+        .bind(image.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>> {
+        sqlx::query("SELECT * FROM images WHERE id = $1")
+            .bind(&id.hash()[..])
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(image_from_row)
+            .transpose()
+    }
+
+    async fn image_ids(&self) -> Result<Vec<ImageId>> {
+        sqlx::query("SELECT id FROM images")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| Ok(ImageId::from_hash(hash32(row.try_get("id")?, "image id")?)))
+            .collect()
+    }
+}
