@@ -116,13 +116,13 @@ fn find_in_markdown(text: &str) -> Vec<PictureRef> {
     }
     let defs = iter.reference_definitions();
     for label in labels {
-        if let Some(def) = defs.get(&label) {
-            if let Some(span) = definition_destination(text, def.span.clone()) {
-                out.push(PictureRef {
-                    span,
-                    url: def.dest.to_string(),
-                });
-            }
+        if let Some(def) = defs.get(&label)
+            && let Some(span) = definition_destination(text, def.span.clone())
+        {
+            out.push(PictureRef {
+                span,
+                url: def.dest.to_string(),
+            });
         }
     }
     out

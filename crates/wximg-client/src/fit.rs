@@ -114,10 +114,10 @@ pub fn fit_image(mut img: DynamicImage, opts: &FitOptions) -> Result<Fitted> {
         img = resize(&img, s);
     }
 
-    if wants_png(&img) {
-        if let Some(png) = encode_png(&img, rules.max_bytes)? {
-            return finish(png, rules, FitOutcome::Png);
-        }
+    if wants_png(&img)
+        && let Some(png) = encode_png(&img, rules.max_bytes)?
+    {
+        return finish(png, rules, FitOutcome::Png);
     }
 
     let mut rgb = flatten(&img);
@@ -340,7 +340,7 @@ fn bisect(lo: u8, hi: u8, mut fits: impl FnMut(u8) -> Result<bool>) -> Result<Op
     let (mut low, mut high) = (lo, hi);
     let mut best = None;
     while low <= high {
-        let mid = ((u16::from(low) + u16::from(high) + 1) / 2) as u8;
+        let mid = (u16::from(low) + u16::from(high)).div_ceil(2) as u8;
         if fits(mid)? {
             best = Some(mid);
             low = mid + 1;

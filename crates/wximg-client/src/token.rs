@@ -220,12 +220,12 @@ impl TokenProvider {
         if let Some(t) = current.as_ref().filter(|t| t.is_fresh()) {
             return Ok(t.access_token.clone());
         }
-        if let Some(t) = self.cache.as_ref().and_then(TokenCache::load) {
-            if t.is_fresh() {
-                let token = t.access_token.clone();
-                *current = Some(t);
-                return Ok(token);
-            }
+        if let Some(t) = self.cache.as_ref().and_then(TokenCache::load)
+            && t.is_fresh()
+        {
+            let token = t.access_token.clone();
+            *current = Some(t);
+            return Ok(token);
         }
         let t = fetcher.fetch_token(false).await?;
         self.remember(&mut current, t)
@@ -235,10 +235,11 @@ impl TokenProvider {
     /// it, that newer token is returned without a call.
     pub(crate) async fn renew(&self, fetcher: &impl FetchToken, refused: &str) -> Result<String> {
         let mut current = self.current.lock().await;
-        if let Some(t) = current.as_ref() {
-            if t.access_token != refused && t.is_fresh() {
-                return Ok(t.access_token.clone());
-            }
+        if let Some(t) = current.as_ref()
+            && t.access_token != refused
+            && t.is_fresh()
+        {
+            return Ok(t.access_token.clone());
         }
         *current = None;
         if let Some(c) = &self.cache {
@@ -253,10 +254,10 @@ impl TokenProvider {
     }
 
     fn remember(&self, slot: &mut Option<CachedToken>, t: CachedToken) -> Result<String> {
-        if let Some(c) = &self.cache {
-            if let Err(e) = c.store(&t) {
-                tracing::warn!("could not cache the token: {e}");
-            }
+        if let Some(c) = &self.cache
+            && let Err(e) = c.store(&t)
+        {
+            tracing::warn!("could not cache the token: {e}");
         }
         let token = t.access_token.clone();
         *slot = Some(t);
