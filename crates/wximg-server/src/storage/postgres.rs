@@ -78,6 +78,13 @@ impl PostgresMeta {
     /// `cannot connect to PostgreSQL at 127.0.0.1:5432: connection refused …`. The URL is
     /// never echoed, since it may carry the password.
     pub async fn open(url: &str) -> Result<PostgresMeta> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StorageError::Config(
+                "--database-url is not a valid PostgreSQL URL: it must start with postgres:// \
+                 (postgres://user:password@host:port/database)"
+                    .into(),
+            ));
+        }
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             StorageError::Config(format!(
                 "--database-url is not a valid PostgreSQL URL (postgres://user:password@host:port/database): {}",

@@ -189,10 +189,14 @@ impl S3Blobs {
             )));
         }
         let mut base = base;
+        // Lives in the client options, which are replaced below: carried by hand.
+        let allow_http = location
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
         if let Some(endpoint) = &location.endpoint {
             base = base
                 .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"))
                 // Path-style requests (`endpoint/bucket/key`): what every S3-compatible
                 // server understands, and no DNS per bucket.
                 .with_virtual_hosted_style_request(false);
@@ -207,6 +211,7 @@ impl S3Blobs {
             .clone()
             .with_client_options(
                 ClientOptions::new()
+                    .with_allow_http(allow_http)
                     .with_connect_timeout(Duration::from_secs(2))
                     .with_timeout(Duration::from_secs(30)),
             )
@@ -224,6 +229,7 @@ impl S3Blobs {
         let probe = base
             .with_client_options(
                 ClientOptions::new()
+                    .with_allow_http(allow_http)
                     .with_connect_timeout(Duration::from_secs(1))
                     .with_timeout(PING_TIMEOUT),
             )

@@ -1,0 +1,398 @@
+//! The scale-out backends on their own, against a real PostgreSQL and a real S3-compatible
+//! server (`scripts/services.sh start` provides both and prints the variables):
+//!
+//! - `WXIMG_TEST_DATABASE_URL=postgres://…` and `WXIMG_TEST_STORE=s3://…?endpoint=…`,
+//!   plus `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+//!
+//! Without them these tests say so loudly and pass, except under CI (`CI` set), where a
+//! missing service is a failure: CI always starts them.
+//!
+//! Two `PostgresMeta` opened on the same database are two nodes as far as the database can
+//! tell (separate pools, separate connections), so races between nodes are real races here.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
+use wximg_server::storage::postgres::PostgresMeta;
+use wximg_server::storage::s3::S3Blobs;
+use wximg_server::storage::{
+    BlobStore, ByteStream, ImageRecord, MetaStore, StorageConfig, TokenKind, TokenRecord,
+};
+use wximg_server::{apps, auth, tokens};
+
+struct Services {
+    database_url: String,
+    store: String,
+}
+
+/// The services named by the environment, or `None` (with a loud note) outside CI.
+fn services(test: &str) -> Option<Services> {
+    match (
+        std::env::var("WXIMG_TEST_DATABASE_URL"),
+        std::env::var("WXIMG_TEST_STORE"),
+    ) {
+        (Ok(database_url), Ok(store)) => Some(Services {
+            database_url,
+            store,
+        }),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{test}: CI is set but WXIMG_TEST_DATABASE_URL / WXIMG_TEST_STORE are not: \
+                 run `eval \"$(scripts/services.sh start)\"` first"
+            );
+            eprintln!(
+                "\n!!! SKIPPED {test}: needs PostgreSQL + S3. Run \
+                 `eval \"$(scripts/services.sh start)\"` to test the scale-out backend !!!\n"
+            );
+            None
+        }
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+async fn read_all(s: ByteStream) -> Vec<u8> {
+    s.map_ok(|b| b.to_vec())
+        .try_concat()
+        .await
+        .expect("blob stream")
+}
+
+fn token(appid: &AppId, kind: TokenKind, issued_at: i64) -> TokenRecord {
+    TokenRecord {
+        hash: rand::random(),
+        appid: appid.clone(),
+        kind,
+        issued_at,
+        expires_at: issued_at + 7200,
+        ended_at: None,
+    }
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_metadata_semantics() {
+    let Some(svc) = services("postgres_keeps_the_metadata_semantics") else {
+        return;
+    };
+    let meta = PostgresMeta::open(&svc.database_url).await.expect("open");
+    meta.ping().await.expect("ping");
+    let t = now();
+
+    // Apps.
+    let (app, secret) = apps::create(&meta, AppType::Official, "pg semantics", t)
+        .await
+        .expect("create app");
+    assert_eq!(meta.app(&app.appid).await.expect("app"), Some(app.clone()));
+    assert!(
+        meta.apps()
+            .await
+            .expect("apps")
+            .iter()
+            .any(|a| a.appid == app.appid)
+    );
+    assert!(
+        meta.insert_app(&app).await.is_err(),
+        "a duplicate appid is refused"
+    );
+
+    // Classic tokens: the second one gives the first the 5-minute grace.
+    let first = token(&app.appid, TokenKind::Classic, t);
+    meta.issue_classic_token(&first, t + 300)
+        .await
+        .expect("issue");
+    let second = token(&app.appid, TokenKind::Classic, t + 1);
+    meta.issue_classic_token(&second, t + 301)
+        .await
+        .expect("issue");
+    let first_now = meta.token(&first.hash).await.expect("token").expect("row");
+    assert_eq!(first_now.ended_at, Some(t + 301));
+    assert_eq!(
+        meta.token(&second.hash).await.expect("token"),
+        Some(second.clone())
+    );
+    assert_eq!(meta.token(&rand::random()).await.expect("token"), None);
+
+    // A stable token is not touched by classic issuing, and vice versa.
+    let issued = tokens::stable(&meta, &app, &secret, false, t)
+        .await
+        .expect("stable");
+    let stable_hash = auth::hash_token(&issued.access_token);
+    let third = token(&app.appid, TokenKind::Classic, t + 2);
+    meta.issue_classic_token(&third, t + 302)
+        .await
+        .expect("issue");
+    let stable_row = meta.token(&stable_hash).await.expect("token").expect("row");
+    assert_eq!(stable_row.kind, TokenKind::Stable);
+    assert_eq!(stable_row.ended_at, None);
+    let again = tokens::stable(&meta, &app, &secret, false, t + 10)
+        .await
+        .expect("stable");
+    assert_eq!(again.access_token, issued.access_token);
+
+    // Rotating the secret ends every token and forgets the stable state.
+    assert!(
+        meta.set_secret(&app.appid, rand::random(), t + 20)
+            .await
+            .expect("set secret")
+    );
+    for hash in [second.hash, third.hash, stable_hash] {
+        let row = meta.token(&hash).await.expect("token").expect("row");
+        assert!(
+            row.ended_at.is_some_and(|at| at <= t + 20),
+            "ended: {row:?}"
+        );
+    }
+    assert_eq!(meta.stable_state(&app.appid).await.expect("state"), None);
+
+    // Pictures: idempotent, the first record stays.
+    let id = ImageId::of(format!("picture {}", rand::random::<u64>()).as_bytes());
+    let image = ImageRecord {
+        id,
+        format: ImageFormat::Png,
+        size: 1234,
+        width: 10,
+        height: 20,
+        appid: app.appid.clone(),
+        created_at: t,
+    };
+    meta.insert_image(&image).await.expect("insert image");
+    meta.insert_image(&ImageRecord {
+        size: 999,
+        created_at: t + 5,
+        ..image.clone()
+    })
+    .await
+    .expect("insert image again");
+    assert_eq!(meta.image(&id).await.expect("image"), Some(image));
+    assert!(meta.image_ids().await.expect("ids").contains(&id));
+
+    // Deleting the app takes its tokens and leaves its pictures.
+    assert!(meta.delete_app(&app.appid).await.expect("delete"));
+    assert!(!meta.delete_app(&app.appid).await.expect("delete twice"));
+    assert_eq!(meta.token(&second.hash).await.expect("token"), None);
+    assert!(meta.image(&id).await.expect("image").is_some());
+    assert!(
+        !meta
+            .set_secret(&app.appid, rand::random(), t)
+            .await
+            .expect("set secret")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_racing_agree_on_one_stable_token_and_one_latest_classic_token() {
+    let Some(svc) = services("nodes_racing_agree") else {
+        return;
+    };
+    let a: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("a"));
+    let b: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("b"));
+    let t = now();
+    let (app, secret) = apps::create(a.as_ref(), AppType::Official, "race", t)
+        .await
+        .expect("create");
+
+    for round in 0..5 {
+        // Everyone asks in normal mode at an instant when a rotation is due: the first
+        // round has no state, later rounds are past the 5-minute threshold.
+        let at = t + round * 7000;
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let meta = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let (app, secret) = (app.clone(), secret.clone());
+            tasks.push(tokio::spawn(async move {
+                tokens::stable(meta.as_ref(), &app, &secret, false, at)
+                    .await
+                    .map(|i| i.access_token)
+                    .map_err(|e| format!("{e:?}"))
+            }));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for task in tasks {
+            seen.insert(task.await.expect("join").expect("stable"));
+        }
+        assert_eq!(seen.len(), 1, "round {round}: nodes disagreed: {seen:?}");
+        let state = a
+            .stable_state(&app.appid)
+            .await
+            .expect("state")
+            .expect("row");
+        assert_eq!(state.generation, round + 1, "exactly one rotation won");
+    }
+
+    // The raw compare-and-swap: from one generation, exactly one of many swaps wins.
+    let state = a
+        .stable_state(&app.appid)
+        .await
+        .expect("state")
+        .expect("row");
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let meta = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let mut next = state.clone();
+        next.generation += 1;
+        next.nonce = rand::random();
+        next.token_hash = rand::random();
+        let expected = state.generation;
+        tasks.push(tokio::spawn(async move {
+            meta.swap_stable_state(Some(expected), &next, None).await
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        if task.await.expect("join").expect("swap") {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+
+    // Classic tokens issued at once on both nodes: exactly one stays "latest" (no end),
+    // every other one got the grace end.
+    let mut tasks = Vec::new();
+    let mut hashes = Vec::new();
+    for i in 0..12 {
+        let meta = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let record = token(&app.appid, TokenKind::Classic, t);
+        hashes.push(record.hash);
+        tasks.push(tokio::spawn(async move {
+            meta.issue_classic_token(&record, t + 300).await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("join").expect("issue");
+    }
+    let mut latest = 0;
+    for hash in &hashes {
+        let row = b.token(hash).await.expect("token").expect("row");
+        match row.ended_at {
+            None => latest += 1,
+            Some(end) => assert_eq!(end, t + 300),
+        }
+    }
+    assert_eq!(latest, 1, "exactly one classic token is the latest");
+    a.delete_app(&app.appid).await.expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_stores_once_and_streams_ranges() {
+    let Some(svc) = services("s3_stores_once_and_streams_ranges") else {
+        return;
+    };
+    let a = Arc::new(S3Blobs::open(&svc.store).await.expect("open a"));
+    let b = Arc::new(S3Blobs::open(&svc.store).await.expect("open b"));
+    a.ping().await.expect("ping");
+
+    let bytes = Bytes::from(
+        (0..300_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .chain(rand::random::<[u8; 16]>())
+            .collect::<Vec<u8>>(),
+    );
+    let id = ImageId::of(&bytes);
+    assert!(a.get(&id, None).await.expect("get missing").is_none());
+
+    // Two nodes storing the same bytes at once: both succeed (conditional create; the
+    // loser's AlreadyExists is success), and there is one object.
+    let (ra, rb) = tokio::join!(a.put(&id, bytes.clone()), b.put(&id, bytes.clone()));
+    ra.expect("put a");
+    rb.expect("put b");
+    a.put(&id, bytes.clone()).await.expect("put again");
+
+    let whole = read_all(b.get(&id, None).await.expect("get").expect("some")).await;
+    assert_eq!(whole, bytes.to_vec());
+    let part = read_all(
+        b.get(&id, Some(1000..71_000))
+            .await
+            .expect("range")
+            .expect("some"),
+    )
+    .await;
+    assert_eq!(part, bytes[1000..71_000].to_vec());
+    let tail = read_all(
+        a.get(&id, Some(bytes.len() as u64 - 1..bytes.len() as u64))
+            .await
+            .expect("range")
+            .expect("some"),
+    )
+    .await;
+    assert_eq!(tail, bytes[bytes.len() - 1..].to_vec());
+
+    let ids = a.ids().await.expect("ids");
+    assert_eq!(ids.iter().filter(|i| **i == id).count(), 1);
+
+    a.delete(&id).await.expect("delete");
+    a.delete(&id).await.expect("delete twice");
+    assert!(b.get(&id, None).await.expect("get deleted").is_none());
+}
+
+#[tokio::test]
+async fn bad_configuration_fails_at_start_with_one_clear_line() {
+    // An unused loopback port: nothing listens there.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let url = format!("postgres://wximg:sup3r-s3cret@127.0.0.1:{port}/wximg");
+    let started = std::time::Instant::now();
+    let err = match PostgresMeta::open(&url).await {
+        Ok(_) => panic!("connected to a closed port"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!err.contains("sup3r-s3cret"), "password leaked: {err}");
+    assert!(!err.contains('\n'), "one line: {err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+
+    let err = match PostgresMeta::open("mysql://nope").await {
+        Ok(_) => panic!("accepted a mysql URL"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("not a valid PostgreSQL URL"), "{err}");
+
+    // S3: an endpoint where nothing listens fails fast, naming the store (with keys in
+    // the environment; without them the "no credentials" line comes first).
+    let store = format!("s3://nobucket?endpoint=http://127.0.0.1:{port}&region=us-east-1");
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        let started = std::time::Instant::now();
+        let err = match S3Blobs::open(&store).await {
+            Ok(_) => panic!("opened an S3 store on a closed port"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains(&format!(
+                "cannot use the S3 store http://127.0.0.1:{port}/nobucket"
+            )),
+            "{err}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+    for bad in [
+        "s3://b?endpont=http://x",
+        "gs://bucket",
+        "s3://?endpoint=http://x",
+    ] {
+        assert!(S3Blobs::open(bad).await.is_err(), "{bad} accepted");
+    }
+
+    // Half a scale-out configuration is refused.
+    let half = StorageConfig {
+        data_dir: std::env::temp_dir(),
+        database_url: Some(url.clone()),
+        store: None,
+    };
+    let err = match wximg_server::storage::open(&half).await {
+        Ok(_) => panic!("accepted --database-url without --store"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("--database-url needs --store"), "{err}");
+}
