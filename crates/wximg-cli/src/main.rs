@@ -1,1 +1,61 @@
-fn main() {}
+//! `wximg`: one binary for both sides of the `uploadimg` API.
+//!
+//! Server-side commands (`serve`, `app`) work on storage directly and live in
+//! [`server_cmds`]; client commands (`token`, `upload`, `publish`) call an API through the
+//! `wximg-client` SDK and live in [`client_cmds`].
+
+mod client_cmds;
+mod server_cmds;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wximg",
+    version,
+    about = "A self-hostable, wire-compatible WeChat uploadimg service, and its client"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Run the API server.
+    Serve(server_cmds::serve::ServeArgs),
+    /// Manage accounts (apps): create, list, show, rotate-secret, delete.
+    App(server_cmds::app::AppArgs),
+    #[command(flatten)]
+    Client(client_cmds::ClientCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wximg: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => server_cmds::serve::run(args).await,
+            Command::App(args) => server_cmds::app::run(args).await,
+            Command::Client(cmd) => client_cmds::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wximg: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The commands that work on storage: `serve`, `app`.
+
+pub mod app;
+pub mod serve;
+
+use std::path::PathBuf;
+
+use wximg_server::StorageConfig;
+
+/// Where storage lives; every storage command takes the same flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// Data directory of the embedded storage (SQLite + picture files).
+    #[arg(
+        long = "data",
+        env = "WXIMG_DATA",
+        default_value = "./wximg-data",
+        global = true
+    )]
+    pub data: PathBuf,
+    /// PostgreSQL URL for scale-out metadata (postgres://…).
+    #[arg(
+        long,
+        env = "WXIMG_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<String>,
+    /// S3-compatible store for scale-out blobs (s3://bucket?endpoint=…).
+    #[arg(long, env = "WXIMG_STORE", global = true)]
+    pub store: Option<String>,
+}
+
+impl StorageArgs {
+    pub fn config(&self) -> StorageConfig {
+        StorageConfig {
+            data_dir: self.data.clone(),
+            database_url: self.database_url.clone(),
+            store: self.store.clone(),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `wximg serve`: run the API server.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use wximg_proto::AppType;
+use wximg_server::{Application, Clock, Settings, startup, telemetry};
+
+use super::StorageArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, env = "WXIMG_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Scheme and host that returned picture URLs carry (default: http:// + the listen address).
+    #[arg(long, env = "WXIMG_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// How many uploads may hold their picture in memory at once (each up to 1 MiB).
+    #[arg(long, env = "WXIMG_UPLOAD_CONCURRENCY", default_value_t = 48)]
+    pub upload_concurrency: usize,
+    /// Longest time, in seconds, one API request may take.
+    #[arg(long, env = "WXIMG_REQUEST_TIMEOUT", default_value_t = 60)]
+    pub request_timeout: u64,
+    /// Log JSON lines instead of text.
+    #[arg(long, env = "WXIMG_LOG_JSON")]
+    pub log_json: bool,
+    /// If the storage has no app yet, create one of this type and print its credentials
+    /// (once) on stdout.
+    #[arg(long, value_name = "TYPE")]
+    pub init_app: Option<AppType>,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    telemetry::init(args.log_json);
+    let mut settings = Settings::new(args.listen, args.storage.config());
+    settings.public_url = args.public_url;
+    settings.upload_concurrency = args.upload_concurrency;
+    settings.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+    let clock = Clock::default();
+    let app = Application::build(settings, clock.clone()).await?;
+    if let Some(app_type) = args.init_app {
+        let meta = app.storage().meta.as_ref();
+        if meta.apps().await?.is_empty() {
+            let (record, secret) =
+                wximg_server::apps::create(meta, app_type, "first app", clock.now()).await?;
+            println!(
+                "created {} app: appid {} secret {}",
+                record.app_type,
+                record.appid,
+                secret.expose()
+            );
+            println!("(the secret is shown only now; `wximg app rotate-secret` makes a new one)");
+        }
+    }
+    let addr = app.local_addr()?;
+    // The one line tests and scripts wait for.
+    println!("wximg listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    app.run_until(startup::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}

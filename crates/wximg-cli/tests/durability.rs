@@ -1,0 +1,178 @@
+//! Durability: an acknowledged upload survives `kill -9`.
+//!
+//! Eight clients upload distinct pictures as fast as they can while the server is killed
+//! with SIGKILL at random moments and restarted, several times. Afterwards every upload
+//! that was answered errcode 0 must serve its exact bytes, and no temp file may be left.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+
+const WXIMG: &str = env!("CARGO_BIN_EXE_wximg");
+const PUBLIC: &str = "http://durable.test";
+
+fn base_jpeg() -> Vec<u8> {
+    let img = RgbImage::from_fn(96, 64, |x, y| {
+        Rgb([x as u8 * 2, y as u8 * 3, (x ^ y) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, ImageFormat::Jpeg)
+        .expect("encode");
+    out.into_inner()
+}
+
+/// The base JPEG with a COM segment naming `n`: a distinct, still whole JPEG.
+fn distinct_jpeg(base: &[u8], n: u64) -> Vec<u8> {
+    let text = format!("durability picture {n}");
+    let mut out = base[..2].to_vec();
+    out.extend([0xFF, 0xFE]);
+    out.extend(((text.len() + 2) as u16).to_be_bytes());
+    out.extend(text.as_bytes());
+    out.extend_from_slice(&base[2..]);
+    out
+}
+
+fn start(data: &Path) -> (Child, String) {
+    let mut child = Command::new(WXIMG)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            PUBLIC,
+            "--data",
+        ])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn wximg serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening line");
+    let base = line
+        .trim()
+        .strip_prefix("wximg listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_uploads_survive_sigkill() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(WXIMG)
+        .args(["app", "create", "--type", "official", "--json", "--data"])
+        .arg(data.path())
+        .output()
+        .expect("app create");
+    assert!(out.status.success());
+    let app: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let (appid, secret) = (
+        app["appid"].as_str().unwrap().to_string(),
+        app["secret"].as_str().unwrap().to_string(),
+    );
+
+    let base_pic = Arc::new(base_jpeg());
+    let acked: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let kills = 4;
+    for round in 0..kills {
+        let (mut child, base) = start(data.path());
+        let token: serde_json::Value = http
+            .get(format!(
+                "{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}"
+            ))
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("token JSON");
+        let token = token["access_token"].as_str().expect("token").to_string();
+        let mut workers = Vec::new();
+        for _ in 0..8 {
+            let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            let (acked, counter, base_pic) = (acked.clone(), counter.clone(), base_pic.clone());
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let bytes = distinct_jpeg(&base_pic, n);
+                    let form = reqwest::multipart::Form::new().part(
+                        "media",
+                        reqwest::multipart::Part::bytes(bytes.clone()).file_name("p.jpg"),
+                    );
+                    let sent = http
+                        .post(format!(
+                            "{base}/cgi-bin/media/uploadimg?access_token={token}"
+                        ))
+                        .multipart(form)
+                        .send()
+                        .await;
+                    let Ok(resp) = sent else { break }; // the server is gone
+                    let Ok(v) = resp.json::<serde_json::Value>().await else {
+                        break;
+                    };
+                    if v["errcode"] == 0 {
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push((v["url"].as_str().unwrap().to_string(), bytes));
+                    }
+                }
+            }));
+        }
+        // Kill at a pseudo-random moment between 150 and 650 ms.
+        let wait = 150 + (round as u64 * 277 + std::process::id() as u64) % 500;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
+        let _ = child.wait();
+        for w in workers {
+            let _ = w.await;
+        }
+    }
+
+    // Restart once more and check every acknowledged picture.
+    let (mut child, base) = start(data.path());
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 20,
+        "only {} uploads were acknowledged; the test proves little",
+        acked.len()
+    );
+    for (url, bytes) in &acked {
+        let path = url
+            .strip_prefix(PUBLIC)
+            .expect("public URL")
+            .split('?')
+            .next()
+            .unwrap();
+        let resp = http.get(format!("{base}{path}")).send().await.expect("GET");
+        assert_eq!(resp.status(), 200, "{url} lost after SIGKILL");
+        assert_eq!(
+            &resp.bytes().await.unwrap().to_vec(),
+            bytes,
+            "{url} changed after SIGKILL"
+        );
+    }
+    let leftovers = std::fs::read_dir(data.path().join("blobs/.tmp"))
+        .expect("tmp dir")
+        .count();
+    assert_eq!(leftovers, 0, "orphan temp files are swept at start");
+    eprintln!(
+        "{} acknowledged uploads survived {kills} SIGKILLs",
+        acked.len()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
