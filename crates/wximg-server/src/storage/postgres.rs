@@ -91,6 +91,9 @@ impl PostgresMeta {
                 redact(&e.to_string(), url)
             ))
         })?;
+        // PostgreSQL's NOTICEs ("relation … already exists, skipping" from every
+        // migration check) are not news for an operator.
+        let options = options.options([("client_min_messages", "warning")]);
         let at = where_is(&options);
         let fail = |e: &dyn std::fmt::Display| {
             StorageError::Config(format!(

@@ -141,6 +141,19 @@ pub struct S3Blobs {
     location: S3Location,
 }
 
+/// An error of the S3 client as one short line: S3 error bodies are multi-line XML, and a
+/// start-up failure must be one line an operator can read. A missing bucket is named.
+fn one_line(message: &str) -> String {
+    if message.contains("<Code>NoSuchBucket</Code>") {
+        return "the bucket does not exist (NoSuchBucket)".into();
+    }
+    let flat = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
 fn blob_error(e: object_store::Error) -> StorageError {
     StorageError::Io(std::io::Error::other(e))
 }
@@ -154,8 +167,9 @@ impl S3Blobs {
         let blobs = S3Blobs::connect(location)?;
         blobs.ping().await.map_err(|e| {
             StorageError::Config(format!(
-                "cannot use the S3 store {}: {e}",
-                blobs.location.describe()
+                "cannot use the S3 store {}: {}",
+                blobs.location.describe(),
+                one_line(&e.to_string())
             ))
         })?;
         Ok(blobs)
