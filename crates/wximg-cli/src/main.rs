@@ -28,6 +28,9 @@ enum Command {
     Serve(server_cmds::serve::ServeArgs),
     /// Manage accounts (apps): create, list, show, rotate-secret, delete.
     App(server_cmds::app::AppArgs),
+    /// Copy an embedded deployment (SQLite + files) into PostgreSQL + S3, verifying every
+    /// picture by its hash; safe to re-run, resumes where it stopped.
+    Migrate(server_cmds::migrate::MigrateArgs),
     #[command(flatten)]
     Client(client_cmds::ClientCommand),
 }
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => server_cmds::serve::run(args).await,
             Command::App(args) => server_cmds::app::run(args).await,
+            Command::Migrate(args) => server_cmds::migrate::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
         }
     });

@@ -1,6 +1,7 @@
 //! The commands that work on storage: `serve`, `app`.
 
 pub mod app;
+pub mod migrate;
 pub mod serve;
 
 use std::path::PathBuf;

@@ -131,9 +131,68 @@ impl PostgresMeta {
         Ok(PostgresMeta { pool })
     }
 
-    /// The pool, for tools that work on the database directly (`wximg migrate`).
+    /// The pool, for tools that work on the database directly.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// `wximg migrate`: stores `app` unless an app with its appid exists. `true` if stored.
+    pub async fn import_app(&self, app: &AppRecord) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO apps (appid, app_type, name, secret_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (appid) DO NOTHING",
+        )
+        .bind(app.appid.as_str())
+        .bind(app.app_type.as_str())
+        .bind(&app.name)
+        .bind(&app.secret_hash[..])
+        .bind(app.created_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// `wximg migrate`: stores a token row as it is (ended or not) unless its hash is
+    /// known. `true` if stored.
+    pub async fn import_token(&self, t: &TokenRecord) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO tokens (hash, appid, kind, issued_at, expires_at, ended_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(&t.hash[..])
+        .bind(t.appid.as_str())
+        .bind(t.kind.as_str())
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .bind(t.ended_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// `wximg migrate`: stores an app's stable-token state unless the app has one already
+    /// (a scale-out deployment that has started rotating keeps its own). `true` if stored.
+    pub async fn import_stable_state(&self, state: &StableState) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO stable_tokens (appid, generation, nonce, token_hash, issued_at, expires_at, \
+             last_force_at, force_day, force_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (appid) DO NOTHING",
+        )
+        .bind(state.appid.as_str())
+        .bind(state.generation)
+        .bind(&state.nonce[..])
+        .bind(&state.token_hash[..])
+        .bind(state.issued_at)
+        .bind(state.expires_at)
+        .bind(state.last_force_at)
+        .bind(state.force_day)
+        .bind(state.force_count)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
     }
 }
 
