@@ -305,6 +305,25 @@ async fn s3_stores_once_and_streams_ranges() {
     rb.expect("put b");
     a.put(&id, bytes.clone()).await.expect("put again");
 
+    // The store really enforces the conditional create (`If-None-Match: *`): other bytes
+    // under an existing key are refused and the first object stays. Without this, racing
+    // nodes would overwrite each other (harmless for equal bytes, but not "stored once").
+    let impostor = object_store::PutOptions {
+        mode: object_store::PutMode::Create,
+        ..Default::default()
+    };
+    let refused = object_store::ObjectStore::put_opts(
+        a.raw(),
+        &a.key(&id),
+        object_store::PutPayload::from_static(b"not the same bytes"),
+        impostor,
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(object_store::Error::AlreadyExists { .. })),
+        "conditional create not enforced: {refused:?}"
+    );
+
     let whole = read_all(b.get(&id, None).await.expect("get").expect("some")).await;
     assert_eq!(whole, bytes.to_vec());
     let part = read_all(

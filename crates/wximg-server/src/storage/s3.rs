@@ -281,6 +281,11 @@ impl S3Blobs {
         Self::key_in(&self.prefix, &format!("{}/{hex}", &hex[..2]))
     }
 
+    /// The underlying client (with request retries), for tools and tests.
+    pub fn raw(&self) -> &AmazonS3 {
+        &self.store
+    }
+
     /// Where this store is (`endpoint/bucket/prefix`), for messages.
     pub fn location(&self) -> &S3Location {
         &self.location
