@@ -13,6 +13,9 @@ use std::time::Duration;
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
 const WXIMG: &str = env!("CARGO_BIN_EXE_wximg");
+/// An acknowledged upload: its URL and the bytes sent.
+type Acked = (String, Vec<u8>);
+
 const PUBLIC: &str = "http://durable.test";
 
 fn base_jpeg() -> Vec<u8> {
@@ -80,7 +83,7 @@ async fn acknowledged_uploads_survive_sigkill() {
     );
 
     let base_pic = Arc::new(base_jpeg());
-    let acked: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))

@@ -430,7 +430,7 @@ fn png(b: &[u8], max_pixels: u64) -> Result<(u32, u32), Rejection> {
                 if has_plte || idat != IdatState::NotYet {
                     return Err(png_corrupt("misplaced PLTE"));
                 }
-                if data.is_empty() || data.len() % 3 != 0 || data.len() > 3 * 256 {
+                if data.is_empty() || !data.len().is_multiple_of(3) || data.len() > 3 * 256 {
                     return Err(png_corrupt("bad PLTE length"));
                 }
                 if color_type == 0 || color_type == 4 {

@@ -36,7 +36,7 @@ impl Settings {
             storage,
             public_url: None,
             rules: Rules::default(),
-            upload_concurrency: 48,
+            upload_concurrency: 32,
             drain_limit: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
         }

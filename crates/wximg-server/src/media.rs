@@ -4,8 +4,10 @@
 //! to the byte limit: at limit + 1 the picture is refused (40009) and the rest is read and
 //! thrown away — up to `drain_limit`, so an SDK that is still sending can read the answer —
 //! never buffered. Other parts (EasyWeChat's `type=news_image`, …) are skipped unread.
-//! A picture in memory holds one permit of `upload_permits`, which bounds memory however
-//! many clients send at once.
+//! Reading a body holds one permit of `upload_permits` from its first byte, which bounds
+//! memory however many clients send at once: the multipart parser buffers whatever the
+//! socket has ready, so the permit must come before the parser, not after it finds `media`.
+//! Bodies without a permit wait in the kernel's socket buffers, not in ours.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
@@ -37,6 +39,12 @@ pub async fn read_media(
     body: Body,
     limits: Limits<'_>,
 ) -> Result<Media, ApiError> {
+    let permit = limits
+        .permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| ApiError::detail(ErrCode::SystemError, e.to_string()))?;
     let mut data = body.into_data_stream();
     // An empty body is its own error (44002), whatever the Content-Type says.
     let first = loop {
@@ -66,12 +74,6 @@ pub async fn read_media(
             while field.chunk().await.map_err(malformed)?.is_some() {}
             continue;
         }
-        let permit = limits
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| ApiError::detail(ErrCode::SystemError, e.to_string()))?;
         let hint = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())

@@ -20,7 +20,7 @@ pub struct ServeArgs {
     #[arg(long, env = "WXIMG_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// How many uploads may hold their picture in memory at once (each up to 1 MiB).
-    #[arg(long, env = "WXIMG_UPLOAD_CONCURRENCY", default_value_t = 48)]
+    #[arg(long, env = "WXIMG_UPLOAD_CONCURRENCY", default_value_t = 32)]
     pub upload_concurrency: usize,
     /// Longest time, in seconds, one API request may take.
     #[arg(long, env = "WXIMG_REQUEST_TIMEOUT", default_value_t = 60)]

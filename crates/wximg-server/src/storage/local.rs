@@ -197,7 +197,12 @@ mod tests {
     use futures_util::TryStreamExt;
 
     async fn read_all(s: ByteStream) -> Vec<u8> {
-        s.try_concat().await.unwrap().to_vec()
+        s.try_fold(Vec::new(), |mut all, chunk| async move {
+            all.extend_from_slice(&chunk);
+            Ok(all)
+        })
+        .await
+        .unwrap()
     }
 
     #[tokio::test]

@@ -37,6 +37,10 @@ pub enum StorageError {
     Corrupt(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// A write that could not be carried out (e.g. a failed group commit); nothing of it
+    /// was kept.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -135,7 +135,7 @@ pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
 pub fn jpeg_bomb(width: u16, height: u16) -> Vec<u8> {
     let mut j = jpeg(8, 8, 5);
     let sof = (0..j.len() - 1)
-        .find(|&i| j[i] == 0xFF && matches!(j[i + 1], 0xC0 | 0xC1 | 0xC2))
+        .find(|&i| j[i] == 0xFF && matches!(j[i + 1], 0xC0..=0xC2))
         .expect("SOF");
     j[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
     j[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());

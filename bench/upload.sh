@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Durable uploads vs a raw write+fsync+rename loop, and the server's memory under load.
+#
+#   bench/upload.sh            # prints a Markdown table for BENCHMARKS.md
+#
+# Same machine, same run, same disk: the baseline (bench/wximg-bench fsync-loop) and the
+# server both run pinned to CPU 0; the load generator is pinned to CPU 1. Each figure is
+# the best of RUNS runs (default 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+COUNT=${COUNT:-3000}
+cargo build --release -q -p wximg-cli -p wximg-bench
+W=$PWD/target/release/wximg
+B=$PWD/target/release/wximg-bench
+work=$(mktemp -d /var/tmp/wximg-bench.XXXXXX)
+server_pid=
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+
+start_server() { # $1: data dir
+  rm -rf "$1"
+  local creds; creds=$("$W" app create --type official --json --data "$1")
+  APPID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["appid"])' "$creds")
+  SECRET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret"])' "$creds")
+  exec 3< <(RUST_LOG=warn pin 0 "$W" serve --listen 127.0.0.1:0 --data "$1" 2>/dev/null)
+  server_pid=$!
+  read -r line <&3
+  BASE=${line#wximg listening on }
+  # The pid of the server itself (the process substitution's pid is the pin wrapper's or it).
+  SPID=$(pgrep -n -f "wximg serve --listen 127.0.0.1:0 --data $1")
+}
+stop_server() { kill "$SPID" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=; }
+status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
+best() { python3 -c 'import json,sys; rs=[json.loads(l) for l in sys.stdin if l.strip()]; print(json.dumps(max(rs, key=lambda r: r["per_second"])))'; }
+
+results=()
+for c in 16 64; do
+  base_runs=""; ours_runs=""
+  for i in $(seq "$RUNS"); do
+    rm -rf "$work/fsync"
+    base_runs+=$(pin 0 "$B" fsync-loop --dir "$work/fsync" --concurrency "$c" --count "$COUNT" --size 100000)$'\n'
+    start_server "$work/data"
+    ours_runs+=$(pin 1 "$B" upload --base "$BASE" --appid "$APPID" --secret "$SECRET" --concurrency "$c" --count "$COUNT" --size 100000)$'\n'
+    stop_server
+  done
+  results+=("$(printf '%s' "$base_runs" | best)" "$(printf '%s' "$ours_runs" | best)")
+done
+
+# Peak RSS with 256 concurrent 1 MiB uploads.
+start_server "$work/data"
+rss_idle=$(status_kb "$SPID" VmHWM)
+pin 1 "$B" upload --base "$BASE" --appid "$APPID" --secret "$SECRET" --concurrency 256 --count 1024 --size 1048576 > "$work/rss.json"
+rss_peak=$(status_kb "$SPID" VmHWM)
+stop_server
+
+# RSS growth from one 50 MB hostile body (after a warm-up of ordinary uploads).
+start_server "$work/data"
+pin 1 "$B" upload --base "$BASE" --appid "$APPID" --secret "$SECRET" --concurrency 4 --count 64 --size 100000 > /dev/null
+hw_before=$(status_kb "$SPID" VmHWM)
+rss_before=$(status_kb "$SPID" VmRSS)
+pin 1 "$B" hostile --base "$BASE" --appid "$APPID" --secret "$SECRET" --mb 50 > "$work/hostile.json"
+hw_after=$(status_kb "$SPID" VmHWM)
+rss_after=$(status_kb "$SPID" VmRSS)
+stop_server
+
+python3 - "$rss_idle" "$rss_peak" "$hw_before" "$hw_after" "$rss_before" "$rss_after" "$work/rss.json" "$work/hostile.json" "${results[@]}" <<'PY'
+import json, sys
+idle, peak, hwb, hwa, rb, ra = map(int, sys.argv[1:7])
+rss_run = json.load(open(sys.argv[7])); hostile = json.load(open(sys.argv[8]))
+rs = [json.loads(x) for x in sys.argv[9:]]
+print("| concurrency | raw write+fsync+rename /s | wximg durable uploads /s | ratio (goal ≥ 0.8) | p50 ms | p99 ms |")
+print("|---|---|---|---|---|---|")
+for base, ours in zip(rs[0::2], rs[1::2]):
+    print(f"| {ours['concurrency']} | {base['per_second']:.0f} | {ours['per_second']:.0f} | {ours['per_second']/base['per_second']:.2f} | {ours['p50_ms']:.1f} | {ours['p99_ms']:.1f} |")
+print()
+print(f"Peak RSS (VmHWM) with 256 concurrent 1 MiB uploads ({rss_run['count']} uploads, {rss_run['per_second']:.0f}/s, {rss_run['failures']} failed): "
+      f"{peak/1024:.1f} MiB (idle {idle/1024:.1f} MiB; goal ≤ 128 MB)")
+print(f"One 50 MB hostile body ({hostile['answer']}): VmHWM {hwb/1024:.1f} → {hwa/1024:.1f} MiB (+{(hwa-hwb)/1024:.1f}), "
+      f"VmRSS {rb/1024:.1f} → {ra/1024:.1f} MiB (goal: growth ≤ 2 MB)")
+PY
