@@ -47,6 +47,7 @@ pg_bin() {
         return
     fi
     local d
+    # shellcheck disable=SC2012 # version directories: plain names
     d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
     if [[ -n "$d" && -x "$d/pg_ctl" && -x "$d/initdb" ]]; then
         echo "$d"
@@ -130,8 +131,7 @@ s3_start() {
     # `stop` ends exactly this process.
     setsid "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >>"$DIR/moto.log" 2>&1 </dev/null &
     echo $! >"$DIR/moto.pid"
-    local i
-    for i in $(seq 1 150); do
+    for _ in $(seq 1 150); do
         if python3 - "$S3_PORT" "$BUCKET" <<'PY' 2>/dev/null; then return; fi
 import sys, urllib.request
 port, bucket = sys.argv[1], sys.argv[2]
@@ -156,6 +156,16 @@ s3_stop() {
     rm -f "$DIR/moto.pid"
 }
 
+undo_failed_start() {
+    local rc=$?
+    if [[ $rc -ne 0 ]]; then
+        s3_stop
+        pg_stop
+        rm -rf "$DIR"
+        rm -f "$LAST"
+    fi
+}
+
 start() {
     install_postgres
     install_moto
@@ -164,7 +174,7 @@ start() {
     DIR=$(mktemp -d "${TMPDIR:-/tmp}/wximg-services.XXXXXX")
     chmod 755 "$DIR"
     # A failure half-way leaves nothing running and nothing behind.
-    trap 'rc=$?; if [[ $rc -ne 0 ]]; then s3_stop; pg_stop; rm -rf "$DIR"; rm -f "$LAST"; fi' EXIT
+    trap undo_failed_start EXIT
     PG_PORT=$(free_port)
     S3_PORT=$(free_port)
     while [[ "$S3_PORT" == "$PG_PORT" ]]; do S3_PORT=$(free_port); done

@@ -146,11 +146,13 @@ pg_counters() {
 profiled_uploads() {
     local name=$1 appid=$2 secret=$3 nodes=$4; shift 4
     local n0 p0 m0 c0 n1 p1 m1 c1
+    # shellcheck disable=SC2086 # $nodes is a list of PIDs
     n0=$(cpu_ms $nodes); p0=$(cpu_ms "${WXIMG_TEST_PG_PID:-}"); m0=$(cpu_ms "${WXIMG_TEST_S3_PID:-}")
     c0=$(pg_counters || true)
     uploads "$name" "$appid" "$secret" "$@"
     # PostgreSQL backends publish their counters within 10 s of going idle (PG 15).
     if [[ "$name" == pg* ]]; then sleep 11; fi
+    # shellcheck disable=SC2086 # $nodes is a list of PIDs
     n1=$(cpu_ms $nodes); p1=$(cpu_ms "${WXIMG_TEST_PG_PID:-}"); m1=$(cpu_ms "${WXIMG_TEST_S3_PID:-}")
     c1=$(pg_counters || true)
     python3 - "$name" "$COUNT" "$n0" "$n1" "$p0" "$p1" "$m0" "$m1" "$c0" "$c1" <<'PY'
@@ -174,9 +176,11 @@ PY
 profiled_gets() {
     local name=$1 path=$2 nodes=$3; shift 3
     local n0 p0 m0 n1 p1 m1 out
+    # shellcheck disable=SC2086 # $nodes is a list of PIDs
     n0=$(cpu_ms $nodes); p0=$(cpu_ms "${WXIMG_TEST_PG_PID:-}"); m0=$(cpu_ms "${WXIMG_TEST_S3_PID:-}")
     out=$(gets "$name" "$path" "$@")
     echo "$out"
+    # shellcheck disable=SC2086 # $nodes is a list of PIDs
     n1=$(cpu_ms $nodes); p1=$(cpu_ms "${WXIMG_TEST_PG_PID:-}"); m1=$(cpu_ms "${WXIMG_TEST_S3_PID:-}")
     python3 - "$name" "$out" "$n0" "$n1" "$p0" "$p1" "$m0" "$m1" <<'PY'
 import re, sys
