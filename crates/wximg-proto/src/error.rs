@@ -85,7 +85,7 @@ error_table! {
     /// The body could not be parsed.
     DataFormatError = 47001, "data format error", "body is not valid JSON / multipart";
     /// The app type (or grant) does not allow this API, or the API does not exist.
-    ApiUnauthorized = 48001, "api unauthorized", "the app type or grant does not allow this API, or there is no such API";
+    ApiUnauthorized = 48001, "api unauthorized", "the app type (or a component grant) does not allow this API";
     /// A component (third-party platform) may not call this API for the authorizer.
     ApiUnauthorizedToComponent = 61007, "api is unauthorized to component", "the authorizer's grant does not cover this API";
 }

@@ -1,7 +1,8 @@
 //! Test harness: start the real service on a random loopback port and talk HTTP to it.
 //!
 //! Storage comes from the environment so one suite covers every backend: with
-//! `WXIMG_TEST_DATABASE_URL` and `WXIMG_TEST_STORE` set it runs on PostgreSQL + S3,
+//! `WXIMG_TEST_BACKEND=scaleout` it runs on the PostgreSQL + S3 that
+//! `WXIMG_TEST_DATABASE_URL` and `WXIMG_TEST_STORE` name (see `scripts/services.sh`),
 //! otherwise on the embedded SQLite + files in a temp directory.
 
 #![allow(dead_code)] // each test file uses its own part of the harness

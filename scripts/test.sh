@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this):
+#
+#   scripts/test.sh
+#
+# 1. installs what the build and tests need and the machine lacks (Debian: nasm for
+#    mozjpeg, postgresql; PyPI: moto[server] and the SDKs, cached under ~/.cache/wximg-ci);
+# 2. checks formatting and lints (cargo fmt --check, cargo clippy -D warnings);
+# 3. starts a real PostgreSQL and a real S3 server (moto) on loopback, random ports;
+# 4. runs every Rust test (unit, the server's HTTP suite on embedded storage, client,
+#    CLI, durability, scale-out, multi-node) with one build;
+# 5. runs the server's HTTP suite again on PostgreSQL + S3 (the backend matrix);
+# 6. drives real SDKs, unchanged, against the built binary (wechatpy, co-wechat-api).
+# Services are stopped when it ends, whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+passed=0; failed=0; failures=()
+suite() { # NAME CMD…: run one suite, record the outcome, keep going
+  local name=$1; shift
+  step "$name"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$name"); fi
+}
+
+step "system packages"
+missing=()
+command -v nasm >/dev/null || missing+=(nasm)
+{ command -v initdb >/dev/null || [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing+=(postgresql)
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "all present"
+fi
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+
+step "build"
+cargo test --workspace --locked --no-run
+
+step "backing services (PostgreSQL, S3)"
+eval "$(scripts/services.sh start)"
+trap 'scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
+
+# The scale-out tests use the services the exports above name; the server's HTTP suite
+# runs on embedded storage first, then again on PostgreSQL + S3 (WXIMG_TEST_BACKEND).
+suite "all Rust tests (HTTP suite on embedded storage; scale-out tests on PostgreSQL + S3)" \
+  cargo test --workspace --locked
+suite "server HTTP suite on PostgreSQL + S3" \
+  env WXIMG_TEST_BACKEND=scaleout \
+  cargo test --locked -p wximg-server --test api_ops --test api_serving --test api_tokens --test api_upload
+suite "real SDK clients (wechatpy, co-wechat-api)" scripts/sdk/run.sh target/debug/wximg
+
+echo
+if [ "$failed" -gt 0 ]; then
+  printf 'failed suite: %s\n' "${failures[@]}"
+fi
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
