@@ -17,8 +17,10 @@
 //! - **Idempotent, and stored once across nodes**: the PUT is a conditional create
 //!   (`If-None-Match: *`, [`PutMode::Create`]). The key is the BLAKE3 hash of the bytes, so
 //!   if the object already exists — stored earlier, or by another node a millisecond ago —
-//!   it *is* these bytes, and `AlreadyExists` means success. No node overwrites another's
-//!   object, and the store never holds two copies.
+//!   it *is* these bytes, and `AlreadyExists` means success once a HEAD shows the object
+//!   (S3 answers 409 while another conditional write of the key is still in flight, and
+//!   that one may yet fail; then we try again). No node overwrites another's object, and
+//!   the store never holds two copies.
 //! - **Streamed reads**: `get` hands back the HTTP body as it arrives (and a `Range` is
 //!   sent to S3 as a `Range` header), so serving a picture never buffers the whole object.
 //! - **Fast-failing readiness**: [`S3Blobs::ping`] uses a second client with short
@@ -43,6 +45,9 @@ use wximg_proto::ImageId;
 
 use super::local::parse_hex_id;
 use super::{BlobStore, ByteStream, Result, StorageError};
+
+/// Conditional-create attempts when another writer of the same key is in flight.
+const PUT_ATTEMPTS: u64 = 3;
 
 /// Budget of one readiness probe, all requests included.
 const PING_TIMEOUT: Duration = Duration::from_secs(3);
@@ -311,20 +316,43 @@ impl BlobStore for S3Blobs {
     }
 
     async fn put(&self, id: &ImageId, bytes: Bytes) -> Result<()> {
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
-        };
-        match self
-            .store
-            .put_opts(&self.key(id), PutPayload::from(bytes), options)
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Content-addressed: an object under this key holds exactly these bytes.
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
-            Err(e) => Err(blob_error(e)),
+        let key = self.key(id);
+        let len = bytes.len() as u64;
+        let payload = PutPayload::from(bytes);
+        for attempt in 1..=PUT_ATTEMPTS {
+            let options = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            match self.store.put_opts(&key, payload.clone(), options).await {
+                Ok(_) => return Ok(()),
+                // Content-addressed: an object under this key holds exactly these bytes…
+                // once it is there. object_store also reports S3's 409 (another
+                // conditional write of the key still in flight) as AlreadyExists, and that
+                // other write may yet fail; so see the object before trusting it, or the
+                // caller would commit a row for bytes that never landed.
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    match self.store.head(&key).await {
+                        Ok(meta) if meta.size == len => return Ok(()),
+                        Ok(meta) => {
+                            return Err(StorageError::Corrupt(format!(
+                                "object {key} has {} bytes, expected {len}",
+                                meta.size
+                            )));
+                        }
+                        Err(object_store::Error::NotFound { .. }) => {
+                            // The other write has not landed (or failed): try again.
+                            tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                        }
+                        Err(e) => return Err(blob_error(e)),
+                    }
+                }
+                Err(e) => return Err(blob_error(e)),
+            }
         }
+        Err(StorageError::Io(std::io::Error::other(format!(
+            "object {key}: a concurrent conditional write never landed after {PUT_ATTEMPTS} attempts"
+        ))))
     }
 
     async fn get(&self, id: &ImageId, range: Option<Range<u64>>) -> Result<Option<ByteStream>> {
