@@ -3,7 +3,9 @@
 //!
 //! What is copied, in this order:
 //! 1. apps, 2. token rows (ended and expired ones too, so old tokens keep answering
-//!    40001/42001 as before), 3. stable-token states, 4. pictures: blob, then row.
+//!    40001/42001 as before), 3. stable-token states, 4. platform records (whitelists,
+//!    quota limits, third-party platform state) and quota counters, when the source has
+//!    them, 5. pictures: blob, then row.
 //!
 //! The rules that make it safe to run at any time, any number of times:
 //! - **Nothing is overwritten.** Every row is inserted with `ON CONFLICT DO NOTHING`; a
@@ -110,6 +112,55 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{}", stable.line("stable-token states"));
 
+    // Platform records (whitelists, quota limits, third-party platform state) and today's
+    // call counts, where the source has them (data directories from before they existed
+    // have neither table).
+    if has_table(&source, "platform_records").await? {
+        let mut records = Tally::default();
+        let rows = sqlx::query("SELECT key, value, version, expires_at FROM platform_records")
+            .fetch_all(&source)
+            .await?;
+        for row in &rows {
+            let inserted = sqlx::query(
+                "INSERT INTO platform_records (key, value, version, expires_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(row.try_get::<String, _>("key")?)
+            .bind(row.try_get::<String, _>("value")?)
+            .bind(row.try_get::<i64, _>("version")?)
+            .bind(row.try_get::<Option<i64>, _>("expires_at")?)
+            .execute(meta.pool())
+            .await?
+            .rows_affected();
+            records.add(inserted == 1);
+        }
+        println!("{}", records.line("platform records"));
+    }
+    if has_table(&source, "call_counts").await? {
+        let mut counts = Tally::default();
+        let rows =
+            sqlx::query("SELECT appid, api, day, day_count, minute, minute_count FROM call_counts")
+                .fetch_all(&source)
+                .await?;
+        for row in &rows {
+            let inserted = sqlx::query(
+                "INSERT INTO call_counts (appid, api, day, day_count, minute, minute_count) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (appid, api) DO NOTHING",
+            )
+            .bind(row.try_get::<String, _>("appid")?)
+            .bind(row.try_get::<String, _>("api")?)
+            .bind(row.try_get::<i64, _>("day")?)
+            .bind(row.try_get::<i64, _>("day_count")?)
+            .bind(row.try_get::<i64, _>("minute")?)
+            .bind(row.try_get::<i64, _>("minute_count")?)
+            .execute(meta.pool())
+            .await?
+            .rows_affected();
+            counts.add(inserted == 1);
+        }
+        println!("{}", counts.line("quota counters"));
+    }
+
     let images = read_images(&source).await?;
     let total = images.len();
     let blob_dir = args.from.join("blobs");
@@ -208,6 +259,17 @@ async fn copy_picture(
         .await
         .map_err(|e| format!("target row: {e}"))?;
     Ok(true)
+}
+
+/// Whether the source database has `table` (older data directories lack later tables).
+async fn has_table(pool: &SqlitePool, table: &str) -> anyhow::Result<bool> {
+    Ok(
+        sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(table)
+            .fetch_optional(pool)
+            .await?
+            .is_some(),
+    )
 }
 
 /// Opens the source database read-only; it must exist.
