@@ -1,8 +1,8 @@
 //! `wximg publish` against a real `wximg serve`, with local pictures and remote ones
 //! served by the test on loopback.
 
-#[path = "client_common.rs"]
-mod common;
+mod support;
+use support::client as common;
 
 use std::path::Path;
 use std::process::Output;

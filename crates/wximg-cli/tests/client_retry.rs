@@ -1,8 +1,8 @@
 //! Backoff: the SDK against a real `wximg serve` behind a test-only front that injects
 //! errors (`-1` system error, `45009` daily quota) before passing requests through.
 
-#[path = "client_common.rs"]
-mod common;
+mod support;
+use support::client as common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,7 +1,7 @@
 //! `wximg upload` and `wximg token` against a real `wximg serve`.
 
-#[path = "client_common.rs"]
-mod common;
+mod support;
+use support::client as common;
 
 use common::*;
 use image::ImageFormat;

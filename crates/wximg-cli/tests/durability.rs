@@ -4,15 +4,15 @@
 //! with SIGKILL at random moments and restarted, several times. Afterwards every upload
 //! that was answered errcode 0 must serve its exact bytes, and no temp file may be left.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
-const WXIMG: &str = env!("CARGO_BIN_EXE_wximg");
 /// An acknowledged upload: its URL and the bytes sent.
 type Acked = (String, Vec<u8>);
 
@@ -41,42 +41,13 @@ fn distinct_jpeg(base: &[u8], n: u64) -> Vec<u8> {
 }
 
 fn start(data: &Path) -> (Child, String) {
-    let mut child = Command::new(WXIMG)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--public-url",
-            PUBLIC,
-            "--data",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn wximg serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let base = line
-        .trim()
-        .strip_prefix("wximg listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, base)
+    support::process::serve(data, &["--public-url", PUBLIC])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_uploads_survive_sigkill() {
     let data = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(WXIMG)
-        .args(["app", "create", "--type", "official", "--json", "--data"])
-        .arg(data.path())
-        .output()
-        .expect("app create");
-    assert!(out.status.success());
-    let app: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let app = support::process::create_app(data.path(), "official");
     let (appid, secret) = (
         app["appid"].as_str().unwrap().to_string(),
         app["secret"].as_str().unwrap().to_string(),

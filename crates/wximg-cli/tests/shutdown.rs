@@ -1,12 +1,12 @@
 //! Graceful shutdown: SIGTERM lets an upload that is still being sent finish, and the
 //! server then exits cleanly.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-const WXIMG: &str = env!("CARGO_BIN_EXE_wximg");
 
 fn tiny_png() -> Vec<u8> {
     let img = image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, 7]));
@@ -20,28 +20,9 @@ fn tiny_png() -> Vec<u8> {
 #[test]
 fn sigterm_finishes_in_flight_uploads() {
     let data = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(WXIMG)
-        .args(["app", "create", "--type", "official", "--json", "--data"])
-        .arg(data.path())
-        .output()
-        .expect("app create");
-    let app: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let mut child = Command::new(WXIMG)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("wximg listening on http://")
-        .expect("address")
-        .to_string();
+    let app = support::process::create_app(data.path(), "official");
+    let (mut child, base) = support::process::serve(data.path(), &[]);
+    let addr = base.strip_prefix("http://").expect("address").to_string();
 
     let mut s = TcpStream::connect(&addr).expect("connect");
     let token_req = format!(

@@ -1,16 +1,13 @@
 //! Shared helpers of the client_* integration tests: a real `wximg serve` in a scratch
 //! directory, an app on it, and picture fixtures made with real encoders.
-//! (Included with `#[path]` by each client_* test; not a test itself.)
 
-#![allow(dead_code)]
-
-use std::io::{BufRead, BufReader, Cursor};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
-pub const WXIMG: &str = env!("CARGO_BIN_EXE_wximg");
+pub use super::process::WXIMG;
 
 /// A `wximg serve` process on 127.0.0.1 with one official app; killed when dropped.
 pub struct Server {
@@ -26,36 +23,8 @@ pub struct Server {
 impl Server {
     pub fn start() -> Server {
         let data = tempfile::tempdir().expect("tempdir");
-        let out = Command::new(WXIMG)
-            .args(["app", "create", "--type", "official", "--json", "--data"])
-            .arg(data.path())
-            .output()
-            .expect("run wximg app create");
-        assert!(
-            out.status.success(),
-            "app create: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let app: serde_json::Value =
-            serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap_or_default())
-                .expect("app create prints JSON");
-        let mut child = Command::new(WXIMG)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn wximg serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read listening line");
-        let base_url = line
-            .trim()
-            .strip_prefix("wximg listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let app = super::process::create_app(data.path(), "official");
+        let (child, base_url) = super::process::serve(data.path(), &[]);
         Server {
             child,
             base_url,
