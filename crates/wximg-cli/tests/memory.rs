@@ -1,0 +1,67 @@
+//! A hostile 50 MB `media` part must not raise the server's memory: it is refused at
+//! 1 MiB and the rest is read and thrown away, never kept.
+
+mod support;
+
+use futures_util::stream;
+
+fn status_kib(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(key)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+}
+
+#[tokio::test]
+async fn a_50_mb_body_does_not_raise_rss() {
+    let data = tempfile::tempdir().unwrap();
+    let app = support::process::create_app(data.path(), "official");
+    let (mut child, base) = support::process::serve(data.path(), &[]);
+    let pid = child.id();
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .get(format!(
+            "{base}/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
+            app["appid"].as_str().unwrap(),
+            app["secret"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let upload = format!("{base}/cgi-bin/media/uploadimg?access_token={token}");
+    let send = |mb: usize| {
+        let chunk = vec![0u8; 1 << 20];
+        let body = stream::iter((0..mb).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+        let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(body))
+            .file_name("huge.jpg");
+        http.post(&upload)
+            .multipart(reqwest::multipart::Form::new().part("media", part))
+            .send()
+    };
+    // Warm up the same path (allocator, buffers) with a small oversized body.
+    let warm: serde_json::Value = send(2).await.unwrap().json().await.unwrap();
+    assert_eq!(warm["errcode"], 40009);
+    let before = status_kib(pid, "VmHWM:");
+    let answer: serde_json::Value = send(50).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["errcode"], 40009);
+    let after = status_kib(pid, "VmHWM:");
+    assert!(
+        after.saturating_sub(before) < 4 * 1024,
+        "peak RSS grew by {} KiB for a 50 MB body",
+        after - before
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
