@@ -88,6 +88,16 @@ error_table! {
     ApiUnauthorized = 48001, "api unauthorized", "the app type (or a component grant) does not allow this API";
     /// A component (third-party platform) may not call this API for the authorizer.
     ApiUnauthorizedToComponent = 61007, "api is unauthorized to component", "the authorizer's grant does not cover this API";
+    /// The component's authorizer has not authorized it (or revoked the authorization).
+    ComponentNotAuthorized = 61003, "component is not authorized by this account", "third-party platform: the authorizer has not authorized the component, or revoked it";
+    /// `component_verify_ticket` is not the component's current (or previous) ticket.
+    ComponentTicketInvalid = 61006, "component ticket is invalid", "third-party platform: component_verify_ticket is not the one wximg pushed";
+    /// The `authorization_code` is unknown or already used.
+    AuthorizationCodeInvalid = 61009, "code is invalid", "third-party platform: authorization_code unknown or already used";
+    /// The `authorization_code` is past its life.
+    AuthorizationCodeExpired = 61010, "code is expired", "third-party platform: authorization_code past its 3600 s life";
+    /// The `authorizer_refresh_token` is not the grant's current one.
+    RefreshTokenInvalid = 61023, "refresh_token is invalid", "third-party platform: authorizer_refresh_token unknown, or replaced by a re-authorization";
 }
 
 impl fmt::Display for ErrCode {

@@ -26,6 +26,8 @@ pub struct Settings {
     pub drain_limit: u64,
     /// Longest time one API request may take before it answers -1.
     pub request_timeout: Duration,
+    /// Quotas, whitelists' proxies, cloud calls, fault injection, the debug page.
+    pub platform: crate::platform::PlatformSettings,
 }
 
 impl Settings {
@@ -39,6 +41,7 @@ impl Settings {
             upload_concurrency: 32,
             drain_limit: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
+            platform: Default::default(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod configuration;
 pub mod media;
 pub mod metrics;
+pub mod platform;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -3,6 +3,8 @@
 //! - `wximg_requests_total{endpoint,errcode,status}`: every answer.
 //! - `wximg_request_duration_seconds{endpoint}`: latency histogram.
 //! - `wximg_upload_bytes_total`, `wximg_uploads_total{format,stored}`: accepted pictures.
+//! - `wximg_faults_injected_total{endpoint,errcode}`: answers made up by `--faults` or
+//!   `X-Wximg-Fault` (see `crate::platform::faults`).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -47,6 +49,15 @@ pub fn record_upload(format: &'static str, bytes: usize, newly_stored: bool) {
         "wximg_uploads_total",
         "format" => format,
         "stored" => if newly_stored { "new" } else { "duplicate" }
+    )
+    .increment(1);
+}
+
+pub fn record_fault(endpoint: &'static str, errcode: i64) {
+    metrics::counter!(
+        "wximg_faults_injected_total",
+        "endpoint" => endpoint,
+        "errcode" => errcode.to_string()
     )
     .increment(1);
 }

@@ -17,7 +17,9 @@ use wximg_proto::ErrCode;
 use crate::answer::{self, ApiError};
 use crate::clock::Clock;
 use crate::configuration::Settings;
-use crate::routes::{fallback, health, images, metrics, stable_token, token, uploadimg};
+use crate::routes::{
+    component, debug, fallback, health, images, metrics, stable_token, token, uploadimg,
+};
 use crate::state::AppState;
 use crate::storage::{self, Storage};
 
@@ -50,6 +52,17 @@ impl Application {
             upload_permits: Arc::new(Semaphore::new(settings.upload_concurrency.max(1))),
             drain_limit: settings.drain_limit,
             metrics: crate::metrics::handle(),
+            platform: Arc::new(crate::platform::PlatformSettings {
+                // The debug page is on by default with embedded storage (a developer's
+                // machine), off by default with PostgreSQL (a shared deployment).
+                debug_page: Some(
+                    settings
+                        .platform
+                        .debug_page
+                        .unwrap_or(settings.storage.database_url.is_none()),
+                ),
+                ..settings.platform.clone()
+            }),
         };
         let router = router(state.clone(), settings.request_timeout);
         Ok(Application {
@@ -157,9 +170,35 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/cgi-bin/media/uploadimg",
             post(uploadimg::uploadimg).fallback(fallback::require_post),
         )
-        .route_layer(middleware::from_fn_with_state(request_timeout, timeout));
+        .route(
+            "/cgi-bin/component/api_component_token",
+            post(component::component_token).fallback(fallback::require_post),
+        )
+        .route(
+            "/cgi-bin/component/api_create_preauthcode",
+            post(component::create_preauthcode).fallback(fallback::require_post),
+        )
+        .route(
+            "/cgi-bin/component/api_query_auth",
+            post(component::query_auth).fallback(fallback::require_post),
+        )
+        .route(
+            "/cgi-bin/component/api_authorizer_token",
+            post(component::authorizer_token).fallback(fallback::require_post),
+        )
+        .route_layer(middleware::from_fn_with_state(request_timeout, timeout))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::platform::faults::inject,
+        ));
+    let debug_page = if state.platform.debug_page == Some(true) {
+        debug::router()
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(api)
+        .merge(debug_page)
         .route("/mmbiz_jpg/{id}/{size}", get(images::jpg))
         .route("/mmbiz_png/{id}/{size}", get(images::png))
         .route("/healthz", get(health::healthz))

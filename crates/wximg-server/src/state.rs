@@ -19,4 +19,6 @@ pub struct AppState {
     pub upload_permits: Arc<Semaphore>,
     pub drain_limit: u64,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Quotas, proxies, cloud calls, faults (see `crate::platform`).
+    pub platform: Arc<crate::platform::PlatformSettings>,
 }

@@ -1,6 +1,8 @@
 //! One module per endpoint. Each handler is the endpoint's logic only; the wire frame
 //! (rid, error bodies, metrics) is `crate::answer`'s.
 
+pub mod component;
+pub mod debug;
 pub mod fallback;
 pub mod health;
 pub mod images;

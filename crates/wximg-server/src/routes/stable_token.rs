@@ -5,16 +5,21 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde_json::Value;
 use wximg_proto::ErrCode;
 use wximg_proto::wire::TokenOk;
 
 use crate::answer::{ApiError, ApiJson};
+use crate::platform::cloud::{self, Peer};
+use crate::platform::quota;
 use crate::state::AppState;
 use crate::tokens;
 
 pub async fn stable_token(
     State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<ApiJson<TokenOk>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -42,7 +47,11 @@ pub async fn stable_token(
     };
     let meta = state.storage.meta.as_ref();
     let (app, secret) = tokens::verify_app(meta, text("appid"), text("secret")).await?;
-    let issued = tokens::stable(meta, &app, &secret, force_refresh, state.clock.now()).await?;
+    let now = state.clock.now();
+    let caller = cloud::caller_ip(&state.platform, peer, &headers);
+    cloud::check_whitelist(meta, &app.appid, caller, now).await?;
+    quota::charge(&state.platform, meta, &app.appid, "stable_token", now).await?;
+    let issued = tokens::stable(meta, &app, &secret, force_refresh, now).await?;
     Ok(ApiJson(TokenOk {
         access_token: issued.access_token,
         expires_in: issued.expires_in,

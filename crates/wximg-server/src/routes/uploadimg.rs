@@ -13,30 +13,42 @@ use wximg_proto::{ErrCode, ImageId};
 
 use crate::answer::{ApiError, ApiJson};
 use crate::media::{self, Limits};
+use crate::platform::cloud::{self, Peer};
+use crate::platform::{component, quota};
 use crate::state::AppState;
 use crate::storage::ImageRecord;
 use crate::tokens;
 
 pub async fn uploadimg(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<ApiJson<UploadImgOk>, ApiError> {
     let q = super::query_map(query.as_deref());
-    let token = q
-        .get("access_token")
-        .filter(|t| !t.is_empty())
-        .ok_or(ErrCode::AccessTokenMissing)?;
     let meta = state.storage.meta.as_ref();
     let now = state.clock.now();
-    let app = tokens::authenticate(meta, token, now).await?;
+    let app = match q.get("access_token").filter(|t| !t.is_empty()) {
+        Some(token) => caller_of(meta, token, now).await?,
+        // No token: a cloud call from a trusted network, or 41001.
+        None => cloud::cloud_caller(
+            &state.platform,
+            meta,
+            cloud::caller_ip(&state.platform, peer, &headers),
+            &headers,
+            q.get("from_appid").map(String::as_str),
+        )
+        .await?
+        .ok_or(ErrCode::AccessTokenMissing)?,
+    };
     if !app.app_type.may_upload_article_images() {
         return Err(ApiError::detail(
             ErrCode::ApiUnauthorized,
             format!("{} is a {} account", app.appid, app.app_type),
         ));
     }
+    quota::charge(&state.platform, meta, &app.appid, "uploadimg", now).await?;
 
     let media = media::read_media(
         &headers,
@@ -83,4 +95,33 @@ pub async fn uploadimg(
         info.format.url_kind(),
         id
     ))))
+}
+
+/// The account a token acts for: its own access token, or an `authorizer_access_token`
+/// of a third-party platform whose grant holds a permission set that allows `uploadimg`
+/// (48001 otherwise).
+async fn caller_of(
+    meta: &dyn crate::storage::MetaStore,
+    token: &str,
+    now: i64,
+) -> Result<crate::storage::AppRecord, ApiError> {
+    match tokens::authenticate(meta, token, now).await {
+        Err(e) if e.code == ErrCode::InvalidCredential => {
+            let Some((app, sets)) = component::authenticate_authorizer(meta, token, now).await?
+            else {
+                return Err(e);
+            };
+            if !sets.iter().any(|s| component::UPLOADIMG_SETS.contains(s)) {
+                return Err(ApiError::detail(
+                    ErrCode::ApiUnauthorized,
+                    format!(
+                        "the grant of {} holds sets {sets:?}, none allows uploadimg",
+                        app.appid
+                    ),
+                ));
+            }
+            Ok(app)
+        }
+        other => other,
+    }
 }

@@ -161,6 +161,55 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>>;
     /// Every picture id (for `fsck`).
     async fn image_ids(&self) -> Result<Vec<ImageId>>;
+
+    // --- Platform records (see `crate::platform`): small JSON documents under keys such
+    // as `whitelist:wx…` or `grant:wx…:wx…`, each with a version for compare-and-swap and
+    // an optional end of life after which it reads as absent.
+
+    /// The record under `key` and its version; `None` if absent or past `expires_at`.
+    async fn record(&self, key: &str, now: i64) -> Result<Option<Record>>;
+    /// Writes `value` under `key` if its version is still `expected` (`None`: only if
+    /// absent or expired). `false` if another writer got there first.
+    async fn swap_record(
+        &self,
+        key: &str,
+        expected: Option<i64>,
+        value: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool>;
+    /// Removes `key`; `false` if it was not there.
+    async fn delete_record(&self, key: &str) -> Result<bool>;
+    /// Every live record whose key starts with `prefix`, by key.
+    async fn records(&self, prefix: &str, now: i64) -> Result<Vec<(String, Record)>>;
+
+    /// Counts one call of `api` by `appid` in Beijing day `day` and minute `minute`
+    /// (atomically, so every node sees the same count) and returns the counts including
+    /// this call: `(calls today, calls this minute)`.
+    async fn count_call(
+        &self,
+        appid: &AppId,
+        api: &str,
+        day: i64,
+        minute: i64,
+    ) -> Result<(i64, i64)>;
+    /// The counts so far `(today, this minute)` without counting.
+    async fn call_counts(
+        &self,
+        appid: &AppId,
+        api: &str,
+        day: i64,
+        minute: i64,
+    ) -> Result<(i64, i64)>;
+    /// Clears the counts of `appid` for `api` (as the console's "reset" does).
+    async fn reset_calls(&self, appid: &AppId, api: &str) -> Result<()>;
+}
+
+/// A platform record: a JSON document and its version (bumped by every write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub value: String,
+    pub version: i64,
 }
 
 /// A chunked body of blob bytes.

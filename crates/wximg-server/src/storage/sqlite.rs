@@ -17,7 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
 
 use super::{
-    AppRecord, ImageRecord, MetaStore, Result, StableState, StorageError, TokenKind, TokenRecord,
+    AppRecord, ImageRecord, MetaStore, Record, Result, StableState, StorageError, TokenKind,
+    TokenRecord,
 };
 
 /// How long a token row is kept after its natural end (so it answers 42001, not 40001).
@@ -389,5 +390,162 @@ impl MetaStore for SqliteMeta {
             .into_iter()
             .map(|row| Ok(ImageId::from_hash(hash32(row.try_get("id")?, "image id")?)))
             .collect()
+    }
+
+    async fn record(&self, key: &str, now: i64) -> Result<Option<Record>> {
+        let row = sqlx::query(
+            "SELECT value, version FROM platform_records WHERE key = ? \
+             AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(Record {
+                value: row.try_get("value")?,
+                version: row.try_get("version")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn swap_record(
+        &self,
+        key: &str,
+        expected: Option<i64>,
+        value: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool> {
+        let done = match expected {
+            // Insert, or take over a record past its life.
+            None => sqlx::query(
+                "INSERT INTO platform_records (key, value, version, expires_at) \
+                 VALUES (?, ?, 1, ?) ON CONFLICT (key) DO UPDATE \
+                 SET value = excluded.value, version = platform_records.version + 1, \
+                 expires_at = excluded.expires_at \
+                 WHERE platform_records.expires_at IS NOT NULL AND platform_records.expires_at <= ?",
+            )
+            .bind(key)
+            .bind(value)
+            .bind(expires_at)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+            Some(version) => sqlx::query(
+                "UPDATE platform_records SET value = ?, version = version + 1, expires_at = ? \
+                 WHERE key = ? AND version = ? AND (expires_at IS NULL OR expires_at > ?)",
+            )
+            .bind(value)
+            .bind(expires_at)
+            .bind(key)
+            .bind(version)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+        };
+        Ok(done == 1)
+    }
+
+    async fn delete_record(&self, key: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM platform_records WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn records(&self, prefix: &str, now: i64) -> Result<Vec<(String, Record)>> {
+        // substr rather than LIKE, so `_` and `%` in keys mean nothing (and no collation
+        // decides what a prefix is).
+        sqlx::query(
+            "SELECT key, value, version FROM platform_records WHERE substr(key, 1, length(?)) = ? \
+             AND (expires_at IS NULL OR expires_at > ?) ORDER BY key",
+        )
+        .bind(prefix)
+        .bind(prefix)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("key")?,
+                Record {
+                    value: row.try_get("value")?,
+                    version: row.try_get("version")?,
+                },
+            ))
+        })
+        .collect()
+    }
+
+    async fn count_call(
+        &self,
+        appid: &AppId,
+        api: &str,
+        day: i64,
+        minute: i64,
+    ) -> Result<(i64, i64)> {
+        // One statement: the increment and the read-back cannot interleave with another
+        // node's. In SET, the right-hand sides see the row as it was.
+        let row = sqlx::query(
+            "INSERT INTO call_counts (appid, api, day, day_count, minute, minute_count) \
+             VALUES (?, ?, ?, 1, ?, 1) ON CONFLICT (appid, api) DO UPDATE SET \
+             day_count = CASE WHEN call_counts.day = excluded.day THEN call_counts.day_count + 1 ELSE 1 END, \
+             minute_count = CASE WHEN call_counts.minute = excluded.minute THEN call_counts.minute_count + 1 ELSE 1 END, \
+             day = excluded.day, minute = excluded.minute \
+             RETURNING day_count, minute_count",
+        )
+        .bind(appid.as_str())
+        .bind(api)
+        .bind(day)
+        .bind(minute)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("day_count")?, row.try_get("minute_count")?))
+    }
+
+    async fn call_counts(
+        &self,
+        appid: &AppId,
+        api: &str,
+        day: i64,
+        minute: i64,
+    ) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT day, day_count, minute, minute_count FROM call_counts WHERE appid = ? AND api = ?",
+        )
+        .bind(appid.as_str())
+        .bind(api)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok((0, 0));
+        };
+        let today = if row.try_get::<i64, _>("day")? == day {
+            row.try_get("day_count")?
+        } else {
+            0
+        };
+        let this_minute = if row.try_get::<i64, _>("minute")? == minute {
+            row.try_get("minute_count")?
+        } else {
+            0
+        };
+        Ok((today, this_minute))
+    }
+
+    async fn reset_calls(&self, appid: &AppId, api: &str) -> Result<()> {
+        sqlx::query("DELETE FROM call_counts WHERE appid = ? AND api = ?")
+            .bind(appid.as_str())
+            .bind(api)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

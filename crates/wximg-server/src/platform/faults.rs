@@ -1,0 +1,123 @@
+//! Fault injection: the server answers chosen error codes at chosen rates, so a client's
+//! retry and recovery logic can be tested against the wire (no other implementation,
+//! the real platform included, offers this).
+//!
+//! - `--faults 'uploadimg:-1:0.1,token:45011:0.05'`: for each rule `ENDPOINT:CODE:RATE`,
+//!   that fraction of the endpoint's requests answer `CODE` (an endpoint may have several
+//!   rules; the first that fires wins). Endpoints are named as in the metrics (`uploadimg`,
+//!   `token`, `stable_token`, `api_component_token`, …) or `*` for every API.
+//! - `X-Wximg-Fault: 42001` on one request answers that code, but only with
+//!   `--allow-fault-header` (otherwise the header is ignored, so a public server cannot be
+//!   made to lie by its callers).
+//!
+//! A fault is answered before the handler runs, so it never stores anything (an upload's
+//! body is read and thrown away, up to the drain limit, so the client can read the
+//! answer). Each one is counted in `wximg_faults_injected_total{endpoint,errcode}`.
+
+use std::str::FromStr;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use wximg_proto::ErrCode;
+
+use crate::answer::{ApiError, endpoint_label};
+use crate::state::AppState;
+
+/// One `ENDPOINT:CODE:RATE` rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultRule {
+    pub endpoint: String,
+    pub code: ErrCode,
+    /// Probability in `0.0..=1.0`.
+    pub rate: f64,
+}
+
+impl FromStr for FaultRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<FaultRule, String> {
+        let parts: Vec<&str> = s.trim().split(':').collect();
+        let [endpoint, code, rate] = parts[..] else {
+            return Err(format!(
+                "{s:?}: a fault is ENDPOINT:ERRCODE:RATE, e.g. uploadimg:-1:0.1"
+            ));
+        };
+        let code = code
+            .parse::<i64>()
+            .ok()
+            .and_then(ErrCode::from_code)
+            .ok_or_else(|| format!("{s:?}: {code} is not an errcode of the error table"))?;
+        let rate = rate
+            .parse::<f64>()
+            .ok()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| format!("{s:?}: the rate must be a number from 0 to 1"))?;
+        if endpoint.is_empty() {
+            return Err(format!("{s:?}: no endpoint"));
+        }
+        Ok(FaultRule {
+            endpoint: endpoint.to_string(),
+            code,
+            rate,
+        })
+    }
+}
+
+/// Parses a comma-separated list of rules (the `--faults` value).
+pub fn parse_rules(s: &str) -> Result<Vec<FaultRule>, String> {
+    s.split(',')
+        .filter(|r| !r.trim().is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+/// The code to answer for this request, if any.
+fn chosen(state: &AppState, endpoint: &str, request: &Request) -> Option<ErrCode> {
+    let platform = &state.platform;
+    if platform.allow_fault_header
+        && let Some(value) = request.headers().get("x-wximg-fault")
+    {
+        match value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .and_then(ErrCode::from_code)
+        {
+            Some(code) => return Some(code),
+            None => tracing::warn!(
+                ?value,
+                "X-Wximg-Fault names no errcode of the table; ignored"
+            ),
+        }
+    }
+    platform
+        .faults
+        .iter()
+        .filter(|r| r.endpoint == endpoint || r.endpoint == "*")
+        .find(|r| rand::random::<f64>() < r.rate)
+        .map(|r| r.code)
+}
+
+/// The middleware (on the API routes only, inside the `frame`, which writes the body).
+pub async fn inject(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let endpoint = endpoint_label(request.uri().path());
+    let Some(code) = chosen(&state, endpoint, &request) else {
+        return next.run(request).await;
+    };
+    crate::metrics::record_fault(endpoint, code.code());
+    // Read the body away (bounded) so the client, still sending, reads the answer.
+    let mut body: Body = request.into_body();
+    let mut drained: u64 = 0;
+    while drained <= state.drain_limit {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                drained += frame.data_ref().map_or(0, |d| d.len() as u64);
+            }
+            _ => break,
+        }
+    }
+    ApiError::detail(code, format!("injected fault on {endpoint}")).into_response()
+}
