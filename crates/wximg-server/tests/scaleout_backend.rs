@@ -415,3 +415,123 @@ async fn bad_configuration_fails_at_start_with_one_clear_line() {
     };
     assert!(err.contains("--database-url needs --store"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quotas_and_platform_records_hold_across_nodes() {
+    let Some(svc) = services("quotas_and_platform_records_hold_across_nodes") else {
+        return;
+    };
+    let a: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("a"));
+    let b: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("b"));
+    let appid = AppId::from_random(rand::random());
+    let (day, minute) = (20_000, 28_800_000);
+
+    // 24 calls counted at once on two nodes: each sees its own increment, none is lost.
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let meta = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let appid = appid.clone();
+        tasks.push(tokio::spawn(async move {
+            meta.count_call(&appid, "uploadimg", day, minute).await
+        }));
+    }
+    let mut seen = Vec::new();
+    for task in tasks {
+        let (today, this_minute) = task.await.expect("join").expect("count");
+        assert_eq!(today, this_minute);
+        seen.push(today);
+    }
+    seen.sort();
+    assert_eq!(seen, (1..=24).collect::<Vec<i64>>());
+    assert_eq!(
+        b.call_counts(&appid, "uploadimg", day, minute)
+            .await
+            .expect("counts"),
+        (24, 24)
+    );
+    // A new minute starts its count again, the day goes on; a new day starts both.
+    assert_eq!(
+        a.count_call(&appid, "uploadimg", day, minute + 1)
+            .await
+            .expect("count"),
+        (25, 1)
+    );
+    assert_eq!(
+        b.call_counts(&appid, "uploadimg", day + 1, minute + 2)
+            .await
+            .expect("counts"),
+        (0, 0)
+    );
+    a.reset_calls(&appid, "uploadimg").await.expect("reset");
+    assert_eq!(
+        b.call_counts(&appid, "uploadimg", day, minute + 1)
+            .await
+            .expect("counts"),
+        (0, 0)
+    );
+
+    // Records: of many nodes creating the same key at once exactly one wins; of many
+    // swapping from one version exactly one wins.
+    let t = now();
+    let key = format!("scaleout-test:{}", appid.as_str());
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let meta = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            meta.swap_record(&key, None, &format!("{{\"writer\":{i}}}"), None, t)
+                .await
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.expect("join").expect("swap"));
+    }
+    assert_eq!(wins, 1, "creations that won");
+    let first = b.record(&key, t).await.expect("record").expect("present");
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let meta = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (key, version) = (key.clone(), first.version);
+        tasks.push(tokio::spawn(async move {
+            meta.swap_record(
+                &key,
+                Some(version),
+                &format!("{{\"v\":{i}}}"),
+                Some(t + 60),
+                t,
+            )
+            .await
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.expect("join").expect("swap"));
+    }
+    assert_eq!(wins, 1, "swaps that won");
+    let second = a.record(&key, t).await.expect("record").expect("present");
+    assert!(second.version > first.version);
+    // Past its life the record reads as absent and can be created anew, with a version
+    // that a holder of the old one cannot match.
+    assert_eq!(a.record(&key, t + 60).await.expect("record"), None);
+    assert!(
+        !b.swap_record(&key, Some(second.version), "{}", None, t + 61)
+            .await
+            .expect("stale swap")
+    );
+    assert!(
+        b.swap_record(&key, None, "{\"again\":true}", None, t + 61)
+            .await
+            .expect("recreate")
+    );
+    let third = a
+        .record(&key, t + 61)
+        .await
+        .expect("record")
+        .expect("present");
+    assert!(third.version > second.version);
+    let listed = b.records("scaleout-test:", t + 61).await.expect("records");
+    assert!(listed.iter().any(|(k, r)| *k == key && *r == third));
+    assert!(a.delete_record(&key).await.expect("delete"));
+    assert!(!a.delete_record(&key).await.expect("delete twice"));
+}
