@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use scaleout_common::*;
 use wximg_proto::ImageId;
+use wximg_server::platform::quota;
 use wximg_server::storage::MetaStore;
 use wximg_server::storage::postgres::PostgresMeta;
 
@@ -238,4 +239,64 @@ async fn readyz_follows_postgres_and_s3_and_uploads_fail_cleanly_meanwhile() {
         .await
         .expect("GET");
     assert_eq!(served.bytes().await.expect("body").to_vec(), png);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_quota_holds_across_nodes() {
+    let Some(svc) = services("a_daily_quota_holds_across_nodes") else {
+        return;
+    };
+    let (appid, secret) = create_app(&svc);
+    let meta = PostgresMeta::open(&svc.database_url).await.expect("meta");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    quota::set_limits(
+        &meta,
+        &wximg_proto::AppId::parse(&appid).expect("appid"),
+        "token",
+        quota::QuotaLimits {
+            daily: Some(7),
+            per_minute: None,
+        },
+        now,
+    )
+    .await
+    .expect("set the quota");
+    let (a, b) = (Node::start(&svc), Node::start(&svc));
+    let http = http();
+
+    // 20 token calls at once, split over both nodes: exactly 7 get a token, the rest 45009.
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let base = if i % 2 == 0 {
+            a.base.clone()
+        } else {
+            b.base.clone()
+        };
+        let (http, appid, secret) = (http.clone(), appid.clone(), secret.clone());
+        calls.push(tokio::spawn(async move {
+            json(
+                http.get(format!(
+                    "{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}"
+                ))
+                .send()
+                .await
+                .expect("token call"),
+            )
+            .await
+        }));
+    }
+    let (mut granted, mut refused) = (0, 0);
+    for call in calls {
+        let v = call.await.expect("join");
+        if v["access_token"].is_string() {
+            granted += 1;
+        } else {
+            assert_eq!(v["errcode"], 45009, "{v}");
+            refused += 1;
+        }
+    }
+    assert_eq!((granted, refused), (7, 13), "the quota leaked across nodes");
 }
