@@ -31,6 +31,8 @@ enum Command {
     /// Copy an embedded deployment (SQLite + files) into PostgreSQL + S3, verifying every
     /// picture by its hash; safe to re-run, resumes where it stopped.
     Migrate(server_cmds::migrate::MigrateArgs),
+    /// Third-party platform apps: create, ticket, authorize, revoke, list.
+    Component(server_cmds::component::ComponentArgs),
     #[command(flatten)]
     Client(client_cmds::ClientCommand),
 }
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => server_cmds::serve::run(args).await,
             Command::App(args) => server_cmds::app::run(args).await,
             Command::Migrate(args) => server_cmds::migrate::run(args).await,
+            Command::Component(args) => server_cmds::component::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
         }
     });

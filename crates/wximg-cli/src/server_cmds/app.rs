@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 use wximg_proto::{AppId, AppType};
+use wximg_server::platform::{self, Cidr, QuotaLimits, cloud, quota};
 use wximg_server::storage::{self, AppRecord};
 use wximg_server::{Clock, apps};
 
@@ -39,6 +40,42 @@ pub enum AppCommand {
     RotateSecret { appid: AppId },
     /// Delete the app and its tokens (its pictures stay served).
     Delete { appid: AppId },
+    /// Show or set the app's quotas (45009 daily, 45011 per minute) and today's counts.
+    Quota {
+        appid: AppId,
+        /// The API (uploadimg, token, stable_token, api_component_token, …); default:
+        /// every API when showing, uploadimg when changing.
+        #[arg(long)]
+        api: Option<String>,
+        /// Calls a day (the day is Beijing's, as the platform's).
+        #[arg(long, value_name = "N")]
+        daily: Option<i64>,
+        /// Calls a minute.
+        #[arg(long, value_name = "N")]
+        per_minute: Option<i64>,
+        /// Remove the app's own limits (back to the server's defaults).
+        #[arg(long, conflicts_with_all = ["daily", "per_minute"])]
+        unlimited: bool,
+        /// Clear the counts (as the console's reset does).
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Show or change the IP whitelist of the app's token calls (40164 elsewhere).
+    Whitelist {
+        appid: AppId,
+        /// Allow a network (CIDR, or one address); repeatable.
+        #[arg(long, value_name = "CIDR")]
+        add: Vec<Cidr>,
+        /// Remove a network; repeatable.
+        #[arg(long, value_name = "CIDR")]
+        remove: Vec<Cidr>,
+        /// Remove every network (no restriction).
+        #[arg(long)]
+        clear: bool,
+        /// Print the list (the default when nothing changes).
+        #[arg(long)]
+        list: bool,
+    },
 }
 
 fn describe(app: &AppRecord, json: bool) -> String {
@@ -114,6 +151,160 @@ pub async fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
                 println!("deleted {appid}");
             }
         }
+        AppCommand::Quota {
+            appid,
+            api,
+            daily,
+            per_minute,
+            unlimited,
+            reset,
+        } => {
+            if meta.app(&appid).await?.is_none() {
+                anyhow::bail!("no app {appid} in this storage (see `wximg app list`)");
+            }
+            let changing = daily.is_some() || per_minute.is_some() || unlimited || reset;
+            quota_command(
+                meta,
+                &appid,
+                api,
+                (daily, per_minute),
+                unlimited,
+                reset,
+                changing,
+                args.json,
+                now,
+            )
+            .await?;
+        }
+        AppCommand::Whitelist {
+            appid,
+            add,
+            remove,
+            clear,
+            list,
+        } => {
+            if meta.app(&appid).await?.is_none() {
+                anyhow::bail!("no app {appid} in this storage (see `wximg app list`)");
+            }
+            let _ = list; // printing is what happens anyway
+            let key = cloud::whitelist_key(&appid);
+            let networks = if add.is_empty() && remove.is_empty() && !clear {
+                cloud::whitelist(meta, &appid, now)
+                    .await
+                    .map_err(api_error)?
+            } else {
+                let saved =
+                    platform::update(meta, &key, now, None, |w: Option<cloud::Whitelist>| {
+                        let mut nets: Vec<String> = if clear {
+                            Vec::new()
+                        } else {
+                            w.unwrap_or_default().networks
+                        };
+                        nets.retain(|n| !remove.iter().any(|r| r.to_string() == *n));
+                        for a in &add {
+                            if !nets.contains(&a.to_string()) {
+                                nets.push(a.to_string());
+                            }
+                        }
+                        Ok(cloud::Whitelist { networks: nets })
+                    })
+                    .await
+                    .map_err(api_error)?;
+                saved
+                    .networks
+                    .iter()
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            };
+            if args.json {
+                let nets: Vec<String> = networks.iter().map(Cidr::to_string).collect();
+                println!("{}", json!({"appid": appid.as_str(), "whitelist": nets}));
+            } else if networks.is_empty() {
+                println!("{appid}: no whitelist (token calls allowed from anywhere)");
+            } else {
+                for n in networks {
+                    println!("{n}");
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn api_error(e: wximg_server::answer::ApiError) -> anyhow::Error {
+    super::component::cli_error(e)
+}
+
+/// `wximg app quota`: sets what was asked, then shows limits and today's counts.
+#[allow(clippy::too_many_arguments)]
+async fn quota_command(
+    meta: &dyn storage::MetaStore,
+    appid: &AppId,
+    api: Option<String>,
+    (daily, per_minute): (Option<i64>, Option<i64>),
+    unlimited: bool,
+    reset: bool,
+    changing: bool,
+    json: bool,
+    now: i64,
+) -> anyhow::Result<()> {
+    if let Some(api) = &api
+        && !quota::APIS.contains(&api.as_str())
+    {
+        anyhow::bail!(
+            "no API {api:?} has a quota; one of: {}",
+            quota::APIS.join(", ")
+        );
+    }
+    let apis: Vec<String> = match api {
+        Some(api) => vec![api],
+        None if changing => vec!["uploadimg".to_string()],
+        None => quota::APIS.iter().map(|s| s.to_string()).collect(),
+    };
+    for api in &apis {
+        if daily.is_some() || per_minute.is_some() || unlimited {
+            let mut limits = quota::own_limits(meta, appid, api, now)
+                .await
+                .map_err(api_error)?;
+            if unlimited {
+                limits = QuotaLimits::default();
+            }
+            if daily.is_some() {
+                limits.daily = daily;
+            }
+            if per_minute.is_some() {
+                limits.per_minute = per_minute;
+            }
+            quota::set_limits(meta, appid, api, limits, now)
+                .await
+                .map_err(api_error)?;
+        }
+        if reset {
+            meta.reset_calls(appid, api).await?;
+        }
+        let limits = quota::own_limits(meta, appid, api, now)
+            .await
+            .map_err(api_error)?;
+        let (today, this_minute) = meta
+            .call_counts(appid, api, quota::beijing_day(now), quota::minute(now))
+            .await?;
+        if json {
+            println!(
+                "{}",
+                json!({
+                    "appid": appid.as_str(), "api": api,
+                    "daily": limits.daily, "per_minute": limits.per_minute,
+                    "used_today": today, "used_this_minute": this_minute,
+                })
+            );
+        } else {
+            let show = |l: Option<i64>| l.map_or_else(|| "default".to_string(), |n| n.to_string());
+            println!(
+                "{api:<24} daily {:>9} (used {today})  per-minute {:>7} (used {this_minute})",
+                show(limits.daily),
+                show(limits.per_minute)
+            );
+        }
+    }
+    Ok(())
 }

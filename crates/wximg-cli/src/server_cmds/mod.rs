@@ -1,6 +1,7 @@
 //! The commands that work on storage: `serve`, `app`.
 
 pub mod app;
+pub mod component;
 pub mod migrate;
 pub mod serve;
 

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use wximg_proto::AppType;
+use wximg_server::platform::{Cidr, FaultRule, QuotaLimits};
 use wximg_server::{Application, Clock, Settings, startup, telemetry};
 
 use super::StorageArgs;
@@ -32,6 +33,42 @@ pub struct ServeArgs {
     /// (once) on stdout.
     #[arg(long, value_name = "TYPE")]
     pub init_app: Option<AppType>,
+    /// A network whose requests may make cloud calls: no access_token, the account named
+    /// by the X-WX-APPID header or from_appid (repeatable).
+    #[arg(
+        long,
+        env = "WXIMG_TRUSTED_CIDR",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub trusted_cidr: Vec<Cidr>,
+    /// A reverse proxy whose X-Forwarded-For header gives the caller's address
+    /// (repeatable; without it the header is ignored).
+    #[arg(
+        long,
+        env = "WXIMG_TRUST_FORWARDED_FOR",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub trust_forwarded_for: Vec<Cidr>,
+    /// Answer chosen errcodes at chosen rates, to test clients' retries:
+    /// 'uploadimg:-1:0.1,token:45011:0.05' (ENDPOINT:ERRCODE:RATE, endpoint `*` for all).
+    #[arg(long, env = "WXIMG_FAULTS", value_delimiter = ',')]
+    pub faults: Vec<FaultRule>,
+    /// Honour the per-request `X-Wximg-Fault: ERRCODE` header (never on a public server).
+    #[arg(long, env = "WXIMG_ALLOW_FAULT_HEADER")]
+    pub allow_fault_header: bool,
+    /// Serve the API debugging page at /debug/ (default: on with embedded storage, off
+    /// with PostgreSQL); `--debug-page=false` turns it off.
+    #[arg(long, env = "WXIMG_DEBUG_PAGE", num_args = 0..=1, default_missing_value = "true")]
+    pub debug_page: Option<bool>,
+    /// Daily quota of every API for apps without their own (`wximg app quota`); default
+    /// unlimited.
+    #[arg(long, env = "WXIMG_DEFAULT_DAILY_QUOTA", value_name = "N")]
+    pub default_daily_quota: Option<i64>,
+    /// Per-minute quota of every API for apps without their own; default unlimited.
+    #[arg(long, env = "WXIMG_DEFAULT_MINUTE_QUOTA", value_name = "N")]
+    pub default_minute_quota: Option<i64>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -40,6 +77,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.public_url = args.public_url;
     settings.upload_concurrency = args.upload_concurrency;
     settings.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+    settings.platform.trusted_cidrs = args.trusted_cidr;
+    settings.platform.trust_forwarded_for = args.trust_forwarded_for;
+    settings.platform.faults = args.faults;
+    settings.platform.allow_fault_header = args.allow_fault_header;
+    settings.platform.debug_page = args.debug_page;
+    settings.platform.default_quota = QuotaLimits {
+        daily: args.default_daily_quota,
+        per_minute: args.default_minute_quota,
+    };
+    if !settings.platform.faults.is_empty() || settings.platform.allow_fault_header {
+        tracing::warn!("fault injection is on: some answers are made up on purpose");
+    }
     let clock = Clock::default();
     let app = Application::build(settings, clock.clone()).await?;
     if let Some(app_type) = args.init_app {
