@@ -10,8 +10,17 @@ use std::process::{Command, Stdio};
 
 use scaleout_common::*;
 use wximg_proto::ImageId;
+use wximg_server::platform::quota;
 use wximg_server::storage::MetaStore;
 use wximg_server::storage::postgres::PostgresMeta;
+use wximg_server::storage::sqlite::SqliteMeta;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
 
 /// `wximg serve --data DIR` (embedded), killed on drop.
 fn embedded_node(data: &Path) -> Node {
@@ -97,6 +106,21 @@ async fn migrate_copies_verifies_and_resumes() {
         (classic, stable, pictures)
     };
 
+    // A platform record (the app's upload quota) set on the embedded side.
+    let app_id = wximg_proto::AppId::parse(&appid).expect("appid");
+    let limits = quota::QuotaLimits {
+        daily: Some(500),
+        per_minute: Some(50),
+    };
+    {
+        let source = SqliteMeta::open(&data.path().join("wximg.sqlite3"))
+            .await
+            .expect("open the source");
+        quota::set_limits(&source, &app_id, "uploadimg", limits, now())
+            .await
+            .expect("set a quota");
+    }
+
     // Damage one blob file: migrate must refuse it and leave its row out.
     let (_, damaged) = &pictures[4];
     let hex = ImageId::of(damaged).hex();
@@ -108,6 +132,7 @@ async fn migrate_copies_verifies_and_resumes() {
     let (ok, text) = migrate(&svc, data.path());
     assert!(!ok, "migrate succeeded with a damaged blob:\n{text}");
     assert!(text.contains("apps: 1 copied"), "{text}");
+    assert!(text.contains("platform records: 1 copied"), "{text}");
     assert!(
         text.contains("pictures: 4 copied, 0 already there, 1 FAILED"),
         "{text}"
@@ -136,6 +161,14 @@ async fn migrate_copies_verifies_and_resumes() {
         "{text}"
     );
     assert!(text.contains("tokens: 0 copied, 2 already there"), "{text}");
+
+    assert_eq!(
+        quota::own_limits(&meta, &app_id, "uploadimg", now())
+            .await
+            .expect("limits"),
+        limits,
+        "the quota record was not migrated"
+    );
 
     // On the scale-out side the same credentials, tokens and pictures work.
     let node = Node::start(&svc);
