@@ -5,6 +5,7 @@
 //! `wximg-client` SDK and live in [`client_cmds`].
 
 mod client_cmds;
+mod conformance;
 mod server_cmds;
 
 use std::process::ExitCode;
@@ -33,6 +34,9 @@ enum Command {
     Migrate(server_cmds::migrate::MigrateArgs),
     /// Third-party platform apps: create, ticket, authorize, revoke, list.
     Component(server_cmds::component::ComponentArgs),
+    /// Run the wire checks (tokens, uploadimg and its rejections, serving) against any
+    /// server and print a pass/fail table.
+    Conformance(conformance::ConformanceArgs),
     #[command(flatten)]
     Client(client_cmds::ClientCommand),
 }
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
             Command::App(args) => server_cmds::app::run(args).await,
             Command::Migrate(args) => server_cmds::migrate::run(args).await,
             Command::Component(args) => server_cmds::component::run(args).await,
+            Command::Conformance(args) => conformance::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
         }
     });

@@ -41,10 +41,11 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-cache"),
-            // The page only talks to this origin.
+            // The page only talks to this origin; the pictures it shows may be on the
+            // `--public-url` host.
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; img-src 'self' blob: data:",
+                "default-src 'self'; img-src * blob: data:",
             ),
         ],
         body,
