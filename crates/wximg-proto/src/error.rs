@@ -74,6 +74,8 @@ error_table! {
     MediaDataMissing = 41005, "media data missing", "no media part in the multipart body, or an empty one";
     /// The token's life is over.
     AccessTokenExpired = 42001, "access_token expired", "token past its expires_in";
+    /// A GET endpoint was called with a method it does not take.
+    RequireGet = 43001, "require GET method", "PUT, DELETE, … on a GET endpoint (/cgi-bin/token)";
     /// A POST-only endpoint was called with another method.
     RequirePost = 43002, "require POST method", "GET (or another method) on a POST-only endpoint";
     /// The request has no body.

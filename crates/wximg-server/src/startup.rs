@@ -161,7 +161,12 @@ async fn serve_connections(
 /// The routes of the service.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let api = Router::new()
-        .route("/cgi-bin/token", get(token::token).post(token::token))
+        .route(
+            "/cgi-bin/token",
+            get(token::token)
+                .post(token::token)
+                .fallback(fallback::require_get),
+        )
         .route(
             "/cgi-bin/stable_token",
             post(stable_token::stable_token).fallback(fallback::require_post),

@@ -75,6 +75,13 @@ async fn token_refusals() {
         let v = app.get_json(&path).await;
         assert_eq!(code(&v), want, "{path} → {v}");
     }
+    let put = app
+        .http
+        .put(app.url(&token_path(&c.appid, &c.secret)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(&common::checked_json(put).await), 43001);
 }
 
 #[tokio::test]

@@ -6,6 +6,11 @@ use wximg_proto::ErrCode;
 
 use crate::answer::ApiError;
 
+/// A GET endpoint called with a method it does not take.
+pub async fn require_get() -> ApiError {
+    ErrCode::RequireGet.into()
+}
+
 /// A POST-only endpoint called with another method.
 pub async fn require_post() -> ApiError {
     ErrCode::RequirePost.into()
