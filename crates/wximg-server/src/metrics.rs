@@ -2,7 +2,7 @@
 //!
 //! - `wximg_requests_total{endpoint,errcode,status}`: every answer.
 //! - `wximg_request_duration_seconds{endpoint}`: latency histogram.
-//! - `wximg_upload_bytes_total`, `wximg_uploads_total{format,stored}`: accepted pictures.
+//! - `wximg_upload_bytes_total`, `wximg_uploads_total{format}`: accepted pictures.
 //! - `wximg_faults_injected_total{endpoint,errcode}`: answers made up by `--faults` or
 //!   `X-Wximg-Fault` (see `crate::platform::faults`).
 
@@ -43,14 +43,9 @@ pub fn record_request(endpoint: &'static str, errcode: i64, status: u16, elapsed
         .record(elapsed.as_secs_f64());
 }
 
-pub fn record_upload(format: &'static str, bytes: usize, newly_stored: bool) {
+pub fn record_upload(format: &'static str, bytes: usize) {
     metrics::counter!("wximg_upload_bytes_total").increment(bytes as u64);
-    metrics::counter!(
-        "wximg_uploads_total",
-        "format" => format,
-        "stored" => if newly_stored { "new" } else { "duplicate" }
-    )
-    .increment(1);
+    metrics::counter!("wximg_uploads_total", "format" => format).increment(1);
 }
 
 pub fn record_fault(endpoint: &'static str, errcode: i64) {

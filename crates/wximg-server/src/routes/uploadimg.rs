@@ -67,28 +67,26 @@ pub async fn uploadimg(
     let id = ImageId::of(&media.bytes);
     let size = media.bytes.len();
 
-    let newly_stored = meta.image(&id).await?.is_none();
-    if newly_stored {
-        // Blob first, then the row: a crash between them leaves an orphan blob (swept by
-        // fsck), never a row without its bytes.
-        state
-            .storage
-            .blobs
-            .put(&id, Bytes::from(media.bytes))
-            .await?;
-        meta.insert_image(&ImageRecord {
-            id,
-            format: info.format,
-            size: size as u64,
-            width: info.width,
-            height: info.height,
-            appid: app.appid.clone(),
-            created_at: now,
-        })
+    // Blob first, then the row: a crash between them leaves an orphan blob (swept by
+    // fsck), never a row without its bytes. Both are idempotent, so bytes already stored
+    // cost a stat (or a refused conditional PUT) and a no-op insert, without a lookup first.
+    state
+        .storage
+        .blobs
+        .put(&id, Bytes::from(media.bytes))
         .await?;
-    }
-    crate::metrics::record_upload(info.format.as_str(), size, newly_stored);
-    tracing::info!(appid = %app.appid, %id, size, format = info.format.as_str(), newly_stored, "picture stored");
+    meta.insert_image(&ImageRecord {
+        id,
+        format: info.format,
+        size: size as u64,
+        width: info.width,
+        height: info.height,
+        appid: app.appid.clone(),
+        created_at: now,
+    })
+    .await?;
+    crate::metrics::record_upload(info.format.as_str(), size);
+    tracing::info!(appid = %app.appid, %id, size, format = info.format.as_str(), "picture stored");
     Ok(ApiJson(UploadImgOk::new(format!(
         "{}/{}/{}/0?from=appmsg",
         state.public_url,
