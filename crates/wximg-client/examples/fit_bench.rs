@@ -7,7 +7,9 @@
 //! `fit`: makes N (default 6) 12 MP photo-like JPEGs (q95, 4000×3000) in DIR if absent,
 //! then for each picture times our fit (in process: decode + fit) and `convert` (a process:
 //! decode + its quality search + write), and scores both outputs with SSIMULACRA2 against
-//! the decoded input. Prints a Markdown table.
+//! the decoded input. Prints a Markdown table. Each side runs `$FIT_RUNS` times (default 3),
+//! alternating, and its best time counts: on a shared machine the best of a few runs is
+//! the one least disturbed by other work.
 //! `small`: writes N distinct small JPEGs (for the batch-upload benchmark).
 
 #[path = "../tests/common/photo.rs"]
@@ -67,24 +69,34 @@ fn bench_fit(dir: &Path, n: u64) {
         let bytes = std::fs::read(&input).expect("read");
         let reference = decode_upright(&bytes).expect("decode").to_rgb8();
 
-        let t = Instant::now();
-        let ours = fit(&bytes, &FitOptions::default()).expect("fit");
-        let ms_ours = t.elapsed().as_secs_f64() * 1000.0;
+        let runs: usize = std::env::var("FIT_RUNS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3);
+        let im_out = dir.join(format!("photo{i}.im.jpg"));
+        let (mut ms_ours, mut ms_im) = (f64::MAX, f64::MAX);
+        let mut ours = None;
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            ours = Some(fit(&bytes, &FitOptions::default()).expect("fit"));
+            ms_ours = ms_ours.min(t.elapsed().as_secs_f64() * 1000.0);
+
+            let t = Instant::now();
+            let status = Command::new(convert_program())
+                .arg(&input)
+                .args(["-define", "jpeg:extent=1MiB"])
+                .arg(&im_out)
+                .status()
+                .expect("run convert (apt-get install imagemagick)");
+            ms_im = ms_im.min(t.elapsed().as_secs_f64() * 1000.0);
+            assert!(status.success());
+        }
+        let ours = ours.expect("at least one run");
         let q = match ours.outcome {
             FitOutcome::Jpeg { quality, .. } => quality.to_string(),
             o => format!("{o:?}"),
         };
 
-        let im_out = dir.join(format!("photo{i}.im.jpg"));
-        let t = Instant::now();
-        let status = Command::new(convert_program())
-            .arg(&input)
-            .args(["-define", "jpeg:extent=1MiB"])
-            .arg(&im_out)
-            .status()
-            .expect("run convert (apt-get install imagemagick)");
-        let ms_im = t.elapsed().as_secs_f64() * 1000.0;
-        assert!(status.success());
         let im = std::fs::read(&im_out).expect("read IM output");
 
         let score = |b: &[u8]| {

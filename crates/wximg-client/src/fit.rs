@@ -10,14 +10,17 @@
 //! 3. keeps **PNG** for pictures with transparency or few colours (screenshots, diagrams,
 //!    logos) if an optimised PNG (oxipng) fits;
 //! 4. otherwise encodes **JPEG** with mozjpeg, searching the highest quality in
-//!    `min_quality..=max_quality` whose output fits. The search is a bisection; for big
-//!    pictures it first runs on a sample of the picture (horizontal bands, a fraction of the
-//!    pixels) to predict the quality, so the full picture is usually encoded only once or
-//!    twice;
+//!    `min_quality..=max_quality` whose output fits. For big pictures the search predicts
+//!    sizes from a sample of the picture, calibrates the prediction with real encodes, and
+//!    encodes two candidate qualities at once, so a 12 MP picture is usually encoded in
+//!    full only twice, in the time of one (the [`jpeg`] module explains the encoder
+//!    settings and the search);
 //! 5. only if even `min_quality` (60) does not fit, scales the picture down (never up)
 //!    just enough, and searches again.
 //!
 //! Every output is checked with the server's own [`Rules::check`] before it is returned.
+
+pub mod jpeg;
 
 use std::collections::HashSet;
 use std::io::Cursor;
@@ -25,6 +28,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage, imageops::FilterType};
 use wximg_proto::{ImageFormat, Rules};
 
+use self::jpeg::{Chroma, Pixels, Predictor};
 use crate::error::{Error, Result};
 
 /// Settings of [`fit`].
@@ -82,7 +86,9 @@ pub fn fit(input: &[u8], opts: &FitOptions) -> Result<Fitted> {
         });
     }
     let img = decode_upright(input)?;
-    fit_image(img, opts)
+    // A JPEG whose colour is already at half resolution gains nothing from 4:4:4.
+    let source = jpeg::jpeg_chroma(input).unwrap_or(Chroma::Full);
+    fit_decoded(img, source, opts)
 }
 
 /// Decodes any supported format (GIF: the first frame) and applies its EXIF orientation.
@@ -105,7 +111,12 @@ pub fn decode_upright(input: &[u8]) -> Result<DynamicImage> {
 }
 
 /// Fits an already decoded (and upright) picture.
-pub fn fit_image(mut img: DynamicImage, opts: &FitOptions) -> Result<Fitted> {
+pub fn fit_image(img: DynamicImage, opts: &FitOptions) -> Result<Fitted> {
+    fit_decoded(img, Chroma::Full, opts)
+}
+
+/// [`fit_image`], knowing the chroma resolution of the source (`Half` for a 4:2:0 JPEG).
+fn fit_decoded(mut img: DynamicImage, source: Chroma, opts: &FitOptions) -> Result<Fitted> {
     let rules = &opts.rules;
     // Over the pixel limit: shrink to it first (the byte search may shrink further).
     let pixels = u64::from(img.width()) * u64::from(img.height());
@@ -120,22 +131,23 @@ pub fn fit_image(mut img: DynamicImage, opts: &FitOptions) -> Result<Fitted> {
         return finish(png, rules, FitOutcome::Png);
     }
 
-    let mut rgb = flatten(&img);
     let grey = !img.color().has_color();
+    let mut rgb = flatten(img);
     let mut scaled = false;
     loop {
-        if let Some((q, jpeg)) = search_jpeg(&rgb, grey, opts)? {
-            return finish(jpeg, rules, FitOutcome::Jpeg { quality: q, scaled });
-        }
+        let at_min = match fit_jpeg(&rgb, grey, source, opts)? {
+            Ok((q, jpeg)) => {
+                return finish(jpeg, rules, FitOutcome::Jpeg { quality: q, scaled });
+            }
+            Err(size) => size,
+        };
         // Even min_quality is too big: shrink so that it should fit, with some margin.
-        let at_min = encode_jpeg(&rgb, grey, opts.min_quality)?;
-        let s = ((rules.max_bytes as f64 / at_min.len() as f64).sqrt() * 0.92).min(0.9);
+        let s = ((rules.max_bytes as f64 / at_min as f64).sqrt() * 0.92).min(0.9);
         let (w, h) = rgb.dimensions();
         if w <= 16 || h <= 16 {
             return Err(Error::Fit(format!(
-                "{w}×{h} at quality {} is still {} bytes",
+                "{w}×{h} at quality {} is still {at_min} bytes",
                 opts.min_quality,
-                at_min.len()
             )));
         }
         rgb = resize(&DynamicImage::ImageRgb8(rgb), s).to_rgb8();
@@ -165,25 +177,30 @@ fn resize(img: &DynamicImage, scale: f64) -> DynamicImage {
 
 /// PNG suits pictures with transparency or with few colours (graphics, screenshots).
 fn wants_png(img: &DynamicImage) -> bool {
-    if img.color().has_alpha() {
-        let rgba = img.to_rgba8();
-        if rgba.pixels().any(|p| p.0[3] != 255) {
-            return true;
-        }
-    }
-    few_colours(img, 256)
+    let transparent = match img {
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageLuma8(_) => false,
+        DynamicImage::ImageRgba8(rgba) => rgba.pixels().any(|p| p.0[3] != 255),
+        other => other.color().has_alpha() && other.to_rgba8().pixels().any(|p| p.0[3] != 255),
+    };
+    transparent || few_colours(img, 256)
 }
 
-/// Whether the picture has at most `limit` distinct colours (stops counting past it).
+/// Whether the picture has at most `limit` distinct colours. Stops counting past `limit`,
+/// which for a photo is after a few hundred pixels; 8-bit RGB(A) pictures are read in
+/// place (converting a 12 MP picture first would cost more than the count).
 fn few_colours(img: &DynamicImage, limit: usize) -> bool {
     let mut seen = HashSet::with_capacity(limit + 1);
-    let rgba = img.to_rgba8();
-    for p in rgba.pixels() {
-        if seen.insert(u32::from_ne_bytes(p.0)) && seen.len() > limit {
-            return false;
-        }
+    let mut over = |key: u32| seen.insert(key) && seen.len() > limit;
+    match img {
+        DynamicImage::ImageRgb8(rgb) => !rgb
+            .pixels()
+            .any(|p| over(u32::from_ne_bytes([p.0[0], p.0[1], p.0[2], 255]))),
+        DynamicImage::ImageRgba8(rgba) => !rgba.pixels().any(|p| over(u32::from_ne_bytes(p.0))),
+        other => !other
+            .to_rgba8()
+            .pixels()
+            .any(|p| over(u32::from_ne_bytes(p.0))),
     }
-    true
 }
 
 /// An optimised PNG, or `None` if it cannot fit in `max_bytes`.
@@ -207,12 +224,12 @@ fn encode_png(img: &DynamicImage, max_bytes: usize) -> Result<Option<Vec<u8>>> {
     Ok((png.len() <= max_bytes).then_some(png))
 }
 
-/// Alpha is composited over white (JPEG has none).
-fn flatten(img: &DynamicImage) -> RgbImage {
+/// Alpha is composited over white (JPEG has none). An RGB picture is moved, not copied.
+fn flatten(img: DynamicImage) -> RgbImage {
     if !img.color().has_alpha() {
-        return img.to_rgb8();
+        return img.into_rgb8();
     }
-    let rgba = img.to_rgba8();
+    let rgba = img.into_rgba8();
     let mut out = RgbImage::new(rgba.width(), rgba.height());
     for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
         let [r, g, b, a] = p.0;
@@ -223,148 +240,47 @@ fn flatten(img: &DynamicImage) -> RgbImage {
     out
 }
 
-/// Encodes with mozjpeg: progressive, optimised Huffman tables, trellis quantisation,
-/// 4:2:0 chroma (4:0:0 for greyscale), no metadata.
+/// Encodes a JPEG the way `--fit` does (see [`jpeg`]) at 4:2:0 chroma (4:0:0 for grey).
 pub fn encode_jpeg(rgb: &RgbImage, grey: bool, quality: u8) -> Result<Vec<u8>> {
-    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    let data: Vec<u8> = if grey {
-        rgb.pixels().map(|p| p.0[1]).collect()
-    } else {
-        Vec::new()
-    };
-    let pixels: &[u8] = if grey { &data } else { rgb.as_raw() };
-    // libjpeg reports errors by unwinding; keep them inside this function.
-    std::panic::catch_unwind(|| -> std::io::Result<Vec<u8>> {
-        let mut c = mozjpeg::Compress::new(if grey {
-            mozjpeg::ColorSpace::JCS_GRAYSCALE
-        } else {
-            mozjpeg::ColorSpace::JCS_RGB
-        });
-        c.set_size(w, h);
-        c.set_quality(f32::from(quality));
-        let mut started = c.start_compress(Vec::with_capacity(1 << 20))?;
-        started.write_scanlines(pixels)?;
-        started.finish()
-    })
-    .map_err(|_| Error::Fit("the JPEG encoder failed".into()))?
-    .map_err(|e| Error::Fit(format!("the JPEG encoder failed: {e}")))
+    Pixels::new(rgb, grey).encode(quality, Chroma::Half)
 }
 
-/// Below this many pixels the search runs on the whole picture.
-const SAMPLE_ABOVE: u64 = 1_500_000;
-/// Height of one sampled band (a multiple of 16, the JPEG MCU height at 4:2:0).
-const BAND: u32 = 32;
-
-/// Every `stride`-th band of [`BAND`] rows, stacked: a picture that compresses like the
-/// whole one, with a fraction of its pixels.
-fn sample_bands(rgb: &RgbImage, stride: u32) -> RgbImage {
-    let (w, h) = rgb.dimensions();
-    let bands: Vec<u32> = (0..h / BAND).step_by(stride as usize).collect();
-    let mut out = RgbImage::new(w, bands.len() as u32 * BAND);
-    let row = w as usize * 3;
-    let src = rgb.as_raw();
-    let dst: &mut [u8] = &mut out;
-    for (i, b) in bands.iter().enumerate() {
-        let from = (b * BAND) as usize * row;
-        let to = i * BAND as usize * row;
-        let len = BAND as usize * row;
-        dst[to..to + len].copy_from_slice(&src[from..from + len]);
-    }
-    out
-}
-
-/// The highest quality in `min..=max` whose encoding fits, with that encoding; `None` if
-/// even `min_quality` does not fit.
-fn search_jpeg(rgb: &RgbImage, grey: bool, opts: &FitOptions) -> Result<Option<(u8, Vec<u8>)>> {
+/// The highest quality in `min_quality..=max_quality` whose JPEG fits, with the chroma
+/// resolution chosen as [`jpeg`] explains; `Err(size)` with the size at `min_quality` if
+/// even that does not fit.
+fn fit_jpeg(
+    rgb: &RgbImage,
+    grey: bool,
+    source: Chroma,
+    opts: &FitOptions,
+) -> Result<std::result::Result<(u8, Vec<u8>), usize>> {
     let max = opts.rules.max_bytes;
     let (lo, hi) = (opts.min_quality, opts.max_quality.max(opts.min_quality));
-    let pixels = u64::from(rgb.width()) * u64::from(rgb.height());
-
-    // 1. A guess from a sample, for big pictures.
-    let guess = if pixels > SAMPLE_ABOVE {
-        let stride = ((pixels / 400_000) as u32).clamp(2, 16);
-        let sample = sample_bands(rgb, stride);
-        let factor = rgb.height() as f64 / sample.height() as f64;
-        // Aim a little under the limit: the sample's estimate is off by a few percent.
-        let budget = max as f64 * 0.96;
-        let fits = |q: u8| -> Result<bool> {
-            Ok(encode_jpeg(&sample, grey, q)?.len() as f64 * factor <= budget)
+    let px = Pixels::new(rgb, grey);
+    let mut pred = Predictor::new(&px, Chroma::Half);
+    let mut chroma = Chroma::Half;
+    if source == Chroma::Full && !grey && hi >= jpeg::FULL_CHROMA_FROM {
+        let from = jpeg::FULL_CHROMA_FROM.max(lo);
+        let high_enough = match pred.as_mut() {
+            Some(p) => p.predict(from)? <= max as f64 * 0.995,
+            None => px.encode(from, Chroma::Half)?.len() <= max,
         };
-        Some(bisect(lo, hi, fits)?.unwrap_or(lo))
-    } else {
-        None
-    };
-
-    // 2. Full encodes.
-    let full_fit = |q: u8, best: &mut Option<(u8, Vec<u8>)>| -> Result<bool> {
-        let out = encode_jpeg(rgb, grey, q)?;
-        let ok = out.len() <= max;
-        if ok {
-            // Bisection visits fitting qualities in increasing order: the last is the best.
-            *best = Some((q, out));
-        }
-        Ok(ok)
-    };
-    let mut best = None;
-    let Some(g) = guess else {
-        bisect(lo, hi, |q| full_fit(q, &mut best))?;
-        return Ok(best);
-    };
-    if full_fit(g, &mut best)? {
-        // The guess fits: step up while there is clear room (at most a few steps).
-        let mut q = g;
-        while q < hi && q < g + 3 {
-            let room = best
-                .as_ref()
-                .is_some_and(|(_, b)| (b.len() as f64) < max as f64 * 0.97);
-            if !room || !full_fit(q + 1, &mut best)? {
-                break;
-            }
-            q += 1;
-        }
-        return Ok(best);
-    }
-    // The guess is too big: search just below it first, then the rest of the range.
-    if g > lo {
-        let near = g.saturating_sub(6).max(lo);
-        bisect(near, g - 1, |q| full_fit(q, &mut best))?;
-        if best.is_none() && near > lo {
-            bisect(lo, near - 1, |q| full_fit(q, &mut best))?;
+        if high_enough {
+            chroma = Chroma::Full;
+            pred = Predictor::new(&px, Chroma::Full);
         }
     }
-    Ok(best)
-}
-
-/// The highest `q` in `lo..=hi` with `fits(q)`, assuming `fits` is monotone.
-fn bisect(lo: u8, hi: u8, mut fits: impl FnMut(u8) -> Result<bool>) -> Result<Option<u8>> {
-    let (mut low, mut high) = (lo, hi);
-    let mut best = None;
-    while low <= high {
-        let mid = (u16::from(low) + u16::from(high)).div_ceil(2) as u8;
-        if fits(mid)? {
-            best = Some(mid);
-            low = mid + 1;
-        } else if mid == 0 {
-            break;
-        } else {
-            high = mid - 1;
-        }
+    let found = jpeg::search(&px, chroma, pred.as_mut(), lo, hi, max)?;
+    match (found.best, found.at_lo) {
+        (Some(best), _) => Ok(Ok(best)),
+        (None, Some(size)) => Ok(Err(size)),
+        (None, None) => Ok(Err(px.encode(lo, chroma)?.len())),
     }
-    Ok(best)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bisect_finds_the_highest_fitting() {
-        for limit in 60..=95u8 {
-            let r = bisect(60, 95, |q| Ok(q <= limit)).unwrap();
-            assert_eq!(r, Some(limit));
-        }
-        assert_eq!(bisect(60, 95, |_| Ok(false)).unwrap(), None);
-    }
 
     #[test]
     fn passing_input_is_returned_unchanged() {
@@ -388,13 +304,5 @@ mod tests {
         let mut rgba = photo.to_rgba8();
         rgba.get_pixel_mut(3, 3).0[3] = 10;
         assert!(wants_png(&DynamicImage::ImageRgba8(rgba)));
-    }
-
-    #[test]
-    fn sample_keeps_width_and_takes_bands() {
-        let img = RgbImage::from_fn(100, 640, |_, y| image::Rgb([(y / BAND) as u8, 0, 0]));
-        let s = sample_bands(&img, 4);
-        assert_eq!(s.dimensions(), (100, 5 * BAND));
-        assert_eq!(s.get_pixel(0, BAND).0[0], 4);
     }
 }

@@ -1,0 +1,486 @@
+//! The JPEG side of `--fit`: the encoder settings, and the search for the highest quality
+//! that fits.
+//!
+//! # Encoder settings, and why
+//!
+//! The encoder is mozjpeg in its *fastest* profile (libjpeg-turbo's code paths: no trellis
+//! quantisation, no scan search), with three choices made on top, each measured on 12 MP
+//! photo-like pictures against SSIMULACRA2 at a fixed size of 1 MiB
+//! (see `bench/client/RESULTS.md`):
+//!
+//! * **N. Robidoux's quantisation table** (mozjpeg's default table, for luma and chroma)
+//!   instead of the JPEG standard's Annex K: about +0.6 SSIMULACRA2 at the same size.
+//! * **Optimised Huffman tables** (a second pass over the coefficients, ~4–7 % smaller).
+//! * **Baseline, not progressive**: on grainy photos progressive was no smaller, and it
+//!   costs twice the time.
+//!
+//! Trellis quantisation plus mozjpeg's scan search buys about +1 SSIMULACRA2 more but costs
+//! 5–8× the time of this encoder (0.6–1.2 s per 12 MP encode instead of ~0.1–0.2 s), which
+//! is what made `--fit` slower than ImageMagick.
+//!
+//! **Chroma**: 4:4:4 (full-resolution colour) beats 4:2:0 at high qualities and loses at
+//! lower ones, where its bytes are better spent on luma. [`fit`](super::fit) picks 4:4:4
+//! only if the source has full-resolution colour (any non-JPEG, or a 4:4:4 JPEG) *and* the
+//! sample predicts 4:2:0 would reach at least [`FULL_CHROMA_FROM`].
+//!
+//! # The search
+//!
+//! The size of a JPEG falls steadily as the quality falls, so the highest quality that fits
+//! is found by search, not formula. A 12 MP encode takes 0.1–0.25 s, so the search avoids
+//! full encodes:
+//!
+//! 1. A **sample** of the picture (every 16th band of 16 rows: 1/16 of the pixels) is
+//!    encoded instead, ~10 ms a time; its size times 16 *predicts* the full size at any
+//!    quality. On the benchmark pictures the prediction was within ~1 %.
+//! 2. The prediction is **calibrated** by each full encode: the ratio of a full encode's
+//!    real size to the prediction at the same quality varies little with quality.
+//! 3. The first full encode is at the highest quality predicted to fit. Where the
+//!    prediction is unsure (the next quality up predicted within [`SLACK`] of the limit,
+//!    or this one within it below), a **second candidate is encoded at the same time on
+//!    another thread**: the next quality up, or the next one down. Usually that settles
+//!    it; if not, further rounds use the re-calibrated prediction.
+//! 4. The search stops when a quality is measured to fit and the next one up is measured
+//!    not to, or predicted by the calibrated sample to exceed the limit by more than
+//!    [`SLACK`]. If rounds run out first, a bisection over full encodes of what is left
+//!    decides, so "nothing fits" always means `min_quality` was *measured* not to fit.
+//!
+//! Pictures under 1.5 MP are searched with full encodes only (they are fast): the top of
+//! the range first (small pictures often fit there), then bisection.
+
+use std::collections::HashMap;
+
+use image::RgbImage;
+
+use crate::error::{Error, Result};
+
+/// Chroma resolution of an encoded JPEG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chroma {
+    /// 4:4:4: colour at full resolution.
+    Full,
+    /// 4:2:0: colour at half resolution both ways (a quarter of the chroma samples).
+    Half,
+}
+
+/// 4:4:4 is chosen only if the picture would reach at least this quality at 4:2:0 (see
+/// the module documentation). Measured: at 4:2:0 q86 → 4:4:4 gained +0.36 SSIMULACRA2 at
+/// the same size; at 4:2:0 q81 → 4:4:4 lost 0.4.
+pub const FULL_CHROMA_FROM: u8 = 84;
+
+/// Pixels ready for the encoder: RGB, or one grey channel.
+pub struct Pixels<'a> {
+    data: std::borrow::Cow<'a, [u8]>,
+    width: u32,
+    height: u32,
+    grey: bool,
+}
+
+impl<'a> Pixels<'a> {
+    /// `rgb` as it is, or (for a grey picture) its green channel.
+    pub fn new(rgb: &'a RgbImage, grey: bool) -> Pixels<'a> {
+        let data = if grey {
+            std::borrow::Cow::Owned(rgb.pixels().map(|p| p.0[1]).collect())
+        } else {
+            std::borrow::Cow::Borrowed(rgb.as_raw().as_slice())
+        };
+        Pixels {
+            data,
+            width: rgb.width(),
+            height: rgb.height(),
+            grey,
+        }
+    }
+
+    fn channels(&self) -> usize {
+        if self.grey { 1 } else { 3 }
+    }
+
+    /// Every `stride`-th band of [`BAND`] rows, stacked: a picture that compresses like the
+    /// whole one, with a fraction of its pixels. Bands are whole JPEG block rows, so the
+    /// sample's blocks are exactly blocks of the full picture.
+    pub fn sample(&self, stride: u32) -> Pixels<'static> {
+        let row = self.width as usize * self.channels();
+        let band_bytes = BAND as usize * row;
+        let mut data = Vec::new();
+        for b in (0..self.height / BAND).step_by(stride.max(1) as usize) {
+            let from = (b * BAND) as usize * row;
+            data.extend_from_slice(&self.data[from..from + band_bytes]);
+        }
+        let height = (data.len() / row.max(1)) as u32;
+        Pixels {
+            data: std::borrow::Cow::Owned(data),
+            width: self.width,
+            height,
+            grey: self.grey,
+        }
+    }
+
+    /// Encodes with the settings described in the module documentation, and no metadata.
+    pub fn encode(&self, quality: u8, chroma: Chroma) -> Result<Vec<u8>> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let q = f32::from(quality.clamp(1, 100));
+        // libjpeg reports errors by unwinding; keep them inside this function.
+        std::panic::catch_unwind(|| -> std::io::Result<Vec<u8>> {
+            let mut c = mozjpeg::Compress::new(if self.grey {
+                mozjpeg::ColorSpace::JCS_GRAYSCALE
+            } else {
+                mozjpeg::ColorSpace::JCS_RGB
+            });
+            c.set_fastest_defaults();
+            c.set_optimize_coding(true);
+            c.set_size(w, h);
+            let table = mozjpeg::qtable::NRobidoux.scaled(q, q);
+            c.set_luma_qtable(&table);
+            if !self.grey {
+                c.set_chroma_qtable(&table);
+                match chroma {
+                    Chroma::Full => c.set_chroma_sampling_pixel_sizes((1, 1), (1, 1)),
+                    Chroma::Half => c.set_chroma_sampling_pixel_sizes((2, 2), (2, 2)),
+                }
+            }
+            let mut started = c.start_compress(Vec::with_capacity(1 << 20))?;
+            started.write_scanlines(&self.data)?;
+            started.finish()
+        })
+        .map_err(|_| Error::Fit("the JPEG encoder failed".into()))?
+        .map_err(|e| Error::Fit(format!("the JPEG encoder failed: {e}")))
+    }
+}
+
+/// Height of one sampled band: one row of 4:2:0 MCUs (16 pixel rows), so no JPEG block
+/// straddles two bands, and thin bands spread the sample evenly over the picture.
+pub const BAND: u32 = 16;
+/// Below this many pixels the search runs on the whole picture.
+const SAMPLE_ABOVE: u64 = 1_500_000;
+/// The sample is about this many pixels (1/16 of 12 MP). Measured on 12 MP photo-like
+/// pictures, its uncalibrated prediction of the full size was within ~1 %.
+const SAMPLE_PIXELS: u64 = 750_000;
+/// Full encodes before falling back to bisection (a good prediction needs one or two).
+const ROUNDS: usize = 4;
+/// How far off a calibrated prediction may be: a quality predicted to exceed the limit by
+/// more than this is taken not to fit without encoding it (the calibrated predictions of
+/// neighbouring qualities were within 0.5 % on the benchmark pictures), and one predicted
+/// within it of the limit is checked by a second encode on the other core.
+const SLACK: f64 = 0.015;
+
+/// Predicts full-picture sizes from a sample's, calibrated by full encodes.
+pub struct Predictor<'a> {
+    sample: Pixels<'a>,
+    /// Full rows per sampled row.
+    factor: f64,
+    chroma: Chroma,
+    sizes: HashMap<u8, usize>,
+    /// Real full size / predicted size, from the last calibration.
+    ratio: f64,
+}
+
+impl<'a> Predictor<'a> {
+    /// A predictor for `full`, or `None` if the picture is small enough to search directly.
+    pub fn new(full: &Pixels<'_>, chroma: Chroma) -> Option<Predictor<'static>> {
+        let pixels = u64::from(full.width) * u64::from(full.height);
+        if pixels <= SAMPLE_ABOVE || full.height < 4 * BAND {
+            return None;
+        }
+        let stride = ((pixels / SAMPLE_PIXELS) as u32).clamp(2, 16);
+        let sample = full.sample(stride);
+        if sample.height == 0 {
+            return None;
+        }
+        Some(Predictor {
+            factor: f64::from(full.height) / f64::from(sample.height),
+            sample,
+            chroma,
+            sizes: HashMap::new(),
+            ratio: 1.0,
+        })
+    }
+
+    /// The predicted full size at `q`.
+    pub fn predict(&mut self, q: u8) -> Result<f64> {
+        let size = match self.sizes.get(&q) {
+            Some(&s) => s,
+            None => {
+                let s = self.sample.encode(q, self.chroma)?.len();
+                self.sizes.insert(q, s);
+                s
+            }
+        };
+        Ok(size as f64 * self.factor * self.ratio)
+    }
+
+    /// Learns from a full encode of `bytes` bytes at `q`.
+    fn calibrate(&mut self, q: u8, bytes: usize) -> Result<()> {
+        let raw = self.predict(q)? / self.ratio;
+        if raw > 0.0 {
+            self.ratio = bytes as f64 / raw;
+        }
+        Ok(())
+    }
+
+    /// The highest quality in `lo..=hi` predicted to be at most `target` bytes, or `None`.
+    pub fn highest_under(&mut self, lo: u8, hi: u8, target: f64) -> Result<Option<u8>> {
+        let mut found = None;
+        let (mut a, mut b) = (i16::from(lo), i16::from(hi));
+        while a <= b {
+            let mid = (a + b + 1) / 2;
+            if self.predict(mid as u8)? <= target {
+                found = Some(mid as u8);
+                a = mid + 1;
+            } else {
+                b = mid - 1;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// What [`search`] found.
+pub struct Found {
+    /// The highest fitting quality with its encoding, or `None` if `lo` does not fit.
+    pub best: Option<(u8, Vec<u8>)>,
+    /// The size at `lo`, when it was encoded and did not fit.
+    pub at_lo: Option<usize>,
+}
+
+/// Searches the highest quality in `lo..=hi` whose encoding fits in `max` bytes (see the
+/// module documentation).
+pub fn search(
+    full: &Pixels<'_>,
+    chroma: Chroma,
+    predictor: Option<&mut Predictor<'_>>,
+    lo: u8,
+    hi: u8,
+    max: usize,
+) -> Result<Found> {
+    let hi = hi.max(lo);
+    let limit = max as f64;
+    let mut state = State {
+        fit: None,
+        fail: None,
+        at_lo: None,
+        lo,
+    };
+    if let Some(p) = predictor {
+        for _ in 0..ROUNDS {
+            let Some((a, b)) = state.open(hi) else { break };
+            // Known to fit, and the next quality is predicted well over: done.
+            if let Some((f, _)) = &state.fit
+                && p.predict(f + 1)? > limit * (1.0 + SLACK)
+            {
+                break;
+            }
+            let guess = p.highest_under(a, b, limit)?.unwrap_or(a);
+            // A second candidate for the other core, where the prediction is unsure: the
+            // next quality up if it might fit too, else the next one down if the guess
+            // might not.
+            let other = if guess < b && p.predict(guess + 1)? <= limit * (1.0 + SLACK) {
+                Some(guess + 1)
+            } else if guess > a && p.predict(guess)? > limit * (1.0 - SLACK) {
+                Some(guess - 1)
+            } else {
+                None
+            };
+            for (q, bytes) in encode_pair(full, chroma, guess, other)? {
+                if q == guess {
+                    p.calibrate(q, bytes.len())?;
+                }
+                state.record(q, bytes, max);
+            }
+        }
+        if let Some((f, _)) = &state.fit
+            && (*f == hi || p.predict(f + 1)? > limit * (1.0 + SLACK))
+        {
+            return Ok(state.found());
+        }
+    }
+    // Direct search (small pictures), or whatever the rounds left open.
+    while let Some((a, b)) = state.open(hi) {
+        // Try the top first when nothing is known yet: small pictures often fit at `hi`.
+        let q = if state.fit.is_none() && state.fail.is_none() {
+            b
+        } else {
+            ((u16::from(a) + u16::from(b)).div_ceil(2)) as u8
+        };
+        let bytes = full.encode(q, chroma)?;
+        state.record(q, bytes, max);
+    }
+    Ok(state.found())
+}
+
+/// What the search knows: the best fitting encoding, and the lowest quality known not to.
+struct State {
+    fit: Option<(u8, Vec<u8>)>,
+    fail: Option<u8>,
+    at_lo: Option<usize>,
+    lo: u8,
+}
+
+impl State {
+    fn record(&mut self, q: u8, bytes: Vec<u8>, max: usize) {
+        if bytes.len() <= max {
+            if self.fit.as_ref().is_none_or(|(f, _)| q > *f) {
+                self.fit = Some((q, bytes));
+            }
+        } else {
+            if q == self.lo {
+                self.at_lo = Some(bytes.len());
+            }
+            if self.fail.is_none_or(|f| q < f) {
+                self.fail = Some(q);
+            }
+        }
+    }
+
+    /// The qualities still undecided, as an inclusive range.
+    fn open(&self, hi: u8) -> Option<(u8, u8)> {
+        let a = match &self.fit {
+            Some((q, _)) => q.checked_add(1)?,
+            None => self.lo,
+        };
+        let b = match self.fail {
+            Some(f) => f.checked_sub(1)?,
+            None => hi,
+        };
+        (a <= b).then_some((a, b))
+    }
+
+    fn found(self) -> Found {
+        Found {
+            best: self.fit,
+            at_lo: self.at_lo,
+        }
+    }
+}
+
+/// Encodes `a` and (if given) `b` at once, on two threads.
+fn encode_pair(
+    full: &Pixels<'_>,
+    chroma: Chroma,
+    a: u8,
+    b: Option<u8>,
+) -> Result<Vec<(u8, Vec<u8>)>> {
+    let Some(b) = b else {
+        return Ok(vec![(a, full.encode(a, chroma)?)]);
+    };
+    std::thread::scope(|s| {
+        let other = s.spawn(|| full.encode(b, chroma));
+        let first = full.encode(a, chroma)?;
+        let second = other
+            .join()
+            .map_err(|_| Error::Fit("the JPEG encoder thread failed".into()))??;
+        Ok(vec![(a, first), (b, second)])
+    })
+}
+
+/// Chroma resolution of a JPEG file's first frame: `Full` when every component has the
+/// same sampling factors, `Half` otherwise; `None` if it is not a JPEG or has no frame
+/// header before its first scan.
+pub fn jpeg_chroma(bytes: &[u8]) -> Option<Chroma> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut i = 2;
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xFF {
+            i += 1; // fill byte
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        let seg = bytes.get(i + 4..i + 2 + len)?;
+        // SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            let n = usize::from(*seg.get(5)?);
+            let factors: Vec<u8> = (0..n)
+                .map(|k| seg.get(6 + 3 * k + 1).copied())
+                .collect::<Option<_>>()?;
+            let first = *factors.first()?;
+            return Some(if factors.iter().all(|&f| f == first) {
+                Chroma::Full
+            } else {
+                Chroma::Half
+            });
+        }
+        if marker == 0xDA {
+            return None;
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noisy(w: u32, h: u32) -> RgbImage {
+        let mut s = 0x9E37_79B9_7F4A_7C15u64;
+        RgbImage::from_fn(w, h, |x, y| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let n = (s >> 60) as u8;
+            image::Rgb([(x / 8) as u8 ^ n, (y / 8) as u8 + n, 90 + n])
+        })
+    }
+
+    #[test]
+    fn sample_keeps_width_and_takes_bands() {
+        let img = RgbImage::from_fn(100, 20 * BAND, |_, y| image::Rgb([(y / BAND) as u8, 0, 0]));
+        let s = Pixels::new(&img, false).sample(4);
+        assert_eq!((s.width, s.height), (100, 5 * BAND));
+        // The second sampled band is band 4.
+        assert_eq!(s.data[(BAND as usize * 100) * 3], 4);
+    }
+
+    #[test]
+    fn chroma_sampling_is_read_from_the_frame_header() {
+        let img = noisy(64, 48);
+        let px = Pixels::new(&img, false);
+        let full = px.encode(80, Chroma::Full).unwrap();
+        let half = px.encode(80, Chroma::Half).unwrap();
+        assert_eq!(jpeg_chroma(&full), Some(Chroma::Full));
+        assert_eq!(jpeg_chroma(&half), Some(Chroma::Half));
+        assert_eq!(jpeg_chroma(b"\x89PNG\r\n"), None);
+        assert_eq!(jpeg_chroma(&full[..20]), None, "truncated before the frame");
+    }
+
+    /// The search must return the same quality as trying every quality, with a sample
+    /// predictor or without, for limits that land anywhere in the range.
+    #[test]
+    fn search_finds_what_exhaustive_search_finds() {
+        let img = noisy(1600, 1200);
+        let px = Pixels::new(&img, false);
+        let sizes: Vec<usize> = (60..=95)
+            .map(|q| px.encode(q, Chroma::Half).unwrap().len())
+            .collect();
+        for max in [
+            sizes[0] - 1,
+            sizes[0],
+            sizes[10] + 5,
+            sizes[30],
+            sizes[35] + 1,
+        ] {
+            let truth = (60..=95u8)
+                .rev()
+                .find(|&q| sizes[usize::from(q - 60)] <= max);
+            let mut pred = Predictor::new(&px, Chroma::Half);
+            assert!(pred.is_some(), "1.9 MP is sampled");
+            for p in [pred.as_mut(), None] {
+                let found = search(&px, Chroma::Half, p, 60, 95, max).unwrap();
+                let got = found.best.as_ref().map(|(q, b)| {
+                    assert!(b.len() <= max);
+                    *q
+                });
+                match (truth, got) {
+                    (None, None) => assert_eq!(found.at_lo, Some(sizes[0])),
+                    (Some(t), Some(g)) => assert_eq!(g, t, "max {max}"),
+                    other => panic!("max {max}: {other:?}"),
+                }
+            }
+        }
+    }
+}
