@@ -115,4 +115,9 @@ fn rules_are_parsed_strictly() {
     assert!(faults::parse_rules("uploadimg:-1").is_err());
     assert!(faults::parse_rules("uploadimg:12345:0.1").is_err());
     assert!(faults::parse_rules("uploadimg:-1:1.5").is_err());
+    assert!(
+        faults::parse_rules("upload:-1:0.5").is_err(),
+        "a typo must not silently never fire"
+    );
+    assert!(faults::parse_rules("*:-1:0.5").is_ok());
 }

@@ -55,8 +55,11 @@ impl FromStr for FaultRule {
             .ok()
             .filter(|r| (0.0..=1.0).contains(r))
             .ok_or_else(|| format!("{s:?}: the rate must be a number from 0 to 1"))?;
-        if endpoint.is_empty() {
-            return Err(format!("{s:?}: no endpoint"));
+        if endpoint != "*" && !super::quota::APIS.contains(&endpoint) {
+            return Err(format!(
+                "{s:?}: no endpoint {endpoint:?}; one of *, {}",
+                super::quota::APIS.join(", ")
+            ));
         }
         Ok(FaultRule {
             endpoint: endpoint.to_string(),
