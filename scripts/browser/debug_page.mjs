@@ -2,7 +2,7 @@
 // endpoint, enter appid and secret, choose a picture, send; then read the raw answer,
 // the returned URL and the rendered picture, and take a screenshot.
 //
-//   node debug_page.mjs BASE_URL APPID SECRET ARTIFACTS_DIR
+//   node debug_page.mjs BASE_URL APPID SECRET ARTIFACTS_DIR COMPONENT_APPID COMPONENT_SECRET TICKET
 //
 // Prints one line per check and then `N passed, M failed`; exits non-zero on a failure.
 import { chromium } from "playwright-core";
@@ -10,9 +10,9 @@ import { writeFileSync, mkdirSync } from "node:fs";
 import { deflateSync } from "node:zlib";
 import { join } from "node:path";
 
-const [base, appid, secret, artifacts] = process.argv.slice(2);
-if (!base || !appid || !secret || !artifacts) {
-  console.error("usage: node debug_page.mjs BASE_URL APPID SECRET ARTIFACTS_DIR");
+const [base, appid, secret, artifacts, componentAppid, componentSecret, ticket] = process.argv.slice(2);
+if (!base || !appid || !secret || !artifacts || !componentAppid || !componentSecret || !ticket) {
+  console.error("usage: node debug_page.mjs BASE_URL APPID SECRET ARTIFACTS_DIR COMPONENT_APPID COMPONENT_SECRET TICKET");
   process.exit(2);
 }
 mkdirSync(artifacts, { recursive: true });
@@ -119,6 +119,33 @@ try {
     { timeout: 10000 }).catch(() => {});
   const tok = await page.inputValue("#access_token");
   check("a token call fills access_token", tok.length >= 43, tok);
+
+  // 4. Third-party platform calls: the body template, then the raw answers.
+  await page.selectOption("#endpoint", "component/api_component_token");
+  check("a component call shows its body template", (await page.inputValue("#json_body")).includes("component_verify_ticket"));
+  const tokenBody = (t) => JSON.stringify({
+    component_appid: componentAppid, component_appsecret: componentSecret, component_verify_ticket: t,
+  });
+  await page.fill("#json_body", tokenBody("ticket@@@wrong"));
+  await page.click("#send");
+  await page.waitForFunction(() => document.querySelector("#response").textContent.includes("61006"), null,
+    { timeout: 10000 }).catch(() => {});
+  check("a wrong ticket answers 61006", (await page.textContent("#response")).includes('"errcode":61006'));
+  await page.fill("#json_body", tokenBody(ticket));
+  await page.click("#send");
+  await page.waitForFunction(() => document.querySelector("#response").textContent.includes("component_access_token"),
+    null, { timeout: 10000 }).catch(() => {});
+  const ctoken = await page.inputValue("#component_access_token");
+  check("api_component_token fills component_access_token", ctoken.length >= 43, await page.textContent("#response"));
+  await page.selectOption("#endpoint", "component/api_create_preauthcode");
+  await page.fill("#json_body", JSON.stringify({ component_appid: componentAppid }));
+  await page.click("#send");
+  await page.waitForFunction(() => document.querySelector("#response").textContent.includes("pre_auth_code"), null,
+    { timeout: 10000 }).catch(() => {});
+  const pre = await page.textContent("#response");
+  check("api_create_preauthcode with that token", pre.includes('"pre_auth_code"') && pre.includes('"expires_in":1800'), pre);
+  check("the request names the token", (await page.textContent("#request")).includes(`component_access_token=${ctoken}`));
+  await page.screenshot({ path: join(artifacts, "debug-page-component.png"), fullPage: true });
 
   check("nothing was loaded from outside the server", outside.length === 0, outside.join(" "));
 } catch (e) {

@@ -45,6 +45,11 @@ app="$("$bin" app create --type official --json --data "$data")"
 appid="$(printf '%s' "$app" | sed -n 's/.*"appid":"\([^"]*\)".*/\1/p')"
 secret="$(printf '%s' "$app" | sed -n 's/.*"secret":"\([^"]*\)".*/\1/p')"
 
+component="$("$bin" component create --json --data "$data")"
+component_appid="$(printf '%s' "$component" | sed -n 's/.*"appid":"\([^"]*\)".*/\1/p')"
+component_secret="$(printf '%s' "$component" | sed -n 's/.*"secret":"\([^"]*\)".*/\1/p')"
+ticket="$("$bin" component ticket --component "$component_appid" --data "$data")"
+
 "$bin" serve --listen 127.0.0.1:0 --data "$data" --debug-page >"$out" 2>/dev/null &
 server_pid=$!
 base=""
@@ -59,4 +64,5 @@ if [ -z "$base" ]; then
   exit 1
 fi
 
-node "$here/debug_page.mjs" "$base" "$appid" "$secret" "$artifacts"
+node "$here/debug_page.mjs" "$base" "$appid" "$secret" "$artifacts" \
+  "$component_appid" "$component_secret" "$ticket"

@@ -45,6 +45,10 @@ async function send(event) {
   const endpoint = $("endpoint").value;
   const log = [];
   try {
+    if (endpoint.startsWith("component/")) {
+      await sendComponent(endpoint, log);
+      return;
+    }
     if (endpoint === "token") {
       const resp = await getToken(log);
       showRequest(log);
@@ -103,4 +107,34 @@ async function send(event) {
   }
 }
 
+// Body templates of the third-party platform calls (the real request shapes).
+const TEMPLATES = {
+  "component/api_component_token": { component_appid: "", component_appsecret: "", component_verify_ticket: "" },
+  "component/api_create_preauthcode": { component_appid: "" },
+  "component/api_query_auth": { component_appid: "", authorization_code: "" },
+  "component/api_authorizer_token": { component_appid: "", authorizer_appid: "", authorizer_refresh_token: "" },
+};
+
+function endpointChanged() {
+  const endpoint = $("endpoint").value;
+  const component = endpoint.startsWith("component/");
+  $("component").hidden = !component;
+  $("creds").hidden = component;
+  $("upload").hidden = endpoint !== "uploadimg";
+  if (component) $("json_body").value = JSON.stringify(TEMPLATES[endpoint], null, 2);
+}
+
+async function sendComponent(endpoint, log) {
+  let path = `/cgi-bin/${endpoint}`;
+  const token = $("component_access_token").value.trim();
+  if (endpoint !== "component/api_component_token") path += "?" + query({ component_access_token: token });
+  const body = $("json_body").value;
+  log.push(`POST ${path}`, "Content-Type: application/json", "", body);
+  showRequest(log);
+  const resp = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body });
+  const json = await showAnswer(resp);
+  if (json && json.component_access_token) $("component_access_token").value = json.component_access_token;
+}
+
+$("endpoint").addEventListener("change", endpointChanged);
 $("form").addEventListener("submit", send);
