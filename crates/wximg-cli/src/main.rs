@@ -34,6 +34,9 @@ enum Command {
     Migrate(server_cmds::migrate::MigrateArgs),
     /// Third-party platform apps: create, ticket, authorize, revoke, list.
     Component(server_cmds::component::ComponentArgs),
+    /// Check that every picture row has its blob with the right hash; list orphan blobs
+    /// (`--repair` removes them). Exit status 0 only when clean.
+    Fsck(server_cmds::fsck::FsckArgs),
     /// Run the wire checks (tokens, uploadimg and its rejections, serving) against any
     /// server and print a pass/fail table.
     Conformance(conformance::ConformanceArgs),
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
             Command::App(args) => server_cmds::app::run(args).await,
             Command::Migrate(args) => server_cmds::migrate::run(args).await,
             Command::Component(args) => server_cmds::component::run(args).await,
+            Command::Fsck(args) => server_cmds::fsck::run(args).await,
             Command::Conformance(args) => conformance::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
         }

@@ -9,12 +9,14 @@
 //! - [`tokens`] and [`auth`]: the platform's token rules, and how secrets are kept.
 //! - [`media`]: streaming the `media` part; the picture rules are `wximg_proto::rules`.
 //! - [`storage`]: the metadata and blob traits and their backends; [`apps`]: accounts.
+//! - [`fsck`]: checks that every picture row has its exact blob, and removes orphans.
 
 pub mod answer;
 pub mod apps;
 pub mod auth;
 pub mod clock;
 pub mod configuration;
+pub mod fsck;
 pub mod media;
 pub mod metrics;
 pub mod platform;

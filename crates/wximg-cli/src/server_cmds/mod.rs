@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod component;
+pub mod fsck;
 pub mod migrate;
 pub mod serve;
 
