@@ -329,3 +329,50 @@ async fn component_calls_check_their_input() {
         .await;
     assert_eq!(code(&v), 40013);
 }
+
+#[tokio::test]
+async fn spent_records_read_as_absent_and_are_swept() {
+    let app = spawn_app().await;
+    let meta = app.storage.meta.as_ref();
+    let now = app.clock.now();
+    let tag = format!("sweeptest{}:", rand_suffix());
+    let spent = format!("{tag}spent");
+    let live = format!("{tag}live");
+    let forever = format!("{tag}forever");
+    assert!(
+        meta.swap_record(&spent, None, "{}", Some(now + 10), now)
+            .await
+            .expect("spent")
+    );
+    assert!(
+        meta.swap_record(&live, None, "{}", Some(now + 1000), now)
+            .await
+            .expect("live")
+    );
+    assert!(
+        meta.swap_record(&forever, None, "{}", None, now)
+            .await
+            .expect("forever")
+    );
+    let later = now + 100;
+    assert!(
+        meta.record(&spent, later).await.expect("read").is_none(),
+        "past its life: absent"
+    );
+    assert_eq!(meta.records(&tag, later).await.expect("list").len(), 2);
+    assert!(meta.sweep_records(later).await.expect("sweep") >= 1);
+    // Gone for good, even read as of before its end; the others stay.
+    assert!(meta.record(&spent, now).await.expect("read").is_none());
+    assert!(meta.record(&live, later).await.expect("read").is_some());
+    assert!(meta.record(&forever, later).await.expect("read").is_some());
+    for key in [&live, &forever] {
+        assert!(meta.delete_record(key).await.expect("delete"));
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}

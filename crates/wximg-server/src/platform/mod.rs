@@ -101,6 +101,10 @@ where
     ))
 }
 
+/// One in this many record creations also sweeps the expired records, so spent tokens
+/// and codes do not pile up, at a cost spread thin.
+const SWEEP_ONE_IN: u32 = 64;
+
 /// Writes a new record that must not exist yet (keys made from fresh random values).
 pub async fn create<T: Serialize>(
     meta: &dyn MetaStore,
@@ -109,6 +113,14 @@ pub async fn create<T: Serialize>(
     expires_at: Option<i64>,
     now: i64,
 ) -> Result<(), ApiError> {
+    if rand::random_ratio(1, SWEEP_ONE_IN) {
+        match meta.sweep_records(now).await {
+            Ok(n) if n > 0 => tracing::debug!(swept = n, "expired platform records removed"),
+            Ok(_) => {}
+            // Sweeping is housekeeping: its failure must not fail the request.
+            Err(e) => tracing::warn!("sweeping expired platform records: {e}"),
+        }
+    }
     let text = serde_json::to_string(value).map_err(|e| corrupt(key, e))?;
     if meta.swap_record(key, None, &text, expires_at, now).await? {
         Ok(())

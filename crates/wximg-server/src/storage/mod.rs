@@ -182,6 +182,9 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn delete_record(&self, key: &str) -> Result<bool>;
     /// Every live record whose key starts with `prefix`, by key.
     async fn records(&self, prefix: &str, now: i64) -> Result<Vec<(String, Record)>>;
+    /// Deletes the records past their `expires_at` (spent tokens and codes); returns how
+    /// many went.
+    async fn sweep_records(&self, now: i64) -> Result<u64>;
 
     /// Counts one call of `api` by `appid` in Beijing day `day` and minute `minute`
     /// (atomically, so every node sees the same count) and returns the counts including

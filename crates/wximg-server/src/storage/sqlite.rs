@@ -484,6 +484,16 @@ impl MetaStore for SqliteMeta {
         .collect()
     }
 
+    async fn sweep_records(&self, now: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM platform_records WHERE expires_at IS NOT NULL AND expires_at <= ?",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     async fn count_call(
         &self,
         appid: &AppId,
