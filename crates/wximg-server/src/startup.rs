@@ -117,6 +117,7 @@ async fn serve_connections(
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_READ_BUFFER);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let stopping = tokio_util::sync::CancellationToken::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -143,19 +144,48 @@ async fn serve_connections(
                 router.clone().oneshot(request.map(axum::body::Body::new))
             },
         );
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher, stopping) = (builder.clone(), graceful.watcher(), stopping.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            // hyper-util's auto connection has no timer while it reads the bytes that tell
+            // HTTP/1 from HTTP/2, and hyper's header-read timeout starts only after them:
+            // a peer that connected and sent nothing was held for ever (faults_network).
+            tokio::select! {
+                known = tokio::time::timeout(HEADER_READ_TIMEOUT, protocol_known(&stream)) => {
+                    if !matches!(known, Ok(true)) {
+                        return; // silent past the timeout, or gone
+                    }
+                }
+                () = stopping.cancelled() => return, // no request has begun: nothing to finish
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });
     }
+    stopping.cancel();
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Waits until the peer has sent enough for hyper-util to tell HTTP/1 from HTTP/2: the
+/// 24-byte HTTP/2 preface, or any byte that departs from it. `false` if it closed first.
+/// Peeks, so hyper still reads every byte.
+async fn protocol_known(stream: &tokio::net::TcpStream) -> bool {
+    const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut buf = [0u8; 24];
+    loop {
+        match stream.peek(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) if n == buf.len() || buf[..n] != H2_PREFACE[..n] => return true,
+            // A prefix of the preface so far: peek would return the same bytes at once, so
+            // look again shortly (the caller's timeout bounds how long).
+            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
 }
 
 /// The routes of the service.
