@@ -26,6 +26,8 @@ const KEEP_EXPIRED_TOKENS_SECS: i64 = 86_400;
 
 pub struct SqliteMeta {
     pool: SqlitePool,
+    /// The database file, for [`MetaStore::ping`]'s writability check.
+    path: std::path::PathBuf,
     images: mpsc::Sender<(ImageRecord, oneshot::Sender<Result<()>>)>,
 }
 
@@ -50,7 +52,11 @@ impl SqliteMeta {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let (images, queue) = mpsc::channel(1024);
         tokio::spawn(group_commit_images(pool.clone(), queue));
-        Ok(SqliteMeta { pool, images })
+        Ok(SqliteMeta {
+            pool,
+            path: path.to_path_buf(),
+            images,
+        })
     }
 }
 
@@ -158,6 +164,14 @@ impl MetaStore for SqliteMeta {
         let mut conn = self.pool.acquire().await?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        // In WAL mode that lock lives in the -shm file, and commits go to the -wal file:
+        // both work while the database file itself has become read-only, which only the
+        // next checkpoint would find out. Opening the file for writing (and writing
+        // nothing) does (faults_storage: read_only_database_file_turns_readyz_red).
+        tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .await?;
         Ok(())
     }
 
