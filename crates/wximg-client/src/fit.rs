@@ -305,4 +305,47 @@ mod tests {
         rgba.get_pixel_mut(3, 3).0[3] = 10;
         assert!(wants_png(&DynamicImage::ImageRgba8(rgba)));
     }
+
+    /// A grainy gradient: compresses like a photo with little detail.
+    fn grainy(w: u32, h: u32, grain: u32) -> RgbImage {
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        RgbImage::from_fn(w, h, |x, y| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let n = (s % u64::from(grain)) as u32;
+            let c = |v: u32| v.min(255) as u8;
+            image::Rgb([
+                c(x * 150 / w + n),
+                c(y * 150 / h + n),
+                c(50 + (x + y) * 100 / (w + h) + n),
+            ])
+        })
+    }
+
+    /// 4:4:4 where the source has full-resolution colour and the quality is high; a 4:2:0
+    /// JPEG stays 4:2:0 (its colour detail is gone already); low qualities get 4:2:0.
+    #[test]
+    fn chroma_follows_the_source_and_the_quality() {
+        let opts = FitOptions::default();
+        let run = |img: &RgbImage, source: Chroma| {
+            let input = Pixels::new(img, false).encode(100, source).unwrap();
+            assert!(input.len() > opts.rules.max_bytes, "{} bytes", input.len());
+            let out = fit(&input, &opts).unwrap();
+            let FitOutcome::Jpeg { quality, .. } = out.outcome else {
+                panic!("{:?}", out.outcome)
+            };
+            (quality, jpeg::jpeg_chroma(&out.bytes))
+        };
+        let mild = grainy(2000, 1500, 6);
+        let (q, chroma) = run(&mild, Chroma::Full);
+        assert!(q >= jpeg::FULL_CHROMA_FROM, "q{q}");
+        assert_eq!(chroma, Some(Chroma::Full), "q{q}");
+        let (q, chroma) = run(&mild, Chroma::Half);
+        assert_eq!(chroma, Some(Chroma::Half), "q{q}");
+        let rough = grainy(2000, 1500, 100);
+        let (q, chroma) = run(&rough, Chroma::Full);
+        assert!(q < jpeg::FULL_CHROMA_FROM, "q{q}");
+        assert_eq!(chroma, Some(Chroma::Half), "q{q}");
+    }
 }
