@@ -1,8 +1,9 @@
 //! Hostile and broken clients against a real `wximg serve`: each must be bounded by a
 //! timeout or a limit, and the server must keep answering everyone else.
 //!
-//! - slow-loris: a request head sent a byte at a time, or never → cut off by the 30 s
-//!   header-read timeout, while other clients are served;
+//! - slow-loris: a request head sent a byte at a time, or never, or a kept-alive
+//!   connection left idle → cut off by the 30 s header-read timeout, while other clients
+//!   are served;
 //! - a body that never ends → refused (40009) after the 1 MiB limit, the rest drained only
 //!   up to the drain limit, with bounded memory;
 //! - a body that stalls or drips → -1 when the whole-request timeout ends it;
@@ -116,10 +117,10 @@ async fn slow_loris_heads_are_cut_off_and_others_are_served() {
     let server = Server::start(&dir.path().join("data"), &[], &[]);
     let http = http();
     let started = Instant::now();
-    // 200 connections that send part of a head and then one header byte a second, plus
-    // 50 that send nothing at all.
+    // 200 connections that send part of a head and then one header byte a second, 50
+    // that send nothing at all, and 20 kept alive after one request and then left idle.
     let mut drippers = Vec::new();
-    for i in 0..250 {
+    for i in 0..270 {
         let addr = server.addr();
         drippers.push(tokio::spawn(async move {
             let mut s = TcpStream::connect(&addr).await.expect("connect");
@@ -127,6 +128,17 @@ async fn slow_loris_heads_are_cut_off_and_others_are_served() {
                 s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
                     .await
                     .expect("write");
+            }
+            if i >= 250 {
+                s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .expect("write");
+                let mut answer = [0u8; 1024];
+                let n = s.read(&mut answer).await.expect("answer");
+                assert!(
+                    answer[..n].starts_with(b"HTTP/1.1 200"),
+                    "keep-alive request"
+                );
             }
             let opened = Instant::now();
             let mut buf = [0u8; 64];
@@ -155,7 +167,12 @@ async fn slow_loris_heads_are_cut_off_and_others_are_served() {
     for d in drippers {
         let (i, lasted) = d.await.expect("dripper");
         if lasted >= Duration::from_secs(40) {
-            too_long.push((if i < 200 { "dripping" } else { "silent" }, lasted));
+            let kind = match i {
+                0..200 => "dripping",
+                200..250 => "silent",
+                _ => "idle keep-alive",
+            };
+            too_long.push((kind, lasted));
         }
     }
     assert!(
@@ -165,7 +182,7 @@ async fn slow_loris_heads_are_cut_off_and_others_are_served() {
         &too_long[..too_long.len().min(3)]
     );
     eprintln!(
-        "250 slow-loris connections all cut off within {:?}",
+        "270 slow-loris and idle connections all cut off within {:?}",
         started.elapsed()
     );
     healthz_quickly(&http, &server.base).await;
