@@ -42,6 +42,13 @@ enum Cmd {
         #[arg(long, default_value_t = 100_000)]
         size: usize,
     },
+    /// Writes a whole, distinct JPEG of exactly `size` bytes.
+    MakeJpeg {
+        #[arg(long, default_value_t = 100_000)]
+        size: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
     Hostile {
         #[arg(long)]
         base: String,
@@ -296,5 +303,10 @@ async fn main() -> anyhow::Result<()> {
             secret,
             mb,
         } => hostile(base, appid, secret, mb).await,
+        Cmd::MakeJpeg { size, out } => {
+            let pic = distinct(&base_jpeg(size)?, rand::random::<u32>() as u64, size);
+            std::fs::write(out, pic)?;
+            Ok(())
+        }
     }
 }

@@ -24,6 +24,8 @@ pub struct Settings {
     /// After a picture is found too large, up to this many more body bytes are read and
     /// thrown away so the client can read the 40009 answer; past it the connection closes.
     pub drain_limit: u64,
+    /// Bytes of hot pictures kept in memory for GETs; 0 turns the cache off.
+    pub picture_cache_bytes: u64,
     /// Longest time one API request may take before it answers -1.
     pub request_timeout: Duration,
     /// Quotas, whitelists' proxies, cloud calls, fault injection, the debug page.
@@ -41,6 +43,7 @@ impl Settings {
             upload_concurrency: 32,
             drain_limit: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
+            picture_cache_bytes: 64 * 1024 * 1024,
             platform: Default::default(),
         }
     }

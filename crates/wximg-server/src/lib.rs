@@ -19,6 +19,7 @@ pub mod configuration;
 pub mod fsck;
 pub mod media;
 pub mod metrics;
+pub mod picture_cache;
 pub mod platform;
 pub mod routes;
 pub mod startup;

@@ -52,6 +52,8 @@ impl Application {
             upload_permits: Arc::new(Semaphore::new(settings.upload_concurrency.max(1))),
             drain_limit: settings.drain_limit,
             metrics: crate::metrics::handle(),
+            pictures: crate::picture_cache::PictureCache::new(settings.picture_cache_bytes)
+                .map(Arc::new),
             platform: Arc::new(crate::platform::PlatformSettings {
                 // The debug page is on by default with embedded storage (a developer's
                 // machine), off by default with PostgreSQL (a shared deployment).

@@ -19,6 +19,8 @@ pub struct AppState {
     pub upload_permits: Arc<Semaphore>,
     pub drain_limit: u64,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Hot pictures kept in memory for GETs (`None`: off).
+    pub pictures: Option<Arc<crate::picture_cache::PictureCache>>,
     /// Quotas, proxies, cloud calls, faults (see `crate::platform`).
     pub platform: Arc<crate::platform::PlatformSettings>,
 }

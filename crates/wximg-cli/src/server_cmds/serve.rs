@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// Longest time, in seconds, one API request may take.
     #[arg(long, env = "WXIMG_REQUEST_TIMEOUT", default_value_t = 60)]
     pub request_timeout: u64,
+    /// Megabytes of hot pictures kept in memory for GETs (0: off).
+    #[arg(long, env = "WXIMG_PICTURE_CACHE_MB", default_value_t = 64)]
+    pub picture_cache_mb: u64,
     /// Log JSON lines instead of text.
     #[arg(long, env = "WXIMG_LOG_JSON")]
     pub log_json: bool,
@@ -77,6 +80,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.public_url = args.public_url;
     settings.upload_concurrency = args.upload_concurrency;
     settings.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+    settings.picture_cache_bytes = args.picture_cache_mb * 1024 * 1024;
     settings.platform.trusted_cidrs = args.trusted_cidr;
     settings.platform.trust_forwarded_for = args.trust_forwarded_for;
     settings.platform.faults = args.faults;

@@ -92,13 +92,18 @@ async fn serve(
     if size != "0" {
         return not_found();
     }
-    let record = match state.storage.meta.image(&id).await {
-        Ok(Some(r)) if r.format == format => r,
-        Ok(_) => return not_found(),
-        Err(e) => {
-            tracing::error!(%id, "image lookup failed: {e}");
-            return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response();
-        }
+    let cached = state.pictures.as_ref().and_then(|c| c.get(&id));
+    let record = match &cached {
+        Some((record, _)) if record.format == format => record.clone(),
+        Some(_) => return not_found(),
+        None => match state.storage.meta.image(&id).await {
+            Ok(Some(r)) if r.format == format => r,
+            Ok(_) => return not_found(),
+            Err(e) => {
+                tracing::error!(%id, "image lookup failed: {e}");
+                return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response();
+            }
+        },
     };
     let etag = format!("\"{}\"", id.hex());
     let mut response_headers = HeaderMap::new();
@@ -141,8 +146,20 @@ async fn serve(
     if method == Method::HEAD {
         return (status, response_headers).into_response();
     }
+    if let Some((_, bytes)) = cached {
+        let body = match range {
+            Some(r) => bytes.slice(r.start as usize..r.end as usize),
+            None => bytes,
+        };
+        return (status, response_headers, body).into_response();
+    }
     match state.storage.blobs.get(&id, range).await {
-        Ok(Some(stream)) => (status, response_headers, Body::from_stream(stream)).into_response(),
+        Ok(Some(stream)) => {
+            if let Some(cache) = &state.pictures {
+                cache.fill_later(&state.storage, record);
+            }
+            (status, response_headers, Body::from_stream(stream)).into_response()
+        }
         Ok(None) => {
             tracing::error!(%id, "picture row without its blob: run `wximg fsck`");
             not_found()
