@@ -10,7 +10,8 @@
 # 4. runs every Rust test (unit, the server's HTTP suite on embedded storage, client,
 #    CLI, durability, scale-out, multi-node) with one build;
 # 5. runs the server's HTTP suite again on PostgreSQL + S3 (the backend matrix);
-# 6. drives real SDKs, unchanged, against the built binary (wechatpy, co-wechat-api).
+# 6. drives real SDKs, unchanged, against the built binary (wechatpy, co-wechat-api,
+#    wechatpy's component client) and the /debug/ page in a real headless Chromium.
 # Services are stopped when it ends, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,8 +53,12 @@ suite "all Rust tests (HTTP suite on embedded storage; scale-out tests on Postgr
   cargo test --workspace --locked
 suite "server HTTP suite on PostgreSQL + S3" \
   env WXIMG_TEST_BACKEND=scaleout \
-  cargo test --locked -p wximg-server --test api_ops --test api_serving --test api_tokens --test api_upload
+  cargo test --locked -p wximg-server --test api_ops --test api_serving --test api_tokens --test api_upload \
+    --test api_platform_quota --test api_platform_faults --test api_platform_cloud \
+    --test api_platform_component --test api_platform_debug
 suite "real SDK clients (wechatpy, co-wechat-api)" scripts/sdk/run.sh target/debug/wximg
+suite "third-party platform through wechatpy's component client" scripts/sdk/wechatpy_component.sh target/debug/wximg
+suite "the /debug/ page in headless Chromium" env WXIMG_BIN=target/debug/wximg scripts/browser/debug_page.sh
 
 echo
 if [ "$failed" -gt 0 ]; then
