@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh smoke            # CI: 10 s per target
 #   scripts/fuzz.sh run [SECONDS]    # long run, default 600 s per target
 #   scripts/fuzz.sh run 60 rules     # one target
+#   scripts/fuzz.sh coverage         # line coverage of rules.rs / media.rs by corpus + seeds
 #
 # Targets (fuzz/fuzz_targets/): rules (wximg_proto::rules, JPEG/PNG structure),
 # multipart (wximg_server::media::read_media, the streaming multipart read).
@@ -21,7 +22,8 @@ mode=${1:-smoke}
 case "$mode" in
   smoke) seconds=${2:-10} ;;
   run) seconds=${2:-600} ;;
-  *) echo "usage: scripts/fuzz.sh smoke|run [SECONDS] [TARGET…]" >&2; exit 2 ;;
+  coverage) seconds=0 ;;
+  *) echo "usage: scripts/fuzz.sh smoke|run|coverage [SECONDS] [TARGET…]" >&2; exit 2 ;;
 esac
 shift $(( $# >= 2 ? 2 : $# ))
 targets=("$@")
@@ -40,7 +42,22 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 declare -A max_len=([rules]=65536 [multipart]=8192)
+declare -A source=([rules]=crates/wximg-proto/src/rules.rs [multipart]=crates/wximg-server/src/media.rs)
 cd fuzz
+
+if [ "$mode" = coverage ]; then
+  rustup component add llvm-tools-preview --toolchain nightly >/dev/null
+  llvm_cov=$(ls "$(rustc +nightly --print sysroot)"/lib/rustlib/*/bin/llvm-cov)
+  for t in "${targets[@]}"; do
+    mkdir -p "corpus/$t"
+    cargo +nightly fuzz coverage "$t" "corpus/$t" "seeds/$t" >/dev/null 2>&1
+    bin=$(find target -path '*coverage*' -name "$t" -type f -perm -u+x | head -n 1)
+    "$llvm_cov" report "$bin" -instr-profile="coverage/$t/coverage.profdata" \
+      "../${source[$t]}" | awk -v t="$t" 'NR > 2 && $1 != "TOTAL" && NF > 5 {
+        printf "fuzz coverage: %s: %s lines %s (regions %s, functions %s)\n", t, $1, $10, $4, $7 }'
+  done
+  exit 0
+fi
 echo "fuzz: building (nightly, own target dir fuzz/target)"
 cargo +nightly fuzz build -s none -a
 
