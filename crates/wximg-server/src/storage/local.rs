@@ -38,7 +38,13 @@ impl LocalBlobs {
             fs::create_dir_all(&tmp)?;
             let mut swept = 0;
             for entry in fs::read_dir(&tmp)? {
-                fs::remove_file(entry?.path())?;
+                let entry = entry?;
+                // Another live process on this data directory (a server, while `wximg
+                // fsck` or `wximg app` opens it) may be writing this very file.
+                if writer_alive(&entry.file_name().to_string_lossy()) {
+                    continue;
+                }
+                fs::remove_file(entry.path())?;
                 swept += 1;
             }
             if swept > 0 {
@@ -56,6 +62,31 @@ impl LocalBlobs {
         let hex = id.hex();
         self.root.join(&hex[..2]).join(hex)
     }
+}
+
+/// A temp file's name: the writing process's id, then a random part, so a sweep can tell
+/// a crashed writer's leftovers from a live writer's files.
+fn temp_name(kind: &str) -> String {
+    format!(
+        "{}-{kind}{:032x}",
+        std::process::id(),
+        rand::random::<u128>()
+    )
+}
+
+/// Whether the process that named temp file `name` (see [`temp_name`]) is another process
+/// that still runs. Files of this process, of dead processes, or not named by
+/// [`temp_name`] are fair game; without `/proc` every file is.
+fn writer_alive(name: &str) -> bool {
+    let Some(pid) = name
+        .split_once('-')
+        .and_then(|(pid, _)| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    pid != std::process::id()
+        && Path::new("/proc/self").exists()
+        && Path::new(&format!("/proc/{pid}")).exists()
 }
 
 fn join_error(e: tokio::task::JoinError) -> StorageError {
@@ -80,7 +111,7 @@ fn durable_write(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> io::Result<()> {
             fsync_dir(root)?;
         }
     }
-    let tmp = tmp_dir.join(format!("{:032x}", rand::random::<u128>()));
+    let tmp = tmp_dir.join(temp_name(""));
     let result = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -103,7 +134,7 @@ impl BlobStore for LocalBlobs {
     async fn ping(&self) -> Result<()> {
         let tmp = self.tmp.clone();
         tokio::task::spawn_blocking(move || -> io::Result<()> {
-            let probe = tmp.join(format!("ping-{:016x}", rand::random::<u64>()));
+            let probe = tmp.join(temp_name("ping-"));
             fs::write(&probe, b"ok")?;
             fs::remove_file(&probe)
         })
@@ -229,6 +260,33 @@ mod tests {
         drop(store);
         let _store = LocalBlobs::open(&root).await.unwrap();
         assert_eq!(fs::read_dir(root.join(".tmp")).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_spares_a_live_writers_temp_files() {
+        // `wximg fsck` or `wximg app` opening the data directory of a running server must
+        // not remove the temp file of an upload the server is writing (it answered -1).
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("blobs");
+        fs::create_dir_all(root.join(".tmp")).unwrap();
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let live_file = root.join(".tmp").join(format!("{}-{:032x}", live.id(), 1));
+        let dead_file = root
+            .join(".tmp")
+            .join(format!("{}-{:032x}", u32::MAX - 1, 2));
+        let own_file = root.join(".tmp").join(temp_name(""));
+        let legacy_file = root.join(".tmp").join(format!("{:032x}", 3));
+        for f in [&live_file, &dead_file, &own_file, &legacy_file] {
+            fs::write(f, b"half").unwrap();
+        }
+        let _store = LocalBlobs::open(&root).await.unwrap();
+        let _ = live.kill();
+        let _ = live.wait();
+        assert!(live_file.exists(), "a live writer's temp file was swept");
+        assert!(!dead_file.exists() && !own_file.exists() && !legacy_file.exists());
     }
 
     #[test]
