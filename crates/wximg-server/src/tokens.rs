@@ -162,10 +162,10 @@ pub async fn authenticate(
         return Err(ErrCode::AccessTokenMissing.into());
     }
     let hash = auth::hash_token(token);
-    let record = meta
-        .token(&hash)
+    let (record, app) = meta
+        .token_with_app(&hash)
         .await?
-        .filter(|r| auth::same_hash(&r.hash, &hash))
+        .filter(|(r, _)| auth::same_hash(&r.hash, &hash))
         .ok_or(ErrCode::InvalidCredential)?;
     if record.ended_at.is_some_and(|at| at <= now) {
         return Err(ErrCode::InvalidCredential.into());
@@ -173,8 +173,5 @@ pub async fn authenticate(
     if record.expires_at <= now {
         return Err(ErrCode::AccessTokenExpired.into());
     }
-    Ok(meta
-        .app(&record.appid)
-        .await?
-        .ok_or(ErrCode::InvalidCredential)?)
+    Ok(app.ok_or(ErrCode::InvalidCredential)?)
 }

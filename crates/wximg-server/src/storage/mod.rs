@@ -144,6 +144,18 @@ pub trait MetaStore: Send + Sync + 'static {
     /// token of the app at most `grace_until` (the 5-minute rollover).
     async fn issue_classic_token(&self, token: &TokenRecord, grace_until: i64) -> Result<()>;
     async fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>>;
+    /// A token and its app (`None` if the app is gone): what every authenticated call
+    /// needs, in one round trip where the backend can join.
+    async fn token_with_app(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<(TokenRecord, Option<AppRecord>)>> {
+        let Some(token) = self.token(hash).await? else {
+            return Ok(None);
+        };
+        let app = self.app(&token.appid).await?;
+        Ok(Some((token, app)))
+    }
 
     async fn stable_state(&self, appid: &AppId) -> Result<Option<StableState>>;
     /// Installs `next` if the app's stable state still has generation `expected`

@@ -293,6 +293,45 @@ impl MetaStore for SqliteMeta {
         }))
     }
 
+    async fn token_with_app(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<(TokenRecord, Option<AppRecord>)>> {
+        let Some(row) = sqlx::query(
+            "SELECT t.hash, t.appid, t.kind, t.issued_at, t.expires_at, t.ended_at, \
+             a.app_type, a.name, a.secret_hash, a.created_at \
+             FROM tokens t LEFT JOIN apps a ON a.appid = t.appid WHERE t.hash = ?",
+        )
+        .bind(&hash[..])
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let appid: String = row.try_get("appid")?;
+        let kind: String = row.try_get("kind")?;
+        let token = TokenRecord {
+            hash: hash32(row.try_get("hash")?, "token hash")?,
+            appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
+            kind: TokenKind::parse(&kind).ok_or_else(|| corrupt("token kind"))?,
+            issued_at: row.try_get("issued_at")?,
+            expires_at: row.try_get("expires_at")?,
+            ended_at: row.try_get("ended_at")?,
+        };
+        let app_type: Option<String> = row.try_get("app_type")?;
+        let app = match app_type {
+            None => None,
+            Some(app_type) => Some(AppRecord {
+                appid: token.appid.clone(),
+                app_type: AppType::parse(&app_type).ok_or_else(|| corrupt("app type"))?,
+                name: row.try_get("name")?,
+                secret_hash: hash32(row.try_get("secret_hash")?, "secret hash")?,
+                created_at: row.try_get("created_at")?,
+            }),
+        };
+        Ok(Some((token, app)))
+    }
+
     async fn stable_state(&self, appid: &AppId) -> Result<Option<StableState>> {
         sqlx::query("SELECT * FROM stable_tokens WHERE appid = ?")
             .bind(appid.as_str())
