@@ -11,7 +11,10 @@
 #    CLI, durability, scale-out, multi-node) with one build;
 # 5. runs the server's HTTP suite again on PostgreSQL + S3 (the backend matrix);
 # 6. drives real SDKs, unchanged, against the built binary (wechatpy, co-wechat-api,
-#    wechatpy's component client) and the /debug/ page in a real headless Chromium.
+#    wechatpy's component client) and the /debug/ page in a real headless Chromium;
+# 7. a short crash-consistency run (SIGKILLs + fsck) and cargo deny. The fuzz targets'
+#    seeds and 60,000 mutations run on stable inside step 4; libFuzzer runs (nightly)
+#    are scripts/fuzz.sh, with results in RELIABILITY.md.
 # Services are stopped when it ends, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +62,9 @@ suite "server HTTP suite on PostgreSQL + S3" \
 suite "real SDK clients (wechatpy, co-wechat-api)" scripts/sdk/run.sh target/debug/wximg
 suite "third-party platform through wechatpy's component client" scripts/sdk/wechatpy_component.sh target/debug/wximg
 suite "the /debug/ page in headless Chromium" env WXIMG_BIN=target/debug/wximg scripts/browser/debug_page.sh
+suite "crash consistency (3 SIGKILLs, then fsck)" scripts/crash.sh --kills 3 --uploads 100 --binary target/debug/wximg
+command -v cargo-deny >/dev/null || cargo install --locked --quiet cargo-deny
+suite "cargo deny (licences, bans, sources; advisories cannot be fetched here)" cargo deny check licenses bans sources
 
 echo
 if [ "$failed" -gt 0 ]; then
