@@ -163,7 +163,12 @@ impl MetaStore for SqliteMeta {
         // BEGIN IMMEDIATE takes the write lock: proves the file is writable, not just readable.
         let mut conn = self.pool.acquire().await?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+            // Still inside the transaction (a filesystem gone read-only can do this):
+            // never hand this connection back to the pool, or the next user of it fails.
+            conn.close_on_drop();
+            return Err(e.into());
+        }
         // In WAL mode that lock lives in the -shm file, and commits go to the -wal file:
         // both work while the database file itself has become read-only, which only the
         // next checkpoint would find out. Opening the file for writing (and writing
