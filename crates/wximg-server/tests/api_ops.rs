@@ -7,24 +7,8 @@ use common::{code, spawn_app};
 #[tokio::test]
 async fn health_and_readiness() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.http
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.status("/healthz").await, 200);
+    assert_eq!(app.status("/readyz").await, 200);
 }
 
 #[tokio::test]
@@ -36,26 +20,10 @@ async fn readiness_goes_red_when_the_blob_directory_is_unusable() {
     let tmp = app.data_dir.path().join("blobs/.tmp");
     std::fs::remove_dir_all(&tmp).unwrap();
     std::fs::write(&tmp, b"not a directory").unwrap();
-    assert_eq!(
-        app.http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(app.status("/readyz").await, 503);
     std::fs::remove_file(&tmp).unwrap();
     std::fs::create_dir(&tmp).unwrap();
-    assert_eq!(
-        app.http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.status("/readyz").await, 200);
 }
 
 #[tokio::test]
@@ -64,8 +32,7 @@ async fn unknown_api_paths_answer_40066() {
     for path in ["/cgi-bin/media/upload", "/cgi-bin/nope", "/cgi-bin/"] {
         assert_eq!(code(&app.get_json(path).await), 40066, "{path}");
     }
-    let resp = app.http.get(app.url("/not-an-api")).send().await.unwrap();
-    assert_eq!(resp.status(), 404);
+    assert_eq!(app.status("/not-an-api").await, 404);
 }
 
 #[tokio::test]

@@ -148,6 +148,12 @@ impl TestApp {
         checked_json(resp).await
     }
 
+    /// The HTTP status of a GET of `path` (health, readiness, plain 404s).
+    pub async fn status(&self, path: &str) -> u16 {
+        let resp = self.http.get(self.url(path)).send().await.expect("request");
+        resp.status().as_u16()
+    }
+
     /// GETs a returned picture URL.
     pub async fn fetch(&self, url: &str) -> reqwest::Response {
         self.http.get(url).send().await.expect("request")
