@@ -3,8 +3,8 @@
 //! then picked up by the next run once repaired.
 
 mod scaleout_common;
+mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -40,15 +40,7 @@ fn embedded_node(data: &Path) -> Node {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn wximg serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let base = line
-        .trim()
-        .strip_prefix("wximg listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let base = crate::support::process::wait_listening(&mut child);
     Node { child, base }
 }
 

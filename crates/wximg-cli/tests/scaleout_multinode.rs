@@ -4,6 +4,7 @@
 //! them: `/readyz` must follow, and uploads must answer -1 meanwhile, leaving nothing.
 
 mod scaleout_common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

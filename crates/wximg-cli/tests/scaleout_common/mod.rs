@@ -11,7 +11,6 @@
 
 #![allow(dead_code)] // each test file uses its own part of the harness
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -189,15 +188,7 @@ impl Node {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn wximg serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("listening line");
-        let base = line
-            .trim()
-            .strip_prefix("wximg listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let base = crate::support::process::wait_listening(&mut child);
         Node { child, base }
     }
 }

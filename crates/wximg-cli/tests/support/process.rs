@@ -33,14 +33,19 @@ pub fn serve(data: &Path, extra: &[&str]) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn wximg serve");
+    let base = wait_listening(&mut child);
+    (child, base)
+}
+
+/// Reads a starting `wximg serve`'s first stdout line, `wximg listening on http://ADDR`,
+/// and returns `http://ADDR`. The child must have been spawned with a piped stdout.
+pub fn wait_listening(child: &mut Child) -> String {
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("read the listening line");
-    let base = line
-        .trim()
+    line.trim()
         .strip_prefix("wximg listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, base)
+        .to_string()
 }
