@@ -124,6 +124,19 @@ fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AppRecord> {
     })
 }
 
+fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord> {
+    let appid: String = row.try_get("appid")?;
+    let kind: String = row.try_get("kind")?;
+    Ok(TokenRecord {
+        hash: hash32(row.try_get("hash")?, "token hash")?,
+        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
+        kind: TokenKind::parse(&kind).ok_or_else(|| corrupt("token kind"))?,
+        issued_at: row.try_get("issued_at")?,
+        expires_at: row.try_get("expires_at")?,
+        ended_at: row.try_get("ended_at")?,
+    })
+}
+
 fn stable_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StableState> {
     let appid: String = row.try_get("appid")?;
     Ok(StableState {
@@ -279,29 +292,21 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
-        let Some(row) = sqlx::query("SELECT * FROM tokens WHERE hash = ?")
+        sqlx::query("SELECT * FROM tokens WHERE hash = ?")
             .bind(&hash[..])
             .fetch_optional(&self.pool)
             .await?
-        else {
-            return Ok(None);
-        };
-        let appid: String = row.try_get("appid")?;
-        let kind: String = row.try_get("kind")?;
-        Ok(Some(TokenRecord {
-            hash: hash32(row.try_get("hash")?, "token hash")?,
-            appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
-            kind: TokenKind::parse(&kind).ok_or_else(|| corrupt("token kind"))?,
-            issued_at: row.try_get("issued_at")?,
-            expires_at: row.try_get("expires_at")?,
-            ended_at: row.try_get("ended_at")?,
-        }))
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
     }
 
     async fn token_with_app(
         &self,
         hash: &[u8; 32],
     ) -> Result<Option<(TokenRecord, Option<AppRecord>)>> {
+        // The join's columns carry the names `token_from_row` and `app_from_row` read;
+        // `app_type` is NULL when the app is gone.
         let Some(row) = sqlx::query(
             "SELECT t.hash, t.appid, t.kind, t.issued_at, t.expires_at, t.ended_at, \
              a.app_type, a.name, a.secret_hash, a.created_at \
@@ -313,28 +318,9 @@ impl MetaStore for SqliteMeta {
         else {
             return Ok(None);
         };
-        let appid: String = row.try_get("appid")?;
-        let kind: String = row.try_get("kind")?;
-        let token = TokenRecord {
-            hash: hash32(row.try_get("hash")?, "token hash")?,
-            appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
-            kind: TokenKind::parse(&kind).ok_or_else(|| corrupt("token kind"))?,
-            issued_at: row.try_get("issued_at")?,
-            expires_at: row.try_get("expires_at")?,
-            ended_at: row.try_get("ended_at")?,
-        };
         let app_type: Option<String> = row.try_get("app_type")?;
-        let app = match app_type {
-            None => None,
-            Some(app_type) => Some(AppRecord {
-                appid: token.appid.clone(),
-                app_type: AppType::parse(&app_type).ok_or_else(|| corrupt("app type"))?,
-                name: row.try_get("name")?,
-                secret_hash: hash32(row.try_get("secret_hash")?, "secret hash")?,
-                created_at: row.try_get("created_at")?,
-            }),
-        };
-        Ok(Some((token, app)))
+        let app = app_type.map(|_| app_from_row(&row)).transpose()?;
+        Ok(Some((token_from_row(&row)?, app)))
     }
 
     async fn stable_state(&self, appid: &AppId) -> Result<Option<StableState>> {
