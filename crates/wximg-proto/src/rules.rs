@@ -352,7 +352,9 @@ fn sos(seg: &[u8]) -> Result<(), Rejection> {
 fn entropy_coded_data(b: &[u8], start: usize) -> Result<usize, Rejection> {
     let mut pos = start;
     loop {
-        let Some(off) = b[pos..].iter().position(|&x| x == 0xFF) else {
+        // memchr: most of a JPEG is this data, and a vectorised search for the next 0xFF
+        // walks it several times faster than a byte loop.
+        let Some(off) = memchr::memchr(0xFF, &b[pos..]) else {
             return Err(truncated());
         };
         let ff = pos + off;
