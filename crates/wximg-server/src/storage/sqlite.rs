@@ -1,10 +1,8 @@
 //! The embedded metadata store: one SQLite file in WAL mode with `synchronous=FULL`, so a
 //! committed transaction survives power loss.
 //!
-//! SQLite has one writer at a time and each commit costs an fsync, so picture rows — the
-//! one write on the upload path — are *group-committed*: a single writer task takes every
-//! row waiting, commits them in one transaction, then answers each caller. Under load one
-//! fsync acknowledges many uploads; alone, a row still commits at once.
+//! Statements run through sqlx, except the upload path's (its token, its quota record,
+//! the group-committed picture row), which run on direct connections: see [`direct`].
 
 use std::path::Path;
 use std::str::FromStr;
@@ -13,7 +11,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
 use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
 
 use super::{
@@ -24,15 +21,15 @@ use super::{
 /// How long a token row is kept after its natural end (so it answers 42001, not 40001).
 const KEEP_EXPIRED_TOKENS_SECS: i64 = 86_400;
 
+mod direct;
+
 pub struct SqliteMeta {
     pool: SqlitePool,
     /// The database file, for [`MetaStore::ping`]'s writability check.
     path: std::path::PathBuf,
-    images: mpsc::Sender<(ImageRecord, oneshot::Sender<Result<()>>)>,
+    /// The upload path's statements, on direct connections (see [`direct`]).
+    direct: direct::Direct,
 }
-
-/// The most picture rows one group commit takes.
-const MAX_GROUP: usize = 256;
 
 impl SqliteMeta {
     /// Opens (creating) the database file and applies the embedded migrations.
@@ -50,58 +47,57 @@ impl SqliteMeta {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let (images, queue) = mpsc::channel(1024);
-        tokio::spawn(group_commit_images(pool.clone(), queue));
+        let direct = {
+            let path = path.to_path_buf();
+            tokio::task::spawn_blocking(move || direct::Direct::open(&path))
+                .await
+                .map_err(|e| StorageError::Io(std::io::Error::other(e)))??
+        };
         Ok(SqliteMeta {
             pool,
             path: path.to_path_buf(),
-            images,
+            direct,
         })
     }
 }
 
-/// The writer task of picture rows (see the module docs). Ends when the store is dropped.
-async fn group_commit_images(
-    pool: SqlitePool,
-    mut queue: mpsc::Receiver<(ImageRecord, oneshot::Sender<Result<()>>)>,
-) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let result = insert_images(&pool, group.iter().map(|(image, _)| image)).await;
-        for (_, reply) in group.drain(..) {
-            let answer = match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StorageError::Unavailable(format!(
-                    "group commit failed: {e}"
-                ))),
-            };
-            let _ = reply.send(answer); // the caller may have given up (timeout)
-        }
+/// A row's columns by name, for sqlx's rows and rusqlite's alike, so that each table's
+/// mapping to its record is written once.
+trait Columns {
+    fn text(&self, name: &str) -> Result<String>;
+    fn int(&self, name: &str) -> Result<i64>;
+    fn opt_int(&self, name: &str) -> Result<Option<i64>>;
+    fn blob(&self, name: &str) -> Result<Vec<u8>>;
+}
+
+impl Columns for sqlx::sqlite::SqliteRow {
+    fn text(&self, name: &str) -> Result<String> {
+        Ok(self.try_get(name)?)
+    }
+    fn int(&self, name: &str) -> Result<i64> {
+        Ok(self.try_get(name)?)
+    }
+    fn opt_int(&self, name: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(name)?)
+    }
+    fn blob(&self, name: &str) -> Result<Vec<u8>> {
+        Ok(self.try_get(name)?)
     }
 }
 
-async fn insert_images(
-    pool: &SqlitePool,
-    images: impl Iterator<Item = &ImageRecord>,
-) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    for image in images {
-        sqlx::query(
-            "INSERT INTO images (id, format, size, width, height, appid, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&image.id.hash()[..])
-        .bind(image.format.as_str())
-        .bind(image.size as i64)
-        .bind(image.width as i64)
-        .bind(image.height as i64)
-        .bind(image.appid.as_str())
-        .bind(image.created_at)
-        .execute(&mut *tx)
-        .await?;
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, name: &str) -> Result<String> {
+        Ok(self.get(name)?)
     }
-    tx.commit().await?;
-    Ok(())
+    fn int(&self, name: &str) -> Result<i64> {
+        Ok(self.get(name)?)
+    }
+    fn opt_int(&self, name: &str) -> Result<Option<i64>> {
+        Ok(self.get(name)?)
+    }
+    fn blob(&self, name: &str) -> Result<Vec<u8>> {
+        Ok(self.get(name)?)
+    }
 }
 
 fn corrupt(what: &str) -> StorageError {
@@ -112,28 +108,24 @@ fn hash32(v: Vec<u8>, what: &str) -> Result<[u8; 32]> {
     v.try_into().map_err(|_| corrupt(what))
 }
 
-fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AppRecord> {
-    let appid: String = row.try_get("appid")?;
-    let app_type: String = row.try_get("app_type")?;
+fn app_from_row(row: &impl Columns) -> Result<AppRecord> {
     Ok(AppRecord {
-        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
-        app_type: AppType::parse(&app_type).ok_or_else(|| corrupt("app type"))?,
-        name: row.try_get("name")?,
-        secret_hash: hash32(row.try_get("secret_hash")?, "secret hash")?,
-        created_at: row.try_get("created_at")?,
+        appid: AppId::parse(&row.text("appid")?).ok_or_else(|| corrupt("appid"))?,
+        app_type: AppType::parse(&row.text("app_type")?).ok_or_else(|| corrupt("app type"))?,
+        name: row.text("name")?,
+        secret_hash: hash32(row.blob("secret_hash")?, "secret hash")?,
+        created_at: row.int("created_at")?,
     })
 }
 
-fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord> {
-    let appid: String = row.try_get("appid")?;
-    let kind: String = row.try_get("kind")?;
+fn token_from_row(row: &impl Columns) -> Result<TokenRecord> {
     Ok(TokenRecord {
-        hash: hash32(row.try_get("hash")?, "token hash")?,
-        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
-        kind: TokenKind::parse(&kind).ok_or_else(|| corrupt("token kind"))?,
-        issued_at: row.try_get("issued_at")?,
-        expires_at: row.try_get("expires_at")?,
-        ended_at: row.try_get("ended_at")?,
+        hash: hash32(row.blob("hash")?, "token hash")?,
+        appid: AppId::parse(&row.text("appid")?).ok_or_else(|| corrupt("appid"))?,
+        kind: TokenKind::parse(&row.text("kind")?).ok_or_else(|| corrupt("token kind"))?,
+        issued_at: row.int("issued_at")?,
+        expires_at: row.int("expires_at")?,
+        ended_at: row.opt_int("ended_at")?,
     })
 }
 
@@ -305,22 +297,23 @@ impl MetaStore for SqliteMeta {
         &self,
         hash: &[u8; 32],
     ) -> Result<Option<(TokenRecord, Option<AppRecord>)>> {
-        // The join's columns carry the names `token_from_row` and `app_from_row` read;
-        // `app_type` is NULL when the app is gone.
-        let Some(row) = sqlx::query(
-            "SELECT t.hash, t.appid, t.kind, t.issued_at, t.expires_at, t.ended_at, \
-             a.app_type, a.name, a.secret_hash, a.created_at \
-             FROM tokens t LEFT JOIN apps a ON a.appid = t.appid WHERE t.hash = ?",
-        )
-        .bind(&hash[..])
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let app_type: Option<String> = row.try_get("app_type")?;
-        let app = app_type.map(|_| app_from_row(&row)).transpose()?;
-        Ok(Some((token_from_row(&row)?, app)))
+        // On the upload path: a direct read (see `direct`). The join's columns carry the
+        // names `token_from_row` and `app_from_row` read; `app_type` is NULL when the app
+        // is gone.
+        self.direct.read(|conn| {
+            let mut query = conn.prepare_cached(
+                "SELECT t.hash, t.appid, t.kind, t.issued_at, t.expires_at, t.ended_at, \
+                 a.app_type, a.name, a.secret_hash, a.created_at \
+                 FROM tokens t LEFT JOIN apps a ON a.appid = t.appid WHERE t.hash = ?",
+            )?;
+            let mut rows = query.query([&hash[..]])?;
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            let app_type: Option<String> = row.get("app_type")?;
+            let app = app_type.map(|_| app_from_row(row)).transpose()?;
+            Ok(Some((token_from_row(row)?, app)))
+        })
     }
 
     async fn stable_state(&self, appid: &AppId) -> Result<Option<StableState>> {
@@ -394,13 +387,7 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn insert_image(&self, image: &ImageRecord) -> Result<()> {
-        let (reply, answer) = oneshot::channel();
-        let gone = || StorageError::Unavailable("the picture-row writer has stopped".into());
-        self.images
-            .send((image.clone(), reply))
-            .await
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        self.direct.insert_image(image).await
     }
 
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>> {
@@ -437,21 +424,21 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn record(&self, key: &str, now: i64) -> Result<Option<Record>> {
-        let row = sqlx::query(
-            "SELECT value, version FROM platform_records WHERE key = ? \
-             AND (expires_at IS NULL OR expires_at > ?)",
-        )
-        .bind(key)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(Record {
-                value: row.try_get("value")?,
-                version: row.try_get("version")?,
-            })
+        // On the upload path (its quota): a direct read (see `direct`).
+        self.direct.read(|conn| {
+            let mut query = conn.prepare_cached(
+                "SELECT value, version FROM platform_records WHERE key = ? \
+                 AND (expires_at IS NULL OR expires_at > ?)",
+            )?;
+            let mut rows = query.query(rusqlite::params![key, now])?;
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            Ok(Some(Record {
+                value: row.get("value")?,
+                version: row.get("version")?,
+            }))
         })
-        .transpose()
     }
 
     async fn swap_record(
