@@ -114,11 +114,22 @@ fn distinct(base: &[u8], n: u64, size: usize) -> Vec<u8> {
     out
 }
 
+/// CPU time (user + system) this process has used, from `/proc/self/stat` (Linux only;
+/// clock ticks of 10 ms, plenty for runs of a second or more).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn fsync_loop(dir: PathBuf, concurrency: usize, count: u64, size: usize) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("tmp"))?;
     std::fs::create_dir_all(dir.join("final"))?;
     let data = Arc::new(vec![0x5Au8; size]);
     let next = Arc::new(AtomicU64::new(0));
+    let cpu_before = cpu_seconds().unwrap_or(0.0);
     let started = Instant::now();
     let threads: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -144,9 +155,10 @@ fn fsync_loop(dir: PathBuf, concurrency: usize, count: u64, size: usize) -> anyh
         t.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu_us = cpu_seconds().map(|cpu| (cpu - cpu_before) * 1e6 / count as f64);
     println!(
         "{}",
-        serde_json::json!({"kind": "fsync-loop", "concurrency": concurrency, "count": count, "size": size, "seconds": secs, "per_second": count as f64 / secs})
+        serde_json::json!({"kind": "fsync-loop", "concurrency": concurrency, "count": count, "size": size, "seconds": secs, "per_second": count as f64 / secs, "cpu_us_per_op": cpu_us})
     );
     Ok(())
 }
