@@ -22,6 +22,8 @@ use std::fmt;
 
 use crate::ErrCode;
 
+pub mod properties;
+
 /// The formats `uploadimg` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageFormat {
