@@ -84,9 +84,7 @@ impl LocalBlobs {
         .map_err(join_error)??;
         let (writer, queue) = mpsc::channel();
         let tmp_dir = tmp.clone();
-        std::thread::Builder::new()
-            .name("wximg-blob-writer".into())
-            .spawn(move || write_blobs(&tmp_dir, &queue))?;
+        super::writer_thread::spawn("wximg-blob-writer", move || write_blobs(&tmp_dir, &queue))?;
         Ok(LocalBlobs { root, tmp, writer })
     }
 

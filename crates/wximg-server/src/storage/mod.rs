@@ -12,6 +12,7 @@ pub mod local;
 pub mod postgres;
 pub mod s3;
 pub mod sqlite;
+mod writer_thread;
 
 use std::ops::Range;
 use std::path::PathBuf;

@@ -51,9 +51,9 @@ impl Direct {
         let first = connect(path)?; // fails now, not at the first upload, if it cannot
         let (images, queue) = mpsc::channel();
         let writer_path = path.to_path_buf();
-        std::thread::Builder::new()
-            .name("wximg-row-writer".into())
-            .spawn(move || write_images(&writer_path, queue))?;
+        crate::storage::writer_thread::spawn("wximg-row-writer", move || {
+            write_images(&writer_path, queue)
+        })?;
         Ok(Direct {
             path: path.to_path_buf(),
             readers: Mutex::new(vec![first]),
