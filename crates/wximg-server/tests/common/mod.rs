@@ -49,7 +49,8 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     };
     let mut settings = Settings::new("127.0.0.1:0".parse().expect("addr"), storage);
     configure(&mut settings);
-    let clock = Clock::default();
+    // Tests count seconds exactly (token boundaries, quota minutes): a stopped clock.
+    let clock = Clock::frozen();
     let app = Application::build(settings, clock.clone())
         .await
         .expect("server builds");
