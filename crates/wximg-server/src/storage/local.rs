@@ -32,10 +32,8 @@ use tokio::sync::oneshot;
 use tokio_util::io::ReaderStream;
 use wximg_proto::ImageId;
 
+use super::writer_thread;
 use super::{BlobStore, ByteStream, Result, StorageError};
-
-/// The most puts one group takes.
-const MAX_GROUP: usize = 256;
 
 /// Blobs in a directory of the local filesystem.
 pub struct LocalBlobs {
@@ -77,14 +75,14 @@ impl LocalBlobs {
             }
             // A writer killed between a rename and its flush leaves the renamed file in
             // the page cache only; flushing now makes every blob found at its path (and
-            // so acknowledged again without a write, see `write_group`) durable.
+            // so acknowledged again without a write, see `write_temps`) durable.
             flush(&[tmp2.clone(), root2.clone()])
         })
         .await
         .map_err(join_error)??;
         let (writer, queue) = mpsc::channel();
         let tmp_dir = tmp.clone();
-        super::writer_thread::spawn("wximg-blob-writer", move || write_blobs(&tmp_dir, &queue))?;
+        writer_thread::spawn("wximg-blob-writer", move || write_blobs(&tmp_dir, &queue))?;
         Ok(LocalBlobs { root, tmp, writer })
     }
 
@@ -157,15 +155,9 @@ fn write_blobs(tmp_dir: &Path, queue: &mpsc::Receiver<Put>) {
     // Renamed into place, waiting for the next flush; by final path, so that a put of the
     // same bytes meanwhile waits for that flush too instead of trusting the file it sees.
     let mut renamed: HashMap<PathBuf, Pending> = HashMap::new();
-    loop {
-        let mut group: Vec<Put> = Vec::new();
-        if renamed.is_empty() {
-            match queue.recv() {
-                Ok(first) => group.push(first),
-                Err(_) => return, // the store is gone and nothing is in flight
-            }
-        }
-        group.extend(queue.try_iter().take(MAX_GROUP - group.len()));
+    // Wait for puts only when no rename awaits a flush; `None`: the store is gone and
+    // nothing is in flight.
+    while let Some(group) = writer_thread::next_group(queue, renamed.is_empty()) {
         let written = write_temps(tmp_dir, group, &mut renamed);
         if written.is_empty() && renamed.is_empty() {
             continue;
@@ -190,7 +182,7 @@ fn write_blobs(tmp_dir: &Path, queue: &mpsc::Receiver<Put>) {
                 }
                 Err(e) => {
                     let _ = fs::remove_file(&p.tmp);
-                    answer(p.waiting, Err(e));
+                    answer(p.waiting, Err(&e));
                 }
             }
         }
@@ -278,19 +270,14 @@ fn fail_all(
 ) {
     for p in pending {
         let _ = fs::remove_file(file(&p));
-        answer(
-            p.waiting,
-            Err(io::Error::new(error.kind(), error.to_string())),
-        );
+        answer(p.waiting, Err(error));
     }
 }
 
-fn answer(waiting: Vec<oneshot::Sender<io::Result<()>>>, result: io::Result<()>) {
+/// Answers every put waiting for one blob (an `io::Error` is not `Clone`: each gets a copy).
+fn answer(waiting: Vec<oneshot::Sender<io::Result<()>>>, result: Result<(), &io::Error>) {
     for done in waiting {
-        let result = match &result {
-            Ok(()) => Ok(()),
-            Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-        };
+        let result = result.map_err(|e| io::Error::new(e.kind(), e.to_string()));
         let _ = done.send(result); // the uploader may have given up
     }
 }

@@ -10,6 +10,22 @@
 //! (handing over more items) before the writer runs and takes the whole group.
 
 use std::io;
+use std::sync::mpsc::Receiver;
+
+/// The most items one group takes.
+pub const MAX_GROUP: usize = 256;
+
+/// The next group from `queue`: everything waiting, up to [`MAX_GROUP`]. With
+/// `wait_for_first` it first waits for one item (`None` once the queue is closed and
+/// empty); without, it takes only what is already there, which may be nothing.
+pub fn next_group<T>(queue: &Receiver<T>, wait_for_first: bool) -> Option<Vec<T>> {
+    let mut group = Vec::new();
+    if wait_for_first {
+        group.push(queue.recv().ok()?);
+    }
+    group.extend(queue.try_iter().take(MAX_GROUP - group.len()));
+    Some(group)
+}
 
 /// Spawns the writer thread `name` running `work`.
 pub fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> io::Result<()> {
@@ -37,8 +53,28 @@ fn batch_policy() {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
+    #[test]
+    fn a_group_is_what_waits_up_to_the_maximum() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        assert_eq!(super::next_group(&rx, false), Some(vec![]));
+        for i in 0..super::MAX_GROUP + 3 {
+            tx.send(i).unwrap();
+        }
+        let first = super::next_group(&rx, true).unwrap();
+        assert_eq!(first, (0..super::MAX_GROUP).collect::<Vec<_>>());
+        drop(tx);
+        let rest: Vec<usize> = (super::MAX_GROUP..super::MAX_GROUP + 3).collect();
+        assert_eq!(super::next_group(&rx, true), Some(rest));
+        assert_eq!(
+            super::next_group(&rx, true),
+            None,
+            "a closed, empty queue ends"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
     #[test]
     fn writer_threads_run_under_sched_batch_and_others_do_not() {
         let (tx, rx) = std::sync::mpsc::channel();

@@ -23,10 +23,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use crate::storage::writer_thread;
 use crate::storage::{ImageRecord, Result, StorageError};
 
-/// The most picture rows one group commit takes.
-const MAX_GROUP: usize = 256;
 /// Idle reader connections kept for reuse.
 const MAX_IDLE_READERS: usize = 16;
 
@@ -51,7 +50,7 @@ impl Direct {
         let first = connect(path)?; // fails now, not at the first upload, if it cannot
         let (images, queue) = mpsc::channel();
         let writer_path = path.to_path_buf();
-        crate::storage::writer_thread::spawn("wximg-row-writer", move || {
+        writer_thread::spawn("wximg-row-writer", move || {
             write_images(&writer_path, queue)
         })?;
         Ok(Direct {
@@ -110,20 +109,17 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 /// The writer thread of picture rows. Ends when [`Direct`] is dropped.
 fn write_images(path: &Path, queue: mpsc::Receiver<ImageJob>) {
     let mut conn: Option<Connection> = None;
-    while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
-        group.extend(queue.try_iter().take(MAX_GROUP - 1));
-        let result = match &mut conn {
-            Some(c) => insert_images(c, &group),
-            None => connect(path).and_then(|mut c| {
+    while let Some(group) = writer_thread::next_group(&queue, true) {
+        let result = conn
+            .take()
+            .map_or_else(|| connect(path), Ok)
+            .and_then(|mut c| {
                 let result = insert_images(&mut c, &group);
-                conn = Some(c);
+                if result.is_ok() {
+                    conn = Some(c); // after a failure the next group starts afresh
+                }
                 result
-            }),
-        };
-        if result.is_err() {
-            conn = None; // start the next group on a fresh connection
-        }
+            });
         for (_, reply) in group {
             let answer = match &result {
                 Ok(()) => Ok(()),
