@@ -63,17 +63,7 @@ async fn acknowledged_uploads_survive_sigkill() {
     let kills = 4;
     for round in 0..kills {
         let (mut child, base) = start(data.path());
-        let token: serde_json::Value = http
-            .get(format!(
-                "{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}"
-            ))
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("token JSON");
-        let token = token["access_token"].as_str().expect("token").to_string();
+        let token = support::client::classic_token(&http, &base, &appid, &secret).await;
         let mut workers = Vec::new();
         for _ in 0..8 {
             let (http, base, token) = (http.clone(), base.clone(), token.clone());

@@ -3,6 +3,7 @@
 //! makes it fail, and `--repair` leaves such blobs alone.
 
 mod faults_common;
+mod support;
 
 use faults_common::*;
 

@@ -5,6 +5,7 @@
 //! is searched for each of them.
 
 mod faults_common;
+mod support;
 
 use faults_common::*;
 

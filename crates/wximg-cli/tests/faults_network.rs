@@ -13,6 +13,7 @@
 //!   descriptor leak.
 
 mod faults_common;
+mod support;
 
 use std::time::{Duration, Instant};
 

@@ -10,6 +10,7 @@
 //! CI; with `CI` set they fail, so CI never reports a fault test it did not run.
 
 mod faults_common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

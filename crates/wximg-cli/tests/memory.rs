@@ -27,19 +27,13 @@ async fn a_50_mb_body_does_not_raise_rss() {
     let (mut child, base) = support::process::serve(data.path(), &[]);
     let pid = child.id();
     let http = reqwest::Client::new();
-    let token: serde_json::Value = http
-        .get(format!(
-            "{base}/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
-            app["appid"].as_str().unwrap(),
-            app["secret"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_string();
+    let token = support::client::classic_token(
+        &http,
+        &base,
+        app["appid"].as_str().expect("appid"),
+        app["secret"].as_str().expect("secret"),
+    )
+    .await;
     let upload = format!("{base}/cgi-bin/media/uploadimg?access_token={token}");
     let send = |mb: usize| {
         let chunk = vec![0u8; 1 << 20];

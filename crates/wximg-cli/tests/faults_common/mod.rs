@@ -112,22 +112,7 @@ pub fn http() -> reqwest::Client {
         .expect("client")
 }
 
-pub async fn token(http: &reqwest::Client, base: &str, appid: &str, secret: &str) -> String {
-    let v: serde_json::Value = http
-        .get(format!(
-            "{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}"
-        ))
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("token JSON");
-    v["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token: {v}"))
-        .to_string()
-}
+pub use crate::support::client::classic_token as token;
 
 /// Uploads `bytes` as `media`; returns the JSON answer.
 pub async fn upload(

@@ -252,26 +252,7 @@ pub async fn json(resp: reqwest::Response) -> Value {
     resp.json().await.expect("JSON answer")
 }
 
-pub async fn classic_token(
-    http: &reqwest::Client,
-    base: &str,
-    appid: &str,
-    secret: &str,
-) -> String {
-    let v = json(
-        http.get(format!(
-            "{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}"
-        ))
-        .send()
-        .await
-        .expect("token call"),
-    )
-    .await;
-    v["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token: {v}"))
-        .to_string()
-}
+pub use crate::support::client::classic_token;
 
 pub async fn stable_token(
     http: &reqwest::Client,

@@ -116,3 +116,27 @@ pub async fn get_async(url: &str) -> (u16, Vec<u8>) {
     let status = r.status().as_u16();
     (status, r.bytes().await.expect("body").to_vec())
 }
+
+/// A classic access token for `appid` from the server at `base` (panics with the answer
+/// if there is none).
+pub async fn classic_token(
+    http: &reqwest::Client,
+    base: &str,
+    appid: &str,
+    secret: &str,
+) -> String {
+    let v: serde_json::Value = http
+        .get(format!(
+            "{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}"
+        ))
+        .send()
+        .await
+        .expect("token call")
+        .json()
+        .await
+        .expect("token JSON");
+    v["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {v}"))
+        .to_string()
+}
