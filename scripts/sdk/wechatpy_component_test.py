@@ -18,30 +18,14 @@ How wechatpy 1.8 is pointed at wximg (read from its installed source):
 import io
 import subprocess
 import sys
-import traceback
 
 from PIL import Image
 from wechatpy.client import WeChatComponentClient
 from wechatpy.component import WeChatComponent
 from wechatpy.exceptions import WeChatClientException
+from wechatpy_checks import RESULTS, check
 
 base, wximg, data, cappid, csecret, authorizer = sys.argv[1:7]
-RESULTS = []
-
-
-def check(name, fn):
-    try:
-        fn()
-    except Exception as e:  # noqa: BLE001 - report anything the library raised
-        detail = "%s: %s" % (type(e).__name__, e)
-        if isinstance(e, WeChatClientException):
-            detail += " (errcode=%r errmsg=%r)" % (e.errcode, e.errmsg)
-        print("FAIL - %s: %s" % (name, detail), flush=True)
-        traceback.print_exc(file=sys.stderr)
-        RESULTS.append(False)
-        return
-    print("ok - %s" % name, flush=True)
-    RESULTS.append(True)
 
 
 def cli(*args):

@@ -19,33 +19,12 @@ import io
 import os
 import random
 import sys
-import traceback
 import urllib.request
 
 import wechatpy
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
-
-RESULTS = []
-
-
-def check(name, fn):
-    try:
-        fn()
-    except AssertionError as e:
-        print("FAIL - %s: %s" % (name, e), flush=True)
-        RESULTS.append(False)
-        return
-    except Exception as e:  # noqa: BLE001 - report anything the library raised
-        detail = "%s: %s" % (type(e).__name__, e)
-        if isinstance(e, WeChatClientException):
-            detail += " (errcode=%r errmsg=%r)" % (e.errcode, e.errmsg)
-        print("FAIL - %s: %s" % (name, detail), flush=True)
-        traceback.print_exc(file=sys.stderr)
-        RESULTS.append(False)
-        return
-    print("ok - %s" % name, flush=True)
-    RESULTS.append(True)
+from wechatpy_checks import RESULTS, check
 
 
 def make_client_class(base):
