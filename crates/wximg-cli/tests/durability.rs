@@ -11,34 +11,12 @@ use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+use support::pictures::{base_jpeg, distinct_jpeg};
 
 /// An acknowledged upload: its URL and the bytes sent.
 type Acked = (String, Vec<u8>);
 
 const PUBLIC: &str = "http://durable.test";
-
-fn base_jpeg() -> Vec<u8> {
-    let img = RgbImage::from_fn(96, 64, |x, y| {
-        Rgb([x as u8 * 2, y as u8 * 3, (x ^ y) as u8])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    DynamicImage::ImageRgb8(img)
-        .write_to(&mut out, ImageFormat::Jpeg)
-        .expect("encode");
-    out.into_inner()
-}
-
-/// The base JPEG with a COM segment naming `n`: a distinct, still whole JPEG.
-fn distinct_jpeg(base: &[u8], n: u64) -> Vec<u8> {
-    let text = format!("durability picture {n}");
-    let mut out = base[..2].to_vec();
-    out.extend([0xFF, 0xFE]);
-    out.extend(((text.len() + 2) as u16).to_be_bytes());
-    out.extend(text.as_bytes());
-    out.extend_from_slice(&base[2..]);
-    out
-}
 
 fn start(data: &Path) -> (Child, String) {
     support::process::serve(data, &["--public-url", PUBLIC])
@@ -71,7 +49,7 @@ async fn acknowledged_uploads_survive_sigkill() {
             workers.push(tokio::spawn(async move {
                 loop {
                     let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let bytes = distinct_jpeg(&base_pic, n);
+                    let bytes = distinct_jpeg(&base_pic, n, 0);
                     let form = reqwest::multipart::Form::new().part(
                         "media",
                         reqwest::multipart::Part::bytes(bytes.clone()).file_name("p.jpg"),

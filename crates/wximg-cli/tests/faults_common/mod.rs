@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
-
 pub const WXIMG: &str = env!("CARGO_BIN_EXE_wximg");
 
 /// A running `wximg serve`; killed when dropped. Its stderr (the logs) goes to a file.
@@ -113,6 +111,7 @@ pub fn http() -> reqwest::Client {
 }
 
 pub use crate::support::client::classic_token as token;
+pub use crate::support::pictures::{base_jpeg, distinct_jpeg};
 
 /// Uploads `bytes` as `media`; returns the JSON answer.
 pub async fn upload(
@@ -135,30 +134,6 @@ pub async fn upload(
     .json()
     .await
     .expect("upload JSON")
-}
-
-/// A small whole JPEG.
-pub fn base_jpeg() -> Vec<u8> {
-    let img = RgbImage::from_fn(64, 48, |x, y| {
-        Rgb([x as u8 * 3, y as u8 * 5, (x ^ y) as u8])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    DynamicImage::ImageRgb8(img)
-        .write_to(&mut out, ImageFormat::Jpeg)
-        .expect("encode");
-    out.into_inner()
-}
-
-/// `base` with a COM segment holding `n` and `pad` filler bytes: a distinct whole JPEG.
-pub fn distinct_jpeg(base: &[u8], n: u64, pad: usize) -> Vec<u8> {
-    let mut text = format!("fault picture {n} ").into_bytes();
-    text.resize(text.len() + pad.min(60_000), b'.');
-    let mut out = base[..2].to_vec();
-    out.extend([0xFF, 0xFE]);
-    out.extend(((text.len() + 2) as u16).to_be_bytes());
-    out.extend(&text);
-    out.extend_from_slice(&base[2..]);
-    out
 }
 
 /// Runs `wximg fsck --json` (plus `extra`) on `data`; returns (exit success, report).
