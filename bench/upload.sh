@@ -19,52 +19,32 @@ cargo build --release -q -p wximg-cli -p wximg-bench
 W=$PWD/target/release/wximg
 B=$PWD/target/release/wximg-bench
 work=$(mktemp -d /var/tmp/wximg-bench.XXXXXX)
-server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+source bench/lib.sh
+cleanup() { stop_server; rm -rf "$work"; }
 trap cleanup EXIT
-pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
-
-start_server() { # $1: a data dir not used before
-  local creds; creds=$("$W" app create --type official --json --data "$1")
-  APPID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["appid"])' "$creds")
-  SECRET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret"])' "$creds")
-  exec 3< <(RUST_LOG=warn pin 0 "$W" serve --listen 127.0.0.1:0 --data "$1" 2>/dev/null)
-  server_pid=$!
-  read -r line <&3
-  BASE=${line#wximg listening on }
-  # The pid of the server itself (the process substitution's pid is the pin wrapper's or it).
-  SPID=$(pgrep -n -f "wximg serve --listen 127.0.0.1:0 --data $1")
-}
-stop_server() { kill "$SPID" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=; }
-# utime + stime of a process, in clock ticks (10 ms).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
-best() { python3 -c 'import json,sys; rs=[json.loads(l) for l in sys.stdin if l.strip()]; print(json.dumps(max(rs, key=lambda r: r["per_second"])))'; }
 
 results=()
 for c in 16 64; do
   base_runs=""; ours_runs=""
   for i in $(seq "$RUNS"); do
-    base_runs+=$(pin 0 "$B" fsync-loop --dir "$work/fsync-$c-$i" --concurrency "$c" --count "$COUNT" --size 100000)$'\n'
-    start_server "$work/data-$c-$i"
-    cpu0=$(cpu_ticks "$SPID")
-    ours=$(pin 1 "$B" upload --base "$BASE" --appid "$APPID" --secret "$SECRET" --concurrency "$c" --count "$COUNT" --size 100000)
-    cpu1=$(cpu_ticks "$SPID")
-    ours_runs+=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["cpu_us_per_op"]=(int(sys.argv[3])-int(sys.argv[2]))*1e4/r["count"]; print(json.dumps(r))' "$ours" "$cpu0" "$cpu1")$'\n'
+    base_runs+=$(fsync_run "$work/fsync-$c-$i" "$c" "$COUNT")$'\n'
+    start_server "$W" "$work/data-$c-$i"
+    ours_runs+=$(upload_run "$c" "$COUNT")$'\n'
     stop_server
   done
   results+=("$(printf '%s' "$base_runs" | best)" "$(printf '%s' "$ours_runs" | best)")
 done
 
 # Peak RSS with 256 concurrent 1 MiB uploads.
-start_server "$work/data-rss"
+start_server "$W" "$work/data-rss"
 rss_idle=$(status_kb "$SPID" VmHWM)
 pin 1 "$B" upload --base "$BASE" --appid "$APPID" --secret "$SECRET" --concurrency 256 --count 1024 --size 1048576 > "$work/rss.json"
 rss_peak=$(status_kb "$SPID" VmHWM)
 stop_server
 
 # RSS growth from one 50 MB hostile body (after a warm-up of ordinary uploads).
-start_server "$work/data-hostile"
+start_server "$W" "$work/data-hostile"
 pin 1 "$B" upload --base "$BASE" --appid "$APPID" --secret "$SECRET" --concurrency 4 --count 64 --size 100000 > /dev/null
 hw_before=$(status_kb "$SPID" VmHWM)
 rss_before=$(status_kb "$SPID" VmRSS)
