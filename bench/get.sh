@@ -13,23 +13,20 @@ for tool in wrk nginx; do
 done
 cargo build --release -q -p wximg-cli -p wximg-bench
 W=$PWD/target/release/wximg
+B=$PWD/target/release/wximg-bench
 work=$(mktemp -d /var/tmp/wximg-get.XXXXXX)
 chmod 755 "$work"  # nginx workers run as an unprivileged user
+source bench/lib.sh
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
+cleanup() { stop_server; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # wximg, one worker thread, with one 100 KB JPEG uploaded.
-creds=$("$W" app create --type official --json --data "$work/data")
-appid=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["appid"])' "$creds")
-secret=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret"])' "$creds")
-exec 3< <(TOKIO_WORKER_THREADS=1 RUST_LOG=warn taskset -c 0 "$W" serve --listen 127.0.0.1:0 --data "$work/data" 2>/dev/null)
-pids+=($!)
-read -r line <&3; base=${line#wximg listening on }
+start_server "$W" "$work/data" TOKIO_WORKER_THREADS=1
 mkdir -p "$work/www"
-"$PWD/target/release/wximg-bench" make-jpeg --size 100000 --out "$work/www/p.jpg"
-python3 - "$base" "$appid" "$secret" "$work" <<'PY'
+"$B" make-jpeg --size 100000 --out "$work/www/p.jpg"
+python3 - "$BASE" "$APPID" "$SECRET" "$work" <<'PY'
 import json, sys, urllib.request, uuid, os
 base, appid, secret, work = sys.argv[1:5]
 tok = json.load(urllib.request.urlopen(f"{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}"))["access_token"]
@@ -50,13 +47,13 @@ events { worker_connections 1024; }
 http { access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 100000;
   server { listen 127.0.0.1:$nport; root $work/www; } }
 NGX
-taskset -c 0 nginx -c "$work/nginx.conf" & pids+=($!)
+pin 0 nginx -c "$work/nginx.conf" & pids+=($!)
 sleep 0.5
 curl -sS "$url" -o "$work/got.jpg"; cmp "$work/got.jpg" "$work/www/p.jpg"
 curl -sS "http://127.0.0.1:$nport/p.jpg" -o "$work/got2.jpg"; cmp "$work/got2.jpg" "$work/www/p.jpg"
 
-rps() { taskset -c 1 wrk -t1 -c"$CONN" -d"${SECS}s" --latency "$1" | awk '/Requests\/sec/ {print $2}'; }
-best() { sort -g | tail -1; }
-ours=$(for _ in $(seq "$RUNS"); do rps "$url"; done | best)
-theirs=$(for _ in $(seq "$RUNS"); do rps "http://127.0.0.1:$nport/p.jpg"; done | best)
+rps() { pin 1 wrk -t1 -c"$CONN" -d"${SECS}s" --latency "$1" | awk '/Requests\/sec/ {print $2}'; }
+highest() { sort -g | tail -1; }
+ours=$(for _ in $(seq "$RUNS"); do rps "$url"; done | highest)
+theirs=$(for _ in $(seq "$RUNS"); do rps "http://127.0.0.1:$nport/p.jpg"; done | highest)
 python3 -c "import sys; o,t=float(sys.argv[1]),float(sys.argv[2]); print(f'| GET 100 KB, {sys.argv[3]} connections | nginx {t:,.0f} req/s | wximg {o:,.0f} req/s | ratio {o/t:.2f} (goal ≥ 0.9) |')" "$ours" "$theirs" "$CONN"

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
-# Shared by the upload benchmarks (`source bench/lib.sh` from the project root).
+# Shared by the benchmark scripts that start wximg (`source bench/lib.sh` from the
+# project root).
 #
-# Expects `$work` (a scratch directory the caller removes) and `$B` (the wximg-bench
-# binary) to be set by the caller; sets `SPID`, `BASE`, `APPID` and `SECRET` while a
-# server runs.
+# Expects `$work` (a scratch directory the caller removes) and, for `upload_run` and
+# `fsync_run`, `$B` (the wximg-bench binary) to be set by the caller; sets `SPID`,
+# `BASE`, `APPID` and `SECRET` while a server runs.
 
 server_pid=
 SPID=

@@ -14,21 +14,19 @@ SECS=${SECS:-4}; CONN=${CONN:-16}
 command -v wrk >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 cargo build --release -q -p wximg-cli -p wximg-bench
 W=$PWD/target/release/wximg
+B=$PWD/target/release/wximg-bench
 work=$(mktemp -d /var/tmp/wximg-same.XXXXXX)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+source bench/lib.sh
+cleanup() { stop_server; rm -rf "$work"; }
 trap cleanup EXIT
 
-creds=$("$W" app create --type official --json --data "$work/data")
-exec 3< <(RUST_LOG=warn taskset -c 0 "$W" serve --listen 127.0.0.1:0 --data "$work/data" 2>/dev/null)
-read -r line <&3; base=${line#wximg listening on }
-pid=$(pgrep -n -f "wximg serve --listen 127.0.0.1:0 --data $work/data")
-"$PWD/target/release/wximg-bench" make-jpeg --size 100000 --out "$work/p.jpg"
+start_server "$W" "$work/data"
+"$B" make-jpeg --size 100000 --out "$work/p.jpg"
 # The multipart body, and a token (checked by one real upload first).
-url=$(python3 - "$base" "$creds" "$work" <<'PY'
+url=$(python3 - "$BASE" "$APPID" "$SECRET" "$work" <<'PY'
 import json, sys, urllib.request
-base, creds, work = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-tok = json.load(urllib.request.urlopen(f"{base}/cgi-bin/token?grant_type=client_credential&appid={creds['appid']}&secret={creds['secret']}"))["access_token"]
+base, appid, secret, work = sys.argv[1:5]
+tok = json.load(urllib.request.urlopen(f"{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}"))["access_token"]
 pic = open(f"{work}/p.jpg", "rb").read()
 b = "wximgbench"
 body = (f"--{b}\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.jpg\"\r\n"
@@ -47,10 +45,9 @@ wrk.body = f:read("*all")
 f:close()
 wrk.headers["Content-Type"] = "multipart/form-data; boundary=wximgbench"
 LUA
-ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-c0=$(ticks); s0=$(awk '/^ctxt/ {print $2}' /proc/stat)
-rps=$(taskset -c 1 wrk -t1 -c"$CONN" -d"${SECS}s" -s "$work/post.lua" "$url" | awk '/Requests\/sec/ {print $2}')
-c1=$(ticks); s1=$(awk '/^ctxt/ {print $2}' /proc/stat)
+c0=$(cpu_ticks "$SPID"); s0=$(awk '/^ctxt/ {print $2}' /proc/stat)
+rps=$(pin 1 wrk -t1 -c"$CONN" -d"${SECS}s" -s "$work/post.lua" "$url" | awk '/Requests\/sec/ {print $2}')
+c1=$(cpu_ticks "$SPID"); s1=$(awk '/^ctxt/ {print $2}' /proc/stat)
 python3 -c 'import sys; rps, secs, c0, c1, s0, s1 = map(float, sys.argv[1:7]); n = rps * secs
 print(f"same picture again, {int(secs)} s, wrk -c{sys.argv[7]}: {rps:.0f} requests/s, server CPU {(c1 - c0) * 1e4 / n:.0f} µs per request, {(s1 - s0) / n:.1f} context switches per request (whole machine)")' \
   "$rps" "$SECS" "$c0" "$c1" "$s0" "$s1" "$CONN"
