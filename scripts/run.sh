@@ -14,4 +14,4 @@ if ! command -v nasm >/dev/null; then
   fi
 fi
 cargo build --release --locked -p wximg-cli
-exec target/release/wximg serve --init-app official "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/wximg" serve --init-app official "$@"
