@@ -11,7 +11,7 @@
 #
 # Options: --kills N, --uploads N (acknowledged uploads to reach at least), --clients N
 # (concurrent uploaders, default 8), --seed N (kill timing), --binary PATH (default: builds
-# and uses target/debug/wximg). Prints one summary line; exit status 0 only when it passed.
+# and uses its debug build). Prints one summary line; exit status 0 only when it passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$binary" ]; then
   cargo build -q -p wximg-cli
-  binary=target/debug/wximg
+  binary=${CARGO_TARGET_DIR:-target}/debug/wximg
 fi
 if [ "$backend" = scaleout ]; then
   eval "$(scripts/services.sh start)"

@@ -59,10 +59,12 @@ suite "server HTTP suite on PostgreSQL + S3" \
   cargo test --locked -p wximg-server --test api_ops --test api_serving --test api_tokens --test api_upload \
     --test api_platform_quota --test api_platform_faults --test api_platform_cloud \
     --test api_platform_component --test api_platform_debug
-suite "real SDK clients (wechatpy, co-wechat-api)" scripts/sdk/run.sh target/debug/wximg
-suite "third-party platform through wechatpy's component client" scripts/sdk/wechatpy_component.sh target/debug/wximg
-suite "the /debug/ page in headless Chromium" env WXIMG_BIN=target/debug/wximg scripts/browser/debug_page.sh
-suite "crash consistency (3 SIGKILLs, then fsck)" scripts/crash.sh --kills 3 --uploads 100 --binary target/debug/wximg
+# The binary the build step made (cargo puts it under CARGO_TARGET_DIR when that is set).
+wximg=${CARGO_TARGET_DIR:-target}/debug/wximg
+suite "real SDK clients (wechatpy, co-wechat-api)" scripts/sdk/run.sh "$wximg"
+suite "third-party platform through wechatpy's component client" scripts/sdk/wechatpy_component.sh "$wximg"
+suite "the /debug/ page in headless Chromium" env WXIMG_BIN="$wximg" scripts/browser/debug_page.sh
+suite "crash consistency (3 SIGKILLs, then fsck)" scripts/crash.sh --kills 3 --uploads 100 --binary "$wximg"
 command -v cargo-deny >/dev/null || cargo install --locked --quiet cargo-deny
 suite "cargo deny (licences, bans, sources; advisories cannot be fetched here)" cargo deny check licenses bans sources
 

@@ -29,7 +29,7 @@ fi
 bin="${WXIMG_BIN:-}"
 if [ -z "$bin" ]; then
   (cd "$root" && cargo build -q -p wximg-cli)
-  bin="$root/target/debug/wximg"
+  bin="${CARGO_TARGET_DIR:-$root/target}/debug/wximg"
 fi
 
 data="$(mktemp -d)"

@@ -2,7 +2,7 @@
 # "Real clients, unchanged": drive a freshly started `wximg serve` with the public SDKs
 # people already use for uploadimg, pointed at it only by their supported base-URL knobs.
 #
-#   scripts/sdk/run.sh [PATH_TO_WXIMG]        (default: target/debug/wximg)
+#   scripts/sdk/run.sh [PATH_TO_WXIMG]        (default: $CARGO_TARGET_DIR or target, /debug/wximg)
 #
 # - wechatpy (PyPI) in a venv cached at $XDG_CACHE_HOME/wximg-ci/sdk-venv
 # - co-wechat-api (npm) in a dir cached at $XDG_CACHE_HOME/wximg-ci/sdk-node
@@ -41,7 +41,7 @@ finish() {
 }
 
 # --- the binary ----------------------------------------------------------------------
-BIN=${1:-target/debug/wximg}
+BIN=${1:-${CARGO_TARGET_DIR:-target}/debug/wximg}
 if [[ ! -x $BIN && $BIN != /* && -x $ROOT/$BIN ]]; then BIN=$ROOT/$BIN; fi
 if [[ ! -x $BIN ]]; then
     fail "wximg binary not found or not executable: $BIN (build it: cargo build -p wximg-cli)"

@@ -2,7 +2,7 @@
 # The third-party platform flow driven end to end by wechatpy's component client
 # (WeChatComponent + WeChatComponentClient), unchanged, against a fresh `wximg serve`.
 #
-#   scripts/sdk/wechatpy_component.sh [PATH_TO_WXIMG]     (default: target/debug/wximg)
+#   scripts/sdk/wechatpy_component.sh [PATH_TO_WXIMG]     (default: $CARGO_TARGET_DIR or target, /debug/wximg)
 #
 # Uses the wechatpy venv that scripts/sdk/run.sh keeps at $XDG_CACHE_HOME/wximg-ci/sdk-venv
 # (installs it with the same pins when it is missing). Prints one line per check and
@@ -16,10 +16,10 @@ ROOT=$(cd "$HERE/../.." && pwd)
 PY=${PYTHON:-python3}
 VENV=${XDG_CACHE_HOME:-$HOME/.cache}/wximg-ci/sdk-venv
 
-BIN=${1:-$ROOT/target/debug/wximg}
+BIN=${1:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/wximg}
 if [[ ! -x $BIN ]]; then
     (cd "$ROOT" && cargo build -q -p wximg-cli) || { echo "0 passed, 1 failed"; exit 1; }
-    BIN=$ROOT/target/debug/wximg
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/wximg
 fi
 
 if ! "$VENV/bin/python" -c 'import wechatpy, PIL' >/dev/null 2>&1; then
