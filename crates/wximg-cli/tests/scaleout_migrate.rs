@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use scaleout_common::*;
 use wximg_proto::ImageId;
 use wximg_server::platform::quota;
-use wximg_server::storage::MetaStore;
-use wximg_server::storage::postgres::PostgresMeta;
-use wximg_server::storage::sqlite::SqliteMeta;
+use wximg_store::MetaStore;
+use wximg_store::postgres::PostgresMeta;
+use wximg_store::sqlite::SqliteMeta;
 
 fn now() -> i64 {
     std::time::SystemTime::now()

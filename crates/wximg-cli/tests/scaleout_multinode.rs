@@ -12,8 +12,8 @@ use std::time::Duration;
 use scaleout_common::*;
 use wximg_proto::ImageId;
 use wximg_server::platform::quota;
-use wximg_server::storage::MetaStore;
-use wximg_server::storage::postgres::PostgresMeta;
+use wximg_store::MetaStore;
+use wximg_store::postgres::PostgresMeta;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_issued_on_one_node_hold_on_the_other() {

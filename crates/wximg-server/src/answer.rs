@@ -18,7 +18,7 @@ use serde::Serialize;
 use wximg_proto::ErrCode;
 use wximg_proto::wire::{ErrorBody, JSON_CONTENT_TYPE, Rid};
 
-use crate::storage::StorageError;
+use wximg_store::StorageError;
 
 /// An API failure: one row of the error table, plus what to log.
 #[derive(Debug, Clone)]

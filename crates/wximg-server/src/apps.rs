@@ -3,7 +3,7 @@
 use wximg_proto::{AppId, AppSecret, AppType};
 
 use crate::auth;
-use crate::storage::{AppRecord, MetaStore, Result};
+use wximg_store::{AppRecord, MetaStore, Result};
 
 /// Creates an app; returns it and its secret, which is shown once and stored only hashed.
 pub async fn create(

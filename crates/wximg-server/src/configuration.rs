@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use wximg_proto::Rules;
 
-use crate::storage::StorageConfig;
+use wximg_store::StorageConfig;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -11,7 +11,7 @@ use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use wximg_proto::ImageId;
 
-use crate::storage::{ImageRecord, Storage};
+use wximg_store::{ImageRecord, Storage};
 
 #[derive(Clone)]
 struct ByBytes;

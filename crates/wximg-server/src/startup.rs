@@ -21,7 +21,7 @@ use crate::routes::{
     component, debug, fallback, health, images, metrics, stable_token, token, uploadimg,
 };
 use crate::state::AppState;
-use crate::storage::{self, Storage};
+use wximg_store::Storage;
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -34,7 +34,7 @@ impl Application {
     /// Opens storage, binds the listener and builds the routes. Fails with one clear
     /// message when storage or the address cannot be had.
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
-        let storage = storage::open(&settings.storage).await?;
+        let storage = wximg_store::open(&settings.storage).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;

@@ -6,7 +6,7 @@ use tokio::sync::Semaphore;
 use wximg_proto::Rules;
 
 use crate::clock::Clock;
-use crate::storage::Storage;
+use wximg_store::Storage;
 
 #[derive(Clone)]
 pub struct AppState {

@@ -13,7 +13,7 @@ use wximg_proto::{AppId, AppSecret, ErrCode};
 
 use crate::answer::ApiError;
 use crate::auth;
-use crate::storage::{AppRecord, MetaStore, StableState, TokenKind, TokenRecord};
+use wximg_store::{AppRecord, MetaStore, StableState, TokenKind, TokenRecord};
 
 pub const TOKEN_TTL: i64 = 7200;
 pub const ROLLOVER_GRACE: i64 = 300;

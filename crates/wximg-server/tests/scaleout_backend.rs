@@ -15,12 +15,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
-use wximg_server::storage::postgres::PostgresMeta;
-use wximg_server::storage::s3::S3Blobs;
-use wximg_server::storage::{
+use wximg_server::{apps, auth, tokens};
+use wximg_store::postgres::PostgresMeta;
+use wximg_store::s3::S3Blobs;
+use wximg_store::{
     BlobStore, ByteStream, ImageRecord, MetaStore, StorageConfig, TokenKind, TokenRecord,
 };
-use wximg_server::{apps, auth, tokens};
 
 struct Services {
     database_url: String,
@@ -416,7 +416,7 @@ async fn bad_configuration_fails_at_start_with_one_clear_line() {
         database_url: Some(url.clone()),
         store: None,
     };
-    let err = match wximg_server::storage::open(&half).await {
+    let err = match wximg_store::open(&half).await {
         Ok(_) => panic!("accepted --database-url without --store"),
         Err(e) => e.to_string(),
     };

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use serde_json::json;
 use wximg_proto::{AppId, AppType};
 use wximg_server::platform::{self, Cidr, QuotaLimits, cloud, quota};
-use wximg_server::storage::{self, AppRecord};
 use wximg_server::{Clock, apps};
+use wximg_store::AppRecord;
 
 use super::StorageArgs;
 
@@ -93,7 +93,7 @@ fn describe(app: &AppRecord, json: bool) -> String {
 }
 
 pub async fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
-    let storage = storage::open(&args.storage.config()).await?;
+    let storage = wximg_store::open(&args.storage.config()).await?;
     let meta = storage.meta.as_ref();
     let now = Clock::default().now();
     match args.command {
@@ -238,7 +238,7 @@ fn api_error(e: wximg_server::answer::ApiError) -> anyhow::Error {
 /// `wximg app quota`: sets what was asked, then shows limits and today's counts.
 #[allow(clippy::too_many_arguments)]
 async fn quota_command(
-    meta: &dyn storage::MetaStore,
+    meta: &dyn wximg_store::MetaStore,
     appid: &AppId,
     api: Option<String>,
     (daily, per_minute): (Option<i64>, Option<i64>),

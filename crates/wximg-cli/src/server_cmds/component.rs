@@ -18,7 +18,6 @@ use wximg_proto::AppId;
 use wximg_server::Clock;
 use wximg_server::answer::ApiError;
 use wximg_server::platform::component;
-use wximg_server::storage;
 
 use super::StorageArgs;
 
@@ -80,7 +79,7 @@ pub fn cli_error(e: ApiError) -> anyhow::Error {
 }
 
 pub async fn run(args: ComponentArgs) -> anyhow::Result<ExitCode> {
-    let storage = storage::open(&args.storage.config()).await?;
+    let storage = wximg_store::open(&args.storage.config()).await?;
     let meta = storage.meta.as_ref();
     let now = Clock::default().now();
     match args.command {

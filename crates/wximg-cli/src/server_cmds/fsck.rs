@@ -1,7 +1,7 @@
 //! `wximg fsck [--repair] [--json]`: checks that every picture row has its blob with the
 //! right BLAKE3 hash, and lists orphan blobs (blobs without a row, which a crash between
 //! storing a blob and committing its row leaves behind). `--repair` removes orphans, never
-//! a blob that has a row. The logic is `wximg_server::fsck`; this is its front.
+//! a blob that has a row. The logic is `wximg_store::fsck`; this is its front.
 //!
 //! Exit status: 0 when clean (no lost or damaged picture, no orphan left); 1 otherwise.
 //! With `--json` it prints one object:
@@ -12,8 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::json;
-use wximg_server::fsck::{self, Problem};
-use wximg_server::storage;
+use wximg_store::fsck::{self, Problem};
 
 use super::StorageArgs;
 
@@ -37,7 +36,7 @@ pub struct FsckArgs {
 }
 
 pub async fn run(args: FsckArgs) -> anyhow::Result<ExitCode> {
-    let storage = storage::open(&args.storage.config()).await?;
+    let storage = wximg_store::open(&args.storage.config()).await?;
     let options = fsck::Options {
         repair: args.repair,
         grace: Duration::from_secs(args.grace),

@@ -33,9 +33,9 @@ use futures_util::{StreamExt, TryStreamExt};
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
-use wximg_server::storage::postgres::PostgresMeta;
-use wximg_server::storage::s3::S3Blobs;
-use wximg_server::storage::{
+use wximg_store::postgres::PostgresMeta;
+use wximg_store::s3::S3Blobs;
+use wximg_store::{
     AppRecord, BlobStore, ImageRecord, MetaStore, StableState, TokenKind, TokenRecord,
 };
 

@@ -27,7 +27,7 @@ use wximg_proto::{AppId, ErrCode};
 
 use super::PlatformSettings;
 use crate::answer::ApiError;
-use crate::storage::{AppRecord, MetaStore};
+use wximg_store::{AppRecord, MetaStore};
 
 /// A network: an address and a prefix length (`10.0.0.0/8`, `::1/128`; a bare address is
 /// one host). IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) count as their IPv4 address.

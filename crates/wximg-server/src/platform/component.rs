@@ -34,7 +34,7 @@ use wximg_proto::{AppId, AppSecret, ErrCode, ids};
 use super::{create, load, update};
 use crate::answer::ApiError;
 use crate::auth;
-use crate::storage::{AppRecord, MetaStore};
+use wximg_store::{AppRecord, MetaStore};
 
 /// The permission sets under which `uploadimg` may be called (the seed: 1, 8-9, 11, 18,
 /// 37, 100).

@@ -11,7 +11,7 @@
 //!   and `authorizer_access_token`).
 //!
 //! Their state lives in the metadata store's *platform records* (small JSON documents
-//! under namespaced keys, see [`crate::storage::MetaStore::record`]); [`load`] and
+//! under namespaced keys, see [`wximg_store::MetaStore::record`]); [`load`] and
 //! [`update`] are the typed way in.
 
 pub mod cloud;
@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use wximg_proto::ErrCode;
 
 use crate::answer::ApiError;
-use crate::storage::{MetaStore, StorageError};
+use wximg_store::{MetaStore, StorageError};
 
 pub use cloud::Cidr;
 pub use faults::FaultRule;

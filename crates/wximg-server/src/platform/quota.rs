@@ -16,7 +16,7 @@ use wximg_proto::{AppId, ErrCode};
 
 use super::PlatformSettings;
 use crate::answer::ApiError;
-use crate::storage::MetaStore;
+use wximg_store::MetaStore;
 
 /// The APIs that have quotas, as `wximg app quota --api` names them.
 pub const APIS: &[&str] = &[

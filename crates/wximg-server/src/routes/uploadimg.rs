@@ -16,8 +16,8 @@ use crate::media::{self, Limits};
 use crate::platform::cloud::{self, Peer};
 use crate::platform::{component, quota};
 use crate::state::AppState;
-use crate::storage::ImageRecord;
 use crate::tokens;
+use wximg_store::ImageRecord;
 
 pub async fn uploadimg(
     State(state): State<AppState>,
@@ -99,10 +99,10 @@ pub async fn uploadimg(
 /// of a third-party platform whose grant holds a permission set that allows `uploadimg`
 /// (48001 otherwise).
 async fn caller_of(
-    meta: &dyn crate::storage::MetaStore,
+    meta: &dyn wximg_store::MetaStore,
     token: &str,
     now: i64,
-) -> Result<crate::storage::AppRecord, ApiError> {
+) -> Result<wximg_store::AppRecord, ApiError> {
     match tokens::authenticate(meta, token, now).await {
         Err(e) if e.code == ErrCode::InvalidCredential => {
             let Some((app, sets)) = component::authenticate_authorizer(meta, token, now).await?

@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 use wximg_proto::AppType;
-use wximg_server::storage::Storage;
 use wximg_server::{Application, Clock, Settings, StorageConfig};
+use wximg_store::Storage;
 
 pub struct TestApp {
     pub base: String,

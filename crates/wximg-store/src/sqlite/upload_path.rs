@@ -1,4 +1,4 @@
-//! The upload path's SQLite work on direct connections (rusqlite), without sqlx.
+//! The upload path's statements (its token, its quota record, its picture row) on direct connections (rusqlite), without sqlx.
 //!
 //! sqlx runs each SQLite connection on a worker thread of its own and talks to it through
 //! channels: every statement costs a few thread wake-ups, which on a busy upload path
@@ -23,15 +23,15 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::storage::writer_thread;
-use crate::storage::{ImageRecord, Result, StorageError};
+use crate::writer_thread;
+use crate::{ImageRecord, Result, StorageError};
 
 /// Idle reader connections kept for reuse.
 const MAX_IDLE_READERS: usize = 16;
 
 type ImageJob = (ImageRecord, oneshot::Sender<Result<()>>);
 
-pub(super) struct Direct {
+pub(super) struct UploadPath {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     /// To the writer thread of picture rows; it ends when this is dropped.
@@ -44,16 +44,16 @@ impl From<rusqlite::Error> for StorageError {
     }
 }
 
-impl Direct {
+impl UploadPath {
     /// Opens the database at `path`, which sqlx has created and migrated.
-    pub fn open(path: &Path) -> Result<Direct> {
+    pub fn open(path: &Path) -> Result<UploadPath> {
         let first = connect(path)?; // fails now, not at the first upload, if it cannot
         let (images, queue) = mpsc::channel();
         let writer_path = path.to_path_buf();
         writer_thread::spawn("wximg-row-writer", move || {
             write_images(&writer_path, queue)
         })?;
-        Ok(Direct {
+        Ok(UploadPath {
             path: path.to_path_buf(),
             readers: Mutex::new(vec![first]),
             images,

@@ -26,7 +26,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use wximg_proto::ImageId;
 
-use crate::storage::{Result, Storage};
+use crate::{Result, Storage};
 
 /// How to run a check.
 #[derive(Debug, Clone)]
@@ -212,12 +212,12 @@ pub async fn check(storage: &Storage, options: &Options) -> Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{self, ImageRecord, StorageConfig};
+    use crate::{ImageRecord, StorageConfig};
     use bytes::Bytes;
     use wximg_proto::{AppId, ImageFormat};
 
     async fn embedded(dir: &std::path::Path) -> Storage {
-        storage::open(&StorageConfig {
+        crate::open(&StorageConfig {
             data_dir: dir.to_path_buf(),
             database_url: None,
             store: None,

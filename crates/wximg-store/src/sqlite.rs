@@ -2,7 +2,7 @@
 //! committed transaction survives power loss.
 //!
 //! Statements run through sqlx, except the upload path's (its token, its quota record,
-//! the group-committed picture row), which run on direct connections: see [`direct`].
+//! the group-committed picture row), which run on direct connections: see [`upload_path`].
 
 use std::path::Path;
 use std::str::FromStr;
@@ -21,14 +21,14 @@ use super::{
 /// How long a token row is kept after its natural end (so it answers 42001, not 40001).
 const KEEP_EXPIRED_TOKENS_SECS: i64 = 86_400;
 
-mod direct;
+mod upload_path;
 
 pub struct SqliteMeta {
     pool: SqlitePool,
     /// The database file, for [`MetaStore::ping`]'s writability check.
     path: std::path::PathBuf,
-    /// The upload path's statements, on direct connections (see [`direct`]).
-    direct: direct::Direct,
+    /// The upload path's statements, on direct connections (see [`upload_path`]).
+    upload_path: upload_path::UploadPath,
 }
 
 impl SqliteMeta {
@@ -47,16 +47,16 @@ impl SqliteMeta {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let direct = {
+        let upload_path = {
             let path = path.to_path_buf();
-            tokio::task::spawn_blocking(move || direct::Direct::open(&path))
+            tokio::task::spawn_blocking(move || upload_path::UploadPath::open(&path))
                 .await
                 .map_err(|e| StorageError::Io(std::io::Error::other(e)))??
         };
         Ok(SqliteMeta {
             pool,
             path: path.to_path_buf(),
-            direct,
+            upload_path,
         })
     }
 }
@@ -297,10 +297,10 @@ impl MetaStore for SqliteMeta {
         &self,
         hash: &[u8; 32],
     ) -> Result<Option<(TokenRecord, Option<AppRecord>)>> {
-        // On the upload path: a direct read (see `direct`). The join's columns carry the
+        // On the upload path: a direct read (see `upload_path`). The join's columns carry the
         // names `token_from_row` and `app_from_row` read; `app_type` is NULL when the app
         // is gone.
-        self.direct.read(|conn| {
+        self.upload_path.read(|conn| {
             let mut query = conn.prepare_cached(
                 "SELECT t.hash, t.appid, t.kind, t.issued_at, t.expires_at, t.ended_at, \
                  a.app_type, a.name, a.secret_hash, a.created_at \
@@ -387,7 +387,7 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn insert_image(&self, image: &ImageRecord) -> Result<()> {
-        self.direct.insert_image(image).await
+        self.upload_path.insert_image(image).await
     }
 
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>> {
@@ -424,8 +424,8 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn record(&self, key: &str, now: i64) -> Result<Option<Record>> {
-        // On the upload path (its quota): a direct read (see `direct`).
-        self.direct.read(|conn| {
+        // On the upload path (its quota): a direct read (see `upload_path`).
+        self.upload_path.read(|conn| {
             let mut query = conn.prepare_cached(
                 "SELECT value, version FROM platform_records WHERE key = ? \
                  AND (expires_at IS NULL OR expires_at > ?)",

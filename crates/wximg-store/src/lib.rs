@@ -8,6 +8,7 @@
 //! The embedded default is [`sqlite::SqliteMeta`] + [`local::LocalBlobs`] in one data
 //! directory, with no setup. [`open`] picks the implementations from a [`StorageConfig`].
 
+pub mod fsck;
 pub mod local;
 pub mod postgres;
 pub mod s3;
