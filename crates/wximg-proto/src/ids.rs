@@ -21,7 +21,7 @@ impl AppId {
 
     /// Builds an appid from 8 random bytes.
     pub fn from_random(bytes: [u8; 8]) -> AppId {
-        AppId(format!("wx{}", hex(&bytes)))
+        AppId(format!("wx{:016x}", u64::from_be_bytes(bytes)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -55,7 +55,7 @@ impl AppSecret {
     }
 
     pub fn from_random(bytes: [u8; 16]) -> AppSecret {
-        AppSecret(hex(&bytes))
+        AppSecret(format!("{:032x}", u128::from_be_bytes(bytes)))
     }
 
     /// The secret in clear: only to show it once to its owner, or to send it.
@@ -162,6 +162,26 @@ impl ImageId {
     pub fn hex(&self) -> String {
         hex(&self.0)
     }
+
+    /// Parses the 64 lowercase hex digits of [`ImageId::hex`] (a blob's file or object
+    /// name) back into its id; anything else is refused.
+    pub fn from_hex(s: &str) -> Option<ImageId> {
+        // blake3's parser takes upper case too; a blob's name is always lower case.
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
+        blake3::Hash::from_hex(s)
+            .ok()
+            .map(|h| ImageId(*h.as_bytes()))
+    }
+
+    /// Where the blob lives under a blob root, as `/`-separated segments:
+    /// `<first two hex digits>/<64 hex digits>`. Both blob stores (files and S3 keys)
+    /// and everything that copies between them use this one layout.
+    pub fn shard_path(&self) -> String {
+        let hex = self.hex();
+        format!("{}/{hex}", &hex[..2])
+    }
 }
 
 impl fmt::Display for ImageId {
@@ -170,15 +190,9 @@ impl fmt::Display for ImageId {
     }
 }
 
-/// Lowercase hex of some bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
+/// Lowercase hex of a 32-byte hash (a BLAKE3 hash or keyed hash).
+pub fn hex(hash: &[u8; 32]) -> String {
+    blake3::Hash::from_bytes(*hash).to_hex().to_string()
 }
 
 #[cfg(test)]
@@ -207,6 +221,18 @@ mod tests {
         assert!(ImageId::parse("..").is_none());
         assert!(ImageId::parse(&format!("{}/", &s[..42])).is_none());
         assert!(ImageId::parse("%2e%2e%2f%2e%2e%2fetc%2fpasswd0000000000000").is_none());
+    }
+
+    #[test]
+    fn hex_ids_round_trip_and_shard() {
+        let id = ImageId::of(b"abc");
+        let hex = id.hex();
+        assert_eq!(hex.len(), 64);
+        assert_eq!(ImageId::from_hex(&hex), Some(id));
+        assert_eq!(ImageId::from_hex(&hex.to_uppercase()), None);
+        assert_eq!(ImageId::from_hex("zz"), None);
+        assert_eq!(ImageId::from_hex(&hex[..63]), None);
+        assert_eq!(id.shard_path(), format!("{}/{hex}", &hex[..2]));
     }
 
     #[test]

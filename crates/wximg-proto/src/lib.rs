@@ -10,7 +10,9 @@
 //!   pre-flight check.
 //! - [`wire`]: the JSON bodies of the API, and the request id (`rid`) format.
 //! - [`ids`]: validated domain values — [`ids::AppId`], [`ids::ImageId`], …
+//! - [`calendar`]: the day and minute a count belongs to (Beijing days, as the platform).
 
+pub mod calendar;
 pub mod error;
 pub mod ids;
 pub mod rules;

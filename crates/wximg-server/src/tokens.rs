@@ -72,11 +72,6 @@ pub async fn issue_classic(
     })
 }
 
-/// The platform's day number for the force-refresh count: days in Beijing time.
-fn beijing_day(now: i64) -> i64 {
-    (now + 8 * 3600).div_euclid(86_400)
-}
-
 /// `/cgi-bin/stable_token`.
 pub async fn stable(
     meta: &dyn MetaStore,
@@ -103,7 +98,7 @@ pub async fn stable(
                 });
             }
         }
-        let day = beijing_day(now);
+        let day = wximg_proto::calendar::beijing_day(now);
         let (force_day, force_count) = match &state {
             Some(s) if s.force_day == day => (day, s.force_count),
             _ => (day, 0),

@@ -47,6 +47,10 @@ pub enum StorageError {
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
+/// How long a spent token or platform record is kept after its natural end, so that it
+/// still answers "expired" (42001, 61010, …) rather than "invalid" for a day.
+pub const KEEP_EXPIRED_SECS: i64 = 86_400;
+
 /// An account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRecord {
@@ -110,7 +114,7 @@ pub struct StableState {
     pub issued_at: i64,
     pub expires_at: i64,
     pub last_force_at: Option<i64>,
-    /// Day number (Unix days, UTC) that `force_count` counts.
+    /// Beijing day number (`wximg_proto::calendar::beijing_day`) that `force_count` counts.
     pub force_day: i64,
     pub force_count: i64,
 }
@@ -263,6 +267,21 @@ pub struct StorageConfig {
 pub struct Storage {
     pub meta: Arc<dyn MetaStore>,
     pub blobs: Arc<dyn BlobStore>,
+}
+
+impl Storage {
+    /// Stores a picture: its blob first, then its row, and only then `Ok`. A crash
+    /// between the two leaves an orphan blob (which `fsck` finds and removes), never a
+    /// row without its bytes. Both steps are idempotent, so bytes already stored cost a
+    /// stat (or a refused conditional PUT) and a no-op insert, without a lookup first.
+    ///
+    /// `bytes` must be the bytes whose hash is `record.id`; the upload route and
+    /// `migrate`'s import both go through here.
+    pub async fn store_picture(&self, record: &ImageRecord, bytes: Bytes) -> Result<()> {
+        debug_assert_eq!(ImageId::of(&bytes), record.id);
+        self.blobs.put(&record.id, bytes).await?;
+        self.meta.insert_image(record).await
+    }
 }
 
 /// Opens (creating if needed) the storage `config` names, applying migrations and

@@ -87,8 +87,7 @@ impl LocalBlobs {
     }
 
     fn path(&self, id: &ImageId) -> PathBuf {
-        let hex = id.hex();
-        self.root.join(&hex[..2]).join(hex)
+        self.root.join(id.shard_path())
     }
 }
 
@@ -348,7 +347,7 @@ impl BlobStore for LocalBlobs {
                 }
                 for blob in fs::read_dir(shard.path())? {
                     let name = blob?.file_name();
-                    if let Some(id) = name.to_str().and_then(parse_hex_id) {
+                    if let Some(id) = name.to_str().and_then(ImageId::from_hex) {
                         ids.push(id);
                     }
                 }
@@ -367,18 +366,6 @@ impl BlobStore for LocalBlobs {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// Parses a blob file name (64 hex digits) back into its id.
-pub fn parse_hex_id(s: &str) -> Option<ImageId> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut hash = [0u8; 32];
-    for (i, byte) in hash.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(ImageId::from_hash(hash))
 }
 
 #[cfg(test)]
@@ -494,12 +481,5 @@ mod tests {
         let _ = live.wait();
         assert!(live_file.exists(), "a live writer's temp file was swept");
         assert!(!dead_file.exists() && !own_file.exists() && !legacy_file.exists());
-    }
-
-    #[test]
-    fn hex_ids_round_trip() {
-        let id = ImageId::of(b"abc");
-        assert_eq!(parse_hex_id(&id.hex()), Some(id));
-        assert_eq!(parse_hex_id("zz"), None);
     }
 }

@@ -35,9 +35,6 @@ use super::{
     TokenRecord,
 };
 
-/// How long a token row is kept after its natural end (so it answers 42001, not 40001).
-const KEEP_EXPIRED_TOKENS_SECS: i64 = 86_400;
-
 /// Connections each node keeps at most. Ten nodes use 160 of PostgreSQL's default 100…
 /// so raise `max_connections` or put PgBouncer in front past six nodes (see
 /// `docs/scaleout.md`). Every request holds a connection only for single statements or a
@@ -426,7 +423,7 @@ impl MetaStore for PostgresMeta {
         .await?;
         sqlx::query("DELETE FROM tokens WHERE appid = $1 AND expires_at < $2")
             .bind(token.appid.as_str())
-            .bind(token.issued_at - KEEP_EXPIRED_TOKENS_SECS)
+            .bind(token.issued_at - crate::KEEP_EXPIRED_SECS)
             .execute(&mut *tx)
             .await?;
         insert_token(&mut tx, token).await?;

@@ -43,7 +43,6 @@ use object_store::{
 };
 use wximg_proto::ImageId;
 
-use super::local::parse_hex_id;
 use super::{BlobStore, ByteStream, Result, StorageError};
 
 /// Conditional-create attempts when another writer of the same key is in flight.
@@ -282,8 +281,7 @@ impl S3Blobs {
 
     /// `[prefix/]ab/ab12…` — the object key of a picture.
     pub fn key(&self, id: &ImageId) -> Path {
-        let hex = id.hex();
-        Self::key_in(&self.prefix, &format!("{}/{hex}", &hex[..2]))
+        Self::key_in(&self.prefix, &id.shard_path())
     }
 
     /// The underlying client (with request retries), for tools and tests.
@@ -383,7 +381,7 @@ impl BlobStore for S3Blobs {
                 continue;
             }
             let (shard, name) = (parts[depth].as_ref(), parts[depth + 1].as_ref());
-            if let Some(id) = parse_hex_id(name)
+            if let Some(id) = ImageId::from_hex(name)
                 && name.starts_with(shard)
             {
                 ids.push(id);

@@ -18,9 +18,6 @@ use super::{
     TokenRecord,
 };
 
-/// How long a token row is kept after its natural end (so it answers 42001, not 40001).
-const KEEP_EXPIRED_TOKENS_SECS: i64 = 86_400;
-
 mod upload_path;
 
 pub struct SqliteMeta {
@@ -275,7 +272,7 @@ impl MetaStore for SqliteMeta {
         .await?;
         sqlx::query("DELETE FROM tokens WHERE appid = ? AND expires_at < ?")
             .bind(token.appid.as_str())
-            .bind(token.issued_at - KEEP_EXPIRED_TOKENS_SECS)
+            .bind(token.issued_at - crate::KEEP_EXPIRED_SECS)
             .execute(&mut *tx)
             .await?;
         insert_token(&mut tx, token).await?;

@@ -48,7 +48,7 @@ pub const AUTHORIZER_TOKEN_TTL: i64 = 7200;
 pub const TICKET_EVERY: i64 = 600;
 pub const TICKET_LIFE: i64 = 12 * 3600;
 /// Token records outlive the token by a day, so a late use answers 42001, not 40001.
-const KEEP_EXPIRED: i64 = 86_400;
+use wximg_store::KEEP_EXPIRED_SECS as KEEP_EXPIRED;
 
 /// A component app, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]

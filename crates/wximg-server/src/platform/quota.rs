@@ -46,15 +46,7 @@ impl QuotaLimits {
     }
 }
 
-/// The platform's day number: days in Beijing time (UTC+8).
-pub fn beijing_day(now: i64) -> i64 {
-    (now + 8 * 3600).div_euclid(86_400)
-}
-
-/// The minute number a per-minute count belongs to.
-pub fn minute(now: i64) -> i64 {
-    now.div_euclid(60)
-}
+pub use wximg_proto::calendar::{beijing_day, minute};
 
 pub fn limits_key(appid: &AppId, api: &str) -> String {
     format!("quota:{appid}:{api}")

@@ -67,15 +67,7 @@ pub async fn uploadimg(
     let id = ImageId::of(&media.bytes);
     let size = media.bytes.len();
 
-    // Blob first, then the row: a crash between them leaves an orphan blob (swept by
-    // fsck), never a row without its bytes. Both are idempotent, so bytes already stored
-    // cost a stat (or a refused conditional PUT) and a no-op insert, without a lookup first.
-    state
-        .storage
-        .blobs
-        .put(&id, Bytes::from(media.bytes))
-        .await?;
-    meta.insert_image(&ImageRecord {
+    let record = ImageRecord {
         id,
         format: info.format,
         size: size as u64,
@@ -83,8 +75,11 @@ pub async fn uploadimg(
         height: info.height,
         appid: app.appid.clone(),
         created_at: now,
-    })
-    .await?;
+    };
+    state
+        .storage
+        .store_picture(&record, Bytes::from(media.bytes))
+        .await?;
     crate::metrics::record_upload(info.format.as_str(), size);
     tracing::info!(appid = %app.appid, %id, size, format = info.format.as_str(), "picture stored");
     Ok(ApiJson(UploadImgOk::new(format!(
