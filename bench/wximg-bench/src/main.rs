@@ -294,6 +294,8 @@ async fn hostile(base: String, appid: String, secret: String, mb: usize) -> anyh
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // reqwest links rustls without a provider of its own: the process's is ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match Cmd::parse() {
         Cmd::FsyncLoop {
             dir,

@@ -1,11 +1,11 @@
 //! `wximg`: one binary for both sides of the `uploadimg` API.
 //!
-//! Server-side commands (`serve`, `app`) work on storage directly and live in
-//! [`server_cmds`]; client commands (`token`, `upload`, `publish`) call an API through the
-//! `wximg-client` SDK and live in [`client_cmds`].
+//! Server-side commands (`serve`, `app`, `component`, `fsck`, `migrate`) work on storage
+//! directly (through `wximg-store`) and live in [`server_cmds`]; client commands (`token`,
+//! `upload`, `publish`, `conformance`) talk to an API over HTTP and live in
+//! [`client_cmds`].
 
 mod client_cmds;
-mod conformance;
 mod server_cmds;
 
 use std::process::ExitCode;
@@ -39,7 +39,7 @@ enum Command {
     Fsck(server_cmds::fsck::FsckArgs),
     /// Run the wire checks (tokens, uploadimg and its rejections, serving) against any
     /// server and print a pass/fail table.
-    Conformance(conformance::ConformanceArgs),
+    Conformance(client_cmds::conformance::ConformanceArgs),
     #[command(flatten)]
     Client(client_cmds::ClientCommand),
 }
@@ -63,7 +63,7 @@ fn main() -> ExitCode {
             Command::Migrate(args) => server_cmds::migrate::run(args).await,
             Command::Component(args) => server_cmds::component::run(args).await,
             Command::Fsck(args) => server_cmds::fsck::run(args).await,
-            Command::Conformance(args) => conformance::run(args).await,
+            Command::Conformance(args) => client_cmds::conformance::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
         }
     });

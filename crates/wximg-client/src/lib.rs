@@ -10,6 +10,7 @@
 //! - [`batch`]: many files at once with bounded concurrency, identical files sent once.
 //! - [`article`] and [`publish`]: find every picture of a Markdown or HTML article,
 //!   upload it and rewrite its URL in place.
+//! - [`atomic_file`]: files written whole or not at all (token cache, publish cache).
 //!
 //! ```no_run
 //! # async fn demo() -> wximg_client::Result<()> {
@@ -21,6 +22,7 @@
 //! ```
 
 pub mod article;
+pub mod atomic_file;
 pub mod batch;
 pub mod client;
 pub mod error;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Client;
 use crate::article::{ArticleKind, PictureRef, find_pictures, rewrite};
+use crate::atomic_file::{Access, write_atomic};
 use crate::batch::upload_bytes;
 use crate::error::{Error, Result};
 
@@ -108,10 +109,10 @@ impl PublishCache {
             })
     }
 
-    /// Writes it atomically (temporary file + rename).
+    /// Writes it atomically (see [`crate::atomic_file`]).
     pub fn save(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Config(e.to_string()))?;
-        write_atomic(path, &json)
+        write_atomic(path, &json, Access::Private)
     }
 
     fn get(&self, server: &str, hash: &str) -> Option<&String> {
@@ -124,32 +125,6 @@ impl PublishCache {
             .or_default()
             .insert(hash, url);
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.{:x}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        rand::random::<u64>()
-    ));
-    let r = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    r.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
 }
 
 /// What a picture URL of the article refers to.

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use crate::atomic_file::{Access, write_atomic};
 use crate::error::{Error, Result};
 
 /// A token with less life than this left is not used; a new one is fetched.
@@ -142,7 +143,7 @@ impl TokenCache {
         let dir = self.file.parent().unwrap_or(Path::new("."));
         create_private_dir(dir)?;
         let json = serde_json::to_vec(token).map_err(|e| Error::Config(e.to_string()))?;
-        write_private_atomic(&self.file, &json)
+        write_atomic(&self.file, &json, Access::Private)
     }
 
     /// Removes the cached token (after the server refused it).
@@ -160,38 +161,6 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         b.mode(0o700);
     }
     b.create(dir).map_err(|e| Error::io(dir, e))
-}
-
-/// Writes `bytes` to `path` atomically, readable by the owner only.
-fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.{}.{:x}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
 }
 
 /// Something that can fetch a token from the server (the [`crate::Client`] does).

@@ -1,29 +1,52 @@
-//! Storage: where apps, tokens and pictures live.
+//! # wximg-store
 //!
-//! Two traits carry it, and handlers only ever see these:
+//! Storage: where apps, tokens, platform records and pictures live. The promise it keeps
+//! for everything above it: **a picture acknowledged once is served byte for byte
+//! afterwards**, whatever crashes in between ([`Storage::store_picture`] writes the blob,
+//! then its row; [`fsck`] proves it).
 //!
-//! - [`MetaStore`]: the metadata repository — apps, tokens, stable-token state, pictures.
+//! Two traits carry it, and the server's handlers only ever see these:
+//!
+//! - [`MetaStore`]: the metadata repository — apps, tokens, stable-token state, platform
+//!   records, call counts, picture rows.
 //! - [`BlobStore`]: the pictures' bytes, addressed by content ([`ImageId`]).
 //!
-//! The embedded default is [`sqlite::SqliteMeta`] + [`local::LocalBlobs`] in one data
-//! directory, with no setup. [`open`] picks the implementations from a [`StorageConfig`].
+//! Layout (find a behaviour by its name):
+//! - [`sqlite`] (with its `upload_path` statements on direct connections) + [`local`]: the
+//!   embedded default, one data directory with no setup; both group-commit their writes
+//!   on writer threads.
+//! - [`postgres`] + [`s3`]: scale-out, shared by any number of nodes.
+//! - `rows`: how each table's row becomes its record, once for every driver.
+//! - [`fsck`]: every row has its exact blob; orphans found and removed.
+//! - [`transfer`]: copying one deployment into another (`wximg migrate`).
+//!
+//! [`open`] picks the implementations from a [`StorageConfig`]; [`open_read_only`] opens
+//! an embedded store without writing to it.
 
 pub mod fsck;
 pub mod local;
 pub mod postgres;
+mod records;
+mod rows;
 pub mod s3;
 pub mod sqlite;
+pub mod transfer;
 mod writer_thread;
 
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
-use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
+use wximg_proto::{AppId, ImageId};
+
+pub use records::{
+    AppRecord, CallCount, Export, ImageRecord, Record, StableState, StoredRecord, TokenKind,
+    TokenRecord,
+};
 
 /// What went wrong below the API. Every variant answers `-1 system error`; the detail is
 /// logged with the request's rid, never sent.
@@ -50,87 +73,6 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 /// How long a spent token or platform record is kept after its natural end, so that it
 /// still answers "expired" (42001, 61010, …) rather than "invalid" for a day.
 pub const KEEP_EXPIRED_SECS: i64 = 86_400;
-
-/// An account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppRecord {
-    pub appid: AppId,
-    pub app_type: AppType,
-    pub name: String,
-    /// Keyed BLAKE3 of the secret (see `auth::hash_secret`); the secret itself is never stored.
-    pub secret_hash: [u8; 32],
-    pub created_at: i64,
-}
-
-/// Which endpoint issued a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
-    /// `/cgi-bin/token`
-    Classic,
-    /// `/cgi-bin/stable_token`
-    Stable,
-}
-
-impl TokenKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Classic => "classic",
-            TokenKind::Stable => "stable",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TokenKind> {
-        match s {
-            "classic" => Some(TokenKind::Classic),
-            "stable" => Some(TokenKind::Stable),
-            _ => None,
-        }
-    }
-}
-
-/// An access token, known only by its hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRecord {
-    pub hash: [u8; 32],
-    pub appid: AppId,
-    pub kind: TokenKind,
-    pub issued_at: i64,
-    /// End of its natural life: after it the token answers 42001.
-    pub expires_at: i64,
-    /// Set when a newer token ends it: from then on it answers 40001.
-    pub ended_at: Option<i64>,
-}
-
-/// An app's stable-token state. The token itself is never stored: it is derived from the
-/// caller's secret and `nonce` (see `auth::derive_stable_token`), so only someone who
-/// knows the secret can get it back, yet every node hands out the same one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StableState {
-    pub appid: AppId,
-    /// Bumped by every rotation; rotations are compare-and-swap on it.
-    pub generation: i64,
-    pub nonce: [u8; 32],
-    pub token_hash: [u8; 32],
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub last_force_at: Option<i64>,
-    /// Beijing day number (`wximg_proto::calendar::beijing_day`) that `force_count` counts.
-    pub force_day: i64,
-    pub force_count: i64,
-}
-
-/// A stored picture's metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRecord {
-    pub id: ImageId,
-    pub format: ImageFormat,
-    pub size: u64,
-    pub width: u32,
-    pub height: u32,
-    /// The app that first uploaded these bytes.
-    pub appid: AppId,
-    pub created_at: i64,
-}
 
 /// The metadata repository. Every method is one atomic step.
 #[async_trait]
@@ -179,6 +121,13 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>>;
     /// Every picture id (for `fsck`).
     async fn image_ids(&self) -> Result<Vec<ImageId>>;
+    /// Every picture row, oldest first (for `migrate`).
+    async fn images(&self) -> Result<Vec<ImageRecord>>;
+
+    /// Every row but the pictures' (for `migrate`), read in one transaction so the copy
+    /// is consistent. A read-only store of an older data directory that lacks a table
+    /// exports none of its rows.
+    async fn export(&self) -> Result<Export>;
 
     // --- Platform records (see `crate::platform`): small JSON documents under keys such
     // as `whitelist:wx…` or `grant:wx…:wx…`, each with a version for compare-and-swap and
@@ -226,13 +175,6 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn reset_calls(&self, appid: &AppId, api: &str) -> Result<()>;
 }
 
-/// A platform record: a JSON document and its version (bumped by every write).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub value: String,
-    pub version: i64,
-}
-
 /// A chunked body of blob bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
@@ -278,10 +220,38 @@ impl Storage {
     /// `bytes` must be the bytes whose hash is `record.id`; the upload route and
     /// `migrate`'s import both go through here.
     pub async fn store_picture(&self, record: &ImageRecord, bytes: Bytes) -> Result<()> {
+        self.store(record, bytes, false).await
+    }
+
+    /// [`Storage::store_picture`] that also reads the stored blob back and checks its hash
+    /// and size (as `fsck` does) before the row is written: for copies into a store whose
+    /// writes are not this process's own (`migrate` into S3).
+    pub async fn store_picture_verified(&self, record: &ImageRecord, bytes: Bytes) -> Result<()> {
+        self.store(record, bytes, true).await
+    }
+
+    async fn store(&self, record: &ImageRecord, bytes: Bytes, read_back: bool) -> Result<()> {
         debug_assert_eq!(ImageId::of(&bytes), record.id);
         self.blobs.put(&record.id, bytes).await?;
+        if read_back && let Some(problem) = fsck::check_blob(self.blobs.as_ref(), record).await? {
+            return Err(StorageError::Corrupt(format!(
+                "the stored copy is not the picture: {problem}"
+            )));
+        }
         self.meta.insert_image(record).await
     }
+}
+
+/// Opens the embedded storage in `data_dir` for reading only: nothing is created,
+/// migrated, swept or written, so a server may keep running on it meanwhile (`wximg
+/// migrate` copies from it). Every write through the returned storage fails.
+pub async fn open_read_only(data_dir: &Path) -> Result<Storage> {
+    let meta = sqlite::SqliteMeta::open_read_only(&data_dir.join("wximg.sqlite3")).await?;
+    let blobs = local::LocalBlobs::open_read_only(&data_dir.join("blobs"))?;
+    Ok(Storage {
+        meta: Arc::new(meta),
+        blobs: Arc::new(blobs),
+    })
 }
 
 /// Opens (creating if needed) the storage `config` names, applying migrations and

@@ -1,5 +1,8 @@
 //! Picture bytes as files: `blobs/<first two hex digits>/<hash hex>`.
 //!
+//! (One file past 400 lines: the writer thread and the `BlobStore` impl share the group
+//! commit's private state; over a third of it is the tests of that protocol.)
+//!
 //! A put is crash-safe in the classic way: write a temp file in `blobs/.tmp`, make it
 //! durable, rename it into place, make the rename durable. A file at its final path is
 //! therefore always whole, and a crash leaves at most an orphan in `.tmp`, which
@@ -39,8 +42,9 @@ use super::{BlobStore, ByteStream, Result, StorageError};
 pub struct LocalBlobs {
     root: PathBuf,
     tmp: PathBuf,
-    /// To the writer thread (see the module docs); it ends when this is dropped.
-    writer: mpsc::Sender<Put>,
+    /// To the writer thread (see the module docs); it ends when this is dropped. `None`
+    /// when opened read-only.
+    writer: Option<mpsc::Sender<Put>>,
 }
 
 /// One blob waiting for the writer thread.
@@ -83,7 +87,27 @@ impl LocalBlobs {
         let (writer, queue) = mpsc::channel();
         let tmp_dir = tmp.clone();
         writer_thread::spawn("wximg-blob-writer", move || write_blobs(&tmp_dir, &queue))?;
-        Ok(LocalBlobs { root, tmp, writer })
+        Ok(LocalBlobs {
+            root,
+            tmp,
+            writer: Some(writer),
+        })
+    }
+
+    /// Opens the store at `root` for reading only: nothing is created, swept or written
+    /// (a server may be running on it), and every `put` fails.
+    pub fn open_read_only(root: &Path) -> Result<LocalBlobs> {
+        if !root.is_dir() {
+            return Err(StorageError::Config(format!(
+                "{} is not a blob directory",
+                root.display()
+            )));
+        }
+        Ok(LocalBlobs {
+            root: root.to_path_buf(),
+            tmp: root.join(".tmp"),
+            writer: None,
+        })
     }
 
     fn path(&self, id: &ImageId) -> PathBuf {
@@ -297,8 +321,13 @@ impl BlobStore for LocalBlobs {
 
     async fn put(&self, id: &ImageId, bytes: Bytes) -> Result<()> {
         let (done, result) = oneshot::channel();
+        let Some(writer) = &self.writer else {
+            return Err(StorageError::Unavailable(
+                "the blob store is open read-only".into(),
+            ));
+        };
         let stopped = || StorageError::Io(io::Error::other("the blob writer thread stopped"));
-        self.writer
+        writer
             .send(Put {
                 dest: self.path(id),
                 bytes,

@@ -1,5 +1,8 @@
 //! The scale-out metadata store: PostgreSQL, shared by any number of `wximg serve` nodes.
 //!
+//! (One file past 400 lines: it is the `MetaStore` impl for PostgreSQL, and a trait impl
+//! is one block; what is not that impl lives in `postgres/import.rs`.)
+//!
 //! It keeps the exact semantics of [`super::sqlite::SqliteMeta`]; only the way atomicity is
 //! reached differs. SQLite has one writer at a time, so every write transaction there is
 //! serial for free. PostgreSQL runs transactions concurrently (at READ COMMITTED), so
@@ -22,17 +25,22 @@
 //! Configuration errors are reported once, on one line, naming `host:port` and never the
 //! password (see [`PostgresMeta::open`]).
 
+mod import;
+
+pub use import::Imported;
+
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
-use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
+use wximg_proto::{AppId, ImageId};
 
-use super::{
-    AppRecord, ImageRecord, MetaStore, Record, Result, StableState, StorageError, TokenKind,
-    TokenRecord,
+use crate::rows;
+use crate::{
+    AppRecord, Export, ImageRecord, MetaStore, Record, Result, StableState, StorageError,
+    TokenKind, TokenRecord,
 };
 
 /// Connections each node keeps at most. Ten nodes use 160 of PostgreSQL's default 100…
@@ -133,65 +141,6 @@ impl PostgresMeta {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-
-    /// `wximg migrate`: stores `app` unless an app with its appid exists. `true` if stored.
-    pub async fn import_app(&self, app: &AppRecord) -> Result<bool> {
-        let inserted = sqlx::query(
-            "INSERT INTO apps (appid, app_type, name, secret_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (appid) DO NOTHING",
-        )
-        .bind(app.appid.as_str())
-        .bind(app.app_type.as_str())
-        .bind(&app.name)
-        .bind(&app.secret_hash[..])
-        .bind(app.created_at)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
-    }
-
-    /// `wximg migrate`: stores a token row as it is (ended or not) unless its hash is
-    /// known. `true` if stored.
-    pub async fn import_token(&self, t: &TokenRecord) -> Result<bool> {
-        let inserted = sqlx::query(
-            "INSERT INTO tokens (hash, appid, kind, issued_at, expires_at, ended_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING",
-        )
-        .bind(&t.hash[..])
-        .bind(t.appid.as_str())
-        .bind(t.kind.as_str())
-        .bind(t.issued_at)
-        .bind(t.expires_at)
-        .bind(t.ended_at)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
-    }
-
-    /// `wximg migrate`: stores an app's stable-token state unless the app has one already
-    /// (a scale-out deployment that has started rotating keeps its own). `true` if stored.
-    pub async fn import_stable_state(&self, state: &StableState) -> Result<bool> {
-        let inserted = sqlx::query(
-            "INSERT INTO stable_tokens (appid, generation, nonce, token_hash, issued_at, expires_at, \
-             last_force_at, force_day, force_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (appid) DO NOTHING",
-        )
-        .bind(state.appid.as_str())
-        .bind(state.generation)
-        .bind(&state.nonce[..])
-        .bind(&state.token_hash[..])
-        .bind(state.issued_at)
-        .bind(state.expires_at)
-        .bind(state.last_force_at)
-        .bind(state.force_day)
-        .bind(state.force_count)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
-    }
 }
 
 /// Removes the password of `url` from an error message, should a driver ever quote it.
@@ -203,71 +152,6 @@ fn redact(message: &str, url: &str) -> String {
         },
         Err(_) => message.to_string(),
     }
-}
-
-fn corrupt(what: &str) -> StorageError {
-    StorageError::Corrupt(format!("malformed {what} in the database"))
-}
-
-fn hash32(v: Vec<u8>, what: &str) -> Result<[u8; 32]> {
-    v.try_into().map_err(|_| corrupt(what))
-}
-
-fn app_from_row(row: &PgRow) -> Result<AppRecord> {
-    let appid: String = row.try_get("appid")?;
-    let app_type: String = row.try_get("app_type")?;
-    Ok(AppRecord {
-        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
-        app_type: AppType::parse(&app_type).ok_or_else(|| corrupt("app type"))?,
-        name: row.try_get("name")?,
-        secret_hash: hash32(row.try_get("secret_hash")?, "secret hash")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn stable_from_row(row: &PgRow) -> Result<StableState> {
-    let appid: String = row.try_get("appid")?;
-    Ok(StableState {
-        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
-        generation: row.try_get("generation")?,
-        nonce: hash32(row.try_get("nonce")?, "nonce")?,
-        token_hash: hash32(row.try_get("token_hash")?, "token hash")?,
-        issued_at: row.try_get("issued_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_force_at: row.try_get("last_force_at")?,
-        force_day: row.try_get("force_day")?,
-        force_count: row.try_get("force_count")?,
-    })
-}
-
-fn token_from_row(row: &PgRow) -> Result<TokenRecord> {
-    let appid: String = row.try_get("appid")?;
-    let kind: String = row.try_get("kind")?;
-    Ok(TokenRecord {
-        hash: hash32(row.try_get("hash")?, "token hash")?,
-        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
-        kind: TokenKind::parse(&kind).ok_or_else(|| corrupt("token kind"))?,
-        issued_at: row.try_get("issued_at")?,
-        expires_at: row.try_get("expires_at")?,
-        ended_at: row.try_get("ended_at")?,
-    })
-}
-
-fn image_from_row(row: &PgRow) -> Result<ImageRecord> {
-    let format: String = row.try_get("format")?;
-    let appid: String = row.try_get("appid")?;
-    let size: i64 = row.try_get("size")?;
-    let width: i64 = row.try_get("width")?;
-    let height: i64 = row.try_get("height")?;
-    Ok(ImageRecord {
-        id: ImageId::from_hash(hash32(row.try_get("id")?, "image id")?),
-        format: ImageFormat::parse(&format).ok_or_else(|| corrupt("image format"))?,
-        size: u64::try_from(size).map_err(|_| corrupt("image size"))?,
-        width: u32::try_from(width).map_err(|_| corrupt("image width"))?,
-        height: u32::try_from(height).map_err(|_| corrupt("image height"))?,
-        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
-        created_at: row.try_get("created_at")?,
-    })
 }
 
 /// Takes the app's row lock for the rest of the transaction: token writes of one app run
@@ -283,10 +167,11 @@ async fn lock_app(tx: &mut PgConnection, appid: &AppId) -> std::result::Result<(
 
 /// Stores a token row; `ON CONFLICT DO NOTHING` makes a retried statement harmless (the
 /// hash of 128+ random bits never collides otherwise).
-pub(crate) async fn insert_token(
+/// Returns how many rows it stored (0 or 1).
+async fn insert_token(
     conn: &mut PgConnection,
     t: &TokenRecord,
-) -> std::result::Result<(), sqlx::Error> {
+) -> std::result::Result<u64, sqlx::Error> {
     sqlx::query(
         "INSERT INTO tokens (hash, appid, kind, issued_at, expires_at, ended_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING",
@@ -298,8 +183,8 @@ pub(crate) async fn insert_token(
     .bind(t.expires_at)
     .bind(t.ended_at)
     .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await
+    .map(|done| done.rows_affected())
 }
 
 #[async_trait]
@@ -352,7 +237,7 @@ impl MetaStore for PostgresMeta {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(app_from_row)
+            .map(rows::app)
             .transpose()
     }
 
@@ -361,7 +246,7 @@ impl MetaStore for PostgresMeta {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(app_from_row)
+            .map(rows::app)
             .collect()
     }
 
@@ -437,7 +322,7 @@ impl MetaStore for PostgresMeta {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(token_from_row)
+            .map(rows::token)
             .transpose()
     }
 
@@ -447,7 +332,7 @@ impl MetaStore for PostgresMeta {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(stable_from_row)
+            .map(rows::stable)
             .transpose()
     }
 
@@ -521,7 +406,7 @@ impl MetaStore for PostgresMeta {
         )
         .bind(&image.id.hash()[..])
         .bind(image.format.as_str())
-        .bind(i64::try_from(image.size).map_err(|_| corrupt("image size"))?)
+        .bind(i64::try_from(image.size).map_err(|_| rows::corrupt("image size"))?)
         .bind(i64::from(image.width))
         .bind(i64::from(image.height))
         .bind(image.appid.as_str())
@@ -537,7 +422,7 @@ impl MetaStore for PostgresMeta {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(image_from_row)
+            .map(rows::image)
             .transpose()
     }
 
@@ -545,9 +430,33 @@ impl MetaStore for PostgresMeta {
         sqlx::query("SELECT id FROM images")
             .fetch_all(&self.pool)
             .await?
-            .into_iter()
-            .map(|row| Ok(ImageId::from_hash(hash32(row.try_get("id")?, "image id")?)))
+            .iter()
+            .map(rows::image_id)
             .collect()
+    }
+
+    async fn images(&self) -> Result<Vec<ImageRecord>> {
+        sqlx::query("SELECT * FROM images ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rows::image)
+            .collect()
+    }
+
+    async fn export(&self) -> Result<Export> {
+        // One REPEATABLE READ transaction: every table from the same snapshot.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let mut export = Export::default();
+        for (table, sql) in rows::EXPORT_QUERIES {
+            let found = sqlx::query(sql).fetch_all(&mut *tx).await?;
+            rows::add_to_export(&mut export, table, &found)?;
+        }
+        tx.commit().await?;
+        Ok(export)
     }
 
     async fn record(&self, key: &str, now: i64) -> Result<Option<Record>> {
@@ -629,15 +538,7 @@ impl MetaStore for PostgresMeta {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| {
-            Ok((
-                row.try_get("key")?,
-                Record {
-                    value: row.try_get("value")?,
-                    version: row.try_get("version")?,
-                },
-            ))
-        })
+        .map(|row| Ok((row.try_get("key")?, rows::record(row)?)))
         .collect()
     }
 

@@ -45,93 +45,15 @@ use wximg_proto::ImageId;
 
 use super::{BlobStore, ByteStream, Result, StorageError};
 
+mod location;
+
+pub use location::S3Location;
+
 /// Conditional-create attempts when another writer of the same key is in flight.
 const PUT_ATTEMPTS: u64 = 3;
 
 /// Budget of one readiness probe, all requests included.
 const PING_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Where the store is, parsed from the `--store` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Location {
-    pub bucket: String,
-    /// Key prefix without leading or trailing `/`; empty for none.
-    pub prefix: String,
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-}
-
-impl S3Location {
-    /// Parses `s3://bucket[/prefix]?endpoint=…&region=…`. Any other query parameter is
-    /// refused, so a typo does not silently fall back to a default.
-    pub fn parse(store: &str) -> std::result::Result<S3Location, String> {
-        let url = url::Url::parse(store)
-            .map_err(|e| format!("--store {store:?} is not a URL ({e}); expected s3://bucket?endpoint=http://host:port&region=us-east-1"))?;
-        if url.scheme() != "s3" {
-            return Err(format!(
-                "--store {store:?}: only s3:// stores are supported (s3://bucket?endpoint=…)"
-            ));
-        }
-        let bucket = url.host_str().unwrap_or_default().to_string();
-        if bucket.is_empty() {
-            return Err(format!("--store {store:?} names no bucket (s3://BUCKET…)"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(
-                "--store must not carry credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-                    .into(),
-            );
-        }
-        let prefix = url.path().trim_matches('/').to_string();
-        if !prefix.is_empty() {
-            Path::parse(&prefix)
-                .map_err(|e| format!("--store {store:?}: bad key prefix {prefix:?}: {e}"))?;
-        }
-        let (mut endpoint, mut region) = (None, None);
-        for (key, value) in url.query_pairs() {
-            match key.as_ref() {
-                "endpoint" => {
-                    let parsed = url::Url::parse(&value)
-                        .map_err(|e| format!("--store: endpoint {value:?} is not a URL ({e})"))?;
-                    if !matches!(parsed.scheme(), "http" | "https") {
-                        return Err(format!(
-                            "--store: endpoint {value:?} must be http:// or https://"
-                        ));
-                    }
-                    endpoint = Some(value.trim_end_matches('/').to_string());
-                }
-                "region" => region = Some(value.into_owned()),
-                other => {
-                    return Err(format!(
-                        "--store: unknown parameter {other:?} (known: endpoint, region)"
-                    ));
-                }
-            }
-        }
-        Ok(S3Location {
-            bucket,
-            prefix,
-            endpoint,
-            region,
-        })
-    }
-
-    /// `endpoint/bucket/prefix`, for messages.
-    pub fn describe(&self) -> String {
-        let mut s = format!(
-            "{}/{}",
-            self.endpoint
-                .as_deref()
-                .unwrap_or("https://s3.amazonaws.com"),
-            self.bucket
-        );
-        if !self.prefix.is_empty() {
-            s.push('/');
-            s.push_str(&self.prefix);
-        }
-        s
-    }
-}
 
 /// Blobs in an S3 bucket.
 pub struct S3Blobs {
@@ -162,6 +84,63 @@ fn blob_error(e: object_store::Error) -> StorageError {
     StorageError::Io(std::io::Error::other(e))
 }
 
+/// The settings both clients share: bucket, credentials from the environment (which
+/// must be there, see [`check_credentials`]), endpoint (path-style) and region.
+fn base_builder(location: &S3Location) -> Result<AmazonS3Builder> {
+    let mut base = AmazonS3Builder::from_env().with_bucket_name(&location.bucket);
+    check_credentials(&base, location)?;
+    if let Some(endpoint) = &location.endpoint {
+        base = base
+            .with_endpoint(endpoint)
+            // Path-style requests (`endpoint/bucket/key`): what every S3-compatible
+            // server understands, and no DNS per bucket.
+            .with_virtual_hosted_style_request(false);
+    }
+    if let Some(region) = &location.region {
+        base = base.with_region(region);
+    } else if base.get_config_value(&AmazonS3ConfigKey::Region).is_none() {
+        base = base.with_region("us-east-1");
+    }
+    Ok(base)
+}
+
+/// Refuses a configuration with no credentials at all. Without keys object_store would
+/// fall back to the EC2 instance-metadata service; off AWS that is a long, puzzling
+/// timeout. Say what is missing instead.
+fn check_credentials(base: &AmazonS3Builder, location: &S3Location) -> Result<()> {
+    let set = |key: &AmazonS3ConfigKey| base.get_config_value(key).is_some();
+    let has_keys = set(&AmazonS3ConfigKey::AccessKeyId) && set(&AmazonS3ConfigKey::SecretAccessKey);
+    let other_source = [
+        AmazonS3ConfigKey::WebIdentityTokenFile,
+        AmazonS3ConfigKey::ContainerCredentialsRelativeUri,
+        AmazonS3ConfigKey::ContainerCredentialsFullUri,
+    ]
+    .iter()
+    .any(set)
+        || base
+            .get_config_value(&AmazonS3ConfigKey::SkipSignature)
+            .is_some_and(|v| v == "true");
+    if has_keys || other_source {
+        return Ok(());
+    }
+    Err(StorageError::Config(format!(
+        "no credentials for the S3 store {}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        location.describe()
+    )))
+}
+
+/// One client: the shared settings with its own timeouts and retries.
+fn build_client(
+    base: AmazonS3Builder,
+    options: ClientOptions,
+    retry: RetryConfig,
+) -> Result<AmazonS3> {
+    base.with_client_options(options)
+        .with_retry(retry)
+        .build()
+        .map_err(|e| StorageError::Config(format!("--store: {e}")))
+}
+
 impl S3Blobs {
     /// Builds the clients for `store` (see the module docs for the URL) and proves the
     /// bucket is reachable and writable, so that a wrong endpoint, bucket or key fails at
@@ -179,61 +158,27 @@ impl S3Blobs {
         Ok(blobs)
     }
 
-    /// Builds the clients without touching the network.
+    /// Builds the clients without touching the network, in three steps: the shared
+    /// settings ([`base_builder`]), then the request client and the probe client, which
+    /// differ only in timeouts and retries ([`build_client`]).
     pub fn connect(location: S3Location) -> Result<S3Blobs> {
-        let base = AmazonS3Builder::from_env().with_bucket_name(&location.bucket);
-        let has_keys = base
-            .get_config_value(&AmazonS3ConfigKey::AccessKeyId)
-            .is_some()
-            && base
-                .get_config_value(&AmazonS3ConfigKey::SecretAccessKey)
-                .is_some();
-        let other_source = [
-            AmazonS3ConfigKey::WebIdentityTokenFile,
-            AmazonS3ConfigKey::ContainerCredentialsRelativeUri,
-            AmazonS3ConfigKey::ContainerCredentialsFullUri,
-        ]
-        .iter()
-        .any(|k| base.get_config_value(k).is_some())
-            || base
-                .get_config_value(&AmazonS3ConfigKey::SkipSignature)
-                .is_some_and(|v| v == "true");
-        if !has_keys && !other_source {
-            // Without keys object_store would fall back to the EC2 instance-metadata
-            // service; off AWS that is a long, puzzling timeout. Say what is missing.
-            return Err(StorageError::Config(format!(
-                "no credentials for the S3 store {}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-                location.describe()
-            )));
-        }
-        let mut base = base;
-        // Lives in the client options, which are replaced below: carried by hand.
+        // object_store's reqwest is built on rustls without a provider of its own (see
+        // Cargo.toml): the process's is ring, as the client's. Another one installed
+        // first is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let base = base_builder(&location)?;
+        // Lives in the client options, which each client sets anew: carried by hand.
         let allow_http = location
             .endpoint
             .as_deref()
             .is_some_and(|e| e.starts_with("http://"));
-        if let Some(endpoint) = &location.endpoint {
-            base = base
-                .with_endpoint(endpoint)
-                // Path-style requests (`endpoint/bucket/key`): what every S3-compatible
-                // server understands, and no DNS per bucket.
-                .with_virtual_hosted_style_request(false);
-        }
-        if let Some(region) = &location.region {
-            base = base.with_region(region);
-        } else if base.get_config_value(&AmazonS3ConfigKey::Region).is_none() {
-            base = base.with_region("us-east-1");
-        }
-
-        let store = base
-            .clone()
-            .with_client_options(
-                ClientOptions::new()
-                    .with_allow_http(allow_http)
-                    .with_connect_timeout(Duration::from_secs(2))
-                    .with_timeout(Duration::from_secs(30)),
-            )
-            .with_retry(RetryConfig {
+        let store = build_client(
+            base.clone(),
+            ClientOptions::new()
+                .with_allow_http(allow_http)
+                .with_connect_timeout(Duration::from_secs(2))
+                .with_timeout(Duration::from_secs(30)),
+            RetryConfig {
                 backoff: BackoffConfig {
                     init_backoff: Duration::from_millis(50),
                     max_backoff: Duration::from_secs(1),
@@ -241,23 +186,20 @@ impl S3Blobs {
                 },
                 max_retries: 3,
                 retry_timeout: Duration::from_secs(10),
-            })
-            .build()
-            .map_err(|e| StorageError::Config(format!("--store: {e}")))?;
-        let probe = base
-            .with_client_options(
-                ClientOptions::new()
-                    .with_allow_http(allow_http)
-                    .with_connect_timeout(Duration::from_secs(1))
-                    .with_timeout(PING_TIMEOUT),
-            )
-            .with_retry(RetryConfig {
+            },
+        )?;
+        let probe = build_client(
+            base,
+            ClientOptions::new()
+                .with_allow_http(allow_http)
+                .with_connect_timeout(Duration::from_secs(1))
+                .with_timeout(PING_TIMEOUT),
+            RetryConfig {
                 backoff: BackoffConfig::default(),
                 max_retries: 0,
                 retry_timeout: PING_TIMEOUT,
-            })
-            .build()
-            .map_err(|e| StorageError::Config(format!("--store: {e}")))?;
+            },
+        )?;
         let prefix = (!location.prefix.is_empty()).then(|| Path::from(location.prefix.as_str()));
         let ping_key = Self::key_in(
             &prefix,
@@ -395,31 +337,5 @@ impl BlobStore for S3Blobs {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(blob_error(e)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_store_urls() {
-        let l =
-            S3Location::parse("s3://pics/a/b/?endpoint=http://127.0.0.1:9000/&region=eu-west-1")
-                .unwrap();
-        assert_eq!(l.bucket, "pics");
-        assert_eq!(l.prefix, "a/b");
-        assert_eq!(l.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
-        assert_eq!(l.region.as_deref(), Some("eu-west-1"));
-        assert_eq!(l.describe(), "http://127.0.0.1:9000/pics/a/b");
-
-        let l = S3Location::parse("s3://pics").unwrap();
-        assert_eq!((l.prefix.as_str(), l.endpoint, l.region), ("", None, None));
-
-        assert!(S3Location::parse("file:///tmp").is_err());
-        assert!(S3Location::parse("s3://pics?endpont=http://x").is_err());
-        assert!(S3Location::parse("s3://pics?endpoint=ftp://x").is_err());
-        assert!(S3Location::parse("s3://key:secret@pics").is_err());
-        assert!(S3Location::parse("not a url").is_err());
     }
 }

@@ -1,6 +1,9 @@
 //! The embedded metadata store: one SQLite file in WAL mode with `synchronous=FULL`, so a
 //! committed transaction survives power loss.
 //!
+//! (One file past 400 lines: it is the `MetaStore` impl for SQLite, and a trait impl is
+//! one block; the upload path's statements live in `sqlite/upload_path.rs`.)
+//!
 //! Statements run through sqlx, except the upload path's (its token, its quota record,
 //! the group-committed picture row), which run on direct connections: see [`upload_path`].
 
@@ -11,11 +14,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
-use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
+use wximg_proto::{AppId, ImageId};
 
-use super::{
-    AppRecord, ImageRecord, MetaStore, Record, Result, StableState, StorageError, TokenKind,
-    TokenRecord,
+use crate::rows;
+use crate::{
+    AppRecord, Export, ImageRecord, MetaStore, Record, Result, StableState, StorageError,
+    TokenKind, TokenRecord,
 };
 
 mod upload_path;
@@ -56,89 +60,39 @@ impl SqliteMeta {
             upload_path,
         })
     }
-}
 
-/// A row's columns by name, for sqlx's rows and rusqlite's alike, so that each table's
-/// mapping to its record is written once.
-trait Columns {
-    fn text(&self, name: &str) -> Result<String>;
-    fn int(&self, name: &str) -> Result<i64>;
-    fn opt_int(&self, name: &str) -> Result<Option<i64>>;
-    fn blob(&self, name: &str) -> Result<Vec<u8>>;
-}
-
-impl Columns for sqlx::sqlite::SqliteRow {
-    fn text(&self, name: &str) -> Result<String> {
-        Ok(self.try_get(name)?)
+    /// Opens an existing database file for reading only (`wximg migrate`'s source):
+    /// nothing is created or migrated, so a server may keep running on it, and every
+    /// write fails.
+    pub async fn open_read_only(path: &Path) -> Result<SqliteMeta> {
+        if !path.is_file() {
+            return Err(StorageError::Config(format!(
+                "{} is not a wximg data directory (no {} in it)",
+                path.parent().unwrap_or(path).display(),
+                path.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            )));
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await?;
+        let upload_path = {
+            let path = path.to_path_buf();
+            tokio::task::spawn_blocking(move || upload_path::UploadPath::open_read_only(&path))
+                .await
+                .map_err(|e| StorageError::Io(std::io::Error::other(e)))??
+        };
+        Ok(SqliteMeta {
+            pool,
+            path: path.to_path_buf(),
+            upload_path,
+        })
     }
-    fn int(&self, name: &str) -> Result<i64> {
-        Ok(self.try_get(name)?)
-    }
-    fn opt_int(&self, name: &str) -> Result<Option<i64>> {
-        Ok(self.try_get(name)?)
-    }
-    fn blob(&self, name: &str) -> Result<Vec<u8>> {
-        Ok(self.try_get(name)?)
-    }
-}
-
-impl Columns for rusqlite::Row<'_> {
-    fn text(&self, name: &str) -> Result<String> {
-        Ok(self.get(name)?)
-    }
-    fn int(&self, name: &str) -> Result<i64> {
-        Ok(self.get(name)?)
-    }
-    fn opt_int(&self, name: &str) -> Result<Option<i64>> {
-        Ok(self.get(name)?)
-    }
-    fn blob(&self, name: &str) -> Result<Vec<u8>> {
-        Ok(self.get(name)?)
-    }
-}
-
-fn corrupt(what: &str) -> StorageError {
-    StorageError::Corrupt(format!("malformed {what} in the database"))
-}
-
-fn hash32(v: Vec<u8>, what: &str) -> Result<[u8; 32]> {
-    v.try_into().map_err(|_| corrupt(what))
-}
-
-fn app_from_row(row: &impl Columns) -> Result<AppRecord> {
-    Ok(AppRecord {
-        appid: AppId::parse(&row.text("appid")?).ok_or_else(|| corrupt("appid"))?,
-        app_type: AppType::parse(&row.text("app_type")?).ok_or_else(|| corrupt("app type"))?,
-        name: row.text("name")?,
-        secret_hash: hash32(row.blob("secret_hash")?, "secret hash")?,
-        created_at: row.int("created_at")?,
-    })
-}
-
-fn token_from_row(row: &impl Columns) -> Result<TokenRecord> {
-    Ok(TokenRecord {
-        hash: hash32(row.blob("hash")?, "token hash")?,
-        appid: AppId::parse(&row.text("appid")?).ok_or_else(|| corrupt("appid"))?,
-        kind: TokenKind::parse(&row.text("kind")?).ok_or_else(|| corrupt("token kind"))?,
-        issued_at: row.int("issued_at")?,
-        expires_at: row.int("expires_at")?,
-        ended_at: row.opt_int("ended_at")?,
-    })
-}
-
-fn stable_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StableState> {
-    let appid: String = row.try_get("appid")?;
-    Ok(StableState {
-        appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
-        generation: row.try_get("generation")?,
-        nonce: hash32(row.try_get("nonce")?, "nonce")?,
-        token_hash: hash32(row.try_get("token_hash")?, "token hash")?,
-        issued_at: row.try_get("issued_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_force_at: row.try_get("last_force_at")?,
-        force_day: row.try_get("force_day")?,
-        force_count: row.try_get("force_count")?,
-    })
 }
 
 async fn insert_token(
@@ -202,7 +156,7 @@ impl MetaStore for SqliteMeta {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(app_from_row)
+            .map(rows::app)
             .transpose()
     }
 
@@ -211,7 +165,7 @@ impl MetaStore for SqliteMeta {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(app_from_row)
+            .map(rows::app)
             .collect()
     }
 
@@ -286,7 +240,7 @@ impl MetaStore for SqliteMeta {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(token_from_row)
+            .map(rows::token)
             .transpose()
     }
 
@@ -295,8 +249,8 @@ impl MetaStore for SqliteMeta {
         hash: &[u8; 32],
     ) -> Result<Option<(TokenRecord, Option<AppRecord>)>> {
         // On the upload path: a direct read (see `upload_path`). The join's columns carry the
-        // names `token_from_row` and `app_from_row` read; `app_type` is NULL when the app
-        // is gone.
+        // names `rows::token` and `rows::app` read; `app_type` is NULL when the app is
+        // gone.
         self.upload_path.read(|conn| {
             let mut query = conn.prepare_cached(
                 "SELECT t.hash, t.appid, t.kind, t.issued_at, t.expires_at, t.ended_at, \
@@ -308,8 +262,8 @@ impl MetaStore for SqliteMeta {
                 return Ok(None);
             };
             let app_type: Option<String> = row.get("app_type")?;
-            let app = app_type.map(|_| app_from_row(row)).transpose()?;
-            Ok(Some((token_from_row(row)?, app)))
+            let app = app_type.map(|_| rows::app(row)).transpose()?;
+            Ok(Some((rows::token(row)?, app)))
         })
     }
 
@@ -319,7 +273,7 @@ impl MetaStore for SqliteMeta {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(stable_from_row)
+            .map(rows::stable)
             .transpose()
     }
 
@@ -388,36 +342,53 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>> {
-        let Some(row) = sqlx::query("SELECT * FROM images WHERE id = ?")
+        sqlx::query("SELECT * FROM images WHERE id = ?")
             .bind(&id.hash()[..])
             .fetch_optional(&self.pool)
             .await?
-        else {
-            return Ok(None);
-        };
-        let format: String = row.try_get("format")?;
-        let appid: String = row.try_get("appid")?;
-        let size: i64 = row.try_get("size")?;
-        let width: i64 = row.try_get("width")?;
-        let height: i64 = row.try_get("height")?;
-        Ok(Some(ImageRecord {
-            id: *id,
-            format: ImageFormat::parse(&format).ok_or_else(|| corrupt("image format"))?,
-            size: u64::try_from(size).map_err(|_| corrupt("image size"))?,
-            width: u32::try_from(width).map_err(|_| corrupt("image width"))?,
-            height: u32::try_from(height).map_err(|_| corrupt("image height"))?,
-            appid: AppId::parse(&appid).ok_or_else(|| corrupt("appid"))?,
-            created_at: row.try_get("created_at")?,
-        }))
+            .as_ref()
+            .map(rows::image)
+            .transpose()
     }
 
     async fn image_ids(&self) -> Result<Vec<ImageId>> {
         sqlx::query("SELECT id FROM images")
             .fetch_all(&self.pool)
             .await?
-            .into_iter()
-            .map(|row| Ok(ImageId::from_hash(hash32(row.try_get("id")?, "image id")?)))
+            .iter()
+            .map(rows::image_id)
             .collect()
+    }
+
+    async fn images(&self) -> Result<Vec<ImageRecord>> {
+        sqlx::query("SELECT * FROM images ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rows::image)
+            .collect()
+    }
+
+    async fn export(&self) -> Result<Export> {
+        // One read transaction: in WAL mode it sees one snapshot while a server writes.
+        let mut tx = self.pool.begin().await?;
+        let mut export = Export::default();
+        for (table, sql) in rows::EXPORT_QUERIES {
+            // Data directories from before a table existed lack it (read-only opens do
+            // not migrate): such a table has no rows to copy.
+            let present =
+                sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+                    .bind(table)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+            if present {
+                let found = sqlx::query(sql).fetch_all(&mut *tx).await?;
+                rows::add_to_export(&mut export, table, &found)?;
+            }
+        }
+        tx.commit().await?;
+        Ok(export)
     }
 
     async fn record(&self, key: &str, now: i64) -> Result<Option<Record>> {
@@ -431,10 +402,7 @@ impl MetaStore for SqliteMeta {
             let Some(row) = rows.next()? else {
                 return Ok(None);
             };
-            Ok(Some(Record {
-                value: row.get("value")?,
-                version: row.get("version")?,
-            }))
+            Ok(Some(rows::record(row)?))
         })
     }
 
@@ -500,15 +468,7 @@ impl MetaStore for SqliteMeta {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| {
-            Ok((
-                row.try_get("key")?,
-                Record {
-                    value: row.try_get("value")?,
-                    version: row.try_get("version")?,
-                },
-            ))
-        })
+        .map(|row| Ok((row.try_get("key")?, rows::record(row)?)))
         .collect()
     }
 

@@ -1,9 +1,12 @@
-//! The client commands: `wximg token`, `wximg upload`, `wximg publish`.
+//! The client commands: `wximg token`, `wximg upload`, `wximg publish`, and
+//! `wximg conformance`.
 //!
-//! They share [`ClientArgs`] (where the API is, and how to authenticate) and talk to the
-//! server through the `wximg-client` SDK; this module only turns flags into SDK calls
-//! and results into lines.
+//! The first three share [`ClientArgs`] (where the API is, and how to authenticate) and
+//! talk to the server through the `wximg-client` SDK; this module only turns flags into
+//! SDK calls and results into lines. [`conformance`] sends its own raw requests, since it
+//! must send what an SDK would not (a wrong grant, an empty body, a truncated picture).
 
+pub mod conformance;
 mod publish;
 mod token;
 mod upload;

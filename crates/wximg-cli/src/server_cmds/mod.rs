@@ -1,4 +1,7 @@
-//! The commands that work on storage: `serve`, `app`.
+//! The commands that work on storage: `serve`, `app`, `component`, `fsck`, `migrate`.
+//!
+//! Each takes the same storage flags ([`StorageArgs`]) and opens storage through
+//! `wximg-store`; none writes SQL or files of its own.
 
 pub mod app;
 pub mod component;

@@ -34,8 +34,10 @@ type ImageJob = (ImageRecord, oneshot::Sender<Result<()>>);
 pub(super) struct UploadPath {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
-    /// To the writer thread of picture rows; it ends when this is dropped.
-    images: mpsc::Sender<ImageJob>,
+    /// To the writer thread of picture rows; it ends when this is dropped. `None` when
+    /// opened read-only.
+    images: Option<mpsc::Sender<ImageJob>>,
+    flags: OpenFlags,
 }
 
 impl From<rusqlite::Error> for StorageError {
@@ -47,7 +49,7 @@ impl From<rusqlite::Error> for StorageError {
 impl UploadPath {
     /// Opens the database at `path`, which sqlx has created and migrated.
     pub fn open(path: &Path) -> Result<UploadPath> {
-        let first = connect(path)?; // fails now, not at the first upload, if it cannot
+        let first = connect(path, READ_WRITE)?; // fails now, not at the first upload
         let (images, queue) = mpsc::channel();
         let writer_path = path.to_path_buf();
         writer_thread::spawn("wximg-row-writer", move || {
@@ -56,7 +58,20 @@ impl UploadPath {
         Ok(UploadPath {
             path: path.to_path_buf(),
             readers: Mutex::new(vec![first]),
-            images,
+            images: Some(images),
+            flags: READ_WRITE,
+        })
+    }
+
+    /// Opens the database at `path` for reads only: no writer thread, every picture row
+    /// refused.
+    pub fn open_read_only(path: &Path) -> Result<UploadPath> {
+        let first = connect(path, READ_ONLY)?;
+        Ok(UploadPath {
+            path: path.to_path_buf(),
+            readers: Mutex::new(vec![first]),
+            images: None,
+            flags: READ_ONLY,
         })
     }
 
@@ -65,7 +80,7 @@ impl UploadPath {
         let idle = self.lock_readers().pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => connect(&self.path)?,
+            None => connect(&self.path, self.flags)?,
         };
         let result = read(&conn);
         // A connection that failed may be in a bad state: only a good one goes back.
@@ -86,19 +101,24 @@ impl UploadPath {
     /// Commits `image`'s row (with the group waiting, see the module docs).
     pub async fn insert_image(&self, image: &ImageRecord) -> Result<()> {
         let (reply, answer) = oneshot::channel();
+        let Some(images) = &self.images else {
+            return Err(StorageError::Unavailable(
+                "the database is open read-only".into(),
+            ));
+        };
         let gone = || StorageError::Unavailable("the picture-row writer has stopped".into());
-        self.images
-            .send((image.clone(), reply))
-            .map_err(|_| gone())?;
+        images.send((image.clone(), reply)).map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 }
 
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+const READ_WRITE: OpenFlags =
+    OpenFlags::SQLITE_OPEN_READ_WRITE.union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+const READ_ONLY: OpenFlags =
+    OpenFlags::SQLITE_OPEN_READ_ONLY.union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
+fn connect(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     // WAL mode is a property of the file (sqlx set it); these are per connection.
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -106,13 +126,13 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// The writer thread of picture rows. Ends when [`Direct`] is dropped.
+/// The writer thread of picture rows. Ends when [`UploadPath`] is dropped.
 fn write_images(path: &Path, queue: mpsc::Receiver<ImageJob>) {
     let mut conn: Option<Connection> = None;
     while let Some(group) = writer_thread::next_group(&queue, true) {
         let result = conn
             .take()
-            .map_or_else(|| connect(path), Ok)
+            .map_or_else(|| connect(path, READ_WRITE), Ok)
             .and_then(|mut c| {
                 let result = insert_images(&mut c, &group);
                 if result.is_ok() {

@@ -1,0 +1,476 @@
+//! `wximg conformance --base-url URL --appid … --secret …`: the wire checks of this
+//! project, run against any server — a wximg, or the real platform — printed as a
+//! pass/fail table.
+//!
+//! Each check sends one request and compares what matters to clients: the `errcode`,
+//! the success body's fields, the frame (HTTP 200, `application/json; encoding=utf-8`,
+//! a rid at the end of every error message) and, for uploads, that the returned URL
+//! serves a picture. It sends only what is needed — two small pictures are uploaded (a
+//! JPEG and a PNG), `stable_token` is never force-refreshed (that would end the app's
+//! current token and spend one of its 20 daily forces) — and it deletes nothing, since
+//! it makes nothing that can be deleted.
+//!
+//! Exit status 0 only when every check passed.
+
+use std::io::Cursor;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+#[derive(clap::Args, Debug)]
+pub struct ConformanceArgs {
+    /// The server to check: a wximg's http://host:port, or the real service.
+    #[arg(long, env = "WXIMG_BASE_URL")]
+    pub base_url: String,
+    /// An app of that server allowed to call uploadimg (an official or service account).
+    #[arg(long, env = "WXIMG_APPID")]
+    pub appid: String,
+    #[arg(long, env = "WXIMG_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Print one JSON object per check instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What one check found.
+struct Outcome {
+    name: &'static str,
+    expected: String,
+    got: String,
+    pass: bool,
+}
+
+/// A parsed API answer and the frame around it.
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+impl Answer {
+    fn errcode(&self) -> i64 {
+        self.body["errcode"].as_i64().unwrap_or(0)
+    }
+
+    /// HTTP 200, the platform's Content-Type and, for errors, a rid at the end of errmsg.
+    fn frame_ok(&self) -> Result<(), String> {
+        if self.status != 200 {
+            return Err(format!("HTTP {}", self.status));
+        }
+        if !self.content_type.starts_with("application/json") {
+            return Err(format!("Content-Type {:?}", self.content_type));
+        }
+        if self.errcode() != 0 {
+            let msg = self.body["errmsg"].as_str().unwrap_or("");
+            if !ends_with_rid(msg) {
+                return Err(format!("errmsg {msg:?} has no rid"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `… rid: 64d0640d-1a2b3c4d-5e6f7a8b` at the end (after a space or a comma).
+fn ends_with_rid(msg: &str) -> bool {
+    let Some((_, rid)) = msg.rsplit_once("rid: ") else {
+        return false;
+    };
+    let groups: Vec<&str> = rid.split('-').collect();
+    groups.len() == 3
+        && groups
+            .iter()
+            .all(|g| g.len() == 8 && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Where the checks go and what they carry: the app's credentials, and the token the
+/// first check obtains for the upload checks.
+struct Target {
+    http: reqwest::Client,
+    base: String,
+    appid: String,
+    secret: String,
+    token: String,
+}
+
+impl Target {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path))
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path))
+    }
+
+    fn token_query(&self, grant: &str, appid: &str, secret: &str) -> reqwest::RequestBuilder {
+        self.get(&format!(
+            "/cgi-bin/token?grant_type={grant}&appid={appid}&secret={secret}"
+        ))
+    }
+
+    fn upload_path(&self) -> String {
+        format!("/cgi-bin/media/uploadimg?access_token={}", self.token)
+    }
+
+    fn upload(&self, bytes: Vec<u8>, name: &str) -> reqwest::RequestBuilder {
+        self.post(&self.upload_path()).multipart(media(bytes, name))
+    }
+
+    /// A secret of the right form that is not the app's.
+    fn wrong_secret(&self) -> String {
+        if self.secret.starts_with('0') {
+            "1".repeat(32)
+        } else {
+            "0".repeat(32)
+        }
+    }
+
+    async fn answer(&self, request: reqwest::RequestBuilder) -> Result<Answer, String> {
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| format!("transport: {e}"))?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = resp.text().await.map_err(|e| format!("body: {e}"))?;
+        let body = serde_json::from_str(&text)
+            .map_err(|_| format!("not JSON: {:?}", text.chars().take(80).collect::<String>()))?;
+        Ok(Answer {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
+
+/// What a check expects of its answer (always well framed, see [`Answer::frame_ok`]).
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// An error with this errcode.
+    Code(i64),
+    /// A classic token: `access_token`, `expires_in` 7200, no `errcode` key. The token
+    /// is kept for the upload checks.
+    ClassicToken,
+    /// A stable token: `access_token`, `expires_in` within 300..=7200.
+    StableToken,
+    /// errcode 0, errmsg "ok", a URL of this kind (`mmbiz_jpg`…) that serves a picture.
+    Uploaded(&'static str),
+}
+
+impl Expect {
+    fn describe(self) -> String {
+        match self {
+            Expect::Code(code) => code.to_string(),
+            Expect::ClassicToken => "access_token, expires_in 7200".into(),
+            Expect::StableToken => "access_token, expires_in 300..7200".into(),
+            Expect::Uploaded(kind) => format!("errcode 0, url …/{kind}/…, served"),
+        }
+    }
+}
+
+/// One named check: the request it sends, and what it expects back.
+struct Check {
+    name: &'static str,
+    expect: Expect,
+    request: fn(&Target) -> reqwest::RequestBuilder,
+}
+
+/// Every check, in the order they run (the token check first: the uploads use its token).
+const CHECKS: &[Check] = &[
+    // --- /cgi-bin/token
+    Check {
+        name: "token: valid credentials",
+        expect: Expect::ClassicToken,
+        request: |t| t.token_query("client_credential", &t.appid, &t.secret),
+    },
+    Check {
+        name: "token: grant_type wrong",
+        expect: Expect::Code(40002),
+        request: |t| t.token_query("password", &t.appid, &t.secret),
+    },
+    Check {
+        name: "token: no appid",
+        expect: Expect::Code(41002),
+        request: |t| {
+            t.get(&format!(
+                "/cgi-bin/token?grant_type=client_credential&secret={}",
+                t.secret
+            ))
+        },
+    },
+    Check {
+        name: "token: no secret",
+        expect: Expect::Code(41004),
+        request: |t| {
+            t.get(&format!(
+                "/cgi-bin/token?grant_type=client_credential&appid={}",
+                t.appid
+            ))
+        },
+    },
+    Check {
+        name: "token: unknown appid",
+        expect: Expect::Code(40013),
+        request: |t| t.token_query("client_credential", "wx0000000000000000", &t.secret),
+    },
+    Check {
+        name: "token: wrong secret",
+        expect: Expect::Code(40125),
+        request: |t| t.token_query("client_credential", &t.appid, &t.wrong_secret()),
+    },
+    // --- /cgi-bin/stable_token (never force_refresh)
+    Check {
+        name: "stable_token: valid credentials",
+        expect: Expect::StableToken,
+        request: |t| {
+            t.post("/cgi-bin/stable_token").json(&json!({
+                "grant_type": "client_credential", "appid": t.appid, "secret": t.secret,
+                "force_refresh": false
+            }))
+        },
+    },
+    Check {
+        name: "stable_token: empty body",
+        expect: Expect::Code(44002),
+        request: |t| t.post("/cgi-bin/stable_token").body(""),
+    },
+    Check {
+        name: "stable_token: appid in the query only",
+        expect: Expect::Code(41002),
+        request: |t| {
+            t.post(&format!(
+                "/cgi-bin/stable_token?appid={}&secret={}",
+                t.appid, t.secret
+            ))
+            .json(&json!({"grant_type": "client_credential"}))
+        },
+    },
+    Check {
+        name: "stable_token: GET",
+        expect: Expect::Code(43002),
+        request: |t| t.get("/cgi-bin/stable_token"),
+    },
+    // --- uploadimg
+    Check {
+        name: "uploadimg: a JPEG",
+        expect: Expect::Uploaded("mmbiz_jpg"),
+        request: |t| t.upload(jpeg(), "conformance.jpg"),
+    },
+    Check {
+        name: "uploadimg: a PNG",
+        expect: Expect::Uploaded("mmbiz_png"),
+        request: |t| t.upload(png(), "conformance.png"),
+    },
+    Check {
+        name: "uploadimg: no access_token",
+        expect: Expect::Code(41001),
+        request: |t| {
+            t.post("/cgi-bin/media/uploadimg")
+                .multipart(media(jpeg(), "a.jpg"))
+        },
+    },
+    Check {
+        name: "uploadimg: unknown access_token",
+        expect: Expect::Code(40001),
+        request: |t| {
+            t.post("/cgi-bin/media/uploadimg?access_token=conformance-not-a-token")
+                .multipart(media(jpeg(), "a.jpg"))
+        },
+    },
+    Check {
+        name: "uploadimg: no media part",
+        expect: Expect::Code(41005),
+        request: |t| {
+            t.post(&t.upload_path())
+                .multipart(Form::new().text("type", "news_image"))
+        },
+    },
+    Check {
+        name: "uploadimg: empty media part",
+        expect: Expect::Code(41005),
+        request: |t| t.upload(Vec::new(), "a.jpg"),
+    },
+    Check {
+        name: "uploadimg: not a picture",
+        expect: Expect::Code(40005),
+        request: |t| t.upload(b"this is text, not a JPEG".to_vec(), "a.jpg"),
+    },
+    Check {
+        name: "uploadimg: a truncated JPEG",
+        expect: Expect::Code(40005),
+        request: |t| {
+            let whole = jpeg();
+            t.upload(whole[..whole.len() / 2].to_vec(), "a.jpg")
+        },
+    },
+    Check {
+        name: "uploadimg: more than 1 MiB",
+        expect: Expect::Code(40009),
+        request: |t| {
+            let mut big = jpeg();
+            big.resize(1_048_576 + 4096, 0);
+            t.upload(big, "big.jpg")
+        },
+    },
+    Check {
+        name: "uploadimg: GET",
+        expect: Expect::Code(43002),
+        request: |t| t.get(&t.upload_path()),
+    },
+];
+
+/// Judges one answer against what its check expects: `Ok(what was seen)` when it
+/// passes, `Err(what was seen instead)` when it fails. A classic token is kept in
+/// `target` for the checks after it.
+async fn judge(target: &mut Target, expect: Expect, answer: Answer) -> Result<String, String> {
+    answer.frame_ok()?;
+    let body = &answer.body;
+    let token = body["access_token"].as_str().filter(|t| !t.is_empty());
+    let expires_in = body["expires_in"].as_i64();
+    match expect {
+        Expect::Code(code) if answer.errcode() == code => Ok(code.to_string()),
+        Expect::Code(_) => Err(format!(
+            "{} {}",
+            answer.errcode(),
+            body["errmsg"].as_str().unwrap_or("")
+        )),
+        Expect::ClassicToken => match (token, expires_in) {
+            (Some(t), Some(7200)) if body.get("errcode").is_none() => {
+                target.token = t.to_string();
+                Ok(expect.describe())
+            }
+            _ => Err(body.to_string()),
+        },
+        Expect::StableToken => match (token, expires_in) {
+            (Some(_), Some(e)) if (300..=7200).contains(&e) => {
+                Ok(format!("access_token, expires_in {e}"))
+            }
+            _ => Err(body.to_string()),
+        },
+        Expect::Uploaded(kind) => match body["url"].as_str() {
+            Some(url) if answer.errcode() == 0 && body["errmsg"] == "ok" && url.contains(kind) => {
+                served(&target.http, url, kind).await
+            }
+            _ => Err(body.to_string()),
+        },
+    }
+}
+
+/// Serving: the URL answers with a picture.
+async fn served(http: &reqwest::Client, url: &str, kind: &str) -> Result<String, String> {
+    match http.get(url).send().await {
+        Ok(r)
+            if r.status() == 200
+                && r.headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.starts_with("image/")) =>
+        {
+            Ok(format!("url …/{kind}/…, served"))
+        }
+        Ok(r) => Err(format!("{url} answered HTTP {}", r.status())),
+        Err(e) => Err(format!("{url}: {e}")),
+    }
+}
+
+fn jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, 0x80])
+    });
+    let mut out = Cursor::new(Vec::new());
+    // Encoding an in-memory picture cannot fail; an empty Vec would fail the check loudly.
+    let _ = image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Jpeg);
+    out.into_inner()
+}
+
+fn png() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(40, 30, |x, y| {
+        image::Rgb([0x20, (x * 6) as u8, (y * 8) as u8])
+    });
+    let mut out = Cursor::new(Vec::new());
+    let _ = image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Png);
+    out.into_inner()
+}
+
+fn media(bytes: Vec<u8>, name: &str) -> Form {
+    Form::new().part("media", Part::bytes(bytes).file_name(name.to_string()))
+}
+
+pub async fn run(args: ConformanceArgs) -> anyhow::Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("wximg-conformance/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let mut target = Target {
+        http,
+        base: args.base_url.trim_end_matches('/').to_string(),
+        appid: args.appid,
+        secret: args.secret,
+        token: String::new(),
+    };
+    let mut outcomes = Vec::with_capacity(CHECKS.len());
+    for check in CHECKS {
+        let got = match target.answer((check.request)(&target)).await {
+            Ok(answer) => judge(&mut target, check.expect, answer).await,
+            Err(e) => Err(e),
+        };
+        outcomes.push(Outcome {
+            name: check.name,
+            expected: check.expect.describe(),
+            pass: got.is_ok(),
+            got: got.unwrap_or_else(|e| e),
+        });
+    }
+    print_report(&outcomes, args.json);
+    let failed = outcomes.iter().filter(|o| !o.pass).count();
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_report(outcomes: &[Outcome], json: bool) {
+    let passed = outcomes.iter().filter(|o| o.pass).count();
+    let failed = outcomes.len() - passed;
+    if json {
+        for o in outcomes {
+            println!(
+                "{}",
+                json!({"check": o.name, "expected": o.expected, "got": o.got, "pass": o.pass})
+            );
+        }
+        return;
+    }
+    let width = outcomes
+        .iter()
+        .map(|o| o.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "{:<width$}  {:<6}  {:<34}  got",
+        "check", "result", "expected"
+    );
+    for o in outcomes {
+        let got: String = o.got.chars().take(100).collect();
+        println!(
+            "{:<width$}  {:<6}  {:<38}  {got}",
+            o.name,
+            if o.pass { "pass" } else { "FAIL" },
+            o.expected
+        );
+    }
+    println!("{passed} passed, {failed} failed");
+}

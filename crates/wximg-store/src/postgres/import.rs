@@ -1,0 +1,124 @@
+//! `wximg migrate`'s way in: every row of an [`Export`] stored unless its key is here
+//! already. **Nothing is overwritten** (`ON CONFLICT DO NOTHING`), so a scale-out
+//! deployment that already runs keeps its own newer state, and a second run copies
+//! only what the first did not.
+
+use super::{PostgresMeta, insert_token};
+use crate::transfer::Tally;
+use crate::{AppRecord, CallCount, Export, Result, StableState, StoredRecord, TokenRecord};
+
+impl PostgresMeta {
+    /// `wximg migrate`: stores every row of `rows` whose key is not here yet, and counts
+    /// them. **Nothing is overwritten** (`ON CONFLICT DO NOTHING`): a scale-out deployment
+    /// that already runs keeps its own newer state (e.g. a stable token it has rotated
+    /// since). Picture rows are not in an [`Export`]: they go in after their blobs.
+    pub async fn import(&self, rows: &Export) -> Result<Imported> {
+        let mut imported = Imported::default();
+        for app in &rows.apps {
+            imported.apps.add(self.import_app(app).await?);
+        }
+        for token in &rows.tokens {
+            imported.tokens.add(self.import_token(token).await?);
+        }
+        for state in &rows.stable_states {
+            imported
+                .stable_states
+                .add(self.import_stable_state(state).await?);
+        }
+        for record in &rows.records {
+            imported.records.add(self.import_record(record).await?);
+        }
+        for count in &rows.call_counts {
+            imported
+                .call_counts
+                .add(self.import_call_count(count).await?);
+        }
+        Ok(imported)
+    }
+
+    async fn import_app(&self, app: &AppRecord) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO apps (appid, app_type, name, secret_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (appid) DO NOTHING",
+        )
+        .bind(app.appid.as_str())
+        .bind(app.app_type.as_str())
+        .bind(&app.name)
+        .bind(&app.secret_hash[..])
+        .bind(app.created_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// A token row as it is (ended or not), unless its hash is known.
+    async fn import_token(&self, t: &TokenRecord) -> Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(insert_token(&mut conn, t).await? == 1)
+    }
+
+    /// An app's stable-token state, unless the app has one already.
+    async fn import_stable_state(&self, state: &StableState) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO stable_tokens (appid, generation, nonce, token_hash, issued_at, expires_at, \
+             last_force_at, force_day, force_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (appid) DO NOTHING",
+        )
+        .bind(state.appid.as_str())
+        .bind(state.generation)
+        .bind(&state.nonce[..])
+        .bind(&state.token_hash[..])
+        .bind(state.issued_at)
+        .bind(state.expires_at)
+        .bind(state.last_force_at)
+        .bind(state.force_day)
+        .bind(state.force_count)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn import_record(&self, r: &StoredRecord) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO platform_records (key, value, version, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&r.key)
+        .bind(&r.record.value)
+        .bind(r.record.version)
+        .bind(r.expires_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn import_call_count(&self, c: &CallCount) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO call_counts (appid, api, day, day_count, minute, minute_count) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (appid, api) DO NOTHING",
+        )
+        .bind(c.appid.as_str())
+        .bind(&c.api)
+        .bind(c.day)
+        .bind(c.day_count)
+        .bind(c.minute)
+        .bind(c.minute_count)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+}
+
+/// What [`PostgresMeta::import`] stored, and what was there already, per kind of row.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Imported {
+    pub apps: Tally,
+    pub tokens: Tally,
+    pub stable_states: Tally,
+    pub records: Tally,
+    pub call_counts: Tally,
+}

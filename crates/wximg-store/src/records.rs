@@ -1,0 +1,126 @@
+//! The records storage keeps: one struct per table row, shared by every backend and
+//! by everything above storage. They are plain values; the rules that make them (token
+//! lifetimes, secret hashing) live in the server, and how a row becomes one lives in
+//! `rows`.
+
+use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRecord {
+    pub appid: AppId,
+    pub app_type: AppType,
+    pub name: String,
+    /// Keyed BLAKE3 of the secret (see `auth::hash_secret`); the secret itself is never stored.
+    pub secret_hash: [u8; 32],
+    pub created_at: i64,
+}
+
+/// Which endpoint issued a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// `/cgi-bin/token`
+    Classic,
+    /// `/cgi-bin/stable_token`
+    Stable,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Classic => "classic",
+            TokenKind::Stable => "stable",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        match s {
+            "classic" => Some(TokenKind::Classic),
+            "stable" => Some(TokenKind::Stable),
+            _ => None,
+        }
+    }
+}
+
+/// An access token, known only by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub hash: [u8; 32],
+    pub appid: AppId,
+    pub kind: TokenKind,
+    pub issued_at: i64,
+    /// End of its natural life: after it the token answers 42001.
+    pub expires_at: i64,
+    /// Set when a newer token ends it: from then on it answers 40001.
+    pub ended_at: Option<i64>,
+}
+
+/// An app's stable-token state. The token itself is never stored: it is derived from the
+/// caller's secret and `nonce` (see `auth::derive_stable_token`), so only someone who
+/// knows the secret can get it back, yet every node hands out the same one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StableState {
+    pub appid: AppId,
+    /// Bumped by every rotation; rotations are compare-and-swap on it.
+    pub generation: i64,
+    pub nonce: [u8; 32],
+    pub token_hash: [u8; 32],
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub last_force_at: Option<i64>,
+    /// Beijing day number (`wximg_proto::calendar::beijing_day`) that `force_count` counts.
+    pub force_day: i64,
+    pub force_count: i64,
+}
+
+/// A stored picture's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    pub id: ImageId,
+    pub format: ImageFormat,
+    pub size: u64,
+    pub width: u32,
+    pub height: u32,
+    /// The app that first uploaded these bytes.
+    pub appid: AppId,
+    pub created_at: i64,
+}
+
+/// A platform record with its key and end of life, as [`crate::MetaStore::export`] copies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub key: String,
+    pub record: Record,
+    pub expires_at: Option<i64>,
+}
+
+/// An app's call counts for one API: the day and minute they belong to and the counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallCount {
+    pub appid: AppId,
+    pub api: String,
+    pub day: i64,
+    pub day_count: i64,
+    pub minute: i64,
+    pub minute_count: i64,
+}
+
+/// Every metadata row but the pictures' (whose rows go in only after their blobs, see
+/// [`crate::transfer`]): what `wximg migrate` copies from one store into another.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Export {
+    pub apps: Vec<AppRecord>,
+    /// Ended and expired ones too, so old tokens keep answering 40001/42001 as before.
+    pub tokens: Vec<TokenRecord>,
+    pub stable_states: Vec<StableState>,
+    /// Platform records (whitelists, quota limits, third-party platform state).
+    pub records: Vec<StoredRecord>,
+    pub call_counts: Vec<CallCount>,
+}
+
+/// A platform record: a JSON document and its version (bumped by every write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub value: String,
+    pub version: i64,
+}

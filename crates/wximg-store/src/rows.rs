@@ -1,0 +1,202 @@
+//! The row layer: how each table's row becomes its record, written once for every driver.
+//!
+//! Both backends (sqlx on SQLite and PostgreSQL, rusqlite on SQLite's upload path) read
+//! rows through [`Columns`], so a column's name, its type and its validation (an appid
+//! that parses, a hash of exactly 32 bytes, a size that fits) live in one place. A row
+//! that fails validation is [`StorageError::Corrupt`], never a panic and never a record
+//! with a made-up value.
+
+use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
+
+use crate::{
+    AppRecord, CallCount, Export, ImageRecord, Record, Result, StableState, StorageError,
+    StoredRecord, TokenKind, TokenRecord,
+};
+
+/// A row's columns by name, for any driver's rows.
+pub(crate) trait Columns {
+    fn text(&self, name: &str) -> Result<String>;
+    fn int(&self, name: &str) -> Result<i64>;
+    fn opt_int(&self, name: &str) -> Result<Option<i64>>;
+    fn blob(&self, name: &str) -> Result<Vec<u8>>;
+}
+
+/// Implements [`Columns`] for a sqlx row type: the four getters are the same `try_get`.
+macro_rules! sqlx_columns {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn text(&self, name: &str) -> Result<String> {
+                Ok(sqlx::Row::try_get(self, name)?)
+            }
+            fn int(&self, name: &str) -> Result<i64> {
+                Ok(sqlx::Row::try_get(self, name)?)
+            }
+            fn opt_int(&self, name: &str) -> Result<Option<i64>> {
+                Ok(sqlx::Row::try_get(self, name)?)
+            }
+            fn blob(&self, name: &str) -> Result<Vec<u8>> {
+                Ok(sqlx::Row::try_get(self, name)?)
+            }
+        }
+    };
+}
+
+sqlx_columns!(sqlx::sqlite::SqliteRow);
+sqlx_columns!(sqlx::postgres::PgRow);
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, name: &str) -> Result<String> {
+        Ok(self.get(name)?)
+    }
+    fn int(&self, name: &str) -> Result<i64> {
+        Ok(self.get(name)?)
+    }
+    fn opt_int(&self, name: &str) -> Result<Option<i64>> {
+        Ok(self.get(name)?)
+    }
+    fn blob(&self, name: &str) -> Result<Vec<u8>> {
+        Ok(self.get(name)?)
+    }
+}
+
+pub(crate) fn corrupt(what: &str) -> StorageError {
+    StorageError::Corrupt(format!("malformed {what} in the database"))
+}
+
+fn hash32(row: &impl Columns, column: &str, what: &str) -> Result<[u8; 32]> {
+    row.blob(column)?.try_into().map_err(|_| corrupt(what))
+}
+
+fn appid(row: &impl Columns) -> Result<AppId> {
+    AppId::parse(&row.text("appid")?).ok_or_else(|| corrupt("appid"))
+}
+
+/// A non-negative integer column that must fit `T` (sizes, dimensions).
+fn fitting<T: TryFrom<i64>>(row: &impl Columns, column: &str, what: &str) -> Result<T> {
+    T::try_from(row.int(column)?).map_err(|_| corrupt(what))
+}
+
+/// An `apps` row (or a join carrying its columns).
+pub(crate) fn app(row: &impl Columns) -> Result<AppRecord> {
+    Ok(AppRecord {
+        appid: appid(row)?,
+        app_type: AppType::parse(&row.text("app_type")?).ok_or_else(|| corrupt("app type"))?,
+        name: row.text("name")?,
+        secret_hash: hash32(row, "secret_hash", "secret hash")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+/// A `tokens` row (or a join carrying its columns).
+pub(crate) fn token(row: &impl Columns) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        hash: hash32(row, "hash", "token hash")?,
+        appid: appid(row)?,
+        kind: TokenKind::parse(&row.text("kind")?).ok_or_else(|| corrupt("token kind"))?,
+        issued_at: row.int("issued_at")?,
+        expires_at: row.int("expires_at")?,
+        ended_at: row.opt_int("ended_at")?,
+    })
+}
+
+/// A `stable_tokens` row.
+pub(crate) fn stable(row: &impl Columns) -> Result<StableState> {
+    Ok(StableState {
+        appid: appid(row)?,
+        generation: row.int("generation")?,
+        nonce: hash32(row, "nonce", "nonce")?,
+        token_hash: hash32(row, "token_hash", "token hash")?,
+        issued_at: row.int("issued_at")?,
+        expires_at: row.int("expires_at")?,
+        last_force_at: row.opt_int("last_force_at")?,
+        force_day: row.int("force_day")?,
+        force_count: row.int("force_count")?,
+    })
+}
+
+/// The `id` column of an `images` row.
+pub(crate) fn image_id(row: &impl Columns) -> Result<ImageId> {
+    Ok(ImageId::from_hash(hash32(row, "id", "image id")?))
+}
+
+/// An `images` row.
+pub(crate) fn image(row: &impl Columns) -> Result<ImageRecord> {
+    Ok(ImageRecord {
+        id: image_id(row)?,
+        format: ImageFormat::parse(&row.text("format")?).ok_or_else(|| corrupt("image format"))?,
+        size: fitting(row, "size", "image size")?,
+        width: fitting(row, "width", "image width")?,
+        height: fitting(row, "height", "image height")?,
+        appid: appid(row)?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+/// The `value` and `version` of a `platform_records` row.
+pub(crate) fn record(row: &impl Columns) -> Result<Record> {
+    Ok(Record {
+        value: row.text("value")?,
+        version: row.int("version")?,
+    })
+}
+
+/// A whole `platform_records` row, as `export` copies it.
+pub(crate) fn stored_record(row: &impl Columns) -> Result<StoredRecord> {
+    Ok(StoredRecord {
+        key: row.text("key")?,
+        record: record(row)?,
+        expires_at: row.opt_int("expires_at")?,
+    })
+}
+
+/// A `call_counts` row.
+pub(crate) fn call_count(row: &impl Columns) -> Result<CallCount> {
+    Ok(CallCount {
+        appid: appid(row)?,
+        api: row.text("api")?,
+        day: row.int("day")?,
+        day_count: row.int("day_count")?,
+        minute: row.int("minute")?,
+        minute_count: row.int("minute_count")?,
+    })
+}
+
+/// The tables [`crate::MetaStore::export`] copies, each with the query that reads it
+/// whole (the same SQL on both databases).
+pub(crate) const EXPORT_QUERIES: [(&str, &str); 5] = [
+    ("apps", "SELECT * FROM apps ORDER BY created_at, appid"),
+    ("tokens", "SELECT * FROM tokens ORDER BY issued_at"),
+    (
+        "stable_tokens",
+        "SELECT * FROM stable_tokens ORDER BY appid",
+    ),
+    (
+        "platform_records",
+        "SELECT key, value, version, expires_at FROM platform_records ORDER BY key",
+    ),
+    (
+        "call_counts",
+        "SELECT appid, api, day, day_count, minute, minute_count FROM call_counts \
+         ORDER BY appid, api",
+    ),
+];
+
+/// Maps the rows of one of [`EXPORT_QUERIES`]' tables into `export`.
+pub(crate) fn add_to_export(
+    export: &mut Export,
+    table: &str,
+    found: &[impl Columns],
+) -> Result<()> {
+    fn all<T, R: Columns>(found: &[R], map: fn(&R) -> Result<T>) -> Result<Vec<T>> {
+        found.iter().map(map).collect()
+    }
+    match table {
+        "apps" => export.apps = all(found, app)?,
+        "tokens" => export.tokens = all(found, token)?,
+        "stable_tokens" => export.stable_states = all(found, stable)?,
+        "platform_records" => export.records = all(found, stored_record)?,
+        "call_counts" => export.call_counts = all(found, call_count)?,
+        other => return Err(StorageError::Corrupt(format!("no export of table {other}"))),
+    }
+    Ok(())
+}
