@@ -232,22 +232,21 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn app(&self, appid: &AppId) -> Result<Option<AppRecord>> {
-        sqlx::query("SELECT * FROM apps WHERE appid = $1")
-            .bind(appid.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(rows::app)
-            .transpose()
+        rows::fetch_optional(
+            sqlx::query("SELECT * FROM apps WHERE appid = $1").bind(appid.as_str()),
+            &self.pool,
+            rows::app,
+        )
+        .await
     }
 
     async fn apps(&self) -> Result<Vec<AppRecord>> {
-        sqlx::query("SELECT * FROM apps ORDER BY created_at, appid")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::app)
-            .collect()
+        rows::fetch_all(
+            sqlx::query("SELECT * FROM apps ORDER BY created_at, appid"),
+            &self.pool,
+            rows::app,
+        )
+        .await
     }
 
     async fn set_secret(&self, appid: &AppId, secret_hash: [u8; 32], now: i64) -> Result<bool> {
@@ -317,23 +316,21 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
-        sqlx::query("SELECT * FROM tokens WHERE hash = $1")
-            .bind(&hash[..])
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(rows::token)
-            .transpose()
+        rows::fetch_optional(
+            sqlx::query("SELECT * FROM tokens WHERE hash = $1").bind(&hash[..]),
+            &self.pool,
+            rows::token,
+        )
+        .await
     }
 
     async fn stable_state(&self, appid: &AppId) -> Result<Option<StableState>> {
-        sqlx::query("SELECT * FROM stable_tokens WHERE appid = $1")
-            .bind(appid.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(rows::stable)
-            .transpose()
+        rows::fetch_optional(
+            sqlx::query("SELECT * FROM stable_tokens WHERE appid = $1").bind(appid.as_str()),
+            &self.pool,
+            rows::stable,
+        )
+        .await
     }
 
     async fn swap_stable_state(
@@ -417,31 +414,30 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>> {
-        sqlx::query("SELECT * FROM images WHERE id = $1")
-            .bind(&id.hash()[..])
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(rows::image)
-            .transpose()
+        rows::fetch_optional(
+            sqlx::query("SELECT * FROM images WHERE id = $1").bind(&id.hash()[..]),
+            &self.pool,
+            rows::image,
+        )
+        .await
     }
 
     async fn image_ids(&self) -> Result<Vec<ImageId>> {
-        sqlx::query("SELECT id FROM images")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::image_id)
-            .collect()
+        rows::fetch_all(
+            sqlx::query("SELECT id FROM images"),
+            &self.pool,
+            rows::image_id,
+        )
+        .await
     }
 
     async fn images(&self) -> Result<Vec<ImageRecord>> {
-        sqlx::query("SELECT * FROM images ORDER BY created_at")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::image)
-            .collect()
+        rows::fetch_all(
+            sqlx::query("SELECT * FROM images ORDER BY created_at"),
+            &self.pool,
+            rows::image,
+        )
+        .await
     }
 
     async fn export(&self) -> Result<Export> {
@@ -460,21 +456,11 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn record(&self, key: &str, now: i64) -> Result<Option<Record>> {
-        let row = sqlx::query(
+        let query = sqlx::query(
             "SELECT value, version FROM platform_records WHERE key = $1 \
              AND (expires_at IS NULL OR expires_at > $2)",
-        )
-        .bind(key)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(Record {
-                value: row.try_get("value")?,
-                version: row.try_get("version")?,
-            })
-        })
-        .transpose()
+        );
+        rows::fetch_optional(query.bind(key).bind(now), &self.pool, rows::record).await
     }
 
     async fn swap_record(

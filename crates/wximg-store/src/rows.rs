@@ -200,3 +200,38 @@ pub(crate) fn add_to_export(
     }
     Ok(())
 }
+
+/// Runs a lookup and maps the row it found, if any, on either database.
+pub(crate) async fn fetch_optional<DB, T>(
+    query: sqlx::query::Query<'_, DB, DB::Arguments>,
+    pool: &sqlx::Pool<DB>,
+    map: fn(&DB::Row) -> Result<T>,
+) -> Result<Option<T>>
+where
+    DB: sqlx::Database,
+    DB::Row: Columns,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+{
+    query
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(map)
+        .transpose()
+}
+
+/// Runs a listing and maps every row it found, on either database.
+pub(crate) async fn fetch_all<DB, T>(
+    query: sqlx::query::Query<'_, DB, DB::Arguments>,
+    pool: &sqlx::Pool<DB>,
+    map: fn(&DB::Row) -> Result<T>,
+) -> Result<Vec<T>>
+where
+    DB: sqlx::Database,
+    DB::Row: Columns,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+{
+    query.fetch_all(pool).await?.iter().map(map).collect()
+}

@@ -151,22 +151,21 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn app(&self, appid: &AppId) -> Result<Option<AppRecord>> {
-        sqlx::query("SELECT * FROM apps WHERE appid = ?")
-            .bind(appid.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(rows::app)
-            .transpose()
+        rows::fetch_optional(
+            sqlx::query("SELECT * FROM apps WHERE appid = ?").bind(appid.as_str()),
+            &self.pool,
+            rows::app,
+        )
+        .await
     }
 
     async fn apps(&self) -> Result<Vec<AppRecord>> {
-        sqlx::query("SELECT * FROM apps ORDER BY created_at, appid")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::app)
-            .collect()
+        rows::fetch_all(
+            sqlx::query("SELECT * FROM apps ORDER BY created_at, appid"),
+            &self.pool,
+            rows::app,
+        )
+        .await
     }
 
     async fn set_secret(&self, appid: &AppId, secret_hash: [u8; 32], now: i64) -> Result<bool> {
@@ -235,13 +234,12 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
-        sqlx::query("SELECT * FROM tokens WHERE hash = ?")
-            .bind(&hash[..])
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(rows::token)
-            .transpose()
+        rows::fetch_optional(
+            sqlx::query("SELECT * FROM tokens WHERE hash = ?").bind(&hash[..]),
+            &self.pool,
+            rows::token,
+        )
+        .await
     }
 
     async fn token_with_app(
@@ -268,13 +266,12 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn stable_state(&self, appid: &AppId) -> Result<Option<StableState>> {
-        sqlx::query("SELECT * FROM stable_tokens WHERE appid = ?")
-            .bind(appid.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(rows::stable)
-            .transpose()
+        rows::fetch_optional(
+            sqlx::query("SELECT * FROM stable_tokens WHERE appid = ?").bind(appid.as_str()),
+            &self.pool,
+            rows::stable,
+        )
+        .await
     }
 
     async fn swap_stable_state(
@@ -342,31 +339,30 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>> {
-        sqlx::query("SELECT * FROM images WHERE id = ?")
-            .bind(&id.hash()[..])
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(rows::image)
-            .transpose()
+        rows::fetch_optional(
+            sqlx::query("SELECT * FROM images WHERE id = ?").bind(&id.hash()[..]),
+            &self.pool,
+            rows::image,
+        )
+        .await
     }
 
     async fn image_ids(&self) -> Result<Vec<ImageId>> {
-        sqlx::query("SELECT id FROM images")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::image_id)
-            .collect()
+        rows::fetch_all(
+            sqlx::query("SELECT id FROM images"),
+            &self.pool,
+            rows::image_id,
+        )
+        .await
     }
 
     async fn images(&self) -> Result<Vec<ImageRecord>> {
-        sqlx::query("SELECT * FROM images ORDER BY created_at")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(rows::image)
-            .collect()
+        rows::fetch_all(
+            sqlx::query("SELECT * FROM images ORDER BY created_at"),
+            &self.pool,
+            rows::image,
+        )
+        .await
     }
 
     async fn export(&self) -> Result<Export> {
