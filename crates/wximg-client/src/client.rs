@@ -145,10 +145,10 @@ impl ClientBuilder {
             base.set_path(&p);
         }
         let cache = match (&auth, self.use_disk_cache) {
-            (Auth::App { appid, .. }, true) => self
+            (Auth::App { appid, secret }, true) => self
                 .cache_dir
                 .or_else(crate::token::default_cache_dir)
-                .map(|dir| TokenCache::new(&dir, base.as_str(), appid, self.endpoint)),
+                .map(|dir| TokenCache::new(&dir, base.as_str(), appid, secret, self.endpoint)),
             _ => None,
         };
         Ok(Client {

@@ -6,9 +6,10 @@
 //!
 //! - in memory, shared by every concurrent upload of one [`crate::Client`] (one fetch
 //!   even when 16 jobs start at once);
-//! - on disk, one small JSON file per (server, appid, endpoint) under the user's cache
-//!   directory (`$WXIMG_CACHE_DIR`, else `$XDG_CACHE_HOME/wximg`, else `~/.cache/wximg`),
-//!   mode 0600 and written atomically, so the next command reuses it.
+//! - on disk, one small JSON file per (server, appid, secret, endpoint) under the user's
+//!   cache directory (`$WXIMG_CACHE_DIR`, else `$XDG_CACHE_HOME/wximg`, else
+//!   `~/.cache/wximg`), mode 0600 and written atomically, so the next command reuses it;
+//!   used only while no one else could have written it ([`TokenCache`]).
 //!
 //! A token is used while it has more than [`REFRESH_MARGIN`] of life left. When the server
 //! refuses a token (40001 / 42001) the caller asks for [`TokenProvider::renew`]: a new token
@@ -100,18 +101,36 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("wximg"))
 }
 
-/// The on-disk token cache: one file per (server, appid, endpoint).
+/// The on-disk token cache: one file per (server, appid, secret, endpoint).
+///
+/// A cached token is a credential, so the cache is trusted only when no one else could
+/// have written it: on Unix the directory must belong to this user and be writable by no
+/// one else, and the file must be a regular file of this user's, readable by no one else.
+/// Anything else (a world-writable directory someone prepared, a planted 0666 file, a
+/// symlink) is ignored with a warning: the token is fetched instead and not written there.
 #[derive(Debug, Clone)]
 pub struct TokenCache {
     file: PathBuf,
 }
 
 impl TokenCache {
-    /// The cache file for this server, appid and endpoint inside `dir`. The server is part
-    /// of the key (as a short hash of its base URL), so a token of a local wximg is never
-    /// sent to the real service or the other way round.
-    pub fn new(dir: &Path, base_url: &str, appid: &str, endpoint: TokenEndpoint) -> TokenCache {
-        let server = blake3::hash(base_url.trim_end_matches('/').as_bytes()).to_hex();
+    /// The cache file for this server, appid, secret and endpoint inside `dir`. The
+    /// server is part of the key, so a token of a local wximg is never sent to the real
+    /// service or the other way round; so is the secret (through a derived hash, never
+    /// the secret itself), so a wrong secret never gets the right secret's token.
+    pub fn new(
+        dir: &Path,
+        base_url: &str,
+        appid: &str,
+        secret: &str,
+        endpoint: TokenEndpoint,
+    ) -> TokenCache {
+        let mut key = blake3::Hasher::new_derive_key("wximg 2026 token cache file name");
+        for part in [base_url.trim_end_matches('/'), appid, secret] {
+            key.update(&(part.len() as u64).to_le_bytes());
+            key.update(part.as_bytes());
+        }
+        let key = key.finalize().to_hex();
         let safe_appid: String = appid
             .chars()
             .filter(|c| c.is_ascii_alphanumeric())
@@ -119,10 +138,9 @@ impl TokenCache {
             .collect();
         TokenCache {
             file: dir.join(format!(
-                "token-{}-{}-{}.json",
-                &server[..12],
-                safe_appid,
-                endpoint.as_str()
+                "token-{safe_appid}-{}-{}.json",
+                endpoint.as_str(),
+                &key[..24]
             )),
         }
     }
@@ -131,17 +149,24 @@ impl TokenCache {
         &self.file
     }
 
-    /// The cached token, if there is a readable one. A missing or damaged file is no token.
+    /// The cached token, if there is a readable one in a cache that is safe to trust. A
+    /// missing or damaged file is no token.
     pub fn load(&self) -> Option<CachedToken> {
+        if let Err(why) = self.trusted(true) {
+            tracing::warn!("not using the cached token: {why}");
+            return None;
+        }
         let text = std::fs::read(&self.file).ok()?;
         serde_json::from_slice(&text).ok()
     }
 
     /// Stores a token: written to a temporary file with mode 0600, synced, then renamed
     /// over the old one, so a reader sees the old token or the new one, never half of one.
+    /// Refused (an error the caller reports) when the directory is not safe to trust.
     pub fn store(&self, token: &CachedToken) -> Result<()> {
-        let dir = self.file.parent().unwrap_or(Path::new("."));
+        let dir = self.dir();
         create_private_dir(dir)?;
+        self.trusted(false).map_err(Error::Config)?;
         let json = serde_json::to_vec(token).map_err(|e| Error::Config(e.to_string()))?;
         write_atomic(&self.file, &json, Access::Private)
     }
@@ -149,6 +174,44 @@ impl TokenCache {
     /// Removes the cached token (after the server refused it).
     pub fn clear(&self) {
         let _ = std::fs::remove_file(&self.file);
+    }
+
+    fn dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Whether the directory (and, with `file`, the file) could only have been written by
+    /// this user; the error says what is wrong and how to mend it.
+    fn trusted(&self, file: bool) -> std::result::Result<(), String> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let me = rustix::process::geteuid().as_raw();
+            let dir = self.dir();
+            if let Ok(meta) = std::fs::metadata(dir) {
+                if meta.uid() != me || meta.mode() & 0o022 != 0 {
+                    return Err(format!(
+                        "the cache directory {} belongs to another user or others may write \
+                         to it (mode {:o}); run `chmod 700` on it or set WXIMG_CACHE_DIR",
+                        dir.display(),
+                        meta.mode() & 0o7777
+                    ));
+                }
+            }
+            if file && let Ok(meta) = std::fs::symlink_metadata(&self.file) {
+                if !meta.file_type().is_file() || meta.uid() != me || meta.mode() & 0o077 != 0 {
+                    return Err(format!(
+                        "{} is not a private regular file of this user's (mode {:o}); \
+                         remove it",
+                        self.file.display(),
+                        meta.mode() & 0o7777
+                    ));
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = file;
+        Ok(())
     }
 }
 
@@ -275,6 +338,7 @@ mod tests {
             dir.path(),
             "http://x",
             "wx0123456789abcdef",
+            "s",
             TokenEndpoint::Stable,
         );
         let f = counter(false);
@@ -302,7 +366,7 @@ mod tests {
     #[tokio::test]
     async fn stale_tokens_are_refetched() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = TokenCache::new(dir.path(), "http://x", "wxa", TokenEndpoint::Classic);
+        let cache = TokenCache::new(dir.path(), "http://x", "wxa", "s", TokenEndpoint::Classic);
         cache.store(&CachedToken::new("old".into(), 200)).unwrap();
         let f = counter(false);
         let p = TokenProvider::new(Some(cache.clone()));
@@ -327,13 +391,40 @@ mod tests {
     #[test]
     fn cache_key_separates_servers_and_endpoints() {
         let d = Path::new("/c");
-        let a = TokenCache::new(d, "https://api.weixin.qq.com", "wx1", TokenEndpoint::Stable);
-        let b = TokenCache::new(d, "http://127.0.0.1:8080", "wx1", TokenEndpoint::Stable);
-        let c = TokenCache::new(d, "http://127.0.0.1:8080/", "wx1", TokenEndpoint::Classic);
+        let a = TokenCache::new(
+            d,
+            "https://api.weixin.qq.com",
+            "wx1",
+            "s",
+            TokenEndpoint::Stable,
+        );
+        let b = TokenCache::new(
+            d,
+            "http://127.0.0.1:8080",
+            "wx1",
+            "s",
+            TokenEndpoint::Stable,
+        );
+        let c = TokenCache::new(
+            d,
+            "http://127.0.0.1:8080/",
+            "wx1",
+            "s",
+            TokenEndpoint::Classic,
+        );
         assert_ne!(a.path(), b.path());
         assert_ne!(b.path(), c.path());
+        // A wrong secret never finds the right secret's token.
+        let wrong = TokenCache::new(
+            d,
+            "http://127.0.0.1:8080",
+            "wx1",
+            "t",
+            TokenEndpoint::Stable,
+        );
+        assert_ne!(b.path(), wrong.path());
         assert!(
-            !TokenCache::new(d, "x", "../../etc", TokenEndpoint::Stable)
+            !TokenCache::new(d, "x", "../../etc", "s", TokenEndpoint::Stable)
                 .path()
                 .to_string_lossy()
                 .contains("..")
@@ -344,5 +435,54 @@ mod tests {
     fn debug_hides_the_token() {
         let t = CachedToken::new("SECRET-TOKEN".into(), 10);
         assert!(!format!("{t:?}").contains("SECRET"));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_unsafe_cache_is_neither_read_nor_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let chmod = |p: &Path, mode: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TokenCache::new(dir.path(), "http://x", "wxa", "s", TokenEndpoint::Stable);
+        cache.store(&CachedToken::new("mine".into(), 7200)).unwrap();
+        assert_eq!(cache.load().unwrap().access_token, "mine");
+
+        // A planted token readable and writable by everyone is not used.
+        std::fs::write(
+            cache.path(),
+            br#"{"access_token":"planted","expires_at":99999999999}"#,
+        )
+        .unwrap();
+        chmod(cache.path(), 0o666);
+        assert!(cache.load().is_none(), "a 0666 token file was trusted");
+        let f = counter(false);
+        let p = TokenProvider::new(Some(cache.clone()));
+        assert_eq!(p.get(&f).await.unwrap(), "t0", "the planted token was used");
+
+        // A directory others may write to is neither read nor written.
+        std::fs::remove_file(cache.path()).unwrap();
+        cache.store(&CachedToken::new("mine".into(), 7200)).unwrap();
+        chmod(dir.path(), 0o777);
+        assert!(
+            cache.load().is_none(),
+            "a world-writable cache directory was trusted"
+        );
+        assert!(cache.store(&CachedToken::new("x".into(), 7200)).is_err());
+        chmod(dir.path(), 0o700);
+        assert_eq!(cache.load().unwrap().access_token, "mine");
+
+        // A symlink in place of the file is not followed.
+        std::fs::remove_file(cache.path()).unwrap();
+        let elsewhere = dir.path().join("elsewhere.json");
+        std::fs::write(
+            &elsewhere,
+            br#"{"access_token":"linked","expires_at":99999999999}"#,
+        )
+        .unwrap();
+        chmod(&elsewhere, 0o600);
+        std::os::unix::fs::symlink(&elsewhere, cache.path()).unwrap();
+        assert!(cache.load().is_none(), "a symlinked token file was trusted");
     }
 }

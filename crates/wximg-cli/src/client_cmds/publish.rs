@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use wximg_client::atomic_file::{Access, write_atomic};
+use wximg_client::atomic_file::write_through;
 use wximg_client::publish::{PublishOptions, publish};
 
 use super::ClientArgs;
@@ -66,9 +66,9 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
         let mut backup = args.article.clone().into_os_string();
         backup.push(".bak");
         std::fs::copy(&args.article, &backup)?;
-        write_atomic(&args.article, report.text.as_bytes(), Access::Shared)?;
+        write_through(&args.article, report.text.as_bytes())?;
     } else if let Some(out) = &args.output {
-        write_atomic(out, report.text.as_bytes(), Access::Shared)?;
+        write_through(out, report.text.as_bytes())?;
     } else {
         use std::io::Write;
         std::io::stdout().write_all(report.text.as_bytes())?;
