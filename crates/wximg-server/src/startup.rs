@@ -14,9 +14,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use wximg_proto::ErrCode;
 
-use crate::answer::{self, ApiError};
+use crate::answer;
 use crate::clock::Clock;
 use crate::configuration::Settings;
+use crate::error::ApiError;
 use crate::routes::{
     component, debug, fallback, health, images, metrics, stable_token, token, uploadimg,
 };
@@ -241,7 +242,9 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route_layer(middleware::from_fn(answer::name_endpoint))
         .fallback(fallback::not_found)
+        .layer(answer::catch_panic())
         .layer(middleware::from_fn(answer::frame))
         .with_state(state)
 }
