@@ -37,6 +37,11 @@ impl ApiError {
     }
 }
 
+/// A request field that must be given and non-empty: the field, or `missing`'s error.
+pub fn required(field: Option<&str>, missing: ErrCode) -> Result<&str, ApiError> {
+    field.filter(|s| !s.is_empty()).ok_or(missing.into())
+}
+
 impl From<ErrCode> for ApiError {
     fn from(code: ErrCode) -> ApiError {
         ApiError {

@@ -12,7 +12,7 @@
 use wximg_proto::wire::TokenOk;
 use wximg_proto::{AppId, AppSecret, ErrCode};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, required};
 use crate::secrets;
 use wximg_store::{AppRecord, MetaStore, StableState, TokenKind, TokenRecord};
 
@@ -45,12 +45,8 @@ pub fn credentials<'a>(
     appid: Option<&'a str>,
     secret: Option<&'a str>,
 ) -> Result<(AppId, &'a str), ApiError> {
-    let appid = appid
-        .filter(|s| !s.is_empty())
-        .ok_or(ErrCode::AppIdMissing)?;
-    let secret = secret
-        .filter(|s| !s.is_empty())
-        .ok_or(ErrCode::AppSecretMissing)?;
+    let appid = required(appid, ErrCode::AppIdMissing)?;
+    let secret = required(secret, ErrCode::AppSecretMissing)?;
     let appid = AppId::parse(appid).ok_or(ErrCode::InvalidAppId)?;
     Ok((appid, secret))
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use wximg_proto::{AppId, AppSecret, ErrCode, ids};
 
 use super::{COMPONENT_TOKEN_TTL, KEEP_EXPIRED, PREAUTH_TTL, TICKET_EVERY, TICKET_LIFE, hash_hex};
-use crate::error::ApiError;
+use crate::error::{ApiError, required};
 use crate::platform::{create, load, update};
 use crate::secrets;
 use crate::tokens;
@@ -167,9 +167,7 @@ pub async fn authenticate_component(
     component_appid: Option<&str>,
     now: i64,
 ) -> Result<String, ApiError> {
-    let token = token
-        .filter(|t| !t.is_empty())
-        .ok_or(ErrCode::AccessTokenMissing)?;
+    let token = required(token, ErrCode::AccessTokenMissing)?;
     let (record, _) = load::<ComponentToken>(meta, &format!("ctoken:{}", hash_hex(token)), now)
         .await?
         .ok_or(ErrCode::InvalidCredential)?;

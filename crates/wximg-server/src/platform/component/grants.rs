@@ -10,7 +10,7 @@ use wximg_proto::{AppId, ErrCode};
 
 use super::accounts::{self, Component};
 use super::{AUTH_CODE_TTL, AUTHORIZER_TOKEN_TTL, KEEP_EXPIRED, hash_hex};
-use crate::error::ApiError;
+use crate::error::{ApiError, required};
 use crate::platform::{create, load, update};
 use crate::secrets;
 use wximg_store::{AppRecord, MetaStore};
@@ -174,9 +174,7 @@ pub async fn query_auth(
     code: Option<&str>,
     now: i64,
 ) -> Result<AuthorizerTokens, ApiError> {
-    let code = code
-        .filter(|c| !c.is_empty())
-        .ok_or(ErrCode::AuthorizationCodeInvalid)?;
+    let code = required(code, ErrCode::AuthorizationCodeInvalid)?;
     let key = format!("authcode:{}", hash_hex(code));
     let (record, _) = load::<AuthCode>(meta, &key, now)
         .await?
@@ -228,12 +226,8 @@ pub async fn refresh_authorizer_token(
     refresh_token: Option<&str>,
     now: i64,
 ) -> Result<AuthorizerTokens, ApiError> {
-    let authorizer = authorizer
-        .filter(|s| !s.is_empty())
-        .ok_or(ErrCode::AppIdMissing)?;
-    let refresh_token = refresh_token
-        .filter(|s| !s.is_empty())
-        .ok_or(ErrCode::RefreshTokenInvalid)?;
+    let authorizer = required(authorizer, ErrCode::AppIdMissing)?;
+    let refresh_token = required(refresh_token, ErrCode::RefreshTokenInvalid)?;
     let (grant, _) = load::<Grant>(meta, &grant_key(component, authorizer), now)
         .await?
         .filter(|(g, _)| g.revoked_at.is_none())
