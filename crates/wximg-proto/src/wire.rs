@@ -58,16 +58,149 @@ pub struct TokenOk {
 }
 
 /// `/cgi-bin/stable_token`'s JSON request body.
+///
+/// Read leniently, as the platform does: a field of the wrong JSON type reads as absent
+/// (an `appid` that is a number answers 41002, not 47001), and `force_refresh` also takes
+/// `"true"`, `"1"` and `1`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StableTokenRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     pub grant_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     pub appid: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     pub secret: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::flag")]
     pub force_refresh: Option<bool>,
+}
+
+// The component bodies below: fields of the wrong JSON type read as absent, as above.
+
+/// `api_component_token`'s request body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentTokenRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_appid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_appsecret: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_verify_ticket: Option<String>,
+}
+
+/// `api_create_preauthcode`'s request body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreAuthCodeRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_appid: Option<String>,
+}
+
+/// `api_query_auth`'s request body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryAuthRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_appid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub authorization_code: Option<String>,
+}
+
+/// `api_authorizer_token`'s request body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerTokenRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_appid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub authorizer_appid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub authorizer_refresh_token: Option<String>,
+}
+
+// The component answers below keep the field order wximg has always sent: alphabetical
+// (they were once `serde_json::Value` maps). Clients read them by name; do not reorder.
+
+/// `api_component_token`'s success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentTokenOk {
+    pub component_access_token: String,
+    pub expires_in: i64,
+}
+
+/// `api_create_preauthcode`'s success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreAuthCodeOk {
+    pub expires_in: i64,
+    pub pre_auth_code: String,
+}
+
+/// `api_query_auth`'s success: `{"authorization_info":{…}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryAuthOk {
+    pub authorization_info: AuthorizationInfo,
+}
+
+/// What an authorization gave the component: the account's tokens and permission sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationInfo {
+    pub authorizer_access_token: String,
+    pub authorizer_appid: String,
+    pub authorizer_refresh_token: String,
+    pub expires_in: i64,
+    pub func_info: Vec<FuncInfo>,
+}
+
+/// One permission set of a grant: `{"funcscope_category":{"id":N}}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FuncInfo {
+    pub funcscope_category: FuncScope,
+}
+
+/// The permission set's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FuncScope {
+    pub id: u32,
+}
+
+impl FuncInfo {
+    /// The entries for permission sets `ids`, in that order.
+    pub fn list(ids: &[u32]) -> Vec<FuncInfo> {
+        ids.iter()
+            .map(|&id| FuncInfo {
+                funcscope_category: FuncScope { id },
+            })
+            .collect()
+    }
+}
+
+/// `api_authorizer_token`'s success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerTokenOk {
+    pub authorizer_access_token: String,
+    pub authorizer_refresh_token: String,
+    pub expires_in: i64,
+}
+
+/// Lenient readers of request fields: what the platform accepts, not what serde would.
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    /// A JSON string; any other value reads as absent.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::String(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// `true`/`false`, or `"true"`/`"1"`/`1` for true; any other value reads as false,
+    /// and `null` as absent.
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Bool(b) => Some(b),
+            Value::String(s) => Some(s == "true" || s == "1"),
+            Value::Number(n) => Some(n.as_i64() == Some(1)),
+            _ => None,
+        })
+    }
 }
 
 /// A request id: three groups of 8 lowercase hex digits, the first the server's Unix time.
@@ -132,5 +265,43 @@ mod tests {
             Some(rid)
         );
         assert_eq!(Rid::parse("64d0640d-1a2b3c4d-5e6f7a8"), None);
+    }
+
+    #[test]
+    fn component_answers_keep_their_field_order() {
+        let info = QueryAuthOk {
+            authorization_info: AuthorizationInfo {
+                authorizer_access_token: "a".into(),
+                authorizer_appid: "wx".into(),
+                authorizer_refresh_token: "r".into(),
+                expires_in: 7200,
+                func_info: FuncInfo::list(&[1, 11]),
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&info).expect("json"),
+            r#"{"authorization_info":{"authorizer_access_token":"a","authorizer_appid":"wx","authorizer_refresh_token":"r","expires_in":7200,"func_info":[{"funcscope_category":{"id":1}},{"funcscope_category":{"id":11}}]}}"#
+        );
+        let pre = PreAuthCodeOk {
+            expires_in: 1800,
+            pre_auth_code: "p".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&pre).expect("json"),
+            r#"{"expires_in":1800,"pre_auth_code":"p"}"#
+        );
+    }
+
+    #[test]
+    fn request_fields_are_read_leniently() {
+        let r: StableTokenRequest =
+            serde_json::from_str(r#"{"appid":5,"secret":"s","force_refresh":"1"}"#)
+                .expect("lenient");
+        assert_eq!(r.appid, None);
+        assert_eq!(r.secret.as_deref(), Some("s"));
+        assert_eq!(r.force_refresh, Some(true));
+        let r: StableTokenRequest =
+            serde_json::from_str(r#"{"force_refresh":2}"#).expect("lenient");
+        assert_eq!(r.force_refresh, Some(false));
     }
 }

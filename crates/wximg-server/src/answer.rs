@@ -1,68 +1,27 @@
-//! The wire frame of every API answer, kept apart from the handlers' logic.
+//! The wire frame of every answer, kept apart from the handlers' logic.
 //!
-//! Handlers return `Result<ApiJson<T>, ApiError>`. Neither writes a body that needs the
-//! request id: [`ApiError`] only marks the response with its code, and the [`frame`]
-//! middleware — which made the rid — writes the platform's error body
-//! `{"errcode":N,"errmsg":"… rid: …"}`, sets `X-Request-Id`, logs the outcome, counts it in
-//! the metrics, and turns a panic into `-1 system error` instead of a dropped connection.
+//! Invariant: every answer leaves through [`frame`], and only [`frame`] writes an error
+//! body. Handlers return `Result<ApiJson<T>, ApiError>`; an [`ApiError`] only marks the
+//! response with its code, and the frame — which made the rid — writes the platform's
+//! error body `{"errcode":N,"errmsg":"… rid: …"}`, sets `X-Request-Id`, logs the outcome
+//! and counts it in the metrics under the endpoint's name. A panic below the frame is
+//! caught ([`catch_panic`], tower-http's `CatchPanicLayer`) and answers `-1 system error`
+//! in that same frame instead of dropping the connection.
 
-use std::panic::AssertUnwindSafe;
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures_util::FutureExt;
 use serde::Serialize;
+use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
 use wximg_proto::ErrCode;
 use wximg_proto::wire::{ErrorBody, JSON_CONTENT_TYPE, Rid};
 
-use wximg_store::StorageError;
-
-/// An API failure: one row of the error table, plus what to log.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub code: ErrCode,
-    /// A message other than the table's (e.g. 40164 names the caller's address).
-    pub message: Option<String>,
-    /// Logged with the rid, never sent.
-    pub detail: Option<String>,
-}
-
-impl ApiError {
-    pub fn detail(code: ErrCode, detail: impl Into<String>) -> ApiError {
-        ApiError {
-            code,
-            message: None,
-            detail: Some(detail.into()),
-        }
-    }
-}
-
-impl From<ErrCode> for ApiError {
-    fn from(code: ErrCode) -> ApiError {
-        ApiError {
-            code,
-            message: None,
-            detail: None,
-        }
-    }
-}
-
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> ApiError {
-        ApiError::detail(ErrCode::SystemError, e.to_string())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = StatusCode::OK.into_response();
-        response.extensions_mut().insert(self);
-        response
-    }
-}
+use crate::error::ApiError;
 
 /// A successful JSON answer with the platform's Content-Type.
 pub struct ApiJson<T>(pub T);
@@ -92,9 +51,10 @@ pub fn new_rid(now: i64) -> Rid {
     Rid::new(now as u64, rand::random())
 }
 
-/// Names the endpoint for logs and metrics, with a bounded set of values.
-pub fn endpoint_label(path: &str) -> &'static str {
-    match path {
+/// The name of a route (its template, as axum's [`MatchedPath`] gives it) for logs,
+/// metrics and `--faults` rules: a bounded set of values, whatever paths clients send.
+pub fn endpoint_name(route: &str) -> &'static str {
+    match route {
         "/cgi-bin/token" => "token",
         "/cgi-bin/stable_token" => "stable_token",
         "/cgi-bin/media/uploadimg" => "uploadimg",
@@ -102,13 +62,63 @@ pub fn endpoint_label(path: &str) -> &'static str {
         "/cgi-bin/component/api_create_preauthcode" => "api_create_preauthcode",
         "/cgi-bin/component/api_query_auth" => "api_query_auth",
         "/cgi-bin/component/api_authorizer_token" => "api_authorizer_token",
-        p if p.starts_with("/debug/") => "debug",
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         "/metrics" => "metrics",
-        p if p.starts_with("/mmbiz_") => "image",
-        p if p.starts_with("/cgi-bin/") => "cgi_other",
+        r if r.starts_with("/debug") => "debug",
+        r if r.starts_with("/mmbiz_") => "image",
         _ => "other",
+    }
+}
+
+/// The name of what answered a request that no route took.
+fn unrouted_name(path: &str) -> &'static str {
+    if path.starts_with("/cgi-bin/") {
+        "cgi_other"
+    } else {
+        "other"
+    }
+}
+
+/// Where [`name_endpoint`] (below the router, where [`MatchedPath`] is known) tells
+/// [`frame`] (above it, where it is not yet) which route answered. A shared cell rather
+/// than a response extension, so the name survives a panic of the handler.
+#[derive(Clone, Default)]
+struct EndpointSlot(Arc<OnceLock<&'static str>>);
+
+/// Route middleware: records the matched route's [`endpoint_name`] for the frame.
+pub async fn name_endpoint(request: Request, next: Next) -> Response {
+    if let (Some(slot), Some(route)) = (
+        request.extensions().get::<EndpointSlot>(),
+        request.extensions().get::<MatchedPath>(),
+    ) {
+        let _ = slot.0.set(endpoint_name(route.as_str()));
+    }
+    next.run(request).await
+}
+
+/// The layer that turns a panic below the frame into `-1 system error`.
+pub fn catch_panic() -> CatchPanicLayer<PanicAnswer> {
+    CatchPanicLayer::custom(PanicAnswer)
+}
+
+/// [`catch_panic`]'s answer: an [`ApiError`] mark, which [`frame`] then writes.
+#[derive(Debug, Clone, Copy)]
+pub struct PanicAnswer;
+
+impl ResponseForPanic for PanicAnswer {
+    type ResponseBody = axum::body::Body;
+
+    fn response_for_panic(
+        &mut self,
+        panic: Box<dyn Any + Send + 'static>,
+    ) -> axum::http::Response<axum::body::Body> {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        ApiError::detail(ErrCode::SystemError, format!("panic: {what}")).into_response()
     }
 }
 
@@ -117,41 +127,17 @@ pub async fn frame(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let rid = new_rid(crate::clock::Clock::default().now());
     let method = request.method().clone();
-    let endpoint = endpoint_label(request.uri().path());
+    let unrouted = unrouted_name(request.uri().path());
+    let slot = EndpointSlot::default();
     request.extensions_mut().insert(rid.clone());
+    request.extensions_mut().insert(slot.clone());
 
-    let mut response = match AssertUnwindSafe(next.run(request)).catch_unwind().await {
-        Ok(response) => response,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            ApiError::detail(ErrCode::SystemError, format!("panic: {what}")).into_response()
-        }
-    };
+    let mut response = next.run(request).await;
+    let endpoint = slot.0.get().copied().unwrap_or(unrouted);
 
     let errcode = match response.extensions_mut().remove::<ApiError>() {
         Some(error) => {
-            let body = ErrorBody::with_message(
-                error.code,
-                error.message.as_deref().unwrap_or(error.code.message()),
-                &rid,
-            );
-            let detail = error.detail.as_deref().unwrap_or("");
-            if error.code == ErrCode::SystemError {
-                tracing::error!(%rid, endpoint, errcode = error.code.code(), detail, "request failed");
-            } else {
-                tracing::info!(%rid, endpoint, errcode = error.code.code(), detail, "request refused");
-            }
-            let headers = std::mem::take(response.headers_mut());
-            response = json_response(serde_json::to_vec(&body).unwrap_or_default());
-            response.headers_mut().extend(headers);
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(JSON_CONTENT_TYPE),
-            );
+            write_error(&mut response, &error, &rid, endpoint);
             error.code.code()
         }
         None => 0,
@@ -163,4 +149,83 @@ pub async fn frame(mut request: Request, next: Next) -> Response {
     crate::metrics::record_request(endpoint, errcode, response.status().as_u16(), elapsed);
     tracing::debug!(%rid, %method, endpoint, errcode, status = response.status().as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1000.0, "answered");
     response
+}
+
+/// Replaces `response`'s body with the platform's error body for `error` (keeping the
+/// headers a handler set), and logs the refusal.
+fn write_error(response: &mut Response, error: &ApiError, rid: &Rid, endpoint: &str) {
+    let body = ErrorBody::with_message(error.code, error.errmsg(), rid);
+    let detail = error.detail.as_deref().unwrap_or("");
+    if error.code == ErrCode::SystemError {
+        tracing::error!(%rid, endpoint, errcode = error.code.code(), detail, "request failed");
+    } else {
+        tracing::info!(%rid, endpoint, errcode = error.code.code(), detail, "request refused");
+    }
+    let headers = std::mem::take(response.headers_mut());
+    // Serialising two plain fields cannot fail; an empty body would still be framed.
+    *response = json_response(serde_json::to_vec(&body).unwrap_or_default());
+    response.headers_mut().extend(headers);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_answers_system_error_in_the_frame() {
+        let router: Router = Router::new()
+            .route(
+                "/cgi-bin/boom",
+                get(|| async {
+                    if true {
+                        panic!("boom");
+                    }
+                    "unreachable"
+                }),
+            )
+            .route_layer(axum::middleware::from_fn(name_endpoint))
+            .layer(catch_panic())
+            .layer(axum::middleware::from_fn(frame));
+        let request = axum::http::Request::get("/cgi-bin/boom")
+            .body(Body::empty())
+            .expect("request");
+        let response = router.oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            HeaderValue::from_static(JSON_CONTENT_TYPE)
+        );
+        let rid = response.headers()["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(
+            std::str::from_utf8(&body).expect("utf-8"),
+            format!(r#"{{"errcode":-1,"errmsg":"system error rid: {rid}"}}"#)
+        );
+    }
+
+    #[test]
+    fn routes_have_bounded_names() {
+        assert_eq!(endpoint_name("/cgi-bin/media/uploadimg"), "uploadimg");
+        assert_eq!(endpoint_name("/mmbiz_png/{id}/{size}"), "image");
+        assert_eq!(unrouted_name("/cgi-bin/nope"), "cgi_other");
+        assert_eq!(unrouted_name("/elsewhere"), "other");
+    }
 }

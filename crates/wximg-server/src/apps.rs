@@ -2,7 +2,7 @@
 
 use wximg_proto::{AppId, AppSecret, AppType};
 
-use crate::auth;
+use crate::secrets;
 use wximg_store::{AppRecord, MetaStore, Result};
 
 /// Creates an app; returns it and its secret, which is shown once and stored only hashed.
@@ -17,7 +17,7 @@ pub async fn create(
         appid: AppId::from_random(rand::random()),
         app_type,
         name: name.to_string(),
-        secret_hash: auth::hash_secret(&secret),
+        secret_hash: secrets::hash_secret(&secret),
         created_at: now,
     };
     meta.insert_app(&app).await?;
@@ -32,7 +32,7 @@ pub async fn rotate_secret(
 ) -> Result<Option<AppSecret>> {
     let secret = AppSecret::from_random(rand::random());
     Ok(meta
-        .set_secret(appid, auth::hash_secret(&secret), now)
+        .set_secret(appid, secrets::hash_secret(&secret), now)
         .await?
         .then_some(secret))
 }

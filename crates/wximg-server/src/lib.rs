@@ -4,23 +4,36 @@
 //! the token endpoints it needs.
 //!
 //! Layout (find a behaviour by its name):
-//! - [`startup`]: builds the service and runs it; [`configuration`]: its settings.
-//! - [`routes`]: one module per endpoint; [`answer`]: the wire frame of every answer.
-//! - [`tokens`] and [`auth`]: the platform's token rules, and how secrets are kept.
-//! - [`media`]: streaming the `media` part; the picture rules are `wximg_proto::rules`.
-//! - [`storage`]: the metadata and blob traits and their backends; [`apps`]: accounts.
-//! - [`fsck`]: checks that every picture row has its exact blob, and removes orphans.
+//! - [`startup`]: builds the service and runs it; [`configuration`]: its settings;
+//!   [`state`]: what every handler shares.
+//! - [`routes`]: one module per endpoint; [`answer`]: the wire frame of every answer;
+//!   [`error`]: [`error::ApiError`], the one error type the rules and handlers return.
+//! - [`extract`]: what a handler's signature asks for — [`extract::Caller`] (who is
+//!   calling, and how it proved it) and [`extract::JsonBody`] (a small JSON body).
+//! - [`tokens`]: the platform's token rules; [`secrets`]: how secrets and tokens are
+//!   made, hashed and compared; [`apps`]: account administration.
+//! - [`media`]: streaming the `media` part; the picture rules are `wximg_proto::rules`
+//!   and the JSON bodies `wximg_proto::wire`.
+//! - [`platform`]: quotas, IP whitelists, cloud calls, fault injection and the
+//!   third-party platform.
+//! - [`picture_cache`], [`metrics`], [`telemetry`], [`clock`]: serving hot pictures from
+//!   memory, Prometheus metrics, logs, and the (testable) time.
+//!
+//! Storage — the metadata and blob traits, their backends, and `fsck` — is the
+//! `wximg-store` crate; handlers only see its traits.
 
 pub mod answer;
 pub mod apps;
-pub mod auth;
 pub mod clock;
 pub mod configuration;
+pub mod error;
+pub mod extract;
 pub mod media;
 pub mod metrics;
 pub mod picture_cache;
 pub mod platform;
 pub mod routes;
+pub mod secrets;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -15,7 +15,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wximg_proto::ErrCode;
 
-use crate::answer::ApiError;
+use crate::error::ApiError;
 
 /// The bytes of a `media` part, with the memory permit they hold.
 pub struct Media {

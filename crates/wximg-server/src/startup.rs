@@ -7,16 +7,18 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
+use axum::handler::Handler;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use wximg_proto::ErrCode;
 
-use crate::answer::{self, ApiError};
+use crate::answer;
 use crate::clock::Clock;
 use crate::configuration::Settings;
+use crate::error::ApiError;
 use crate::routes::{
     component, debug, fallback, health, images, metrics, stable_token, token, uploadimg,
 };
@@ -201,27 +203,24 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
         .route(
             "/cgi-bin/stable_token",
-            post(stable_token::stable_token).fallback(fallback::require_post),
+            post_only(stable_token::stable_token),
         )
-        .route(
-            "/cgi-bin/media/uploadimg",
-            post(uploadimg::uploadimg).fallback(fallback::require_post),
-        )
+        .route("/cgi-bin/media/uploadimg", post_only(uploadimg::uploadimg))
         .route(
             "/cgi-bin/component/api_component_token",
-            post(component::component_token).fallback(fallback::require_post),
+            post_only(component::component_token),
         )
         .route(
             "/cgi-bin/component/api_create_preauthcode",
-            post(component::create_preauthcode).fallback(fallback::require_post),
+            post_only(component::create_preauthcode),
         )
         .route(
             "/cgi-bin/component/api_query_auth",
-            post(component::query_auth).fallback(fallback::require_post),
+            post_only(component::query_auth),
         )
         .route(
             "/cgi-bin/component/api_authorizer_token",
-            post(component::authorizer_token).fallback(fallback::require_post),
+            post_only(component::authorizer_token),
         )
         .route_layer(middleware::from_fn_with_state(request_timeout, timeout))
         .route_layer(middleware::from_fn_with_state(
@@ -241,9 +240,20 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route_layer(middleware::from_fn(answer::name_endpoint))
         .fallback(fallback::not_found)
+        .layer(answer::catch_panic())
         .layer(middleware::from_fn(answer::frame))
         .with_state(state)
+}
+
+/// A POST-only endpoint: any other method answers 43002.
+fn post_only<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    post(handler).fallback(fallback::require_post)
 }
 
 /// Bounds an API request's time; past it the answer is -1 (and nothing is acknowledged).

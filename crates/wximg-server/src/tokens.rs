@@ -9,10 +9,11 @@
 //!   20 forces per app per day (45009), the day being Beijing's (UTC+8), as the platform's.
 //! - A token past its life answers 42001; one unknown or ended answers 40001.
 
+use wximg_proto::wire::TokenOk;
 use wximg_proto::{AppId, AppSecret, ErrCode};
 
-use crate::answer::ApiError;
-use crate::auth;
+use crate::error::{ApiError, required};
+use crate::secrets;
 use wximg_store::{AppRecord, MetaStore, StableState, TokenKind, TokenRecord};
 
 pub const TOKEN_TTL: i64 = 7200;
@@ -28,22 +29,38 @@ pub struct Issued {
     pub expires_in: i64,
 }
 
+impl From<Issued> for TokenOk {
+    fn from(issued: Issued) -> TokenOk {
+        TokenOk {
+            access_token: issued.access_token,
+            expires_in: issued.expires_in,
+        }
+    }
+}
+
+/// The appid and secret a token call names: 41002 / 41004 when one is absent or empty,
+/// 40013 when the appid is malformed. Whether the secret is the app's is the caller's to
+/// check, once it has found the app (40013 before 40125, as the platform).
+pub fn credentials<'a>(
+    appid: Option<&'a str>,
+    secret: Option<&'a str>,
+) -> Result<(AppId, &'a str), ApiError> {
+    let appid = required(appid, ErrCode::AppIdMissing)?;
+    let secret = required(secret, ErrCode::AppSecretMissing)?;
+    let appid = AppId::parse(appid).ok_or(ErrCode::InvalidAppId)?;
+    Ok((appid, secret))
+}
+
 /// Checks appid and secret as the token endpoints do; returns the app and its secret.
 pub async fn verify_app(
     meta: &dyn MetaStore,
     appid: Option<&str>,
     secret: Option<&str>,
 ) -> Result<(AppRecord, AppSecret), ApiError> {
-    let appid = appid
-        .filter(|s| !s.is_empty())
-        .ok_or(ErrCode::AppIdMissing)?;
-    let secret = secret
-        .filter(|s| !s.is_empty())
-        .ok_or(ErrCode::AppSecretMissing)?;
-    let appid = AppId::parse(appid).ok_or(ErrCode::InvalidAppId)?;
+    let (appid, secret) = credentials(appid, secret)?;
     let app = meta.app(&appid).await?.ok_or(ErrCode::InvalidAppId)?;
     let secret = AppSecret::parse(secret).ok_or(ErrCode::InvalidAppSecret)?;
-    if !auth::same_hash(&auth::hash_secret(&secret), &app.secret_hash) {
+    if !secrets::same_hash(&secrets::hash_secret(&secret), &app.secret_hash) {
         return Err(ErrCode::InvalidAppSecret.into());
     }
     Ok((app, secret))
@@ -55,9 +72,9 @@ pub async fn issue_classic(
     app: &AppRecord,
     now: i64,
 ) -> Result<Issued, ApiError> {
-    let access_token = auth::new_token();
+    let access_token = secrets::new_token();
     let record = TokenRecord {
-        hash: auth::hash_token(&access_token),
+        hash: secrets::hash_token(&access_token),
         appid: app.appid.clone(),
         kind: TokenKind::Classic,
         issued_at: now,
@@ -85,8 +102,8 @@ pub async fn stable(
     for _ in 0..8 {
         let state = meta.stable_state(&app.appid).await?;
         let current = state.as_ref().and_then(|s| {
-            let token = auth::derive_stable_token(secret, &s.nonce);
-            auth::same_hash(&auth::hash_token(&token), &s.token_hash).then_some((token, s))
+            let token = secrets::derive_stable_token(secret, &s.nonce);
+            secrets::same_hash(&secrets::hash_token(&token), &s.token_hash).then_some((token, s))
         });
         if let Some((token, s)) = &current {
             let remaining = s.expires_at - now;
@@ -110,12 +127,12 @@ pub async fn stable(
             ));
         }
         let nonce: [u8; 32] = rand::random();
-        let access_token = auth::derive_stable_token(secret, &nonce);
+        let access_token = secrets::derive_stable_token(secret, &nonce);
         let next = StableState {
             appid: app.appid.clone(),
             generation: state.as_ref().map_or(1, |s| s.generation + 1),
             nonce,
-            token_hash: auth::hash_token(&access_token),
+            token_hash: secrets::hash_token(&access_token),
             issued_at: now,
             expires_at: now + TOKEN_TTL,
             last_force_at: if force_refresh {
@@ -156,11 +173,11 @@ pub async fn authenticate(
     if token.is_empty() {
         return Err(ErrCode::AccessTokenMissing.into());
     }
-    let hash = auth::hash_token(token);
+    let hash = secrets::hash_token(token);
     let (record, app) = meta
         .token_with_app(&hash)
         .await?
-        .filter(|(r, _)| auth::same_hash(&r.hash, &hash))
+        .filter(|(r, _)| secrets::same_hash(&r.hash, &hash))
         .ok_or(ErrCode::InvalidCredential)?;
     if record.ended_at.is_some_and(|at| at <= now) {
         return Err(ErrCode::InvalidCredential.into());

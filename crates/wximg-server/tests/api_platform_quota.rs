@@ -5,7 +5,7 @@ mod common;
 
 use common::{code, pictures, spawn_app, spawn_with};
 use wximg_proto::{AppId, AppType};
-use wximg_server::platform::{QuotaLimits, cloud, quota};
+use wximg_server::platform::{QuotaLimits, quota, whitelist};
 
 /// Moves the server's clock to the start of a minute, so a test's calls share one.
 fn start_of_minute(app: &common::TestApp) {
@@ -149,11 +149,11 @@ async fn default_quota_applies_to_apps_without_their_own() {
 async fn set_whitelist(app: &common::TestApp, id: &str, networks: &[&str]) {
     wximg_server::platform::update(
         app.storage.meta.as_ref(),
-        &cloud::whitelist_key(&appid(id)),
+        &whitelist::whitelist_key(&appid(id)),
         app.clock.now(),
         None,
-        |_: Option<cloud::Whitelist>| {
-            Ok(cloud::Whitelist {
+        |_: Option<whitelist::Whitelist>| {
+            Ok(whitelist::Whitelist {
                 networks: networks.iter().map(|s| s.to_string()).collect(),
             })
         },

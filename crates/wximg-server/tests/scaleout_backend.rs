@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
-use wximg_server::{apps, auth, tokens};
+use wximg_server::{apps, secrets, tokens};
 use wximg_store::postgres::PostgresMeta;
 use wximg_store::s3::S3Blobs;
 use wximg_store::{
@@ -124,7 +124,7 @@ async fn postgres_keeps_the_metadata_semantics() {
     let issued = tokens::stable(&meta, &app, &secret, false, t)
         .await
         .expect("stable");
-    let stable_hash = auth::hash_token(&issued.access_token);
+    let stable_hash = secrets::hash_token(&issued.access_token);
     let third = token(&app.appid, TokenKind::Classic, t + 2);
     meta.issue_classic_token(&third, t + 302)
         .await

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 use wximg_proto::{AppId, AppType};
-use wximg_server::platform::{self, Cidr, QuotaLimits, cloud, quota};
+use wximg_server::platform::{self, Cidr, QuotaLimits, quota, whitelist};
 use wximg_server::{Clock, apps};
 use wximg_store::AppRecord;
 
@@ -187,14 +187,14 @@ pub async fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("no app {appid} in this storage (see `wximg app list`)");
             }
             let _ = list; // printing is what happens anyway
-            let key = cloud::whitelist_key(&appid);
+            let key = whitelist::whitelist_key(&appid);
             let networks = if add.is_empty() && remove.is_empty() && !clear {
-                cloud::whitelist(meta, &appid, now)
+                whitelist::whitelist(meta, &appid, now)
                     .await
                     .map_err(api_error)?
             } else {
                 let saved =
-                    platform::update(meta, &key, now, None, |w: Option<cloud::Whitelist>| {
+                    platform::update(meta, &key, now, None, |w: Option<whitelist::Whitelist>| {
                         let mut nets: Vec<String> = if clear {
                             Vec::new()
                         } else {
@@ -206,7 +206,7 @@ pub async fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
                                 nets.push(a.to_string());
                             }
                         }
-                        Ok(cloud::Whitelist { networks: nets })
+                        Ok(whitelist::Whitelist { networks: nets })
                     })
                     .await
                     .map_err(api_error)?;
@@ -231,7 +231,7 @@ pub async fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn api_error(e: wximg_server::answer::ApiError) -> anyhow::Error {
+fn api_error(e: wximg_server::error::ApiError) -> anyhow::Error {
     super::component::cli_error(e)
 }
 

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use serde_json::json;
 use wximg_proto::AppId;
 use wximg_server::Clock;
-use wximg_server::answer::ApiError;
+use wximg_server::error::ApiError;
 use wximg_server::platform::component;
 
 use super::StorageArgs;

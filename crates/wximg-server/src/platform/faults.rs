@@ -16,14 +16,13 @@
 
 use std::str::FromStr;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 use wximg_proto::ErrCode;
 
-use crate::answer::{ApiError, endpoint_label};
+use crate::answer::endpoint_name;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// One `ENDPOINT:CODE:RATE` rule.
@@ -106,21 +105,16 @@ fn chosen(state: &AppState, endpoint: &str, request: &Request) -> Option<ErrCode
 
 /// The middleware (on the API routes only, inside the `frame`, which writes the body).
 pub async fn inject(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let endpoint = endpoint_label(request.uri().path());
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("other", |route| endpoint_name(route.as_str()));
     let Some(code) = chosen(&state, endpoint, &request) else {
         return next.run(request).await;
     };
     crate::metrics::record_fault(endpoint, code.code());
     // Read the body away (bounded) so the client, still sending, reads the answer.
-    let mut body: Body = request.into_body();
-    let mut drained: u64 = 0;
-    while drained <= state.drain_limit {
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                drained += frame.data_ref().map_or(0, |d| d.len() as u64);
-            }
-            _ => break,
-        }
-    }
+    let mut body = request.into_body().into_data_stream();
+    crate::extract::drain(&mut body, 0, state.drain_limit).await;
     ApiError::detail(code, format!("injected fault on {endpoint}")).into_response()
 }

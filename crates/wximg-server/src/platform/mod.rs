@@ -3,9 +3,13 @@
 //!
 //! - [`quota`]: per-app, per-API daily (45009) and per-minute (45011) quotas, counted in
 //!   the database so every node agrees.
-//! - [`cloud`]: the caller's address (peer, or `X-Forwarded-For` from a trusted proxy),
-//!   per-app IP whitelists for token calls (40164) and "cloud calls" from trusted
-//!   networks that name their account instead of sending a token.
+//! - [`cidr`]: the networks the operator configures (trusted networks, proxies,
+//!   whitelists).
+//! - [`peer`]: the caller's address (the TCP peer, or `X-Forwarded-For` from a trusted
+//!   proxy).
+//! - [`whitelist`]: per-app IP whitelists for token calls (40164).
+//! - [`cloud`]: "cloud calls" from trusted networks that name their account instead of
+//!   sending a token.
 //! - [`faults`]: answers chosen error codes at chosen rates, for testing clients.
 //! - [`component`]: the third-party platform (component apps, tickets, authorizations
 //!   and `authorizer_access_token`).
@@ -14,19 +18,22 @@
 //! under namespaced keys, see [`wximg_store::MetaStore::record`]); [`load`] and
 //! [`update`] are the typed way in.
 
+pub mod cidr;
 pub mod cloud;
 pub mod component;
 pub mod faults;
+pub mod peer;
 pub mod quota;
+pub mod whitelist;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wximg_proto::ErrCode;
 
-use crate::answer::ApiError;
+use crate::error::ApiError;
 use wximg_store::{MetaStore, StorageError};
 
-pub use cloud::Cidr;
+pub use cidr::Cidr;
 pub use faults::FaultRule;
 pub use quota::QuotaLimits;
 

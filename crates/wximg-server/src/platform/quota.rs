@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use wximg_proto::{AppId, ErrCode};
 
 use super::PlatformSettings;
-use crate::answer::ApiError;
+use crate::error::ApiError;
 use wximg_store::MetaStore;
 
 /// The APIs that have quotas, as `wximg app quota --api` names them.

@@ -4,7 +4,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use wximg_proto::ErrCode;
 
-use crate::answer::ApiError;
+use crate::error::ApiError;
 
 /// A GET endpoint called with a method it does not take.
 pub async fn require_get() -> ApiError {

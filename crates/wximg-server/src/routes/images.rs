@@ -5,7 +5,7 @@
 //! `If-None-Match` gives 304 and a single `Range` gives 206. Anything that is not a stored
 //! picture of that format — unknown ids, `..`, encoded tricks — is a plain 404.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use wximg_proto::{ImageFormat, ImageId};
 
 use crate::state::AppState;
+use wximg_store::ImageRecord;
 
 const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
@@ -22,6 +23,7 @@ fn not_found() -> Response {
 
 /// Whether an `If-None-Match` header names `etag` (or `*`). Weak comparison, as RFC 9110
 /// asks for this header.
+// By hand: the `headers` crate's `IfNoneMatch` would be a dependency for these 8 lines.
 fn none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
@@ -76,6 +78,8 @@ pub async fn png(
     serve(state, ImageFormat::Png, id, method, headers).await
 }
 
+/// Answers one picture request, step by step: the path, the row, the validators, the
+/// range, then the bytes (from the cache, or streamed from the blob store).
 async fn serve(
     State(state): State<AppState>,
     format: ImageFormat,
@@ -83,82 +87,82 @@ async fn serve(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    let Ok(Path((id, size))) = path else {
+    let Some(id) = picture_id(path) else {
         return not_found();
     };
-    let Some(id) = ImageId::parse(&id) else {
-        return not_found();
-    };
-    if size != "0" {
-        return not_found();
-    }
-    let cached = state.pictures.as_ref().and_then(|c| c.get(&id));
-    let record = match &cached {
-        Some((record, _)) if record.format == format => record.clone(),
-        Some(_) => return not_found(),
-        None => match state.storage.meta.image(&id).await {
-            Ok(Some(r)) if r.format == format => r,
-            Ok(_) => return not_found(),
-            Err(e) => {
-                tracing::error!(%id, "image lookup failed: {e}");
-                return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response();
-            }
-        },
+    let (record, cached) = match find(&state, &id, format).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(),
+        Err(unavailable) => return unavailable,
     };
     let etag = format!("\"{}\"", id.hex());
-    let mut response_headers = HeaderMap::new();
-    let mut set = |name, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            response_headers.insert(name, v);
-        }
-    };
-    set(header::ETAG, &etag);
-    set(header::CACHE_CONTROL, CACHE_CONTROL);
-    set(header::ACCEPT_RANGES, "bytes");
-    set(
-        header::LAST_MODIFIED,
-        &httpdate::fmt_http_date(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(record.created_at.max(0) as u64),
-        ),
-    );
-
+    let mut answer = Headers::validators(&etag, &record);
     if none_match(&headers, &etag) {
-        return (StatusCode::NOT_MODIFIED, response_headers).into_response();
+        return (StatusCode::NOT_MODIFIED, answer.0).into_response();
     }
-    set(header::CONTENT_TYPE, format.mime());
-    let len = record.size;
-    let (status, range) = match wanted_range(&headers, &etag, len) {
-        Ok(None) => (StatusCode::OK, None),
-        Ok(Some(r)) => {
-            set(
-                header::CONTENT_RANGE,
-                &format!("bytes {}-{}/{len}", r.start, r.end - 1),
-            );
-            (StatusCode::PARTIAL_CONTENT, Some(r))
-        }
-        Err(()) => {
-            set(header::CONTENT_RANGE, &format!("bytes */{len}"));
-            return (StatusCode::RANGE_NOT_SATISFIABLE, response_headers).into_response();
-        }
+    answer.set(header::CONTENT_TYPE, format.mime());
+    let (status, range) = match answer.range(&headers, &etag, record.size) {
+        Ok(chosen) => chosen,
+        Err(()) => return (StatusCode::RANGE_NOT_SATISFIABLE, answer.0).into_response(),
     };
-    let body_len = range.as_ref().map_or(len, |r| r.end - r.start);
-    set(header::CONTENT_LENGTH, &body_len.to_string());
     if method == Method::HEAD {
-        return (status, response_headers).into_response();
+        return (status, answer.0).into_response();
     }
-    if let Some((_, bytes)) = cached {
-        let body = match range {
-            Some(r) => bytes.slice(r.start as usize..r.end as usize),
-            None => bytes,
-        };
-        return (status, response_headers, body).into_response();
+    match cached {
+        Some(bytes) => {
+            let body = match range {
+                Some(r) => bytes.slice(r.start as usize..r.end as usize),
+                None => bytes,
+            };
+            (status, answer.0, body).into_response()
+        }
+        None => stream(&state, record, range, status, answer.0).await,
     }
+}
+
+/// The id of a `/mmbiz_*/<id>/0` path; `None` (404) for anything else.
+fn picture_id(path: IdPath) -> Option<ImageId> {
+    let Ok(Path((id, size))) = path else {
+        return None;
+    };
+    ImageId::parse(&id).filter(|_| size == "0")
+}
+
+/// The picture's row, and its bytes when the cache has them. `Ok(None)`: no picture of
+/// this format (404); `Err`: the store is unavailable (503).
+async fn find(
+    state: &AppState,
+    id: &ImageId,
+    format: ImageFormat,
+) -> Result<Option<(ImageRecord, Option<Bytes>)>, Response> {
+    if let Some((record, bytes)) = state.pictures.as_ref().and_then(|c| c.get(id)) {
+        return Ok((record.format == format).then_some((record, Some(bytes))));
+    }
+    match state.storage.meta.image(id).await {
+        Ok(Some(record)) if record.format == format => Ok(Some((record, None))),
+        Ok(_) => Ok(None),
+        Err(e) => {
+            tracing::error!(%id, "image lookup failed: {e}");
+            Err(unavailable())
+        }
+    }
+}
+
+/// The blob, streamed, for a picture the cache does not hold (and fills it afterwards).
+async fn stream(
+    state: &AppState,
+    record: ImageRecord,
+    range: Option<std::ops::Range<u64>>,
+    status: StatusCode,
+    headers: HeaderMap,
+) -> Response {
+    let id = record.id;
     match state.storage.blobs.get(&id, range).await {
         Ok(Some(stream)) => {
             if let Some(cache) = &state.pictures {
                 cache.fill_later(&state.storage, record);
             }
-            (status, response_headers, Body::from_stream(stream)).into_response()
+            (status, headers, Body::from_stream(stream)).into_response()
         }
         Ok(None) => {
             tracing::error!(%id, "picture row without its blob: run `wximg fsck`");
@@ -166,8 +170,63 @@ async fn serve(
         }
         Err(e) => {
             tracing::error!(%id, "blob read failed: {e}");
-            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+            unavailable()
         }
+    }
+}
+
+fn unavailable() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+}
+
+/// The headers of a picture answer, in the order they are sent.
+struct Headers(HeaderMap);
+
+impl Headers {
+    /// What every answer about the picture carries, 304 included: its validators and
+    /// caching rules.
+    fn validators(etag: &str, record: &ImageRecord) -> Headers {
+        let mut h = Headers(HeaderMap::new());
+        h.set(header::ETAG, etag);
+        h.set(header::CACHE_CONTROL, CACHE_CONTROL);
+        h.set(header::ACCEPT_RANGES, "bytes");
+        let modified =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(record.created_at.max(0) as u64);
+        h.set(header::LAST_MODIFIED, &httpdate::fmt_http_date(modified));
+        h
+    }
+
+    fn set(&mut self, name: header::HeaderName, value: &str) {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.0.insert(name, v);
+        }
+    }
+
+    /// The status and byte range to send for the request's `Range` (setting
+    /// `Content-Range` and `Content-Length`); `Err` when unsatisfiable (416).
+    fn range(
+        &mut self,
+        request: &HeaderMap,
+        etag: &str,
+        len: u64,
+    ) -> Result<(StatusCode, Option<std::ops::Range<u64>>), ()> {
+        let (status, range) = match wanted_range(request, etag, len) {
+            Ok(None) => (StatusCode::OK, None),
+            Ok(Some(r)) => {
+                self.set(
+                    header::CONTENT_RANGE,
+                    &format!("bytes {}-{}/{len}", r.start, r.end - 1),
+                );
+                (StatusCode::PARTIAL_CONTENT, Some(r))
+            }
+            Err(()) => {
+                self.set(header::CONTENT_RANGE, &format!("bytes */{len}"));
+                return Err(());
+            }
+        };
+        let body_len = range.as_ref().map_or(len, |r| r.end - r.start);
+        self.set(header::CONTENT_LENGTH, &body_len.to_string());
+        Ok((status, range))
     }
 }
 

@@ -1,5 +1,9 @@
-//! One module per endpoint. Each handler is the endpoint's logic only; the wire frame
-//! (rid, error bodies, metrics) is `crate::answer`'s.
+//! One module per endpoint.
+//!
+//! Invariant: each handler is its endpoint's logic only. The wire frame (rid, error
+//! bodies, metrics) is `crate::answer`'s; who is calling and what a JSON body holds are
+//! decided by the extractors of `crate::extract` that the handler's signature takes; the
+//! bodies' shapes are `wximg_proto::wire`'s.
 
 pub mod component;
 pub mod debug;

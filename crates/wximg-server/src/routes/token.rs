@@ -1,20 +1,22 @@
 //! `GET /cgi-bin/token?grant_type=client_credential&appid=…&secret=…`
+//!
+//! In order: the grant type (40002), appid and secret (41002/41004/40013/40125), the
+//! app's IP whitelist (40164), the quota (45009/45011); then a new token.
 
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use wximg_proto::ErrCode;
 use wximg_proto::wire::TokenOk;
 
-use crate::answer::{ApiError, ApiJson};
-use crate::platform::cloud::{self, Peer};
-use crate::platform::quota;
+use crate::answer::ApiJson;
+use crate::error::ApiError;
+use crate::platform::peer::CallerIp;
+use crate::platform::{quota, whitelist};
 use crate::state::AppState;
 use crate::tokens;
 
 pub async fn token(
     State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    CallerIp(caller): CallerIp,
     RawQuery(query): RawQuery,
 ) -> Result<ApiJson<TokenOk>, ApiError> {
     let q = super::query_map(query.as_deref());
@@ -29,12 +31,9 @@ pub async fn token(
     )
     .await?;
     let now = state.clock.now();
-    let caller = cloud::caller_ip(&state.platform, peer, &headers);
-    cloud::check_whitelist(meta, &app.appid, caller, now).await?;
+    whitelist::check_whitelist(meta, &app.appid, caller, now).await?;
     quota::charge(&state.platform, meta, &app.appid, "token", now).await?;
-    let issued = tokens::issue_classic(meta, &app, now).await?;
-    Ok(ApiJson(TokenOk {
-        access_token: issued.access_token,
-        expires_in: issued.expires_in,
-    }))
+    Ok(ApiJson(
+        tokens::issue_classic(meta, &app, now).await?.into(),
+    ))
 }

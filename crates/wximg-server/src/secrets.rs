@@ -1,5 +1,7 @@
 //! Secrets and tokens: how they are made, hashed and compared.
 //!
+//! Invariant: no secret or token is ever stored or compared in the clear.
+//!
 //! Secrets and tokens are high-entropy random values (128 and 256 bits), so a fast keyed
 //! hash (BLAKE3) is the right tool to store them — a password hash's slowness defends
 //! low-entropy inputs, which these are not. Only hashes are stored; comparisons of hashes
@@ -23,6 +25,12 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 /// Constant-time equality of two hashes.
 pub fn same_hash(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.ct_eq(b).into()
+}
+
+/// Constant-time equality of two stored hashes written as text (hex), for records that
+/// keep them so; a different length is unequal.
+pub fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// A new random access token: 256 bits, URL-safe.

@@ -1,0 +1,207 @@
+//! Component apps, their `component_verify_ticket`s, and the component's own tokens
+//! (`component_access_token`, `pre_auth_code`).
+//!
+//! Invariant: a component's secret is stored only as a hash, and a ticket is accepted only
+//! while it is the current or the previous one and younger than [`TICKET_LIFE`].
+
+use serde::{Deserialize, Serialize};
+use wximg_proto::{AppId, AppSecret, ErrCode, ids};
+
+use super::{COMPONENT_TOKEN_TTL, KEEP_EXPIRED, PREAUTH_TTL, TICKET_EVERY, TICKET_LIFE, hash_hex};
+use crate::error::{ApiError, required};
+use crate::platform::{create, load, update};
+use crate::secrets;
+use crate::tokens;
+use wximg_store::MetaStore;
+
+/// A component app, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Component {
+    pub appid: String,
+    pub name: String,
+    pub secret_hash: String,
+    pub ticket: String,
+    pub ticket_at: i64,
+    pub previous_ticket: Option<String>,
+    pub previous_ticket_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A `component_access_token` (`ctoken:`) or `pre_auth_code` (`preauth:`), as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ComponentToken {
+    component: String,
+    expires_at: i64,
+}
+
+/// The stored form of a component's secret.
+fn secret_hash_hex(secret: &AppSecret) -> String {
+    ids::hex(&secrets::hash_secret(secret))
+}
+
+/// The platform record key of a component app.
+pub fn component_key(appid: &AppId) -> String {
+    format!("component:{appid}")
+}
+
+/// A fresh `component_verify_ticket`.
+fn new_ticket() -> String {
+    format!("ticket@@@{}", secrets::new_token())
+}
+
+/// Creates a component app; returns its appid and secret (shown once, stored hashed).
+pub async fn create_component(
+    meta: &dyn MetaStore,
+    name: &str,
+    now: i64,
+) -> Result<(AppId, AppSecret), ApiError> {
+    let appid = AppId::from_random(rand::random());
+    let secret = AppSecret::from_random(rand::random());
+    let component = Component {
+        appid: appid.to_string(),
+        name: name.to_string(),
+        secret_hash: secret_hash_hex(&secret),
+        ticket: new_ticket(),
+        ticket_at: now,
+        previous_ticket: None,
+        previous_ticket_at: None,
+        created_at: now,
+    };
+    create(meta, &component_key(&appid), &component, None, now).await?;
+    Ok((appid, secret))
+}
+
+/// Every component app.
+pub async fn components(meta: &dyn MetaStore, now: i64) -> Result<Vec<Component>, ApiError> {
+    meta.records("component:", now)
+        .await?
+        .into_iter()
+        .map(|(key, r)| {
+            serde_json::from_str(&r.value).map_err(|e| {
+                ApiError::detail(ErrCode::SystemError, format!("platform record {key}: {e}"))
+            })
+        })
+        .collect()
+}
+
+/// The component's current `component_verify_ticket`, pushing a new one (and keeping the
+/// previous) when the current is older than [`TICKET_EVERY`]. `None`: no such component.
+pub async fn current_ticket(
+    meta: &dyn MetaStore,
+    appid: &AppId,
+    now: i64,
+) -> Result<Option<String>, ApiError> {
+    if load::<Component>(meta, &component_key(appid), now)
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let c = update(
+        meta,
+        &component_key(appid),
+        now,
+        None,
+        |c: Option<Component>| {
+            let mut c = c.ok_or(ErrCode::InvalidAppId)?;
+            if now - c.ticket_at >= TICKET_EVERY {
+                c.previous_ticket = Some(std::mem::replace(&mut c.ticket, new_ticket()));
+                c.previous_ticket_at = Some(std::mem::replace(&mut c.ticket_at, now));
+            }
+            Ok(c)
+        },
+    )
+    .await?;
+    Ok(Some(c.ticket))
+}
+
+/// `api_component_token`: checks appid, secret and ticket; issues a component token.
+pub async fn component_token(
+    meta: &dyn MetaStore,
+    appid: Option<&str>,
+    secret: Option<&str>,
+    ticket: Option<&str>,
+    now: i64,
+) -> Result<(String, i64), ApiError> {
+    let (appid, secret) = tokens::credentials(appid, secret)?;
+    let (component, _) = load::<Component>(meta, &component_key(&appid), now)
+        .await?
+        .ok_or(ErrCode::InvalidAppId)?;
+    let secret = AppSecret::parse(secret).ok_or(ErrCode::InvalidAppSecret)?;
+    let given = secret_hash_hex(&secret);
+    if !secrets::same_text(&given, &component.secret_hash) {
+        return Err(ErrCode::InvalidAppSecret.into());
+    }
+    let ticket = ticket.unwrap_or("");
+    let current = component.ticket == ticket && now - component.ticket_at < TICKET_LIFE;
+    let previous = component.previous_ticket.as_deref() == Some(ticket)
+        && component
+            .previous_ticket_at
+            .is_some_and(|at| now - at < TICKET_LIFE);
+    if ticket.is_empty() || !(current || previous) {
+        return Err(ApiError::detail(
+            ErrCode::ComponentTicketInvalid,
+            format!("{appid}: not its current or previous ticket"),
+        ));
+    }
+    let token = secrets::new_token();
+    create(
+        meta,
+        &format!("ctoken:{}", hash_hex(&token)),
+        &ComponentToken {
+            component: appid.to_string(),
+            expires_at: now + COMPONENT_TOKEN_TTL,
+        },
+        Some(now + COMPONENT_TOKEN_TTL + KEEP_EXPIRED),
+        now,
+    )
+    .await?;
+    Ok((token, COMPONENT_TOKEN_TTL))
+}
+
+/// The component a `component_access_token` belongs to (41001 / 40001 / 42001), checked
+/// against the body's `component_appid` when one is given.
+pub async fn authenticate_component(
+    meta: &dyn MetaStore,
+    token: Option<&str>,
+    component_appid: Option<&str>,
+    now: i64,
+) -> Result<String, ApiError> {
+    let token = required(token, ErrCode::AccessTokenMissing)?;
+    let (record, _) = load::<ComponentToken>(meta, &format!("ctoken:{}", hash_hex(token)), now)
+        .await?
+        .ok_or(ErrCode::InvalidCredential)?;
+    if record.expires_at <= now {
+        return Err(ErrCode::AccessTokenExpired.into());
+    }
+    if let Some(given) = component_appid.filter(|s| !s.is_empty())
+        && given != record.component
+    {
+        return Err(ApiError::detail(
+            ErrCode::InvalidAppId,
+            format!("component_appid {given} is not the token's component"),
+        ));
+    }
+    Ok(record.component)
+}
+
+/// `api_create_preauthcode`.
+pub async fn preauth_code(
+    meta: &dyn MetaStore,
+    component: &str,
+    now: i64,
+) -> Result<(String, i64), ApiError> {
+    let code = format!("preauthcode@@@{}", secrets::new_token());
+    create(
+        meta,
+        &format!("preauth:{}", hash_hex(&code)),
+        &ComponentToken {
+            component: component.to_string(),
+            expires_at: now + PREAUTH_TTL,
+        },
+        Some(now + PREAUTH_TTL),
+        now,
+    )
+    .await?;
+    Ok((code, PREAUTH_TTL))
+}

@@ -1,0 +1,68 @@
+//! The third-party platform ("component"): a service provider's app that official
+//! accounts authorize to call APIs on their behalf.
+//!
+//! The flow, as on the real platform:
+//! 1. wximg pushes a `component_verify_ticket` to each component app every 10 minutes;
+//!    here `wximg component ticket --component ID` shows it (rotating it when older than
+//!    that). The current ticket and the one before it are accepted for 12 hours.
+//! 2. `POST /cgi-bin/component/api_component_token` `{component_appid,
+//!    component_appsecret, component_verify_ticket}` → `{component_access_token,
+//!    expires_in: 7200}`.
+//! 3. `api_create_preauthcode` → `{pre_auth_code, expires_in: 1800}` (for the consent page).
+//! 4. An official account consents: `wximg component authorize --component ID
+//!    --authorizer wx… --sets 1,11` records the grant and prints the `authorization_code`
+//!    the platform would redirect with (valid 3600 s, single use). Re-authorizing replaces
+//!    the permission sets and ends the previous refresh token.
+//! 5. `api_query_auth` `{component_appid, authorization_code}` → `{authorization_info:
+//!    {authorizer_appid, authorizer_access_token, expires_in, authorizer_refresh_token,
+//!    func_info: [{funcscope_category: {id}}]}}`.
+//! 6. `api_authorizer_token` `{component_appid, authorizer_appid,
+//!    authorizer_refresh_token}` → a new `authorizer_access_token` and the *same* refresh
+//!    token: as on the real platform the refresh token does not change on refresh; it
+//!    changes only when the account authorizes again, which ends the old one (61023).
+//! 7. `uploadimg` accepts an `authorizer_access_token` exactly like the account's own
+//!    token, when the grant holds one of the sets that allow it ([`UPLOADIMG_SETS`]);
+//!    otherwise 48001. `wximg component revoke` ends the grant: its tokens answer 40001 and
+//!    the component's calls for that account 61003.
+//!
+//! Invariant: secrets and tokens are stored only as hashes, and every token names what
+//! ends it — a component token its expiry, an authorizer token its grant's `id` — so a
+//! re-authorization or a revocation ends every token issued before it. All state is
+//! platform records: `component:ID`, `ctoken:HASH`, `preauth:HASH` ([`accounts`]: the
+//! component apps, their tickets and tokens) and `grant:ID:WX`, `authcode:HASH`,
+//! `atoken:HASH` ([`grants`]: what an account granted, and the tokens it yields).
+
+mod accounts;
+mod grants;
+
+pub use accounts::{
+    Component, authenticate_component, component_key, component_token, components,
+    create_component, current_ticket, preauth_code,
+};
+pub use grants::{
+    AuthorizerTokens, Grant, authenticate_authorizer, authorize, grant_key, query_auth,
+    refresh_authorizer_token, revoke,
+};
+
+use wximg_proto::ids;
+
+use crate::secrets;
+
+/// The permission sets under which `uploadimg` may be called (the seed: 1, 8-9, 11, 18,
+/// 37, 100).
+pub const UPLOADIMG_SETS: &[u32] = &[1, 8, 9, 11, 18, 37, 100];
+
+pub const COMPONENT_TOKEN_TTL: i64 = 7200;
+pub const PREAUTH_TTL: i64 = 1800;
+pub const AUTH_CODE_TTL: i64 = 3600;
+pub const AUTHORIZER_TOKEN_TTL: i64 = 7200;
+/// How often the platform pushes a new ticket, and how long one stays usable.
+pub const TICKET_EVERY: i64 = 600;
+pub const TICKET_LIFE: i64 = 12 * 3600;
+/// Token records outlive the token by a day, so a late use answers 42001, not 40001.
+use wximg_store::KEEP_EXPIRED_SECS as KEEP_EXPIRED;
+
+/// The stored form of a token or code: the hex of its hash.
+fn hash_hex(token: &str) -> String {
+    ids::hex(&secrets::hash_token(token))
+}
