@@ -6,7 +6,7 @@ use serde_json::json;
 use wximg_proto::{AppId, AppType};
 use wximg_server::platform::{self, Cidr, QuotaLimits, quota, whitelist};
 use wximg_server::{Clock, apps};
-use wximg_store::AppRecord;
+use wximg_store::{AppRecord, MetaStore};
 
 use super::StorageArgs;
 
@@ -41,41 +41,54 @@ pub enum AppCommand {
     /// Delete the app and its tokens (its pictures stay served).
     Delete { appid: AppId },
     /// Show or set the app's quotas (45009 daily, 45011 per minute) and today's counts.
-    Quota {
-        appid: AppId,
-        /// The API (uploadimg, token, stable_token, api_component_token, …); default:
-        /// every API when showing, uploadimg when changing.
-        #[arg(long)]
-        api: Option<String>,
-        /// Calls a day (the day is Beijing's, as the platform's).
-        #[arg(long, value_name = "N")]
-        daily: Option<i64>,
-        /// Calls a minute.
-        #[arg(long, value_name = "N")]
-        per_minute: Option<i64>,
-        /// Remove the app's own limits (back to the server's defaults).
-        #[arg(long, conflicts_with_all = ["daily", "per_minute"])]
-        unlimited: bool,
-        /// Clear the counts (as the console's reset does).
-        #[arg(long)]
-        reset: bool,
-    },
+    Quota(QuotaArgs),
     /// Show or change the IP whitelist of the app's token calls (40164 elsewhere).
-    Whitelist {
-        appid: AppId,
-        /// Allow a network (CIDR, or one address); repeatable.
-        #[arg(long, value_name = "CIDR")]
-        add: Vec<Cidr>,
-        /// Remove a network; repeatable.
-        #[arg(long, value_name = "CIDR")]
-        remove: Vec<Cidr>,
-        /// Remove every network (no restriction).
-        #[arg(long)]
-        clear: bool,
-        /// Print the list (the default when nothing changes).
-        #[arg(long)]
-        list: bool,
-    },
+    Whitelist(WhitelistArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct QuotaArgs {
+    appid: AppId,
+    /// The API (uploadimg, token, stable_token, api_component_token, …); default:
+    /// every API when showing, uploadimg when changing.
+    #[arg(long)]
+    api: Option<String>,
+    /// Calls a day (the day is Beijing's, as the platform's).
+    #[arg(long, value_name = "N")]
+    daily: Option<i64>,
+    /// Calls a minute.
+    #[arg(long, value_name = "N")]
+    per_minute: Option<i64>,
+    /// Remove the app's own limits (back to the server's defaults).
+    #[arg(long, conflicts_with_all = ["daily", "per_minute"])]
+    unlimited: bool,
+    /// Clear the counts (as the console's reset does).
+    #[arg(long)]
+    reset: bool,
+}
+
+impl QuotaArgs {
+    /// Whether the limits themselves change (not only the counts).
+    fn sets_limits(&self) -> bool {
+        self.daily.is_some() || self.per_minute.is_some() || self.unlimited
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WhitelistArgs {
+    appid: AppId,
+    /// Allow a network (CIDR, or one address); repeatable.
+    #[arg(long, value_name = "CIDR")]
+    add: Vec<Cidr>,
+    /// Remove a network; repeatable.
+    #[arg(long, value_name = "CIDR")]
+    remove: Vec<Cidr>,
+    /// Remove every network (no restriction).
+    #[arg(long)]
+    clear: bool,
+    /// Print the list (the default when nothing changes; printing happens anyway).
+    #[arg(long)]
+    list: bool,
 }
 
 fn describe(app: &AppRecord, json: bool) -> String {
@@ -92,143 +105,166 @@ fn describe(app: &AppRecord, json: bool) -> String {
     }
 }
 
+/// What every command on one app needs: the storage, the time, and how to print.
+struct Ctx<'a> {
+    meta: &'a dyn MetaStore,
+    now: i64,
+    json: bool,
+}
+
+impl Ctx<'_> {
+    /// The app, or the error that says how to find the right appid.
+    async fn existing(&self, appid: &AppId) -> anyhow::Result<AppRecord> {
+        match self.meta.app(appid).await? {
+            Some(app) => Ok(app),
+            None => anyhow::bail!("no app {appid} in this storage (see `wximg app list`)"),
+        }
+    }
+}
+
 pub async fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
     let storage = wximg_store::open(&args.storage.config()).await?;
-    let meta = storage.meta.as_ref();
-    let now = Clock::default().now();
+    let cx = Ctx {
+        meta: storage.meta.as_ref(),
+        now: Clock::default().now(),
+        json: args.json,
+    };
     match args.command {
-        AppCommand::Create { app_type, name } => {
-            let (app, secret) = apps::create(meta, app_type, &name, now).await?;
-            if args.json {
-                println!(
-                    "{}",
-                    json!({
-                        "appid": app.appid.as_str(),
-                        "secret": secret.expose(),
-                        "type": app.app_type.as_str(),
-                        "name": app.name,
-                        "created_at": app.created_at,
-                    })
-                );
-            } else {
-                println!(
-                    "appid   {}\nsecret  {}\ntype    {}",
-                    app.appid,
-                    secret.expose(),
-                    app.app_type
-                );
-                eprintln!(
-                    "The secret is shown only now; keep it. `wximg app rotate-secret` makes a new one."
-                );
-            }
-        }
+        AppCommand::Create { app_type, name } => create(&cx, app_type, &name).await?,
         AppCommand::List => {
-            for app in meta.apps().await? {
-                println!("{}", describe(&app, args.json));
+            for app in cx.meta.apps().await? {
+                println!("{}", describe(&app, cx.json));
             }
         }
-        AppCommand::Show { appid } => match meta.app(&appid).await? {
-            Some(app) => println!("{}", describe(&app, args.json)),
-            None => anyhow::bail!("no app {appid} in this storage (see `wximg app list`)"),
-        },
-        AppCommand::RotateSecret { appid } => match apps::rotate_secret(meta, &appid, now).await? {
-            Some(secret) if args.json => {
-                println!(
-                    "{}",
-                    json!({"appid": appid.as_str(), "secret": secret.expose()})
-                )
-            }
-            Some(secret) => println!("appid   {appid}\nsecret  {}", secret.expose()),
-            None => anyhow::bail!("no app {appid} in this storage (see `wximg app list`)"),
-        },
-        AppCommand::Delete { appid } => {
-            if !meta.delete_app(&appid).await? {
-                anyhow::bail!("no app {appid} in this storage (see `wximg app list`)");
-            }
-            if args.json {
-                println!("{}", json!({"appid": appid.as_str(), "deleted": true}));
-            } else {
-                println!("deleted {appid}");
-            }
+        AppCommand::Show { appid } => {
+            println!("{}", describe(&cx.existing(&appid).await?, cx.json))
         }
-        AppCommand::Quota {
-            appid,
-            api,
-            daily,
-            per_minute,
-            unlimited,
-            reset,
-        } => {
-            if meta.app(&appid).await?.is_none() {
-                anyhow::bail!("no app {appid} in this storage (see `wximg app list`)");
-            }
-            let changing = daily.is_some() || per_minute.is_some() || unlimited || reset;
-            quota_command(
-                meta,
-                &appid,
-                api,
-                (daily, per_minute),
-                unlimited,
-                reset,
-                changing,
-                args.json,
-                now,
-            )
-            .await?;
+        AppCommand::RotateSecret { appid } => rotate_secret(&cx, &appid).await?,
+        AppCommand::Delete { appid } => delete(&cx, &appid).await?,
+        AppCommand::Quota(quota) => {
+            cx.existing(&quota.appid).await?;
+            quota_command(&cx, quota).await?;
         }
-        AppCommand::Whitelist {
-            appid,
-            add,
-            remove,
-            clear,
-            list,
-        } => {
-            if meta.app(&appid).await?.is_none() {
-                anyhow::bail!("no app {appid} in this storage (see `wximg app list`)");
-            }
-            let _ = list; // printing is what happens anyway
-            let key = whitelist::whitelist_key(&appid);
-            let networks = if add.is_empty() && remove.is_empty() && !clear {
-                whitelist::whitelist(meta, &appid, now)
-                    .await
-                    .map_err(api_error)?
-            } else {
-                let saved =
-                    platform::update(meta, &key, now, None, |w: Option<whitelist::Whitelist>| {
-                        let mut nets: Vec<String> = if clear {
-                            Vec::new()
-                        } else {
-                            w.unwrap_or_default().networks
-                        };
-                        nets.retain(|n| !remove.iter().any(|r| r.to_string() == *n));
-                        for a in &add {
-                            if !nets.contains(&a.to_string()) {
-                                nets.push(a.to_string());
-                            }
-                        }
-                        Ok(whitelist::Whitelist { networks: nets })
-                    })
-                    .await
-                    .map_err(api_error)?;
-                saved
-                    .networks
-                    .iter()
-                    .filter_map(|n| n.parse().ok())
-                    .collect()
-            };
-            if args.json {
-                let nets: Vec<String> = networks.iter().map(Cidr::to_string).collect();
-                println!("{}", json!({"appid": appid.as_str(), "whitelist": nets}));
-            } else if networks.is_empty() {
-                println!("{appid}: no whitelist (token calls allowed from anywhere)");
-            } else {
-                for n in networks {
-                    println!("{n}");
-                }
-            }
+        AppCommand::Whitelist(list) => {
+            cx.existing(&list.appid).await?;
+            whitelist_command(&cx, list).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `wximg app create`: the secret is printed once, and never stored.
+async fn create(cx: &Ctx<'_>, app_type: AppType, name: &str) -> anyhow::Result<()> {
+    let (app, secret) = apps::create(cx.meta, app_type, name, cx.now).await?;
+    if cx.json {
+        println!(
+            "{}",
+            json!({
+                "appid": app.appid.as_str(),
+                "secret": secret.expose(),
+                "type": app.app_type.as_str(),
+                "name": app.name,
+                "created_at": app.created_at,
+            })
+        );
+    } else {
+        println!(
+            "appid   {}\nsecret  {}\ntype    {}",
+            app.appid,
+            secret.expose(),
+            app.app_type
+        );
+        eprintln!(
+            "The secret is shown only now; keep it. `wximg app rotate-secret` makes a new one."
+        );
+    }
+    Ok(())
+}
+
+/// `wximg app rotate-secret`: a new secret, printed once; every token of the app ends.
+async fn rotate_secret(cx: &Ctx<'_>, appid: &AppId) -> anyhow::Result<()> {
+    let Some(secret) = apps::rotate_secret(cx.meta, appid, cx.now).await? else {
+        anyhow::bail!("no app {appid} in this storage (see `wximg app list`)");
+    };
+    if cx.json {
+        println!(
+            "{}",
+            json!({"appid": appid.as_str(), "secret": secret.expose()})
+        );
+    } else {
+        println!("appid   {appid}\nsecret  {}", secret.expose());
+    }
+    Ok(())
+}
+
+/// `wximg app delete`: the app and its tokens go; its pictures stay served.
+async fn delete(cx: &Ctx<'_>, appid: &AppId) -> anyhow::Result<()> {
+    if !cx.meta.delete_app(appid).await? {
+        anyhow::bail!("no app {appid} in this storage (see `wximg app list`)");
+    }
+    if cx.json {
+        println!("{}", json!({"appid": appid.as_str(), "deleted": true}));
+    } else {
+        println!("deleted {appid}");
+    }
+    Ok(())
+}
+
+/// `wximg app whitelist`: changes what was asked (in one compare-and-swap of the
+/// record), then prints the list.
+async fn whitelist_command(cx: &Ctx<'_>, args: WhitelistArgs) -> anyhow::Result<()> {
+    let WhitelistArgs {
+        appid,
+        add,
+        remove,
+        clear,
+        list: _,
+    } = args;
+    let networks = if add.is_empty() && remove.is_empty() && !clear {
+        whitelist::whitelist(cx.meta, &appid, cx.now)
+            .await
+            .map_err(api_error)?
+    } else {
+        let key = whitelist::whitelist_key(&appid);
+        let saved = platform::update(
+            cx.meta,
+            &key,
+            cx.now,
+            None,
+            |w: Option<whitelist::Whitelist>| {
+                let mut nets: Vec<String> = if clear {
+                    Vec::new()
+                } else {
+                    w.unwrap_or_default().networks
+                };
+                nets.retain(|n| !remove.iter().any(|r| r.to_string() == *n));
+                for a in &add {
+                    if !nets.contains(&a.to_string()) {
+                        nets.push(a.to_string());
+                    }
+                }
+                Ok(whitelist::Whitelist { networks: nets })
+            },
+        )
+        .await
+        .map_err(api_error)?;
+        saved
+            .networks
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    };
+    if cx.json {
+        let nets: Vec<String> = networks.iter().map(Cidr::to_string).collect();
+        println!("{}", json!({"appid": appid.as_str(), "whitelist": nets}));
+    } else if networks.is_empty() {
+        println!("{appid}: no whitelist (token calls allowed from anywhere)");
+    } else {
+        for n in networks {
+            println!("{n}");
+        }
+    }
+    Ok(())
 }
 
 fn api_error(e: wximg_server::error::ApiError) -> anyhow::Error {
@@ -236,18 +272,19 @@ fn api_error(e: wximg_server::error::ApiError) -> anyhow::Error {
 }
 
 /// `wximg app quota`: sets what was asked, then shows limits and today's counts.
-#[allow(clippy::too_many_arguments)]
-async fn quota_command(
-    meta: &dyn wximg_store::MetaStore,
-    appid: &AppId,
-    api: Option<String>,
-    (daily, per_minute): (Option<i64>, Option<i64>),
-    unlimited: bool,
-    reset: bool,
-    changing: bool,
-    json: bool,
-    now: i64,
-) -> anyhow::Result<()> {
+async fn quota_command(cx: &Ctx<'_>, args: QuotaArgs) -> anyhow::Result<()> {
+    let (meta, now, json) = (cx.meta, cx.now, cx.json);
+    let changing = args.sets_limits() || args.reset;
+    let sets_limits = args.sets_limits();
+    let QuotaArgs {
+        appid,
+        api,
+        daily,
+        per_minute,
+        unlimited,
+        reset,
+    } = args;
+    let appid = &appid;
     if let Some(api) = &api
         && !quota::APIS.contains(&api.as_str())
     {
@@ -262,7 +299,7 @@ async fn quota_command(
         None => quota::APIS.iter().map(|s| s.to_string()).collect(),
     };
     for api in &apis {
-        if daily.is_some() || per_minute.is_some() || unlimited {
+        if sets_limits {
             let mut limits = quota::own_limits(meta, appid, api, now)
                 .await
                 .map_err(api_error)?;
