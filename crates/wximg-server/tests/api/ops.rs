@@ -1,8 +1,6 @@
 //! Health, readiness, metrics, and the frame of every answer.
 
-mod common;
-
-use common::{code, spawn_app};
+use crate::support::{code, spawn_app};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -13,7 +11,7 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn readiness_goes_red_when_the_blob_directory_is_unusable() {
-    if common::scaleout() {
+    if crate::support::scaleout() {
         return; // breaks the local blob directory; scale-out readiness has its own tests
     }
     let app = spawn_app().await;
@@ -41,7 +39,7 @@ async fn metrics_count_requests_by_endpoint_and_errcode() {
     let token = app.official_token().await;
     assert_eq!(
         code(
-            &app.upload(&token, "a.png", common::pictures::png(8, 8, 31))
+            &app.upload(&token, "a.png", crate::support::pictures::png(8, 8, 31))
                 .await
         ),
         0

@@ -1,14 +1,12 @@
 //! Quotas (45009 daily, 45011 per minute, per app and API, counted in the database) and
 //! IP whitelists for token calls (40164 naming the caller), against the real server.
 
-mod common;
-
-use common::{code, pictures, spawn_app, spawn_with};
+use crate::support::{code, pictures, spawn_app, spawn_with};
 use wximg_proto::{AppId, AppType};
 use wximg_server::platform::{QuotaLimits, cloud, quota};
 
 /// Moves the server's clock to the start of a minute, so a test's calls share one.
-fn start_of_minute(app: &common::TestApp) {
+fn start_of_minute(app: &crate::support::TestApp) {
     app.clock.advance(60 - app.clock.now().rem_euclid(60));
 }
 
@@ -146,7 +144,7 @@ async fn default_quota_applies_to_apps_without_their_own() {
     );
 }
 
-async fn set_whitelist(app: &common::TestApp, id: &str, networks: &[&str]) {
+async fn set_whitelist(app: &crate::support::TestApp, id: &str, networks: &[&str]) {
     wximg_server::platform::update(
         app.storage.meta.as_ref(),
         &cloud::whitelist_key(&appid(id)),
@@ -200,7 +198,7 @@ async fn whitelist_refuses_token_calls_from_elsewhere_with_the_callers_address()
         .send()
         .await
         .expect("request");
-    assert_eq!(code(&common::checked_json(resp).await), 40164);
+    assert_eq!(code(&crate::support::checked_json(resp).await), 40164);
 
     set_whitelist(&app, &c.appid, &["10.0.0.0/8", "127.0.0.0/8"]).await;
     assert_eq!(code(&app.get_json(&url).await), 0);
@@ -227,7 +225,7 @@ async fn forwarded_for_is_believed_only_from_the_trusted_proxy() {
     ));
     let call = |xff: &'static str| {
         let req = app.http.get(&url).header("x-forwarded-for", xff);
-        async move { common::checked_json(req.send().await.expect("request")).await }
+        async move { crate::support::checked_json(req.send().await.expect("request")).await }
     };
     assert_eq!(code(&call("203.0.113.9").await), 0);
     // The right-most hop is what the proxy saw; what the client wrote left of it is not.

@@ -1,10 +1,8 @@
 //! `uploadimg`: what is accepted, what is refused with which code, and tolerance of what
 //! real SDKs send.
 
-mod common;
-
-use common::pictures::{self, pad_jpeg, pad_png};
-use common::{code, spawn_app};
+use crate::support::pictures::{self, pad_jpeg, pad_png};
+use crate::support::{code, spawn_app};
 use futures_util::stream;
 use reqwest::multipart::{Form, Part};
 use wximg_proto::AppType;
@@ -226,17 +224,20 @@ async fn body_shape_errors() {
     };
     assert_eq!(
         code(
-            &common::checked_json(send("", "multipart/form-data; boundary=x").await.unwrap()).await
+            &crate::support::checked_json(
+                send("", "multipart/form-data; boundary=x").await.unwrap()
+            )
+            .await
         ),
         44002
     );
     assert_eq!(
-        code(&common::checked_json(send("hello", "text/plain").await.unwrap()).await),
+        code(&crate::support::checked_json(send("hello", "text/plain").await.unwrap()).await),
         47001
     );
     assert_eq!(
         code(
-            &common::checked_json(
+            &crate::support::checked_json(
                 send(
                     "--x\r\nContent-Disposition: form-data; name=\"media\"\r\n\r\nabc",
                     "multipart/form-data; boundary=x"
@@ -250,7 +251,7 @@ async fn body_shape_errors() {
     );
     // Wrong method, missing token.
     assert_eq!(
-        code(&common::checked_json(app.http.get(&upload).send().await.unwrap()).await),
+        code(&crate::support::checked_json(app.http.get(&upload).send().await.unwrap()).await),
         43002
     );
     let no_token = app.url("/cgi-bin/media/uploadimg");
@@ -261,7 +262,7 @@ async fn body_shape_errors() {
         .send()
         .await
         .unwrap();
-    assert_eq!(code(&common::checked_json(resp).await), 41001);
+    assert_eq!(code(&crate::support::checked_json(resp).await), 41001);
 }
 
 #[tokio::test]
@@ -286,7 +287,7 @@ async fn only_official_and_service_accounts_may_upload() {
 
 #[tokio::test]
 async fn storage_failure_answers_minus_one_and_leaves_nothing() {
-    if common::scaleout() {
+    if crate::support::scaleout() {
         return; // this test breaks the local blob directory; the scale-out suite has its own
     }
     let app = spawn_app().await;

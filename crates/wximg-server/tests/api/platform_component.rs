@@ -3,9 +3,7 @@
 //! `api_authorizer_token` (refresh token kept; re-authorization replaces it), uploads with
 //! the `authorizer_access_token` (allowed sets only), and revocation.
 
-mod common;
-
-use common::{code, pictures, spawn_app};
+use crate::support::{code, pictures, spawn_app};
 use serde_json::{Value, json};
 use wximg_proto::{AppId, AppType};
 use wximg_server::platform::component;
@@ -16,7 +14,7 @@ struct Platform {
     token: String,
 }
 
-async fn component_with_token(app: &common::TestApp) -> Platform {
+async fn component_with_token(app: &crate::support::TestApp) -> Platform {
     let meta = app.storage.meta.as_ref();
     let now = app.clock.now();
     let (id, secret) = component::create_component(meta, "test platform", now)
@@ -48,7 +46,12 @@ async fn component_with_token(app: &common::TestApp) -> Platform {
     }
 }
 
-async fn authorize(app: &common::TestApp, p: &Platform, authorizer: &str, sets: &[u32]) -> String {
+async fn authorize(
+    app: &crate::support::TestApp,
+    p: &Platform,
+    authorizer: &str,
+    sets: &[u32],
+) -> String {
     component::authorize(
         app.storage.meta.as_ref(),
         &AppId::parse(&p.appid).expect("appid"),
@@ -60,7 +63,7 @@ async fn authorize(app: &common::TestApp, p: &Platform, authorizer: &str, sets: 
     .expect("authorized")
 }
 
-async fn query_auth(app: &common::TestApp, p: &Platform, code: &str) -> Value {
+async fn query_auth(app: &crate::support::TestApp, p: &Platform, code: &str) -> Value {
     app.post_json(
         &format!(
             "/cgi-bin/component/api_query_auth?component_access_token={}",
@@ -304,7 +307,7 @@ async fn component_calls_check_their_input() {
         41001
     );
     let resp = app.http.get(app.url(base)).send().await.expect("request");
-    assert_eq!(code(&common::checked_json(resp).await), 43002);
+    assert_eq!(code(&crate::support::checked_json(resp).await), 43002);
     let resp = app
         .http
         .post(app.url(&format!("{base}?component_access_token={}", p.token)))
@@ -312,7 +315,7 @@ async fn component_calls_check_their_input() {
         .send()
         .await
         .expect("request");
-    assert_eq!(code(&common::checked_json(resp).await), 47001);
+    assert_eq!(code(&crate::support::checked_json(resp).await), 47001);
     let v = app
         .post_json(
             &format!("{base}?component_access_token={}", p.token),

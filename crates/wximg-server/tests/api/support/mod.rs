@@ -5,8 +5,6 @@
 //! `WXIMG_TEST_DATABASE_URL` and `WXIMG_TEST_STORE` name (see `scripts/services.sh`),
 //! otherwise on the embedded SQLite + files in a temp directory.
 
-#![allow(dead_code)] // each test file uses its own part of the harness
-
 pub mod pictures;
 
 use std::net::SocketAddr;
@@ -18,11 +16,14 @@ use wximg_store::Storage;
 
 pub struct TestApp {
     pub base: String,
+    #[allow(dead_code)] // no test needs it yet
     pub addr: SocketAddr,
     pub clock: Clock,
     pub storage: Storage,
     pub http: reqwest::Client,
     pub data_dir: tempfile::TempDir,
+    /// Held: dropping it stops the server.
+    #[allow(dead_code)]
     pub shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 

@@ -1,8 +1,6 @@
 //! Serving pictures: exact bytes, validators, ranges, and 404 for everything else.
 
-mod common;
-
-use common::{pictures, spawn_app};
+use crate::support::{pictures, spawn_app};
 
 #[tokio::test]
 async fn validators_ranges_and_head() {
@@ -18,14 +16,14 @@ async fn validators_ranges_and_head() {
         check_serving(&app, &url, &bytes).await;
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let uncached = common::spawn_with(|s| s.picture_cache_bytes = 0).await;
+    let uncached = crate::support::spawn_with(|s| s.picture_cache_bytes = 0).await;
     let token = uncached.official_token().await;
     let v = uncached.upload(&token, "a.jpg", bytes.clone()).await;
     let url = v["url"].as_str().unwrap().to_string();
     check_serving(&uncached, &url, &bytes).await;
 }
 
-async fn check_serving(app: &common::TestApp, url: &str, bytes: &[u8]) {
+async fn check_serving(app: &crate::support::TestApp, url: &str, bytes: &[u8]) {
     let url = url.to_string();
     let full = app.fetch(&url).await;
     assert_eq!(full.status(), 200);

@@ -1,9 +1,7 @@
 //! Fault injection: `--faults` rules and the `X-Wximg-Fault` header make the real server
 //! answer chosen codes; faults store nothing and are counted in the metrics.
 
-mod common;
-
-use common::{code, pictures, spawn_app, spawn_with};
+use crate::support::{code, pictures, spawn_app, spawn_with};
 use wximg_proto::{AppType, ImageId};
 use wximg_server::platform::faults;
 
@@ -77,7 +75,7 @@ async fn a_rule_at_a_fraction_fires_about_that_often() {
 async fn the_fault_header_is_honoured_only_when_allowed() {
     let app = spawn_app().await;
     let token = app.official_token().await;
-    let send = |app: &common::TestApp, token: String| {
+    let send = |app: &crate::support::TestApp, token: String| {
         let form = reqwest::multipart::Form::new().part(
             "media",
             reqwest::multipart::Part::bytes(pictures::jpeg(8, 8, 1)).file_name("a.jpg"),
@@ -87,7 +85,7 @@ async fn the_fault_header_is_honoured_only_when_allowed() {
             .post(app.url(&format!("/cgi-bin/media/uploadimg?access_token={token}")))
             .header("x-wximg-fault", "42001")
             .multipart(form);
-        async move { common::checked_json(req.send().await.expect("request")).await }
+        async move { crate::support::checked_json(req.send().await.expect("request")).await }
     };
     assert_eq!(
         code(&send(&app, token).await),

@@ -1,9 +1,7 @@
 //! The `/debug/` page is served from the binary when enabled, and not at all otherwise.
 //! (The page itself is driven in a real browser by `scripts/browser/debug_page.sh`.)
 
-mod common;
-
-use common::spawn_with;
+use crate::support::spawn_with;
 
 #[tokio::test]
 async fn the_page_and_its_assets_are_served_from_the_binary() {
@@ -48,7 +46,7 @@ async fn the_page_is_absent_when_off() {
 async fn by_default_it_follows_the_storage() {
     let app = spawn_with(|_| {}).await;
     let status = app.fetch(&app.url("/debug/")).await.status();
-    if common::scaleout() {
+    if crate::support::scaleout() {
         assert_eq!(status, 404, "off by default with PostgreSQL");
     } else {
         assert_eq!(status, 200, "on by default with embedded storage");

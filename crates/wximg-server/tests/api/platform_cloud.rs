@@ -1,13 +1,11 @@
 //! Cloud calls: from a `--trusted-cidr` network, `uploadimg` may omit the token and name
 //! the account with `X-WX-APPID` or `from_appid`; from anywhere else it may not.
 
-mod common;
-
-use common::{code, pictures, spawn_app, spawn_with};
+use crate::support::{code, pictures, spawn_app, spawn_with};
 use wximg_proto::AppType;
 
 async fn cloud_upload(
-    app: &common::TestApp,
+    app: &crate::support::TestApp,
     query: &str,
     header: Option<(&str, &str)>,
 ) -> serde_json::Value {
@@ -22,7 +20,7 @@ async fn cloud_upload(
     if let Some((name, value)) = header {
         req = req.header(name, value);
     }
-    common::checked_json(req.send().await.expect("request")).await
+    crate::support::checked_json(req.send().await.expect("request")).await
 }
 
 #[tokio::test]
@@ -84,7 +82,7 @@ async fn outside_trusted_networks_the_header_is_ignored() {
         .send()
         .await
         .expect("request");
-    assert_eq!(code(&common::checked_json(resp).await), 41001);
+    assert_eq!(code(&crate::support::checked_json(resp).await), 41001);
 }
 
 #[tokio::test]
@@ -113,6 +111,10 @@ async fn behind_a_trusted_proxy_the_forwarded_address_decides() {
             .send()
             .await
             .expect("request");
-        assert_eq!(code(&common::checked_json(resp).await), want, "XFF {xff}");
+        assert_eq!(
+            code(&crate::support::checked_json(resp).await),
+            want,
+            "XFF {xff}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 #[test]
 fn readme_error_table_matches_the_enum() {
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../../../README.md");
     let begin = "<!-- error-table:begin -->\n";
     let end = "<!-- error-table:end -->";
     let start = readme

@@ -1,9 +1,7 @@
 //! `/cgi-bin/token` and `/cgi-bin/stable_token`: every rule of DESIGN.md, and every
 //! error-table row they can answer.
 
-mod common;
-
-use common::{code, spawn_app};
+use crate::support::{code, spawn_app};
 use serde_json::json;
 use wximg_proto::AppType;
 
@@ -81,7 +79,7 @@ async fn token_refusals() {
         .send()
         .await
         .unwrap();
-    assert_eq!(code(&common::checked_json(put).await), 43001);
+    assert_eq!(code(&crate::support::checked_json(put).await), 43001);
 }
 
 #[tokio::test]
@@ -90,7 +88,7 @@ async fn classic_token_rollover_and_expiry() {
     let c = app.create_app(AppType::Official).await;
     let old = app.token(&c).await;
     let new = app.token(&c).await;
-    let png = common::pictures::png(4, 4, 1);
+    let png = crate::support::pictures::png(4, 4, 1);
     // The previous token keeps working for 5 minutes…
     assert_eq!(code(&app.upload(&old, "a.png", png.clone()).await), 0);
     app.clock.advance(299);
@@ -138,7 +136,7 @@ async fn stable_token_is_stable_and_separate() {
     let stable = a["access_token"].as_str().unwrap().to_string();
     // A classic token does not end the stable one, nor the reverse.
     let classic = app.token(&c).await;
-    let png = common::pictures::png(4, 4, 2);
+    let png = crate::support::pictures::png(4, 4, 2);
     assert_eq!(code(&app.upload(&stable, "a.png", png.clone()).await), 0);
     let _ = app
         .post_json(
@@ -181,7 +179,7 @@ async fn stable_token_rotates_early_so_expires_in_is_at_least_300() {
     let old = first["access_token"].as_str().unwrap();
     assert_eq!(
         code(
-            &app.upload(old, "a.png", common::pictures::png(4, 4, 3))
+            &app.upload(old, "a.png", crate::support::pictures::png(4, 4, 3))
                 .await
         ),
         0
@@ -192,7 +190,7 @@ async fn stable_token_rotates_early_so_expires_in_is_at_least_300() {
 async fn stable_token_force_refresh_rules() {
     let app = spawn_app().await;
     let c = app.create_app(AppType::Official).await;
-    let png = common::pictures::png(4, 4, 4);
+    let png = crate::support::pictures::png(4, 4, 4);
     let t0 = app
         .post_json(
             "/cgi-bin/stable_token",
@@ -267,7 +265,7 @@ async fn stable_token_refusals() {
         .send()
         .await
         .unwrap();
-    assert_eq!(code(&common::checked_json(resp).await), 41002);
+    assert_eq!(code(&crate::support::checked_json(resp).await), 41002);
     let cases = [
         (
             json!({"grant_type": "client_credential", "appid": c.appid}),
@@ -302,7 +300,11 @@ async fn stable_token_refusals() {
             .send()
             .await
             .unwrap();
-        assert_eq!(code(&common::checked_json(resp).await), want, "{body:?}");
+        assert_eq!(
+            code(&crate::support::checked_json(resp).await),
+            want,
+            "{body:?}"
+        );
     }
     let resp = app
         .http
@@ -310,7 +312,7 @@ async fn stable_token_refusals() {
         .send()
         .await
         .unwrap();
-    assert_eq!(code(&common::checked_json(resp).await), 43002);
+    assert_eq!(code(&crate::support::checked_json(resp).await), 43002);
 }
 
 #[tokio::test]
@@ -326,7 +328,7 @@ async fn rotated_secret_ends_tokens() {
             .unwrap();
     assert_eq!(
         code(
-            &app.upload(&t, "a.png", common::pictures::png(4, 4, 5))
+            &app.upload(&t, "a.png", crate::support::pictures::png(4, 4, 5))
                 .await
         ),
         40001
