@@ -3,25 +3,28 @@
 //! node gives it. A third test runs its own private services so it can stop and restart
 //! them: `/readyz` must follow, and uploads must answer -1 meanwhile, leaving nothing.
 
-mod scaleout_common;
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use scaleout_common::*;
 use wximg_proto::ImageId;
 use wximg_server::platform::quota;
 use wximg_store::MetaStore;
 use wximg_store::postgres::PostgresMeta;
+
+use crate::support::pictures::unique_png;
+use crate::support::services::node;
+use crate::support::{
+    App, Backend, PrivateServices, classic_token, create_app, http, services, stable_token,
+    token_answer, upload, url_path, wait_ready,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_issued_on_one_node_hold_on_the_other() {
     let Some(svc) = services("tokens_issued_on_one_node_hold_on_the_other") else {
         return;
     };
-    let (appid, secret) = create_app(&svc);
-    let (a, b) = (Node::start(&svc), Node::start(&svc));
+    let App { appid, secret, .. } = create_app(Backend::ScaleOut(&svc), "official");
+    let (a, b) = (node(&svc), node(&svc));
     let http = http();
 
     // A token from A works on B (an upload with no media: the token is checked first,
@@ -70,8 +73,8 @@ async fn racing_nodes_agree_and_share_pictures() {
     let Some(svc) = services("racing_nodes_agree_and_share_pictures") else {
         return;
     };
-    let (appid, secret) = create_app(&svc);
-    let (a, b) = (Node::start(&svc), Node::start(&svc));
+    let App { appid, secret, .. } = create_app(Backend::ScaleOut(&svc), "official");
+    let (a, b) = (node(&svc), node(&svc));
     let http = http();
 
     // The first stable_token calls race to create the state, split across both nodes:
@@ -111,7 +114,7 @@ async fn racing_nodes_agree_and_share_pictures() {
     let png = unique_png();
     let v = upload(&http, &a.base, &token, png.clone()).await;
     assert_eq!(v["errcode"], 0, "{v}");
-    let path = path_of(v["url"].as_str().expect("url"));
+    let path = url_path(v["url"].as_str().expect("url"));
     let got = http
         .get(format!("{}{path}", b.base))
         .send()
@@ -162,7 +165,7 @@ async fn racing_nodes_agree_and_share_pictures() {
         .get(format!(
             "{}{}",
             a.base,
-            path_of(va["url"].as_str().expect("url"))
+            url_path(va["url"].as_str().expect("url"))
         ))
         .send()
         .await
@@ -179,8 +182,8 @@ async fn readyz_follows_postgres_and_s3_and_uploads_fail_cleanly_meanwhile() {
     }
     let private = PrivateServices::start();
     let svc = private.services.clone();
-    let (appid, secret) = create_app(&svc);
-    let node = Node::start(&svc);
+    let App { appid, secret, .. } = create_app(Backend::ScaleOut(&svc), "official");
+    let node = node(&svc);
     let http = http();
     let meta = PostgresMeta::open(&svc.database_url).await.expect("meta");
 
@@ -194,16 +197,7 @@ async fn readyz_follows_postgres_and_s3_and_uploads_fail_cleanly_meanwhile() {
     wait_ready(&http, &node.base, 503, Duration::from_secs(10)).await;
     let v = upload(&http, &node.base, &token, unique_png()).await;
     assert_eq!(v["errcode"], -1, "upload while PostgreSQL is down: {v}");
-    let v = json(
-        http.get(format!(
-            "{}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}",
-            node.base
-        ))
-        .send()
-        .await
-        .expect("token call"),
-    )
-    .await;
+    let v = token_answer(&http, &node.base, &appid, &secret).await;
     assert_eq!(v["errcode"], -1, "token while PostgreSQL is down: {v}");
 
     // Back: green again, and the token issued before the outage still works.
@@ -234,7 +228,7 @@ async fn readyz_follows_postgres_and_s3_and_uploads_fail_cleanly_meanwhile() {
         .get(format!(
             "{}{}",
             node.base,
-            path_of(v["url"].as_str().expect("url"))
+            url_path(v["url"].as_str().expect("url"))
         ))
         .send()
         .await
@@ -247,7 +241,7 @@ async fn a_daily_quota_holds_across_nodes() {
     let Some(svc) = services("a_daily_quota_holds_across_nodes") else {
         return;
     };
-    let (appid, secret) = create_app(&svc);
+    let App { appid, secret, .. } = create_app(Backend::ScaleOut(&svc), "official");
     let meta = PostgresMeta::open(&svc.database_url).await.expect("meta");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -265,7 +259,7 @@ async fn a_daily_quota_holds_across_nodes() {
     )
     .await
     .expect("set the quota");
-    let (a, b) = (Node::start(&svc), Node::start(&svc));
+    let (a, b) = (node(&svc), node(&svc));
     let http = http();
 
     // 20 token calls at once, split over both nodes: exactly 7 get a token, the rest 45009.
@@ -278,15 +272,7 @@ async fn a_daily_quota_holds_across_nodes() {
         };
         let (http, appid, secret) = (http.clone(), appid.clone(), secret.clone());
         calls.push(tokio::spawn(async move {
-            json(
-                http.get(format!(
-                    "{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}"
-                ))
-                .send()
-                .await
-                .expect("token call"),
-            )
-            .await
+            token_answer(&http, &base, &appid, &secret).await
         }));
     }
     let (mut granted, mut refused) = (0, 0);

@@ -1,34 +1,23 @@
 //! `wximg app …`: create, list, show, rotate-secret, delete, against a data directory.
 
-mod support;
-
-use std::process::Command;
-
-use support::process::{WXIMG, create_app};
+use crate::support::{Backend, create_app, wximg};
 
 fn app(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(WXIMG)
-        .arg("app")
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("run wximg app")
+    wximg(Backend::Embedded(data), &[&["app"], args].concat())
 }
 
 #[test]
 fn app_lifecycle() {
     let data = tempfile::tempdir().unwrap();
-    let created = create_app(data.path(), "service");
-    let appid = created["appid"].as_str().unwrap().to_string();
-    let secret = created["secret"].as_str().unwrap().to_string();
+    let created = create_app(Backend::Embedded(data.path()), "service");
+    let (appid, secret) = (created.appid.clone(), created.secret.clone());
     assert!(
         appid.starts_with("wx")
             && appid.len() == 18
             && appid[2..].bytes().all(|b| b.is_ascii_hexdigit())
     );
     assert!(secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert_eq!(created["type"], "service");
+    assert_eq!(created.json["type"], "service");
 
     let list = app(data.path(), &["list", "--json"]);
     assert!(list.status.success());

@@ -4,45 +4,30 @@
 //! a wrong secret, tokens in `uploadimg`'s query, a forged token — and its whole stderr
 //! is searched for each of them.
 
-mod faults_common;
-mod support;
-
-use faults_common::*;
+use crate::support::pictures::{base_jpeg, distinct_jpeg};
+use crate::support::{
+    App, Backend, Server, classic_token, create_app, http, stable_token, token_answer, upload,
+};
 
 async fn exercise(level: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let (appid, secret) = create_app(&data);
-    let mut server = Server::start(&data, &[], &[("RUST_LOG", level), ("NO_COLOR", "1")]);
+    let App { appid, secret, .. } = create_app(Backend::Embedded(&data), "official");
+    let mut server = Server::start_with_env(
+        Backend::Embedded(&data),
+        &[],
+        &[("RUST_LOG", level), ("NO_COLOR", "1")],
+    );
     let http = http();
     let base = server.base.clone();
-    let token = token(&http, &base, &appid, &secret).await;
-    let stable: serde_json::Value = http
-        .post(format!("{base}/cgi-bin/stable_token"))
-        .json(&serde_json::json!({
-            "grant_type": "client_credential", "appid": appid, "secret": secret,
-        }))
-        .send()
-        .await
-        .expect("stable_token")
-        .json()
-        .await
-        .expect("JSON");
+    let token = classic_token(&http, &base, &appid, &secret).await;
+    let stable = stable_token(&http, &base, &appid, &secret, false).await;
     let stable = stable["access_token"]
         .as_str()
         .expect("stable token")
         .to_string();
     let wrong_secret = "0123456789abcdef0123456789abcdef";
-    let v: serde_json::Value = http
-        .get(format!(
-            "{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={wrong_secret}"
-        ))
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("JSON");
+    let v = token_answer(&http, &base, &appid, wrong_secret).await;
     assert_eq!(v["errcode"], 40125, "{v}");
     let picture = distinct_jpeg(&base_jpeg(), 1, 0);
     assert_eq!(

@@ -9,14 +9,14 @@
 //! Mounting needs root (CAP_SYS_ADMIN). Without it these tests say so and pass outside
 //! CI; with `CI` set they fail, so CI never reports a fault test it did not run.
 
-mod faults_common;
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use faults_common::*;
+use crate::support::pictures::{base_jpeg, distinct_jpeg};
+use crate::support::{
+    App, Backend, Server, classic_token, create_app, fsck, http, upload, url_path,
+};
 
 /// A mount that is undone when dropped.
 struct Mount(PathBuf);
@@ -75,10 +75,10 @@ async fn disk_full_answers_minus_one_leaves_nothing_partial_and_recovers() {
     let Some(_mount) = mount(&["-t", "tmpfs", "-o", "size=3m", "tmpfs"], &data) else {
         return;
     };
-    let (appid, secret) = create_app(&data);
-    let mut server = Server::start(&data, &[], &[]);
+    let App { appid, secret, .. } = create_app(Backend::Embedded(&data), "official");
+    let mut server = Server::start(Backend::Embedded(&data), &[]);
     let http = http();
-    let token = token(&http, &server.base, &appid, &secret).await;
+    let token = classic_token(&http, &server.base, &appid, &secret).await;
     let base = base_jpeg();
     let mut acked = Vec::new();
     let mut refused = 0;
@@ -164,8 +164,8 @@ async fn disk_full_answers_minus_one_leaves_nothing_partial_and_recovers() {
 async fn read_only_database_file_turns_readyz_red() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    create_app(&data);
-    let server = Server::start(&data, &[], &[]);
+    create_app(Backend::Embedded(&data), "official");
+    let server = Server::start(Backend::Embedded(&data), &[]);
     let http = http();
     assert_eq!(readyz(&http, &server.base).await, 200);
     let db = data.join("wximg.sqlite3");
@@ -188,10 +188,10 @@ async fn read_only_database_file_turns_readyz_red() {
 async fn read_only_data_directory_turns_readyz_red_and_uploads_fail_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let (appid, secret) = create_app(&data);
-    let server = Server::start(&data, &[], &[]);
+    let App { appid, secret, .. } = create_app(Backend::Embedded(&data), "official");
+    let server = Server::start(Backend::Embedded(&data), &[]);
     let http = http();
-    let token = token(&http, &server.base, &appid, &secret).await;
+    let token = classic_token(&http, &server.base, &appid, &secret).await;
     let Some(_mount) = mount(&["--bind", &data.to_string_lossy()], &data) else {
         return;
     };

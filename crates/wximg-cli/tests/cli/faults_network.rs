@@ -12,14 +12,15 @@
 //! - 10,000 connections opened and dropped (some mid-request) → still answers, no
 //!   descriptor leak.
 
-mod faults_common;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use faults_common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::support::pictures::{base_jpeg, distinct_jpeg};
+use crate::support::{
+    App, Backend, Server, classic_token, create_app, get_json, http, proc_status_kib, upload,
+};
 
 /// Reads until the server closes the connection (or `limit` passes); returns what it sent.
 async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
@@ -53,14 +54,7 @@ async fn healthz_quickly(http: &reqwest::Client, base: &str) {
 }
 
 fn vm_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .expect("VmRSS")
+    proc_status_kib(pid, "VmRSS:")
 }
 
 /// Sockets the process holds (the database pool's files come and go with load, so they
@@ -79,9 +73,9 @@ fn open_sockets(pid: u32) -> usize {
 async fn start_with_app(extra: &[&str]) -> (tempfile::TempDir, Server, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let (appid, secret) = create_app(&data);
-    let server = Server::start(&data, extra, &[]);
-    let token = token(&http(), &server.base, &appid, &secret).await;
+    let App { appid, secret, .. } = create_app(Backend::Embedded(&data), "official");
+    let server = Server::start(Backend::Embedded(&data), extra);
+    let token = classic_token(&http(), &server.base, &appid, &secret).await;
     (dir, server, token)
 }
 
@@ -115,7 +109,7 @@ fn errcode(response: &[u8]) -> Option<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_loris_heads_are_cut_off_and_others_are_served() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&dir.path().join("data"), &[], &[]);
+    let server = Server::start(Backend::Embedded(&dir.path().join("data")), &[]);
     let http = http();
     let started = Instant::now();
     // 200 connections that send part of a head and then one header byte a second, 50
@@ -328,17 +322,11 @@ async fn stalled_uploads_beyond_the_concurrency_limit_do_not_block_the_rest() {
         .await
         .expect("readyz");
     assert_eq!(resp.status(), 200);
-    let v: serde_json::Value = http
-        .get(format!(
-            "{}/cgi-bin/token?grant_type=client_credential",
-            server.base
-        ))
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("JSON");
+    let v = get_json(
+        &http,
+        &format!("{}/cgi-bin/token?grant_type=client_credential", server.base),
+    )
+    .await;
     assert!(v["errcode"].as_i64().is_some(), "{v}");
     assert!(started.elapsed() < Duration::from_secs(2));
     drop(stalled);
@@ -347,7 +335,7 @@ async fn stalled_uploads_beyond_the_concurrency_limit_do_not_block_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_oversized_request_head_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&dir.path().join("data"), &[], &[]);
+    let server = Server::start(Backend::Embedded(&dir.path().join("data")), &[]);
     let mut s = TcpStream::connect(server.addr()).await.expect("connect");
     let mut head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n".to_vec();
     for i in 0..4000 {

@@ -4,32 +4,26 @@
 //! with SIGKILL at random moments and restarted, several times. Afterwards every upload
 //! that was answered errcode 0 must serve its exact bytes, and no temp file may be left.
 
-mod support;
-
 use std::path::Path;
-use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::pictures::{base_jpeg, distinct_jpeg};
+use crate::support::pictures::{base_jpeg, distinct_jpeg};
+use crate::support::{App, Backend, Server, classic_token, create_app};
 
 /// An acknowledged upload: its URL and the bytes sent.
 type Acked = (String, Vec<u8>);
 
 const PUBLIC: &str = "http://durable.test";
 
-fn start(data: &Path) -> (Child, String) {
-    support::process::serve(data, &["--public-url", PUBLIC])
+fn start(data: &Path) -> Server {
+    Server::start(Backend::Embedded(data), &["--public-url", PUBLIC])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_uploads_survive_sigkill() {
     let data = tempfile::tempdir().expect("tempdir");
-    let app = support::process::create_app(data.path(), "official");
-    let (appid, secret) = (
-        app["appid"].as_str().unwrap().to_string(),
-        app["secret"].as_str().unwrap().to_string(),
-    );
+    let App { appid, secret, .. } = create_app(Backend::Embedded(data.path()), "official");
 
     let base_pic = Arc::new(base_jpeg());
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
@@ -40,8 +34,9 @@ async fn acknowledged_uploads_survive_sigkill() {
         .unwrap();
     let kills = 4;
     for round in 0..kills {
-        let (mut child, base) = start(data.path());
-        let token = support::client::classic_token(&http, &base, &appid, &secret).await;
+        let mut server = start(data.path());
+        let base = server.base.clone();
+        let token = classic_token(&http, &base, &appid, &secret).await;
         let mut workers = Vec::new();
         for _ in 0..8 {
             let (http, base, token) = (http.clone(), base.clone(), token.clone());
@@ -77,15 +72,16 @@ async fn acknowledged_uploads_survive_sigkill() {
         // Kill at a pseudo-random moment between 150 and 650 ms.
         let wait = 150 + (round as u64 * 277 + std::process::id() as u64) % 500;
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
-        let _ = child.wait();
+        server.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
+        let _ = server.child.wait();
         for w in workers {
             let _ = w.await;
         }
     }
 
     // Restart once more and check every acknowledged picture.
-    let (mut child, base) = start(data.path());
+    let server = start(data.path());
+    let base = &server.base;
     let acked = acked.lock().unwrap().clone();
     assert!(
         acked.len() >= 20,
@@ -115,6 +111,5 @@ async fn acknowledged_uploads_survive_sigkill() {
         "{} acknowledged uploads survived {kills} SIGKILLs",
         acked.len()
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 }

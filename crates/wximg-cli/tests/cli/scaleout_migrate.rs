@@ -2,18 +2,21 @@
 //! — same accounts, same tokens, same pictures — and a damaged blob is refused, not copied,
 //! then picked up by the next run once repaired.
 
-mod scaleout_common;
-mod support;
-
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use scaleout_common::*;
 use wximg_proto::ImageId;
 use wximg_server::platform::quota;
 use wximg_store::MetaStore;
 use wximg_store::postgres::PostgresMeta;
 use wximg_store::sqlite::SqliteMeta;
+
+use crate::support::pictures::unique_png;
+use crate::support::services::{PUBLIC_URL, node};
+use crate::support::{
+    App, Backend, Server, Services, WXIMG, classic_token, create_app, http, services, stable_token,
+    upload, url_path,
+};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -22,26 +25,9 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-/// `wximg serve --data DIR` (embedded), killed on drop.
-fn embedded_node(data: &Path) -> Node {
-    let mut child = Command::new(WXIMG)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--public-url",
-            PUBLIC_URL,
-        ])
-        .arg("--data")
-        .arg(data)
-        .env_remove("WXIMG_DATABASE_URL")
-        .env_remove("WXIMG_STORE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn wximg serve");
-    let base = crate::support::process::wait_listening(&mut child);
-    Node { child, base }
+/// `wximg serve --data DIR` (embedded), with the scale-out nodes' public name.
+fn embedded_node(data: &Path) -> Server {
+    Server::start(Backend::Embedded(data), &["--public-url", PUBLIC_URL])
 }
 
 fn migrate(svc: &Services, data: &Path) -> (bool, String) {
@@ -69,17 +55,7 @@ async fn migrate_copies_verifies_and_resumes() {
         return;
     };
     let data = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(WXIMG)
-        .args(["app", "create", "--type", "official", "--json", "--data"])
-        .arg(data.path())
-        .env_remove("WXIMG_DATABASE_URL")
-        .env_remove("WXIMG_STORE")
-        .output()
-        .expect("app create");
-    assert!(out.status.success());
-    let app: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let appid = app["appid"].as_str().expect("appid").to_string();
-    let secret = app["secret"].as_str().expect("secret").to_string();
+    let App { appid, secret, .. } = create_app(Backend::Embedded(data.path()), "official");
 
     // Life on embedded storage: tokens of both kinds, five pictures.
     let http = http();
@@ -93,7 +69,7 @@ async fn migrate_copies_verifies_and_resumes() {
             let png = unique_png();
             let v = upload(&http, &node.base, &classic, png.clone()).await;
             assert_eq!(v["errcode"], 0, "{v}");
-            pictures.push((path_of(v["url"].as_str().expect("url")), png));
+            pictures.push((url_path(v["url"].as_str().expect("url")), png));
         }
         (classic, stable, pictures)
     };
@@ -163,7 +139,7 @@ async fn migrate_copies_verifies_and_resumes() {
     );
 
     // On the scale-out side the same credentials, tokens and pictures work.
-    let node = Node::start(&svc);
+    let node = node(&svc);
     let v = upload(&http, &node.base, &classic, unique_png()).await;
     assert_eq!(v["errcode"], 0, "migrated classic token refused: {v}");
     let s = stable_token(&http, &node.base, &appid, &secret, false).await;

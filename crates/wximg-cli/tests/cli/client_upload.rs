@@ -1,14 +1,14 @@
 //! `wximg upload` and `wximg token` against a real `wximg serve`.
 
-mod support;
-use support::client as common;
-
-use common::*;
 use image::ImageFormat;
+
+use crate::support::client::AppServer;
+use crate::support::pictures::{encode, picture, write};
+use crate::support::{get, stderr, stdout};
 
 #[test]
 fn upload_prints_urls_dedups_and_reports_refusals() {
-    let s = Server::start();
+    let s = AppServer::start();
     let dir = tempfile::tempdir().unwrap();
     let jpg = write(
         dir.path(),
@@ -54,7 +54,7 @@ fn upload_prints_urls_dedups_and_reports_refusals() {
     let a = by_path(&jpg);
     let url_a = a["url"].as_str().expect("url for a.jpg");
     assert!(
-        url_a.starts_with(&s.base_url) && url_a.contains("/mmbiz_jpg/"),
+        url_a.starts_with(&s.server.base) && url_a.contains("/mmbiz_jpg/"),
         "{url_a}"
     );
     assert_eq!(
@@ -97,7 +97,7 @@ fn upload_prints_urls_dedups_and_reports_refusals() {
 
 #[test]
 fn token_is_cached_privately_and_bad_secret_is_explained() {
-    let s = Server::start();
+    let s = AppServer::start();
     let t1 = s.run(&["token"]);
     assert!(t1.status.success(), "{}", stderr(&t1));
     let t2 = s.run(&["token"]);
@@ -131,7 +131,7 @@ fn token_is_cached_privately_and_bad_secret_is_explained() {
 
 #[test]
 fn upload_recovers_after_the_token_is_force_refreshed() {
-    let s = Server::start();
+    let s = AppServer::start();
     let dir = tempfile::tempdir().unwrap();
     let jpg = write(
         dir.path(),
@@ -145,7 +145,7 @@ fn upload_recovers_after_the_token_is_force_refreshed() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let new: serde_json::Value = rt.block_on(async {
         reqwest::Client::new()
-            .post(format!("{}/cgi-bin/stable_token", s.base_url))
+            .post(format!("{}/cgi-bin/stable_token", s.server.base))
             .json(&serde_json::json!({
                 "grant_type": "client_credential",
                 "appid": s.appid,

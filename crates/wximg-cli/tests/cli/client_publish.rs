@@ -1,14 +1,14 @@
 //! `wximg publish` against a real `wximg serve`, with local pictures and remote ones
 //! served by the test on loopback.
 
-mod support;
-use support::client as common;
-
 use std::path::Path;
 use std::process::Output;
 
-use common::*;
 use image::ImageFormat;
+
+use crate::support::client::AppServer;
+use crate::support::pictures::{encode, picture, write};
+use crate::support::{get_async, stderr, stdout};
 
 /// Serves `/remote.jpg` (a picture) and `/big.bin` (2 MB) on 127.0.0.1; returns its base URL.
 async fn remote_host(jpg: Vec<u8>) -> String {
@@ -30,7 +30,7 @@ async fn remote_host(jpg: Vec<u8>) -> String {
     format!("http://{addr}")
 }
 
-async fn run(s: &Server, args: &[&str]) -> Output {
+async fn run(s: &AppServer, args: &[&str]) -> Output {
     let mut cmd = s.cmd(args);
     tokio::task::spawn_blocking(move || cmd.output().expect("run wximg"))
         .await
@@ -69,7 +69,7 @@ fn fixtures(dir: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn markdown_article_is_rewritten_and_rerun_uploads_nothing() {
-    let s = Server::start();
+    let s = AppServer::start();
     let remote = remote_host(encode(&picture(250, 100, 4), ImageFormat::Jpeg)).await;
     let dir = tempfile::tempdir().unwrap();
     fixtures(dir.path());
@@ -96,7 +96,7 @@ async fn markdown_article_is_rewritten_and_rerun_uploads_nothing() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("4 uploaded"), "{}", stderr(&o));
     let out = std::fs::read_to_string(&out_path).unwrap();
-    let urls = hosted_urls(&out, &s.base_url);
+    let urls = hosted_urls(&out, &s.server.base);
     assert_eq!(urls.len(), 6, "six picture URLs rewritten:\n{out}");
     for u in &urls {
         let (status, body) = get_async(u).await;
@@ -147,7 +147,7 @@ async fn markdown_article_is_rewritten_and_rerun_uploads_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_in_place_with_backup() {
-    let s = Server::start();
+    let s = AppServer::start();
     let remote = remote_host(encode(&picture(80, 80, 5), ImageFormat::Jpeg)).await;
     let dir = tempfile::tempdir().unwrap();
     fixtures(dir.path());
@@ -162,7 +162,7 @@ async fn html_in_place_with_backup() {
     let backup = std::fs::read_to_string(dir.path().join("page.html.bak")).unwrap();
     assert_eq!(backup, html);
     let now = std::fs::read_to_string(&page).unwrap();
-    assert_eq!(hosted_urls(&now, &s.base_url).len(), 3, "{now}");
+    assert_eq!(hosted_urls(&now, &s.server.base).len(), 3, "{now}");
     assert!(
         now.contains("<IMG SRC='") && now.contains("'   class=x>"),
         "{now}"
@@ -171,7 +171,7 @@ async fn html_in_place_with_backup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_pictures_block_the_write_unless_allowed() {
-    let s = Server::start();
+    let s = AppServer::start();
     let remote = remote_host(Vec::new()).await;
     let dir = tempfile::tempdir().unwrap();
     fixtures(dir.path());
@@ -205,6 +205,6 @@ async fn missing_pictures_block_the_write_unless_allowed() {
     let o = run(&s, &with).await;
     assert!(!o.status.success(), "still reported as a failure");
     let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(hosted_urls(&text, &s.base_url).len(), 1);
+    assert_eq!(hosted_urls(&text, &s.server.base).len(), 1);
     assert!(text.contains("![gone](nope.png)"));
 }

@@ -3,32 +3,15 @@
 //! `--allow-fault-header`, `--trusted-cidr`, `--debug-page`), each checked on the wire
 //! of a running `wximg serve`.
 
-mod support;
-
 use std::io::Cursor;
 use std::path::Path;
-use std::process::{Child, Command};
 
 use serde_json::{Value, json};
-use support::process::{WXIMG, create_app, serve};
 
-/// A server process that is killed (by its own handle) when the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::{self, Backend, Server, create_app};
 
 fn wximg(data: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new(WXIMG)
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("run wximg");
+    let out = support::wximg(Backend::Embedded(data), args);
     assert!(
         out.status.success(),
         "wximg {args:?}: {}",
@@ -97,10 +80,7 @@ async fn component_commands_drive_the_whole_third_party_flow() {
     .trim()
     .to_string();
     assert!(!ticket.is_empty());
-    let account = create_app(d, "official")["appid"]
-        .as_str()
-        .expect("appid")
-        .to_string();
+    let account = create_app(Backend::Embedded(d), "official").appid;
     let code = json_line(&wximg(
         d,
         &[
@@ -119,8 +99,8 @@ async fn component_commands_drive_the_whole_third_party_flow() {
         .expect("authorization_code")
         .to_string();
 
-    let (child, base) = serve(d, &[]);
-    let _server = Running(child);
+    let server = Server::start(Backend::Embedded(d), &[]);
+    let base = &server.base;
     let http = reqwest::Client::new();
     let post = |path: String, body: Value| {
         let req = http.post(format!("{base}{path}")).json(&body);
@@ -174,9 +154,7 @@ async fn component_commands_drive_the_whole_third_party_flow() {
 async fn app_quota_and_whitelist_commands_change_what_the_server_answers() {
     let data = tempfile::tempdir().expect("tempdir");
     let d = data.path();
-    let app = create_app(d, "official");
-    let appid = app["appid"].as_str().expect("appid").to_string();
-    let secret = app["secret"].as_str().expect("secret").to_string();
+    let support::App { appid, secret, .. } = create_app(Backend::Embedded(d), "official");
     let shown = json_line(&wximg(
         d,
         &[
@@ -186,8 +164,8 @@ async fn app_quota_and_whitelist_commands_change_what_the_server_answers() {
     assert_eq!(shown["daily"], 2, "{shown}");
     assert_eq!(shown["api"], "token");
 
-    let (child, base) = serve(d, &[]);
-    let _server = Running(child);
+    let server = Server::start(Backend::Embedded(d), &[]);
+    let base = &server.base;
     let http = reqwest::Client::new();
     let token_url =
         format!("{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}");
@@ -256,11 +234,9 @@ async fn app_quota_and_whitelist_commands_change_what_the_server_answers() {
 async fn serve_flags_faults_cloud_calls_and_the_debug_page() {
     let data = tempfile::tempdir().expect("tempdir");
     let d = data.path();
-    let app = create_app(d, "official");
-    let appid = app["appid"].as_str().expect("appid").to_string();
-    let secret = app["secret"].as_str().expect("secret").to_string();
-    let (child, base) = serve(
-        d,
+    let support::App { appid, secret, .. } = create_app(Backend::Embedded(d), "official");
+    let server = Server::start(
+        Backend::Embedded(d),
         &[
             "--faults",
             "stable_token:-1:1",
@@ -270,7 +246,7 @@ async fn serve_flags_faults_cloud_calls_and_the_debug_page() {
             "--debug-page=false",
         ],
     );
-    let _server = Running(child);
+    let base = &server.base;
     let http = reqwest::Client::new();
     let v: Value = http
         .post(format!("{base}/cgi-bin/stable_token"))
@@ -324,8 +300,8 @@ async fn serve_flags_faults_cloud_calls_and_the_debug_page() {
 
     // Embedded storage: the page is on by default.
     let other = tempfile::tempdir().expect("tempdir");
-    let (child, base) = serve(other.path(), &[]);
-    let _second = Running(child);
+    let second = Server::start(Backend::Embedded(other.path()), &[]);
+    let base = &second.base;
     let status = http
         .get(format!("{base}/debug/"))
         .send()

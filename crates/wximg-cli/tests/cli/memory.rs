@@ -1,39 +1,18 @@
 //! A hostile 50 MB `media` part must not raise the server's memory: it is refused at
 //! 1 MiB and the rest is read and thrown away, never kept.
 
-mod support;
-
 use futures_util::stream;
 
-fn status_kib(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    status
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(key)?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
-}
+use crate::support::{Backend, Server, classic_token, create_app, proc_status_kib};
 
 #[tokio::test]
 async fn a_50_mb_body_does_not_raise_rss() {
     let data = tempfile::tempdir().unwrap();
-    let app = support::process::create_app(data.path(), "official");
-    let (mut child, base) = support::process::serve(data.path(), &[]);
-    let pid = child.id();
+    let app = create_app(Backend::Embedded(data.path()), "official");
+    let server = Server::start(Backend::Embedded(data.path()), &[]);
+    let (pid, base) = (server.child.id(), &server.base);
     let http = reqwest::Client::new();
-    let token = support::client::classic_token(
-        &http,
-        &base,
-        app["appid"].as_str().expect("appid"),
-        app["secret"].as_str().expect("secret"),
-    )
-    .await;
+    let token = classic_token(&http, base, &app.appid, &app.secret).await;
     let upload = format!("{base}/cgi-bin/media/uploadimg?access_token={token}");
     let send = |mb: usize| {
         let chunk = vec![0u8; 1 << 20];
@@ -47,15 +26,14 @@ async fn a_50_mb_body_does_not_raise_rss() {
     // Warm up the same path (allocator, buffers) with a small oversized body.
     let warm: serde_json::Value = send(2).await.unwrap().json().await.unwrap();
     assert_eq!(warm["errcode"], 40009);
-    let before = status_kib(pid, "VmHWM:");
+    let before = proc_status_kib(pid, "VmHWM:");
     let answer: serde_json::Value = send(50).await.unwrap().json().await.unwrap();
     assert_eq!(answer["errcode"], 40009);
-    let after = status_kib(pid, "VmHWM:");
+    let after = proc_status_kib(pid, "VmHWM:");
     assert!(
         after.saturating_sub(before) < 4 * 1024,
         "peak RSS grew by {} KiB for a 50 MB body",
         after - before
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 }

@@ -1,9 +1,6 @@
 //! Backoff: the SDK against a real `wximg serve` behind a test-only front that injects
 //! errors (`-1` system error, `45009` daily quota) before passing requests through.
 
-mod support;
-use support::client as common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -12,9 +9,11 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use common::*;
 use image::ImageFormat;
 use wximg_client::{Client, RetryPolicy};
+
+use crate::support::client::AppServer;
+use crate::support::pictures::{encode, picture};
 
 /// What the front does with `uploadimg` calls.
 struct Front {
@@ -88,7 +87,7 @@ async fn front(upstream: &str, code: i64, inject: u32) -> (String, Arc<Front>) {
     (format!("http://{addr}"), f)
 }
 
-fn client(base: &str, s: &Server, retry: RetryPolicy) -> Client {
+fn client(base: &str, s: &AppServer, retry: RetryPolicy) -> Client {
     Client::builder()
         .base_url(base)
         .app(&s.appid, &s.secret)
@@ -109,8 +108,8 @@ fn quick(attempts: u32) -> RetryPolicy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_errors_are_retried_with_backoff_until_success() {
-    let s = Server::start();
-    let (base, f) = front(&s.base_url, -1, 3).await;
+    let s = AppServer::start();
+    let (base, f) = front(&s.server.base, -1, 3).await;
     let c = client(&base, &s, quick(5));
     let jpg = encode(&picture(120, 90, 5), ImageFormat::Jpeg);
     let t = std::time::Instant::now();
@@ -126,7 +125,7 @@ async fn system_errors_are_retried_with_backoff_until_success() {
     assert!(up.url.contains("/mmbiz_jpg/"));
     // The URL is the real server's: the bytes are there.
     let path = up.url.split_once("/mmbiz_jpg/").unwrap().1;
-    let body = reqwest::get(format!("{}/mmbiz_jpg/{path}", s.base_url))
+    let body = reqwest::get(format!("{}/mmbiz_jpg/{path}", s.server.base))
         .await
         .unwrap()
         .bytes()
@@ -138,8 +137,8 @@ async fn system_errors_are_retried_with_backoff_until_success() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_are_bounded() {
-    let s = Server::start();
-    let (base, f) = front(&s.base_url, -1, 100).await;
+    let s = AppServer::start();
+    let (base, f) = front(&s.server.base, -1, 100).await;
     let c = client(&base, &s, quick(3));
     let jpg = encode(&picture(60, 40, 6), ImageFormat::Jpeg);
     let e = c.upload_image("x.jpg", jpg.into()).await.unwrap_err();
@@ -153,8 +152,8 @@ async fn retries_are_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daily_quota_is_not_retried() {
-    let s = Server::start();
-    let (base, f) = front(&s.base_url, 45009, 100).await;
+    let s = AppServer::start();
+    let (base, f) = front(&s.server.base, 45009, 100).await;
     let c = client(&base, &s, quick(5));
     let jpg = encode(&picture(60, 40, 8), ImageFormat::Jpeg);
     let e = c.upload_image("x.jpg", jpg.into()).await.unwrap_err();
@@ -165,8 +164,8 @@ async fn daily_quota_is_not_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_pictures_send_nothing() {
-    let s = Server::start();
-    let (base, f) = front(&s.base_url, -1, 0).await;
+    let s = AppServer::start();
+    let (base, f) = front(&s.server.base, -1, 0).await;
     let c = client(&base, &s, quick(5));
     let webp = encode(&picture(60, 40, 9), ImageFormat::WebP);
     let e = c.upload_image("x.webp", webp.into()).await.unwrap_err();

@@ -2,10 +2,10 @@
 //! an orphan blob makes it unclean until `--repair` removes it; a lost or damaged picture
 //! makes it fail, and `--repair` leaves such blobs alone.
 
-mod faults_common;
-mod support;
-
-use faults_common::*;
+use crate::support::pictures::{base_jpeg, distinct_jpeg};
+use crate::support::{
+    App, Backend, Server, classic_token, create_app, fsck, http, upload, url_path, wximg,
+};
 
 fn blob_path(data: &std::path::Path, bytes: &[u8]) -> std::path::PathBuf {
     let hex = blake3::hash(bytes).to_hex().to_string();
@@ -16,10 +16,10 @@ fn blob_path(data: &std::path::Path, bytes: &[u8]) -> std::path::PathBuf {
 async fn fsck_finds_orphans_lost_and_damaged_pictures() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let (appid, secret) = create_app(&data);
-    let mut server = Server::start(&data, &[], &[]);
+    let App { appid, secret, .. } = create_app(Backend::Embedded(&data), "official");
+    let mut server = Server::start(Backend::Embedded(&data), &[]);
     let http = http();
-    let token = token(&http, &server.base, &appid, &secret).await;
+    let token = classic_token(&http, &server.base, &appid, &secret).await;
     let base = base_jpeg();
     let mut pictures = Vec::new();
     for n in 0..3 {
@@ -89,11 +89,7 @@ async fn fsck_finds_orphans_lost_and_damaged_pictures() {
     );
 
     // Text output and exit status agree.
-    let out = std::process::Command::new(WXIMG)
-        .args(["fsck", "--data"])
-        .arg(&data)
-        .output()
-        .expect("fsck");
+    let out = wximg(Backend::Embedded(&data), &["fsck"]);
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -1,12 +1,12 @@
 //! Graceful shutdown: SIGTERM lets an upload that is still being sent finish, and the
 //! server then exits cleanly.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
+
+use crate::support::{Backend, Server, create_app};
 
 fn tiny_png() -> Vec<u8> {
     let img = image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, 7]));
@@ -20,15 +20,14 @@ fn tiny_png() -> Vec<u8> {
 #[test]
 fn sigterm_finishes_in_flight_uploads() {
     let data = tempfile::tempdir().expect("tempdir");
-    let app = support::process::create_app(data.path(), "official");
-    let (mut child, base) = support::process::serve(data.path(), &[]);
-    let addr = base.strip_prefix("http://").expect("address").to_string();
+    let app = create_app(Backend::Embedded(data.path()), "official");
+    let mut server = Server::start(Backend::Embedded(data.path()), &[]);
+    let addr = server.addr();
 
     let mut s = TcpStream::connect(&addr).expect("connect");
     let token_req = format!(
         "GET /cgi-bin/token?grant_type=client_credential&appid={}&secret={} HTTP/1.1\r\nHost: x\r\n\r\n",
-        app["appid"].as_str().unwrap(),
-        app["secret"].as_str().unwrap()
+        app.appid, app.secret
     );
     s.write_all(token_req.as_bytes()).unwrap();
     let mut buf = vec![0u8; 4096];
@@ -57,7 +56,7 @@ fn sigterm_finishes_in_flight_uploads() {
     up.write_all(&body[..half]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
@@ -86,7 +85,7 @@ fn sigterm_finishes_in_flight_uploads() {
         "the in-flight upload completes after SIGTERM: {v}"
     );
 
-    let status = child.wait().expect("exit");
+    let status = server.child.wait().expect("exit");
     assert!(status.success(), "clean exit after SIGTERM: {status}");
     assert!(TcpStream::connect(&addr).is_err(), "no longer listening");
 }

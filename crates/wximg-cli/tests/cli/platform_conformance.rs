@@ -2,20 +2,9 @@
 //! server, and the table shows the failures (exit status 1) on a server that answers
 //! wrongly.
 
-mod support;
+use std::process::Command;
 
-use std::process::{Child, Command};
-
-use support::process::{WXIMG, create_app, serve};
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::{Backend, Server, WXIMG, create_app};
 
 fn conformance(base: &str, appid: &str, secret: &str, json: bool) -> std::process::Output {
     let mut cmd = Command::new(WXIMG);
@@ -37,15 +26,9 @@ fn conformance(base: &str, appid: &str, secret: &str, json: bool) -> std::proces
 #[test]
 fn every_check_passes_against_wximg() {
     let data = tempfile::tempdir().expect("tempdir");
-    let app = create_app(data.path(), "official");
-    let (child, base) = serve(data.path(), &[]);
-    let _server = Running(child);
-    let out = conformance(
-        &base,
-        app["appid"].as_str().expect("appid"),
-        app["secret"].as_str().expect("secret"),
-        false,
-    );
+    let app = create_app(Backend::Embedded(data.path()), "official");
+    let server = Server::start(Backend::Embedded(data.path()), &[]);
+    let out = conformance(&server.base, &app.appid, &app.secret, false);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     let last = text.lines().last().unwrap_or("");
@@ -72,17 +55,14 @@ fn every_check_passes_against_wximg() {
 #[test]
 fn failures_are_reported_and_fail_the_run() {
     let data = tempfile::tempdir().expect("tempdir");
-    let app = create_app(data.path(), "official");
+    let app = create_app(Backend::Embedded(data.path()), "official");
     // A server whose uploads all fail, and whose 40005 is wrong: what a broken
     // implementation looks like from outside.
-    let (child, base) = serve(data.path(), &["--faults", "uploadimg:-1:1"]);
-    let _server = Running(child);
-    let out = conformance(
-        &base,
-        app["appid"].as_str().expect("appid"),
-        app["secret"].as_str().expect("secret"),
-        true,
+    let server = Server::start(
+        Backend::Embedded(data.path()),
+        &["--faults", "uploadimg:-1:1"],
     );
+    let out = conformance(&server.base, &app.appid, &app.secret, true);
     assert!(!out.status.success());
     let checks: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
