@@ -3,9 +3,7 @@
 //! makes it fail, and `--repair` leaves such blobs alone.
 
 use crate::support::pictures::{base_jpeg, distinct_jpeg};
-use crate::support::{
-    App, Backend, Server, classic_token, create_app, fsck, http, upload, url_path, wximg,
-};
+use crate::support::{Backend, fsck, http, serve_with_token, upload, url_path, wximg};
 
 fn blob_path(data: &std::path::Path, bytes: &[u8]) -> std::path::PathBuf {
     let hex = blake3::hash(bytes).to_hex().to_string();
@@ -16,10 +14,8 @@ fn blob_path(data: &std::path::Path, bytes: &[u8]) -> std::path::PathBuf {
 async fn fsck_finds_orphans_lost_and_damaged_pictures() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let App { appid, secret, .. } = create_app(Backend::Embedded(&data), "official");
-    let mut server = Server::start(Backend::Embedded(&data), &[]);
+    let (mut server, token) = serve_with_token(&data, &[]).await;
     let http = http();
-    let token = classic_token(&http, &server.base, &appid, &secret).await;
     let base = base_jpeg();
     let mut pictures = Vec::new();
     for n in 0..3 {

@@ -18,9 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::pictures::{base_jpeg, distinct_jpeg};
-use crate::support::{
-    App, Backend, Server, classic_token, create_app, get_json, http, proc_status_kib, upload,
-};
+use crate::support::{Backend, Server, get_json, http, proc_status_kib, serve_with_token, upload};
 
 /// Reads until the server closes the connection (or `limit` passes); returns what it sent.
 async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
@@ -72,10 +70,7 @@ fn open_sockets(pid: u32) -> usize {
 
 async fn start_with_app(extra: &[&str]) -> (tempfile::TempDir, Server, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let App { appid, secret, .. } = create_app(Backend::Embedded(&data), "official");
-    let server = Server::start(Backend::Embedded(&data), extra);
-    let token = classic_token(&http(), &server.base, &appid, &secret).await;
+    let (server, token) = serve_with_token(&dir.path().join("data"), extra).await;
     (dir, server, token)
 }
 

@@ -14,9 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::pictures::{base_jpeg, distinct_jpeg};
-use crate::support::{
-    App, Backend, Server, classic_token, create_app, fsck, http, upload, url_path,
-};
+use crate::support::{Backend, Server, create_app, fsck, http, serve_with_token, upload, url_path};
 
 /// A mount that is undone when dropped.
 struct Mount(PathBuf);
@@ -75,10 +73,8 @@ async fn disk_full_answers_minus_one_leaves_nothing_partial_and_recovers() {
     let Some(_mount) = mount(&["-t", "tmpfs", "-o", "size=3m", "tmpfs"], &data) else {
         return;
     };
-    let App { appid, secret, .. } = create_app(Backend::Embedded(&data), "official");
-    let mut server = Server::start(Backend::Embedded(&data), &[]);
+    let (mut server, token) = serve_with_token(&data, &[]).await;
     let http = http();
-    let token = classic_token(&http, &server.base, &appid, &secret).await;
     let base = base_jpeg();
     let mut acked = Vec::new();
     let mut refused = 0;
@@ -188,10 +184,8 @@ async fn read_only_database_file_turns_readyz_red() {
 async fn read_only_data_directory_turns_readyz_red_and_uploads_fail_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let App { appid, secret, .. } = create_app(Backend::Embedded(&data), "official");
-    let server = Server::start(Backend::Embedded(&data), &[]);
+    let (server, token) = serve_with_token(&data, &[]).await;
     let http = http();
-    let token = classic_token(&http, &server.base, &appid, &secret).await;
     let Some(_mount) = mount(&["--bind", &data.to_string_lossy()], &data) else {
         return;
     };

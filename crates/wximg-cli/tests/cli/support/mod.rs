@@ -165,6 +165,15 @@ fn wait_listening(out: &mut impl BufRead, log: &Path) -> String {
     }
 }
 
+/// An official app on the embedded `data`, a server on it with `args`, and a classic
+/// token for the app: where most fault tests start.
+pub async fn serve_with_token(data: &Path, args: &[&str]) -> (Server, String) {
+    let app = create_app(Backend::Embedded(data), "official");
+    let server = Server::start(Backend::Embedded(data), args);
+    let token = classic_token(&http(), &server.base, &app.appid, &app.secret).await;
+    (server, token)
+}
+
 /// Runs `wximg fsck --json EXTRA…` on `data`; returns (exit success, report).
 pub fn fsck(data: &Path, extra: &[&str]) -> (bool, Value) {
     let out = wximg(
