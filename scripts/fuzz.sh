@@ -12,7 +12,7 @@
 # Needs a nightly toolchain (libFuzzer's instrumentation); installs cargo-fuzz if missing.
 # The corpus grows in fuzz/corpus/<target> (not committed), seeded from fuzz/seeds/<target>.
 # A crash leaves its input in fuzz/artifacts/<target>/ and fails the run: turn it into a
-# regression test in crates/wximg-proto/tests/fuzz_regressions.rs (or the server's tests).
+# regression test in crates/wximg-proto/tests/proto/fuzz_regressions.rs (or the server's tests).
 # Built without a sanitizer (-s none: the fuzzed code is safe Rust, and it runs ~3x more
 # inputs a second) but with debug assertions and overflow checks (-a).
 set -euo pipefail

@@ -1,6 +1,6 @@
 //! The properties every verdict of the picture rules must have, whatever the input. One
 //! definition for the `cargo fuzz` target (`fuzz/fuzz_targets/rules.rs`) and the stable
-//! mutation tests (`tests/fuzz_regressions.rs`), so the two never drift apart.
+//! mutation tests (`tests/proto/fuzz_regressions.rs`), so the two never drift apart.
 
 use super::{ImageFormat, Rules};
 

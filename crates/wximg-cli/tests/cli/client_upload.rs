@@ -1,0 +1,171 @@
+//! `wximg upload` and `wximg token` against a real `wximg serve`.
+
+use image::ImageFormat;
+
+use crate::support::client::AppServer;
+use crate::support::pictures::{encode, picture, write};
+use crate::support::{get, stderr, stdout};
+
+#[test]
+fn upload_prints_urls_dedups_and_reports_refusals() {
+    let s = AppServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let jpg = write(
+        dir.path(),
+        "a.jpg",
+        &encode(&picture(320, 200, 1), ImageFormat::Jpeg),
+    );
+    let png = write(
+        dir.path(),
+        "b.png",
+        &encode(&picture(100, 80, 2), ImageFormat::Png),
+    );
+    let dup = write(dir.path(), "copy of a.jpg", &std::fs::read(&jpg).unwrap());
+    let webp = write(
+        dir.path(),
+        "c.webp",
+        &encode(&picture(64, 64, 3), ImageFormat::WebP),
+    );
+
+    let out = s.run(&[
+        "upload",
+        "--json",
+        jpg.to_str().unwrap(),
+        png.to_str().unwrap(),
+        dup.to_str().unwrap(),
+        webp.to_str().unwrap(),
+    ]);
+    assert!(
+        !out.status.success(),
+        "a refused file makes the exit status non-zero"
+    );
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{}", stdout(&out));
+    let by_path = |p: &std::path::Path| {
+        lines
+            .iter()
+            .find(|v| v["path"] == p.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no line for {p:?}"))
+            .clone()
+    };
+    let a = by_path(&jpg);
+    let url_a = a["url"].as_str().expect("url for a.jpg");
+    assert!(
+        url_a.starts_with(&s.server.base) && url_a.contains("/mmbiz_jpg/"),
+        "{url_a}"
+    );
+    assert_eq!(
+        by_path(&dup)["url"],
+        a["url"],
+        "identical files get one URL"
+    );
+    assert!(
+        by_path(&png)["url"]
+            .as_str()
+            .unwrap()
+            .contains("/mmbiz_png/")
+    );
+    let w = by_path(&webp);
+    assert_eq!(w["errcode"], 40005, "{w}");
+    assert!(w["errmsg"].as_str().unwrap().contains("WebP"), "{w}");
+
+    // The URL serves the exact bytes.
+    let (status, body) = get(url_a);
+    assert_eq!(status, 200);
+    assert_eq!(body, std::fs::read(&jpg).unwrap());
+
+    // Plain output: `path → url` and `path: code message`.
+    let out = s.run(&["upload", jpg.to_str().unwrap(), webp.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("{} → {url_a}", jpg.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{}: 40005 invalid file type", webp.display())),
+        "{text}"
+    );
+
+    // With --fit the WebP is converted and accepted.
+    let out = s.run(&["upload", "--fit", webp.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("/mmbiz_"), "{}", stdout(&out));
+}
+
+#[test]
+fn token_is_cached_privately_and_bad_secret_is_explained() {
+    let s = AppServer::start();
+    let t1 = s.run(&["token"]);
+    assert!(t1.status.success(), "{}", stderr(&t1));
+    let t2 = s.run(&["token"]);
+    assert_eq!(stdout(&t1), stdout(&t2), "the second call uses the cache");
+    let files: Vec<_> = std::fs::read_dir(s.cache.path())
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(files.len(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            files[0].metadata().unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let bad = s
+        .cmd(&["token", "--token-endpoint", "token"])
+        .env("WXIMG_SECRET", "0".repeat(32))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = stderr(&bad);
+    assert!(err.contains("40125") && err.contains("--secret"), "{err}");
+    assert!(
+        !err.contains(&"0".repeat(32)),
+        "the secret is never printed"
+    );
+}
+
+#[test]
+fn upload_recovers_after_the_token_is_force_refreshed() {
+    let s = AppServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let jpg = write(
+        dir.path(),
+        "p.jpg",
+        &encode(&picture(200, 100, 7), ImageFormat::Jpeg),
+    );
+    let old = stdout(&s.run(&["token"])).trim().to_string();
+    assert!(!old.is_empty());
+
+    // Someone else force-refreshes the stable token: the cached one is ended at once.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let new: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/cgi-bin/stable_token", s.server.base))
+            .json(&serde_json::json!({
+                "grant_type": "client_credential",
+                "appid": s.appid,
+                "secret": s.secret,
+                "force_refresh": true
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let new = new["access_token"].as_str().expect("new token").to_string();
+    assert_ne!(new, old);
+
+    // The CLI still holds the old token in its cache; the upload must recover.
+    let out = s.run(&["upload", jpg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("/mmbiz_jpg/"));
+    let now = stdout(&s.run(&["token"])).trim().to_string();
+    assert_eq!(now, new, "the cache now holds the current token");
+}

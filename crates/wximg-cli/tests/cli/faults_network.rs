@@ -1,0 +1,418 @@
+//! Hostile and broken clients against a real `wximg serve`: each must be bounded by a
+//! timeout or a limit, and the server must keep answering everyone else.
+//!
+//! - slow-loris: a request head sent a byte at a time, or never, or a kept-alive
+//!   connection left idle → cut off by the 30 s header-read timeout, while other clients
+//!   are served;
+//! - a body that never ends → refused (40009) after the 1 MiB limit, the rest drained only
+//!   up to the drain limit, with bounded memory;
+//! - a body that stalls or drips → -1 when the whole-request timeout ends it;
+//! - stalled uploads beyond the upload concurrency do not block other endpoints;
+//! - a request head over the buffer limit → refused;
+//! - 10,000 connections opened and dropped (some mid-request) → still answers, no
+//!   descriptor leak.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::pictures::{base_jpeg, distinct_jpeg};
+use crate::support::{Backend, Server, get_json, http, proc_status_kib, serve_with_token, upload};
+
+/// Reads until the server closes the connection (or `limit` passes); returns what it sent.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return None, // still open at the deadline
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(all),
+            Ok(Ok(n)) => all.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+async fn healthz_quickly(http: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    let resp = http
+        .get(format!("{base}/healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("healthz answers");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "healthz took {:?}",
+        started.elapsed()
+    );
+}
+
+fn vm_rss_kb(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// Sockets the process holds (the database pool's files come and go with load, so they
+/// are not counted).
+fn open_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/PID/fd")
+        .flatten()
+        .filter(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+        })
+        .count()
+}
+
+async fn start_with_app(extra: &[&str]) -> (tempfile::TempDir, Server, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, token) = serve_with_token(&dir.path().join("data"), extra).await;
+    (dir, server, token)
+}
+
+/// The head of a chunked multipart upload whose `media` part has just begun.
+fn upload_head(token: &str) -> Vec<u8> {
+    let mut head = format!(
+        "POST /cgi-bin/media/uploadimg?access_token={token} HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: multipart/form-data; boundary=XyZ\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    let part = b"--XyZ\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.jpg\"\r\n\r\n\xFF\xD8";
+    head.extend(format!("{:x}\r\n", part.len()).as_bytes());
+    head.extend(part);
+    head.extend(b"\r\n");
+    head
+}
+
+fn chunk(data: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+    out.extend(data);
+    out.extend(b"\r\n");
+    out
+}
+
+fn errcode(response: &[u8]) -> Option<i64> {
+    let text = String::from_utf8_lossy(response);
+    let json = &text[text.find('{')?..=text.rfind('}')?];
+    serde_json::from_str::<serde_json::Value>(json).ok()?["errcode"].as_i64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_loris_heads_are_cut_off_and_others_are_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(Backend::Embedded(&dir.path().join("data")), &[]);
+    let http = http();
+    let started = Instant::now();
+    // 200 connections that send part of a head and then one header byte a second, 50
+    // that send nothing at all, and 20 kept alive after one request and then left idle.
+    let mut drippers = Vec::new();
+    for i in 0..270 {
+        let addr = server.addr();
+        drippers.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(&addr).await.expect("connect");
+            if i < 200 {
+                s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                    .await
+                    .expect("write");
+            }
+            if i >= 250 {
+                s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .expect("write");
+                let mut answer = [0u8; 1024];
+                let n = s.read(&mut answer).await.expect("answer");
+                assert!(
+                    answer[..n].starts_with(b"HTTP/1.1 200"),
+                    "keep-alive request"
+                );
+            }
+            let opened = Instant::now();
+            let mut buf = [0u8; 64];
+            loop {
+                if i < 200 && s.write_all(b"X").await.is_err() {
+                    break;
+                }
+                match tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break, // closed by the server
+                    Ok(Ok(_)) => panic!("a request with an unfinished head was answered"),
+                    Err(_) => {}
+                }
+                if opened.elapsed() > Duration::from_secs(60) {
+                    break;
+                }
+            }
+            (i, opened.elapsed())
+        }));
+    }
+    // Everyone else is served meanwhile.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        healthz_quickly(&http, &server.base).await;
+    }
+    let mut too_long = Vec::new();
+    for d in drippers {
+        let (i, lasted) = d.await.expect("dripper");
+        if lasted >= Duration::from_secs(40) {
+            let kind = match i {
+                0..200 => "dripping",
+                200..250 => "silent",
+                _ => "idle keep-alive",
+            };
+            too_long.push((kind, lasted));
+        }
+    }
+    assert!(
+        too_long.is_empty(),
+        "{} slow-loris connections outlived the 30 s header-read timeout, e.g. {:?}",
+        too_long.len(),
+        &too_long[..too_long.len().min(3)]
+    );
+    eprintln!(
+        "270 slow-loris and idle connections all cut off within {:?}",
+        started.elapsed()
+    );
+    healthz_quickly(&http, &server.base).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_endless_body_is_refused_with_bounded_reading_and_memory() {
+    let (_dir, server, token) = start_with_app(&[]).await;
+    let pid = server.child.id();
+    let rss_before = vm_rss_kb(pid);
+    let mut s = TcpStream::connect(server.addr()).await.expect("connect");
+    s.write_all(&upload_head(&token)).await.expect("head");
+    let (mut rd, mut wr) = s.into_split();
+    let writer = tokio::spawn(async move {
+        let block = chunk(&[0x42; 64 * 1024]);
+        let mut sent: u64 = 0;
+        // Never ends by itself: stops when the server stops reading, or at 1 GiB.
+        while sent < 1 << 30 {
+            match tokio::time::timeout(Duration::from_secs(5), wr.write_all(&block)).await {
+                Ok(Ok(())) => sent += block.len() as u64,
+                _ => break,
+            }
+        }
+        sent
+    });
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    let answered = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    response.extend_from_slice(&buf[..n]);
+                    if errcode(&response).is_some() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "no answer to an endless body within 60 s");
+    assert_eq!(
+        errcode(&response),
+        Some(40009),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    drop(rd);
+    let sent = writer.await.expect("writer");
+    let rss_after = vm_rss_kb(pid);
+    eprintln!(
+        "endless body: server read ~{} MiB before refusing; RSS {} → {} KiB",
+        sent >> 20,
+        rss_before,
+        rss_after
+    );
+    // The drain limit is 64 MiB; allow socket buffers on top, and nothing like 1 GiB.
+    assert!(sent < 80 << 20, "the server kept reading: {sent} bytes");
+    assert!(
+        rss_after < rss_before + 16 * 1024,
+        "RSS grew from {rss_before} to {rss_after} KiB for one hostile body"
+    );
+    healthz_quickly(&http(), &server.base).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_and_dripping_bodies_end_at_the_request_timeout() {
+    let (_dir, server, token) = start_with_app(&["--request-timeout", "3"]).await;
+    // A body that stops, and one that drips a byte every 200 ms for ever.
+    let mut stalled = TcpStream::connect(server.addr()).await.expect("connect");
+    stalled.write_all(&upload_head(&token)).await.expect("head");
+    let addr = server.addr();
+    let dripper = tokio::spawn(async move {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(&upload_head(&token)).await.expect("head");
+        let started = Instant::now();
+        let mut response = Vec::new();
+        let mut buf = [0u8; 4096];
+        while started.elapsed() < Duration::from_secs(30) {
+            if s.write_all(&chunk(b"\x00")).await.is_err() {
+                break;
+            }
+            match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => {
+                    response.extend_from_slice(&buf[..n]);
+                    if errcode(&response).is_some() {
+                        break;
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        (started.elapsed(), response)
+    });
+    let started = Instant::now();
+    let response = read_until_closed(&mut stalled, Duration::from_secs(30)).await;
+    let waited = started.elapsed();
+    let response = response.unwrap_or_else(|| panic!("a stalled body was held for {waited:?}"));
+    assert_eq!(
+        errcode(&response),
+        Some(-1),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "stalled body answered after {waited:?}"
+    );
+    let (dripped, response) = dripper.await.expect("dripper");
+    assert_eq!(
+        errcode(&response),
+        Some(-1),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    assert!(
+        dripped < Duration::from_secs(10),
+        "dripping body answered after {dripped:?}"
+    );
+    eprintln!("stalled body answered -1 after {waited:?}, dripping body after {dripped:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_uploads_beyond_the_concurrency_limit_do_not_block_the_rest() {
+    let (_dir, server, token) =
+        start_with_app(&["--upload-concurrency", "2", "--request-timeout", "20"]).await;
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(server.addr()).await.expect("connect");
+        s.write_all(&upload_head(&token)).await.expect("head");
+        stalled.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let http = http();
+    healthz_quickly(&http, &server.base).await;
+    let started = Instant::now();
+    let resp = http
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(resp.status(), 200);
+    let v = get_json(
+        &http,
+        &format!("{}/cgi-bin/token?grant_type=client_credential", server.base),
+    )
+    .await;
+    assert!(v["errcode"].as_i64().is_some(), "{v}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversized_request_head_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(Backend::Embedded(&dir.path().join("data")), &[]);
+    let mut s = TcpStream::connect(server.addr()).await.expect("connect");
+    let mut head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..4000 {
+        head.extend(format!("X-Filler-{i}: {}\r\n", "a".repeat(40)).as_bytes());
+    }
+    head.extend(b"\r\n");
+    let _ = s.write_all(&head).await; // the server may close before it has read it all
+    let response = read_until_closed(&mut s, Duration::from_secs(10))
+        .await
+        .expect("the connection is closed");
+    let text = String::from_utf8_lossy(&response);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "a ~200 KB head was not refused: {text}"
+    );
+    healthz_quickly(&http(), &server.base).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_connections_opened_and_dropped() {
+    let (_dir, server, token) = start_with_app(&[]).await;
+    let pid = server.child.id();
+    let http = http();
+    // Warm up first, so the database pool and the like hold what they keep anyway.
+    let v = upload(
+        &http,
+        &server.base,
+        &token,
+        distinct_jpeg(&base_jpeg(), 0, 0),
+    )
+    .await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    healthz_quickly(&http, &server.base).await;
+    let fds_before = open_sockets(pid);
+    let started = Instant::now();
+    // In waves of 1,000 held at once: a third send nothing, a third part of a head, a
+    // third a whole upload head and part of its body; all dropped without a goodbye.
+    let total = 10_000;
+    let wave = 1_000;
+    let head = upload_head(&token);
+    for w in 0..total / wave {
+        let mut conns = Vec::with_capacity(wave);
+        for i in 0..wave {
+            let mut s = TcpStream::connect(server.addr()).await.expect("connect");
+            match (w * wave + i) % 3 {
+                0 => {}
+                1 => {
+                    let _ = s
+                        .write_all(b"POST /cgi-bin/media/uploadimg HTTP/1.1\r\nHo")
+                        .await;
+                }
+                _ => {
+                    let _ = s.write_all(&head).await;
+                }
+            }
+            conns.push(s);
+        }
+        drop(conns);
+    }
+    let elapsed = started.elapsed();
+    // Still answers, at once, including an upload.
+    healthz_quickly(&http, &server.base).await;
+    let v = upload(
+        &http,
+        &server.base,
+        &token,
+        distinct_jpeg(&base_jpeg(), 1, 0),
+    )
+    .await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    // And lets go of every dropped connection.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut fds = open_sockets(pid);
+    while fds > fds_before + 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        fds = open_sockets(pid);
+    }
+    assert!(
+        fds <= fds_before + 4,
+        "the server holds {fds} sockets, {fds_before} before the 10,000 connections"
+    );
+    eprintln!(
+        "{total} connections opened and dropped in {elapsed:?}; sockets {fds_before} → {fds}"
+    );
+}

@@ -1,0 +1,49 @@
+//! The client commands' fixture: a real `wximg serve` in a scratch directory with one
+//! official app, and a token cache of its own.
+
+use std::process::{Command, Output, Stdio};
+
+use super::{Backend, Server, WXIMG, create_app};
+
+/// A [`Server`] on a fresh embedded data directory with one official app.
+pub struct AppServer {
+    /// Declared first: killed before the directories are removed.
+    pub server: Server,
+    pub appid: String,
+    pub secret: String,
+    /// Held: the data directory lives as long as the server.
+    _data: tempfile::TempDir,
+    /// The token cache of the client commands run through [`AppServer::cmd`].
+    pub cache: tempfile::TempDir,
+}
+
+impl AppServer {
+    pub fn start() -> AppServer {
+        let data = tempfile::tempdir().expect("tempdir");
+        let app = create_app(Backend::Embedded(data.path()), "official");
+        AppServer {
+            server: Server::start(Backend::Embedded(data.path()), &[]),
+            appid: app.appid,
+            secret: app.secret,
+            _data: data,
+            cache: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// `wximg ARGS…` with this server, app and token cache in the environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(WXIMG);
+        c.args(args)
+            .env("WXIMG_BASE_URL", &self.server.base)
+            .env("WXIMG_APPID", &self.appid)
+            .env("WXIMG_SECRET", &self.secret)
+            .env("WXIMG_CACHE_DIR", self.cache.path())
+            .env_remove("WXIMG_ACCESS_TOKEN")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run wximg")
+    }
+}

@@ -1,0 +1,99 @@
+//! Pictures from real encoders (the `image` crate): photo-like fixtures for the client
+//! commands, one small whole JPEG and distinct copies of it for the tests that upload
+//! many, and PNGs nobody else uploads.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+
+/// A small photo-like picture (gradients + texture), deterministic per `seed`.
+pub fn picture(w: u32, h: u32, seed: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let n = (x.wrapping_mul(73_856_093)
+            ^ y.wrapping_mul(19_349_663)
+            ^ seed.wrapping_mul(83_492_791))
+            % 23;
+        Rgb([
+            ((x * 255 / w.max(1)) as u8).wrapping_add(n as u8),
+            ((y * 255 / h.max(1)) as u8).wrapping_add(seed as u8),
+            (((x + y) * 3) as u8).wrapping_add(n as u8),
+        ])
+    })
+}
+
+pub fn encode(img: &RgbImage, fmt: ImageFormat) -> Vec<u8> {
+    let mut c = Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img.clone())
+        .write_to(&mut c, fmt)
+        .expect("encode");
+    c.into_inner()
+}
+
+/// Writes `bytes` to `dir/name` (making the directories); returns the path.
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&p, bytes).expect("write fixture");
+    p
+}
+
+/// A small whole JPEG (64 × 48, from the `image` crate's encoder).
+pub fn base_jpeg() -> Vec<u8> {
+    let img = RgbImage::from_fn(64, 48, |x, y| {
+        Rgb([x as u8 * 3, y as u8 * 5, (x ^ y) as u8])
+    });
+    encode(&img, ImageFormat::Jpeg)
+}
+
+/// `base` with a COM segment holding `n` and `pad` filler bytes (at most 60,000): a
+/// distinct whole JPEG, so content addressing never stores two of them as one.
+pub fn distinct_jpeg(base: &[u8], n: u64, pad: usize) -> Vec<u8> {
+    let mut text = format!("test picture {n} ").into_bytes();
+    text.resize(text.len() + pad.min(60_000), b'.');
+    let mut out = base[..2].to_vec();
+    out.extend([0xFF, 0xFE]);
+    out.extend(((text.len() + 2) as u16).to_be_bytes());
+    out.extend(&text);
+    out.extend_from_slice(&base[2..]);
+    out
+}
+
+/// A small, whole PNG nobody else uploads.
+pub fn unique_png() -> Vec<u8> {
+    let seed: [u8; 16] = rand_bytes();
+    let img = RgbImage::from_fn(24, 16, |x, y| {
+        let i = (x as usize + y as usize * 24) % 16;
+        Rgb([seed[i], (x * 10) as u8, (y * 15) as u8])
+    });
+    encode(&img, ImageFormat::Png)
+}
+
+fn rand_bytes() -> [u8; 16] {
+    // No rand dependency in this crate: the time and a counter are unique enough here.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64;
+    let h = spread(t ^ (u64::from(std::process::id()) << 32), n);
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&h.0.to_le_bytes());
+    out[8..].copy_from_slice(&h.1.to_le_bytes());
+    out
+}
+
+/// Two rounds of splitmix64: spreads the bits of (time, counter).
+fn spread(a: u64, b: u64) -> (u64, u64) {
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    (mix(a ^ mix(b)), mix(b ^ mix(a)))
+}

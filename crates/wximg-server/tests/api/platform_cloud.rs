@@ -1,0 +1,120 @@
+//! Cloud calls: from a `--trusted-cidr` network, `uploadimg` may omit the token and name
+//! the account with `X-WX-APPID` or `from_appid`; from anywhere else it may not.
+
+use crate::support::{code, pictures, spawn_app, spawn_with};
+use wximg_proto::AppType;
+
+async fn cloud_upload(
+    app: &crate::support::TestApp,
+    query: &str,
+    header: Option<(&str, &str)>,
+) -> serde_json::Value {
+    let form = reqwest::multipart::Form::new().part(
+        "media",
+        reqwest::multipart::Part::bytes(pictures::jpeg(12, 12, 3)).file_name("c.jpg"),
+    );
+    let mut req = app
+        .http
+        .post(app.url(&format!("/cgi-bin/media/uploadimg{query}")))
+        .multipart(form);
+    if let Some((name, value)) = header {
+        req = req.header(name, value);
+    }
+    crate::support::checked_json(req.send().await.expect("request")).await
+}
+
+#[tokio::test]
+async fn trusted_networks_may_name_the_account_instead_of_sending_a_token() {
+    let app = spawn_with(|s| {
+        s.platform.trusted_cidrs = vec!["127.0.0.0/8".parse().expect("cidr")];
+    })
+    .await;
+    let c = app.create_app(AppType::Official).await;
+    let v = cloud_upload(&app, "", Some(("X-WX-APPID", &c.appid))).await;
+    assert_eq!(code(&v), 0, "{v}");
+    assert!(v["url"].as_str().unwrap_or("").contains("/mmbiz_jpg/"));
+    let v = cloud_upload(&app, &format!("?from_appid={}", c.appid), None).await;
+    assert_eq!(code(&v), 0, "{v}");
+    // Naming nobody is still 41001; naming an unknown account 40013.
+    assert_eq!(code(&cloud_upload(&app, "", None).await), 41001);
+    assert_eq!(
+        code(&cloud_upload(&app, "", Some(("X-WX-APPID", "wx0000000000000000"))).await),
+        40013
+    );
+    // The account's type still decides: a mini program may not call uploadimg.
+    let mini = app.create_app(AppType::MiniProgram).await;
+    assert_eq!(
+        code(&cloud_upload(&app, "", Some(("X-WX-APPID", &mini.appid))).await),
+        48001
+    );
+}
+
+#[tokio::test]
+async fn outside_trusted_networks_the_header_is_ignored() {
+    // No trusted networks at all.
+    let app = spawn_app().await;
+    let c = app.create_app(AppType::Official).await;
+    assert_eq!(
+        code(&cloud_upload(&app, "", Some(("X-WX-APPID", &c.appid))).await),
+        41001
+    );
+    // A trusted network that is not the caller's.
+    let app = spawn_with(|s| {
+        s.platform.trusted_cidrs = vec!["10.0.0.0/8".parse().expect("cidr")];
+    })
+    .await;
+    let c = app.create_app(AppType::Official).await;
+    assert_eq!(
+        code(&cloud_upload(&app, "", Some(("X-WX-APPID", &c.appid))).await),
+        41001
+    );
+    // A client claiming, through X-Forwarded-For, to be inside: not believed.
+    let form = reqwest::multipart::Form::new().part(
+        "media",
+        reqwest::multipart::Part::bytes(pictures::jpeg(12, 12, 3)).file_name("c.jpg"),
+    );
+    let resp = app
+        .http
+        .post(app.url("/cgi-bin/media/uploadimg"))
+        .header("x-wx-appid", &c.appid)
+        .header("x-forwarded-for", "10.0.0.5")
+        .multipart(form)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(code(&crate::support::checked_json(resp).await), 41001);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_decides() {
+    let app = spawn_with(|s| {
+        s.platform.trusted_cidrs = vec!["10.0.0.0/8".parse().expect("cidr")];
+        s.platform.trust_forwarded_for = vec!["127.0.0.1".parse().expect("cidr")];
+    })
+    .await;
+    let c = app.create_app(AppType::Official).await;
+    for (xff, want) in [
+        ("10.0.0.5", 0),
+        ("192.0.2.1", 41001),
+        ("10.9.9.9, 192.0.2.1", 41001),
+    ] {
+        let form = reqwest::multipart::Form::new().part(
+            "media",
+            reqwest::multipart::Part::bytes(pictures::jpeg(12, 12, 3)).file_name("c.jpg"),
+        );
+        let resp = app
+            .http
+            .post(app.url("/cgi-bin/media/uploadimg"))
+            .header("x-wx-appid", &c.appid)
+            .header("x-forwarded-for", xff)
+            .multipart(form)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            code(&crate::support::checked_json(resp).await),
+            want,
+            "XFF {xff}"
+        );
+    }
+}

@@ -1,0 +1,381 @@
+//! The third-party platform end to end against the real server: component token from
+//! the pushed ticket, pre-auth code, authorization, `api_query_auth`,
+//! `api_authorizer_token` (refresh token kept; re-authorization replaces it), uploads with
+//! the `authorizer_access_token` (allowed sets only), and revocation.
+
+use crate::support::{code, pictures, spawn_app};
+use serde_json::{Value, json};
+use wximg_proto::{AppId, AppType};
+use wximg_server::platform::component;
+
+struct Platform {
+    appid: String,
+    secret: String,
+    token: String,
+}
+
+async fn component_with_token(app: &crate::support::TestApp) -> Platform {
+    let meta = app.storage.meta.as_ref();
+    let now = app.clock.now();
+    let (id, secret) = component::create_component(meta, "test platform", now)
+        .await
+        .expect("component");
+    let ticket = component::current_ticket(meta, &id, now)
+        .await
+        .expect("ticket")
+        .expect("exists");
+    let v = app
+        .post_json(
+            "/cgi-bin/component/api_component_token",
+            &json!({
+                "component_appid": id.as_str(),
+                "component_appsecret": secret.expose(),
+                "component_verify_ticket": ticket,
+            }),
+        )
+        .await;
+    assert_eq!(v["expires_in"], 7200, "{v}");
+    assert!(v.get("errcode").is_none(), "success has no errcode: {v}");
+    Platform {
+        appid: id.to_string(),
+        secret: secret.expose().to_string(),
+        token: v["component_access_token"]
+            .as_str()
+            .expect("component_access_token")
+            .to_string(),
+    }
+}
+
+async fn authorize(
+    app: &crate::support::TestApp,
+    p: &Platform,
+    authorizer: &str,
+    sets: &[u32],
+) -> String {
+    component::authorize(
+        app.storage.meta.as_ref(),
+        &AppId::parse(&p.appid).expect("appid"),
+        &AppId::parse(authorizer).expect("appid"),
+        sets,
+        app.clock.now(),
+    )
+    .await
+    .expect("authorized")
+}
+
+async fn query_auth(app: &crate::support::TestApp, p: &Platform, code: &str) -> Value {
+    app.post_json(
+        &format!(
+            "/cgi-bin/component/api_query_auth?component_access_token={}",
+            p.token
+        ),
+        &json!({"component_appid": p.appid, "authorization_code": code}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn component_token_needs_the_right_secret_and_ticket() {
+    let app = spawn_app().await;
+    let p = component_with_token(&app).await;
+    let call = |secret: &str, ticket: &str| json!({"component_appid": p.appid, "component_appsecret": secret, "component_verify_ticket": ticket});
+    let url = "/cgi-bin/component/api_component_token";
+    let id = AppId::parse(&p.appid).expect("appid");
+    let ticket = component::current_ticket(app.storage.meta.as_ref(), &id, app.clock.now())
+        .await
+        .expect("ticket")
+        .expect("exists");
+    assert_eq!(
+        code(&app.post_json(url, &call(&p.secret, "ticket@@@nope")).await),
+        61006
+    );
+    assert_eq!(
+        code(&app.post_json(url, &call(&"0".repeat(32), &ticket)).await),
+        40125
+    );
+    assert_eq!(
+        code(
+            &app.post_json(url, &json!({"component_appsecret": p.secret}))
+                .await
+        ),
+        41002
+    );
+    // Tickets rotate every 10 minutes; the previous one still works, older ones do not.
+    app.clock.advance(601);
+    let second = component::current_ticket(app.storage.meta.as_ref(), &id, app.clock.now())
+        .await
+        .expect("ticket")
+        .expect("exists");
+    assert_ne!(second, ticket);
+    assert_eq!(
+        code(&app.post_json(url, &call(&p.secret, &ticket)).await),
+        0
+    );
+    app.clock.advance(601);
+    let third = component::current_ticket(app.storage.meta.as_ref(), &id, app.clock.now())
+        .await
+        .expect("ticket")
+        .expect("exists");
+    assert_eq!(
+        code(&app.post_json(url, &call(&p.secret, &ticket)).await),
+        61006
+    );
+    assert_eq!(code(&app.post_json(url, &call(&p.secret, &third)).await), 0);
+}
+
+#[tokio::test]
+async fn the_whole_flow_and_uploads_with_the_authorizer_token() {
+    let app = spawn_app().await;
+    let p = component_with_token(&app).await;
+    let account = app.create_app(AppType::Official).await;
+
+    // Pre-auth code, with either query parameter name.
+    for name in ["component_access_token", "access_token"] {
+        let v = app
+            .post_json(
+                &format!(
+                    "/cgi-bin/component/api_create_preauthcode?{name}={}",
+                    p.token
+                ),
+                &json!({"component_appid": p.appid}),
+            )
+            .await;
+        assert!(
+            v["pre_auth_code"].as_str().is_some_and(|c| !c.is_empty()),
+            "{v}"
+        );
+        assert_eq!(v["expires_in"], 1800);
+    }
+    let v = app
+        .post_json(
+            "/cgi-bin/component/api_create_preauthcode?component_access_token=nope",
+            &json!({"component_appid": p.appid}),
+        )
+        .await;
+    assert_eq!(code(&v), 40001);
+
+    let auth_code = authorize(&app, &p, &account.appid, &[1, 11]).await;
+    let v = query_auth(&app, &p, &auth_code).await;
+    let info = &v["authorization_info"];
+    assert_eq!(info["authorizer_appid"], account.appid.as_str(), "{v}");
+    assert_eq!(info["expires_in"], 7200);
+    assert_eq!(
+        info["func_info"],
+        json!([{"funcscope_category": {"id": 1}}, {"funcscope_category": {"id": 11}}])
+    );
+    let access = info["authorizer_access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let refresh = info["authorizer_refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    // The code is single use.
+    assert_eq!(code(&query_auth(&app, &p, &auth_code).await), 61009);
+
+    let v = app.upload(&access, "p.png", pictures::png(20, 20, 1)).await;
+    assert_eq!(code(&v), 0, "{v}");
+    assert!(v["url"].as_str().unwrap_or("").contains("/mmbiz_png/"));
+
+    // Refresh: a new access token, the same refresh token; both access tokens work.
+    let refresh_call = |rt: &str| json!({"component_appid": p.appid, "authorizer_appid": account.appid, "authorizer_refresh_token": rt});
+    let url = format!(
+        "/cgi-bin/component/api_authorizer_token?component_access_token={}",
+        p.token
+    );
+    let v = app.post_json(&url, &refresh_call(&refresh)).await;
+    assert_eq!(v["authorizer_refresh_token"], refresh.as_str(), "{v}");
+    let access2 = v["authorizer_access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert_ne!(access2, access);
+    assert_eq!(
+        code(&app.upload(&access2, "a.jpg", pictures::jpeg(9, 9, 2)).await),
+        0
+    );
+    assert_eq!(
+        code(
+            &app.post_json(&url, &refresh_call("refreshtoken@@@nope"))
+                .await
+        ),
+        61023
+    );
+
+    // Re-authorization: the old refresh token and access tokens end; the new ones work.
+    let code2 = authorize(&app, &p, &account.appid, &[8]).await;
+    let v = query_auth(&app, &p, &code2).await;
+    let refresh2 = v["authorization_info"]["authorizer_refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let access3 = v["authorization_info"]["authorizer_access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert_ne!(refresh2, refresh);
+    assert_eq!(
+        code(&app.post_json(&url, &refresh_call(&refresh)).await),
+        61023
+    );
+    assert_eq!(
+        code(&app.upload(&access2, "a.jpg", pictures::jpeg(9, 9, 3)).await),
+        40001
+    );
+    assert_eq!(
+        code(&app.upload(&access3, "a.jpg", pictures::jpeg(9, 9, 3)).await),
+        0
+    );
+
+    // Revocation: tokens end (40001), component calls for the account answer 61003.
+    assert!(
+        component::revoke(
+            app.storage.meta.as_ref(),
+            &AppId::parse(&p.appid).expect("appid"),
+            &AppId::parse(&account.appid).expect("appid"),
+            app.clock.now()
+        )
+        .await
+        .expect("revoked")
+    );
+    assert_eq!(
+        code(&app.upload(&access3, "a.jpg", pictures::jpeg(9, 9, 4)).await),
+        40001
+    );
+    assert_eq!(
+        code(&app.post_json(&url, &refresh_call(&refresh2)).await),
+        61003
+    );
+
+    // Tokens expire like any other: 42001 after their life.
+    let code3 = authorize(&app, &p, &account.appid, &[1]).await;
+    let v = query_auth(&app, &p, &code3).await;
+    let access4 = v["authorization_info"]["authorizer_access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    app.clock.advance(7201);
+    assert_eq!(
+        code(&app.upload(&access4, "a.jpg", pictures::jpeg(9, 9, 5)).await),
+        42001
+    );
+}
+
+#[tokio::test]
+async fn grants_without_an_allowed_set_get_48001() {
+    let app = spawn_app().await;
+    let p = component_with_token(&app).await;
+    let account = app.create_app(AppType::Service).await;
+    let auth_code = authorize(&app, &p, &account.appid, &[2, 3, 7]).await;
+    let v = query_auth(&app, &p, &auth_code).await;
+    let access = v["authorization_info"]["authorizer_access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let v = app.upload(&access, "a.jpg", pictures::jpeg(9, 9, 1)).await;
+    assert_eq!(code(&v), 48001, "{v}");
+    // Every set the seed names allows it.
+    for set in [1, 8, 9, 11, 18, 37, 100] {
+        let c = authorize(&app, &p, &account.appid, &[set]).await;
+        let v = query_auth(&app, &p, &c).await;
+        let access = v["authorization_info"]["authorizer_access_token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        assert_eq!(
+            code(
+                &app.upload(&access, "a.jpg", pictures::jpeg(9, 9, set))
+                    .await
+            ),
+            0,
+            "set {set}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn component_calls_check_their_input() {
+    let app = spawn_app().await;
+    let p = component_with_token(&app).await;
+    let base = "/cgi-bin/component/api_query_auth";
+    assert_eq!(
+        code(
+            &app.post_json(base, &json!({"component_appid": p.appid}))
+                .await
+        ),
+        41001
+    );
+    let resp = app.http.get(app.url(base)).send().await.expect("request");
+    assert_eq!(code(&crate::support::checked_json(resp).await), 43002);
+    let resp = app
+        .http
+        .post(app.url(&format!("{base}?component_access_token={}", p.token)))
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(code(&crate::support::checked_json(resp).await), 47001);
+    let v = app
+        .post_json(
+            &format!("{base}?component_access_token={}", p.token),
+            &json!({"component_appid": p.appid, "authorization_code": "queryauthcode@@@nope"}),
+        )
+        .await;
+    assert_eq!(code(&v), 61009);
+    // Another component's appid with this token.
+    let v = app
+        .post_json(
+            &format!("{base}?component_access_token={}", p.token),
+            &json!({"component_appid": "wx0123456789abcdef", "authorization_code": "x"}),
+        )
+        .await;
+    assert_eq!(code(&v), 40013);
+}
+
+#[tokio::test]
+async fn spent_records_read_as_absent_and_are_swept() {
+    let app = spawn_app().await;
+    let meta = app.storage.meta.as_ref();
+    let now = app.clock.now();
+    let tag = format!("sweeptest{}:", rand_suffix());
+    let spent = format!("{tag}spent");
+    let live = format!("{tag}live");
+    let forever = format!("{tag}forever");
+    assert!(
+        meta.swap_record(&spent, None, "{}", Some(now + 10), now)
+            .await
+            .expect("spent")
+    );
+    assert!(
+        meta.swap_record(&live, None, "{}", Some(now + 1000), now)
+            .await
+            .expect("live")
+    );
+    assert!(
+        meta.swap_record(&forever, None, "{}", None, now)
+            .await
+            .expect("forever")
+    );
+    let later = now + 100;
+    assert!(
+        meta.record(&spent, later).await.expect("read").is_none(),
+        "past its life: absent"
+    );
+    assert_eq!(meta.records(&tag, later).await.expect("list").len(), 2);
+    assert!(meta.sweep_records(later).await.expect("sweep") >= 1);
+    // Gone for good, even read as of before its end; the others stay.
+    assert!(meta.record(&spent, now).await.expect("read").is_none());
+    assert!(meta.record(&live, later).await.expect("read").is_some());
+    assert!(meta.record(&forever, later).await.expect("read").is_some());
+    for key in [&live, &forever] {
+        assert!(meta.delete_record(key).await.expect("delete"));
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
