@@ -76,7 +76,7 @@ async fn front(upstream: &str, code: i64, inject: u32) -> (String, Arc<Front>) {
         code,
         inject,
         uploads: AtomicU32::new(0),
-        http: reqwest::Client::new(),
+        http: crate::support::http(),
     });
     let app = axum::Router::new().fallback(handle).with_state(f.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

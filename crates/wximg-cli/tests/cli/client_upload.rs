@@ -144,7 +144,7 @@ fn upload_recovers_after_the_token_is_force_refreshed() {
     // Someone else force-refreshes the stable token: the cached one is ended at once.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let new: serde_json::Value = rt.block_on(async {
-        reqwest::Client::new()
+        crate::support::http()
             .post(format!("{}/cgi-bin/stable_token", s.server.base))
             .json(&serde_json::json!({
                 "grant_type": "client_credential",

@@ -28,10 +28,7 @@ async fn acknowledged_uploads_survive_sigkill() {
     let base_pic = Arc::new(base_jpeg());
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http = crate::support::http_with_timeout(Duration::from_secs(10));
     let kills = 4;
     for round in 0..kills {
         let mut server = start(data.path());

@@ -11,7 +11,7 @@ async fn a_50_mb_body_does_not_raise_rss() {
     let app = create_app(Backend::Embedded(data.path()), "official");
     let server = Server::start(Backend::Embedded(data.path()), &[]);
     let (pid, base) = (server.child.id(), &server.base);
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let token = classic_token(&http, base, &app.appid, &app.secret).await;
     let upload = format!("{base}/cgi-bin/media/uploadimg?access_token={token}");
     let send = |mb: usize| {

@@ -101,7 +101,7 @@ async fn component_commands_drive_the_whole_third_party_flow() {
 
     let server = Server::start(Backend::Embedded(d), &[]);
     let base = &server.base;
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let post = |path: String, body: Value| {
         let req = http.post(format!("{base}{path}")).json(&body);
         async move {
@@ -166,7 +166,7 @@ async fn app_quota_and_whitelist_commands_change_what_the_server_answers() {
 
     let server = Server::start(Backend::Embedded(d), &[]);
     let base = &server.base;
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let token_url =
         format!("{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}");
     let get = || {
@@ -247,7 +247,7 @@ async fn serve_flags_faults_cloud_calls_and_the_debug_page() {
         ],
     );
     let base = &server.base;
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let v: Value = http
         .post(format!("{base}/cgi-bin/stable_token"))
         .json(&json!({"grant_type": "client_credential", "appid": appid, "secret": secret}))

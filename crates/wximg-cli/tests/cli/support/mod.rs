@@ -200,8 +200,16 @@ pub fn stderr(o: &Output) -> String {
 
 /// An HTTP client that gives up on a call after 60 s.
 pub fn http() -> reqwest::Client {
+    http_with_timeout(Duration::from_secs(60))
+}
+
+/// An HTTP client that gives up on a call after `timeout`. reqwest is built with rustls
+/// but no crypto provider of its own (see wximg-store's Cargo.toml): ring is installed
+/// first, as every wximg program does.
+pub fn http_with_timeout(timeout: Duration) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(timeout)
         .build()
         .expect("HTTP client")
 }

@@ -27,10 +27,20 @@ pub struct TestApp {
     pub shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-/// Whether this run is on the scale-out backend.
+/// Whether this run is on the scale-out backend: only with `WXIMG_TEST_BACKEND=scaleout`
+/// (the services' variables alone are not enough: `scripts/test.sh` exports them for the
+/// whole run, and the suite must run on embedded storage first).
 pub fn scaleout() -> bool {
-    std::env::var_os("WXIMG_TEST_DATABASE_URL").is_some()
-        && std::env::var_os("WXIMG_TEST_STORE").is_some()
+    if std::env::var("WXIMG_TEST_BACKEND").as_deref() != Ok("scaleout") {
+        return false;
+    }
+    assert!(
+        std::env::var_os("WXIMG_TEST_DATABASE_URL").is_some()
+            && std::env::var_os("WXIMG_TEST_STORE").is_some(),
+        "WXIMG_TEST_BACKEND=scaleout needs WXIMG_TEST_DATABASE_URL and WXIMG_TEST_STORE \
+         (eval \"$(scripts/services.sh start)\")"
+    );
+    true
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -66,7 +76,11 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         addr,
         clock,
         storage,
-        http: reqwest::Client::new(),
+        http: {
+            // reqwest links rustls without a provider of its own (see wximg-store).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::new()
+        },
         data_dir,
         shutdown: Some(tx),
     }
