@@ -188,25 +188,25 @@ impl TokenCache {
             use std::os::unix::fs::MetadataExt;
             let me = rustix::process::geteuid().as_raw();
             let dir = self.dir();
-            if let Ok(meta) = std::fs::metadata(dir) {
-                if meta.uid() != me || meta.mode() & 0o022 != 0 {
-                    return Err(format!(
-                        "the cache directory {} belongs to another user or others may write \
-                         to it (mode {:o}); run `chmod 700` on it or set WXIMG_CACHE_DIR",
-                        dir.display(),
-                        meta.mode() & 0o7777
-                    ));
-                }
+            if let Ok(meta) = std::fs::metadata(dir)
+                && (meta.uid() != me || meta.mode() & 0o022 != 0)
+            {
+                return Err(format!(
+                    "the cache directory {} belongs to another user or others may write to \
+                     it (mode {:o}); run `chmod 700` on it or set WXIMG_CACHE_DIR",
+                    dir.display(),
+                    meta.mode() & 0o7777
+                ));
             }
-            if file && let Ok(meta) = std::fs::symlink_metadata(&self.file) {
-                if !meta.file_type().is_file() || meta.uid() != me || meta.mode() & 0o077 != 0 {
-                    return Err(format!(
-                        "{} is not a private regular file of this user's (mode {:o}); \
-                         remove it",
-                        self.file.display(),
-                        meta.mode() & 0o7777
-                    ));
-                }
+            if file
+                && let Ok(meta) = std::fs::symlink_metadata(&self.file)
+                && (!meta.file_type().is_file() || meta.uid() != me || meta.mode() & 0o077 != 0)
+            {
+                return Err(format!(
+                    "{} is not a private regular file of this user's (mode {:o}); remove it",
+                    self.file.display(),
+                    meta.mode() & 0o7777
+                ));
             }
         }
         #[cfg(not(unix))]
