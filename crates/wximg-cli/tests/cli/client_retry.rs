@@ -125,7 +125,9 @@ async fn system_errors_are_retried_with_backoff_until_success() {
     assert!(up.url.contains("/mmbiz_jpg/"));
     // The URL is the real server's: the bytes are there.
     let path = up.url.split_once("/mmbiz_jpg/").unwrap().1;
-    let body = reqwest::get(format!("{}/mmbiz_jpg/{path}", s.server.base))
+    let body = crate::support::http()
+        .get(format!("{}/mmbiz_jpg/{path}", s.server.base))
+        .send()
         .await
         .unwrap()
         .bytes()

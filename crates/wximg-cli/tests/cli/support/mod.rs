@@ -222,7 +222,7 @@ pub fn get(url: &str) -> (u16, Vec<u8>) {
 
 /// GETs a URL from async code.
 pub async fn get_async(url: &str) -> (u16, Vec<u8>) {
-    let r = reqwest::get(url).await.expect("GET");
+    let r = http().get(url).send().await.expect("GET");
     let status = r.status().as_u16();
     (status, r.bytes().await.expect("body").to_vec())
 }
