@@ -389,46 +389,37 @@ mod tests {
     }
 
     #[test]
-    fn cache_key_separates_servers_and_endpoints() {
+    fn cache_key_separates_servers_secrets_and_endpoints() {
         let d = Path::new("/c");
-        let a = TokenCache::new(
-            d,
-            "https://api.weixin.qq.com",
-            "wx1",
-            "s",
-            TokenEndpoint::Stable,
-        );
-        let b = TokenCache::new(
-            d,
-            "http://127.0.0.1:8080",
-            "wx1",
-            "s",
-            TokenEndpoint::Stable,
-        );
-        let c = TokenCache::new(
-            d,
-            "http://127.0.0.1:8080/",
-            "wx1",
-            "s",
-            TokenEndpoint::Classic,
-        );
-        assert_ne!(a.path(), b.path());
-        assert_ne!(b.path(), c.path());
-        // A wrong secret never finds the right secret's token.
-        let wrong = TokenCache::new(
-            d,
-            "http://127.0.0.1:8080",
-            "wx1",
-            "t",
-            TokenEndpoint::Stable,
-        );
-        assert_ne!(b.path(), wrong.path());
-        assert!(
-            !TokenCache::new(d, "x", "../../etc", "s", TokenEndpoint::Stable)
+        let file = |base: &str, appid: &str, secret: &str, endpoint| {
+            TokenCache::new(d, base, appid, secret, endpoint)
                 .path()
-                .to_string_lossy()
-                .contains("..")
+                .to_path_buf()
+        };
+        let local = "http://127.0.0.1:8080";
+        let stable = file(local, "wx1", "s", TokenEndpoint::Stable);
+        assert_ne!(
+            file(
+                "https://api.weixin.qq.com",
+                "wx1",
+                "s",
+                TokenEndpoint::Stable
+            ),
+            stable
         );
+        assert_ne!(
+            file("http://127.0.0.1:8080/", "wx1", "s", TokenEndpoint::Classic),
+            stable
+        );
+        // A wrong secret never finds the right secret's token.
+        assert_ne!(file(local, "wx1", "t", TokenEndpoint::Stable), stable);
+        // The same server with or without a trailing slash is one server.
+        assert_eq!(
+            file("http://127.0.0.1:8080/", "wx1", "s", TokenEndpoint::Stable),
+            stable
+        );
+        let hostile = file("x", "../../etc", "s", TokenEndpoint::Stable);
+        assert!(!hostile.to_string_lossy().contains(".."));
     }
 
     #[test]
@@ -444,18 +435,19 @@ mod tests {
         let chmod = |p: &Path, mode: u32| {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
         };
+        // A far-from-expired token, written by someone else, with this mode.
+        let plant = |p: &Path, token: &str, mode: u32| {
+            let json = format!(r#"{{"access_token":"{token}","expires_at":99999999999}}"#);
+            std::fs::write(p, json).unwrap();
+            chmod(p, mode);
+        };
         let dir = tempfile::tempdir().unwrap();
         let cache = TokenCache::new(dir.path(), "http://x", "wxa", "s", TokenEndpoint::Stable);
         cache.store(&CachedToken::new("mine".into(), 7200)).unwrap();
         assert_eq!(cache.load().unwrap().access_token, "mine");
 
         // A planted token readable and writable by everyone is not used.
-        std::fs::write(
-            cache.path(),
-            br#"{"access_token":"planted","expires_at":99999999999}"#,
-        )
-        .unwrap();
-        chmod(cache.path(), 0o666);
+        plant(cache.path(), "planted", 0o666);
         assert!(cache.load().is_none(), "a 0666 token file was trusted");
         let f = counter(false);
         let p = TokenProvider::new(Some(cache.clone()));
@@ -476,12 +468,7 @@ mod tests {
         // A symlink in place of the file is not followed.
         std::fs::remove_file(cache.path()).unwrap();
         let elsewhere = dir.path().join("elsewhere.json");
-        std::fs::write(
-            &elsewhere,
-            br#"{"access_token":"linked","expires_at":99999999999}"#,
-        )
-        .unwrap();
-        chmod(&elsewhere, 0o600);
+        plant(&elsewhere, "linked", 0o600);
         std::os::unix::fs::symlink(&elsewhere, cache.path()).unwrap();
         assert!(cache.load().is_none(), "a symlinked token file was trusted");
     }

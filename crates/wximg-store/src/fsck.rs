@@ -263,6 +263,20 @@ mod tests {
         id
     }
 
+    /// A check with repair and no grace (no server runs in these tests).
+    async fn repair(storage: &Storage) -> Report {
+        let options = Options {
+            repair: true,
+            ..now()
+        };
+        check(storage, &options).await.expect("check with repair")
+    }
+
+    /// Whether the blob of `id` is still stored.
+    async fn has_blob(storage: &Storage, id: &ImageId) -> bool {
+        storage.blobs.get(id, None).await.expect("get").is_some()
+    }
+
     fn now() -> Options {
         Options {
             repair: false,
@@ -293,21 +307,12 @@ mod tests {
         let shortened = picture(&storage, b"row says more").await;
         let fine = picture(&storage, b"fine").await;
         storage.blobs.delete(&lost).await.expect("delete");
-        let hex = damaged.hex();
-        let path = dir.path().join("blobs").join(&hex[..2]).join(&hex);
+        let path = dir.path().join("blobs").join(damaged.shard_path());
         std::fs::write(&path, b"DAMAGED").expect("overwrite");
         // A row whose size disagrees with its (right) bytes.
         sqlx_size(dir.path(), &shortened, 999).await;
 
-        let report = check(
-            &storage,
-            &Options {
-                repair: true,
-                ..now()
-            },
-        )
-        .await
-        .expect("check");
+        let report = repair(&storage).await;
         assert!(!report.is_intact());
         assert_eq!(report.verified, 1);
         assert!(report.problems.contains(&Problem::Missing { id: lost }));
@@ -325,7 +330,7 @@ mod tests {
         );
         assert!(report.removed.is_empty(), "rows' blobs are never removed");
         assert_eq!(std::fs::read(&path).expect("still there"), b"DAMAGED");
-        assert!(storage.blobs.get(&fine, None).await.expect("get").is_some());
+        assert!(has_blob(&storage, &fine).await);
     }
 
     /// Changes a row's size behind the traits' back (they offer no update).
@@ -358,35 +363,16 @@ mod tests {
         assert!(!report.is_clean());
         assert_eq!(report.orphans, vec![orphan]);
         assert!(report.removed.is_empty(), "no repair without asking");
-        assert!(
-            storage
-                .blobs
-                .get(&orphan, None)
-                .await
-                .expect("get")
-                .is_some()
-        );
+        assert!(has_blob(&storage, &orphan).await);
 
-        let report = check(
-            &storage,
-            &Options {
-                repair: true,
-                ..now()
-            },
-        )
-        .await
-        .expect("repair");
+        let report = repair(&storage).await;
         assert_eq!(report.removed, vec![orphan]);
         assert!(report.is_clean(), "{report:?}");
         assert!(
-            storage
-                .blobs
-                .get(&orphan, None)
-                .await
-                .expect("get")
-                .is_none()
+            !has_blob(&storage, &orphan).await,
+            "the orphan was not removed"
         );
-        assert!(storage.blobs.get(&kept, None).await.expect("get").is_some());
+        assert!(has_blob(&storage, &kept).await);
         assert!(check(&storage, &now()).await.expect("check").is_clean());
     }
 
@@ -417,6 +403,6 @@ mod tests {
         let report = report.expect("check");
         assert!(report.removed.is_empty(), "{report:?}");
         assert!(report.orphans.is_empty());
-        assert!(storage.blobs.get(&late, None).await.expect("get").is_some());
+        assert!(has_blob(&storage, &late).await);
     }
 }

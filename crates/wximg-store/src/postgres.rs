@@ -232,21 +232,13 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn app(&self, appid: &AppId) -> Result<Option<AppRecord>> {
-        rows::fetch_optional(
-            sqlx::query("SELECT * FROM apps WHERE appid = $1").bind(appid.as_str()),
-            &self.pool,
-            rows::app,
-        )
-        .await
+        let query = sqlx::query("SELECT * FROM apps WHERE appid = $1").bind(appid.as_str());
+        rows::one(query.fetch_optional(&self.pool).await?, rows::app)
     }
 
     async fn apps(&self) -> Result<Vec<AppRecord>> {
-        rows::fetch_all(
-            sqlx::query("SELECT * FROM apps ORDER BY created_at, appid"),
-            &self.pool,
-            rows::app,
-        )
-        .await
+        let query = sqlx::query("SELECT * FROM apps ORDER BY created_at, appid");
+        rows::all(query.fetch_all(&self.pool).await?, rows::app)
     }
 
     async fn set_secret(&self, appid: &AppId, secret_hash: [u8; 32], now: i64) -> Result<bool> {
@@ -316,21 +308,14 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
-        rows::fetch_optional(
-            sqlx::query("SELECT * FROM tokens WHERE hash = $1").bind(&hash[..]),
-            &self.pool,
-            rows::token,
-        )
-        .await
+        let query = sqlx::query("SELECT * FROM tokens WHERE hash = $1").bind(&hash[..]);
+        rows::one(query.fetch_optional(&self.pool).await?, rows::token)
     }
 
     async fn stable_state(&self, appid: &AppId) -> Result<Option<StableState>> {
-        rows::fetch_optional(
-            sqlx::query("SELECT * FROM stable_tokens WHERE appid = $1").bind(appid.as_str()),
-            &self.pool,
-            rows::stable,
-        )
-        .await
+        let query =
+            sqlx::query("SELECT * FROM stable_tokens WHERE appid = $1").bind(appid.as_str());
+        rows::one(query.fetch_optional(&self.pool).await?, rows::stable)
     }
 
     async fn swap_stable_state(
@@ -414,30 +399,18 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>> {
-        rows::fetch_optional(
-            sqlx::query("SELECT * FROM images WHERE id = $1").bind(&id.hash()[..]),
-            &self.pool,
-            rows::image,
-        )
-        .await
+        let query = sqlx::query("SELECT * FROM images WHERE id = $1").bind(&id.hash()[..]);
+        rows::one(query.fetch_optional(&self.pool).await?, rows::image)
     }
 
     async fn image_ids(&self) -> Result<Vec<ImageId>> {
-        rows::fetch_all(
-            sqlx::query("SELECT id FROM images"),
-            &self.pool,
-            rows::image_id,
-        )
-        .await
+        let query = sqlx::query("SELECT id FROM images");
+        rows::all(query.fetch_all(&self.pool).await?, rows::image_id)
     }
 
     async fn images(&self) -> Result<Vec<ImageRecord>> {
-        rows::fetch_all(
-            sqlx::query("SELECT * FROM images ORDER BY created_at"),
-            &self.pool,
-            rows::image,
-        )
-        .await
+        let query = sqlx::query("SELECT * FROM images ORDER BY created_at");
+        rows::all(query.fetch_all(&self.pool).await?, rows::image)
     }
 
     async fn export(&self) -> Result<Export> {
@@ -449,7 +422,7 @@ impl MetaStore for PostgresMeta {
         let mut export = Export::default();
         for (table, sql) in rows::EXPORT_QUERIES {
             let found = sqlx::query(sql).fetch_all(&mut *tx).await?;
-            rows::add_to_export(&mut export, table, &found)?;
+            rows::add_to_export(&mut export, table, found)?;
         }
         tx.commit().await?;
         Ok(export)
@@ -460,7 +433,10 @@ impl MetaStore for PostgresMeta {
             "SELECT value, version FROM platform_records WHERE key = $1 \
              AND (expires_at IS NULL OR expires_at > $2)",
         );
-        rows::fetch_optional(query.bind(key).bind(now), &self.pool, rows::record).await
+        rows::one(
+            query.bind(key).bind(now).fetch_optional(&self.pool).await?,
+            rows::record,
+        )
     }
 
     async fn swap_record(

@@ -182,14 +182,11 @@ pub(crate) const EXPORT_QUERIES: [(&str, &str); 5] = [
 ];
 
 /// Maps the rows of one of [`EXPORT_QUERIES`]' tables into `export`.
-pub(crate) fn add_to_export(
+pub(crate) fn add_to_export<R: Columns>(
     export: &mut Export,
     table: &str,
-    found: &[impl Columns],
+    found: Vec<R>,
 ) -> Result<()> {
-    fn all<T, R: Columns>(found: &[R], map: fn(&R) -> Result<T>) -> Result<Vec<T>> {
-        found.iter().map(map).collect()
-    }
     match table {
         "apps" => export.apps = all(found, app)?,
         "tokens" => export.tokens = all(found, token)?,
@@ -201,37 +198,12 @@ pub(crate) fn add_to_export(
     Ok(())
 }
 
-/// Runs a lookup and maps the row it found, if any, on either database.
-pub(crate) async fn fetch_optional<DB, T>(
-    query: sqlx::query::Query<'_, DB, DB::Arguments>,
-    pool: &sqlx::Pool<DB>,
-    map: fn(&DB::Row) -> Result<T>,
-) -> Result<Option<T>>
-where
-    DB: sqlx::Database,
-    DB::Row: Columns,
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
-{
-    query
-        .fetch_optional(pool)
-        .await?
-        .as_ref()
-        .map(map)
-        .transpose()
+/// Maps the row a lookup found, if any (any driver's row).
+pub(crate) fn one<R: Columns, T>(row: Option<R>, map: fn(&R) -> Result<T>) -> Result<Option<T>> {
+    row.as_ref().map(map).transpose()
 }
 
-/// Runs a listing and maps every row it found, on either database.
-pub(crate) async fn fetch_all<DB, T>(
-    query: sqlx::query::Query<'_, DB, DB::Arguments>,
-    pool: &sqlx::Pool<DB>,
-    map: fn(&DB::Row) -> Result<T>,
-) -> Result<Vec<T>>
-where
-    DB: sqlx::Database,
-    DB::Row: Columns,
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
-{
-    query.fetch_all(pool).await?.iter().map(map).collect()
+/// Maps every row a listing found (any driver's rows).
+pub(crate) fn all<R: Columns, T>(rows: Vec<R>, map: fn(&R) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(map).collect()
 }

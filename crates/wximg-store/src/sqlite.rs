@@ -48,17 +48,7 @@ impl SqliteMeta {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let upload_path = {
-            let path = path.to_path_buf();
-            tokio::task::spawn_blocking(move || upload_path::UploadPath::open(&path))
-                .await
-                .map_err(|e| StorageError::Io(std::io::Error::other(e)))??
-        };
-        Ok(SqliteMeta {
-            pool,
-            path: path.to_path_buf(),
-            upload_path,
-        })
+        SqliteMeta::with_upload_path(pool, path, false).await
     }
 
     /// Opens an existing database file for reading only (`wximg migrate`'s source):
@@ -81,12 +71,20 @@ impl SqliteMeta {
             .max_connections(2)
             .connect_with(options)
             .await?;
-        let upload_path = {
-            let path = path.to_path_buf();
-            tokio::task::spawn_blocking(move || upload_path::UploadPath::open_read_only(&path))
+        SqliteMeta::with_upload_path(pool, path, true).await
+    }
+
+    /// The last step of both opens: the upload path's direct connections beside `pool`.
+    async fn with_upload_path(
+        pool: SqlitePool,
+        path: &Path,
+        read_only: bool,
+    ) -> Result<SqliteMeta> {
+        let file = path.to_path_buf();
+        let upload_path =
+            tokio::task::spawn_blocking(move || upload_path::UploadPath::open(&file, read_only))
                 .await
-                .map_err(|e| StorageError::Io(std::io::Error::other(e)))??
-        };
+                .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
         Ok(SqliteMeta {
             pool,
             path: path.to_path_buf(),
@@ -151,21 +149,13 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn app(&self, appid: &AppId) -> Result<Option<AppRecord>> {
-        rows::fetch_optional(
-            sqlx::query("SELECT * FROM apps WHERE appid = ?").bind(appid.as_str()),
-            &self.pool,
-            rows::app,
-        )
-        .await
+        let query = sqlx::query("SELECT * FROM apps WHERE appid = ?").bind(appid.as_str());
+        rows::one(query.fetch_optional(&self.pool).await?, rows::app)
     }
 
     async fn apps(&self) -> Result<Vec<AppRecord>> {
-        rows::fetch_all(
-            sqlx::query("SELECT * FROM apps ORDER BY created_at, appid"),
-            &self.pool,
-            rows::app,
-        )
-        .await
+        let query = sqlx::query("SELECT * FROM apps ORDER BY created_at, appid");
+        rows::all(query.fetch_all(&self.pool).await?, rows::app)
     }
 
     async fn set_secret(&self, appid: &AppId, secret_hash: [u8; 32], now: i64) -> Result<bool> {
@@ -234,12 +224,8 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
-        rows::fetch_optional(
-            sqlx::query("SELECT * FROM tokens WHERE hash = ?").bind(&hash[..]),
-            &self.pool,
-            rows::token,
-        )
-        .await
+        let query = sqlx::query("SELECT * FROM tokens WHERE hash = ?").bind(&hash[..]);
+        rows::one(query.fetch_optional(&self.pool).await?, rows::token)
     }
 
     async fn token_with_app(
@@ -266,12 +252,8 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn stable_state(&self, appid: &AppId) -> Result<Option<StableState>> {
-        rows::fetch_optional(
-            sqlx::query("SELECT * FROM stable_tokens WHERE appid = ?").bind(appid.as_str()),
-            &self.pool,
-            rows::stable,
-        )
-        .await
+        let query = sqlx::query("SELECT * FROM stable_tokens WHERE appid = ?").bind(appid.as_str());
+        rows::one(query.fetch_optional(&self.pool).await?, rows::stable)
     }
 
     async fn swap_stable_state(
@@ -339,30 +321,18 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>> {
-        rows::fetch_optional(
-            sqlx::query("SELECT * FROM images WHERE id = ?").bind(&id.hash()[..]),
-            &self.pool,
-            rows::image,
-        )
-        .await
+        let query = sqlx::query("SELECT * FROM images WHERE id = ?").bind(&id.hash()[..]);
+        rows::one(query.fetch_optional(&self.pool).await?, rows::image)
     }
 
     async fn image_ids(&self) -> Result<Vec<ImageId>> {
-        rows::fetch_all(
-            sqlx::query("SELECT id FROM images"),
-            &self.pool,
-            rows::image_id,
-        )
-        .await
+        let query = sqlx::query("SELECT id FROM images");
+        rows::all(query.fetch_all(&self.pool).await?, rows::image_id)
     }
 
     async fn images(&self) -> Result<Vec<ImageRecord>> {
-        rows::fetch_all(
-            sqlx::query("SELECT * FROM images ORDER BY created_at"),
-            &self.pool,
-            rows::image,
-        )
-        .await
+        let query = sqlx::query("SELECT * FROM images ORDER BY created_at");
+        rows::all(query.fetch_all(&self.pool).await?, rows::image)
     }
 
     async fn export(&self) -> Result<Export> {
@@ -380,7 +350,7 @@ impl MetaStore for SqliteMeta {
                     .is_some();
             if present {
                 let found = sqlx::query(sql).fetch_all(&mut *tx).await?;
-                rows::add_to_export(&mut export, table, &found)?;
+                rows::add_to_export(&mut export, table, found)?;
             }
         }
         tx.commit().await?;

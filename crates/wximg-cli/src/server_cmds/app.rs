@@ -186,14 +186,7 @@ async fn rotate_secret(cx: &Ctx<'_>, appid: &AppId) -> anyhow::Result<()> {
     let Some(secret) = apps::rotate_secret(cx.meta, appid, cx.now).await? else {
         anyhow::bail!("no app {appid} in this storage (see `wximg app list`)");
     };
-    if cx.json {
-        println!(
-            "{}",
-            json!({"appid": appid.as_str(), "secret": secret.expose()})
-        );
-    } else {
-        println!("appid   {appid}\nsecret  {}", secret.expose());
-    }
+    super::print_credentials(appid, &secret, cx.json);
     Ok(())
 }
 

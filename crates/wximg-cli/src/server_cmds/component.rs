@@ -87,13 +87,8 @@ pub async fn run(args: ComponentArgs) -> anyhow::Result<ExitCode> {
             let (appid, secret) = component::create_component(meta, &name, now)
                 .await
                 .map_err(cli_error)?;
-            if args.json {
-                println!(
-                    "{}",
-                    json!({"appid": appid.as_str(), "secret": secret.expose()})
-                );
-            } else {
-                println!("appid   {appid}\nsecret  {}", secret.expose());
+            super::print_credentials(&appid, &secret, args.json);
+            if !args.json {
                 eprintln!("The secret is shown only now; keep it.");
             }
         }

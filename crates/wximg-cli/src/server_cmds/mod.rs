@@ -46,3 +46,19 @@ impl StorageArgs {
         }
     }
 }
+
+/// Prints new credentials once: `{"appid","secret"}` with `--json`, else two aligned lines.
+pub fn print_credentials(
+    appid: &impl std::fmt::Display,
+    secret: &wximg_proto::AppSecret,
+    json: bool,
+) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"appid": appid.to_string(), "secret": secret.expose()})
+        );
+    } else {
+        println!("appid   {appid}\nsecret  {}", secret.expose());
+    }
+}

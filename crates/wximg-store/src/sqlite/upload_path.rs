@@ -47,31 +47,26 @@ impl From<rusqlite::Error> for StorageError {
 }
 
 impl UploadPath {
-    /// Opens the database at `path`, which sqlx has created and migrated.
-    pub fn open(path: &Path) -> Result<UploadPath> {
-        let first = connect(path, READ_WRITE)?; // fails now, not at the first upload
-        let (images, queue) = mpsc::channel();
-        let writer_path = path.to_path_buf();
-        writer_thread::spawn("wximg-row-writer", move || {
-            write_images(&writer_path, queue)
-        })?;
+    /// Opens the database at `path`, which sqlx has created and migrated; `read_only`:
+    /// reads only, with no writer thread, every picture row refused.
+    pub fn open(path: &Path, read_only: bool) -> Result<UploadPath> {
+        let flags = if read_only { READ_ONLY } else { READ_WRITE };
+        let first = connect(path, flags)?; // fails now, not at the first upload
+        let images = if read_only {
+            None
+        } else {
+            let (images, queue) = mpsc::channel();
+            let writer_path = path.to_path_buf();
+            writer_thread::spawn("wximg-row-writer", move || {
+                write_images(&writer_path, queue)
+            })?;
+            Some(images)
+        };
         Ok(UploadPath {
             path: path.to_path_buf(),
             readers: Mutex::new(vec![first]),
-            images: Some(images),
-            flags: READ_WRITE,
-        })
-    }
-
-    /// Opens the database at `path` for reads only: no writer thread, every picture row
-    /// refused.
-    pub fn open_read_only(path: &Path) -> Result<UploadPath> {
-        let first = connect(path, READ_ONLY)?;
-        Ok(UploadPath {
-            path: path.to_path_buf(),
-            readers: Mutex::new(vec![first]),
-            images: None,
-            flags: READ_ONLY,
+            images,
+            flags,
         })
     }
 
