@@ -1,5 +1,7 @@
 //! Finding the pictures of an article and rewriting their URLs in place.
 //!
+//! (Past 400 lines only with its unit tests, which stay beside the code they pin.)
+//!
 //! A real parser finds them — [`pulldown_cmark`] for Markdown (inline images `![a](u)`,
 //! reference-style `![a][ref]` / `![ref]` with `[ref]: u`, and HTML blocks or inline HTML
 //! inside Markdown) and [`lol_html`] for HTML (`<img src>`, `<img srcset>`,

@@ -1,4 +1,6 @@
 //! The API client: tokens, pre-flight and `uploadimg`, with the retries the platform needs.
+//!
+//! (Past 400 lines only with its unit tests, which stay beside the code they pin.)
 
 use std::path::PathBuf;
 use std::time::Duration;

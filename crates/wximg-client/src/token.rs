@@ -1,5 +1,7 @@
 //! Access tokens: where they come from and how long they are kept.
 //!
+//! (Past 400 lines only with its unit tests, which stay beside the code they pin.)
+//!
 //! Every `uploadimg` call needs an `access_token`. Fetching one costs a call against a
 //! daily quota (and `/cgi-bin/token` even ends the previous token after 5 minutes), so the
 //! provider keeps the token it got:

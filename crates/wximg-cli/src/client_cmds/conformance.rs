@@ -12,12 +12,14 @@
 //!
 //! Exit status 0 only when every check passed.
 
-use std::io::Cursor;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
+
+mod checks;
+
+use checks::{CHECKS, Expect, media};
 
 #[derive(clap::Args, Debug)]
 pub struct ConformanceArgs {
@@ -153,182 +155,6 @@ impl Target {
     }
 }
 
-/// What a check expects of its answer (always well framed, see [`Answer::frame_ok`]).
-#[derive(Debug, Clone, Copy)]
-enum Expect {
-    /// An error with this errcode.
-    Code(i64),
-    /// A classic token: `access_token`, `expires_in` 7200, no `errcode` key. The token
-    /// is kept for the upload checks.
-    ClassicToken,
-    /// A stable token: `access_token`, `expires_in` within 300..=7200.
-    StableToken,
-    /// errcode 0, errmsg "ok", a URL of this kind (`mmbiz_jpg`…) that serves a picture.
-    Uploaded(&'static str),
-}
-
-impl Expect {
-    fn describe(self) -> String {
-        match self {
-            Expect::Code(code) => code.to_string(),
-            Expect::ClassicToken => "access_token, expires_in 7200".into(),
-            Expect::StableToken => "access_token, expires_in 300..7200".into(),
-            Expect::Uploaded(kind) => format!("errcode 0, url …/{kind}/…, served"),
-        }
-    }
-}
-
-/// One named check: the request it sends, and what it expects back.
-struct Check {
-    name: &'static str,
-    expect: Expect,
-    request: fn(&Target) -> reqwest::RequestBuilder,
-}
-
-/// Every check, in the order they run (the token check first: the uploads use its token).
-const CHECKS: &[Check] = &[
-    // --- /cgi-bin/token
-    Check {
-        name: "token: valid credentials",
-        expect: Expect::ClassicToken,
-        request: |t| t.token_query("client_credential", &t.appid, &t.secret),
-    },
-    Check {
-        name: "token: grant_type wrong",
-        expect: Expect::Code(40002),
-        request: |t| t.token_query("password", &t.appid, &t.secret),
-    },
-    Check {
-        name: "token: no appid",
-        expect: Expect::Code(41002),
-        request: |t| {
-            t.get(&format!(
-                "/cgi-bin/token?grant_type=client_credential&secret={}",
-                t.secret
-            ))
-        },
-    },
-    Check {
-        name: "token: no secret",
-        expect: Expect::Code(41004),
-        request: |t| {
-            t.get(&format!(
-                "/cgi-bin/token?grant_type=client_credential&appid={}",
-                t.appid
-            ))
-        },
-    },
-    Check {
-        name: "token: unknown appid",
-        expect: Expect::Code(40013),
-        request: |t| t.token_query("client_credential", "wx0000000000000000", &t.secret),
-    },
-    Check {
-        name: "token: wrong secret",
-        expect: Expect::Code(40125),
-        request: |t| t.token_query("client_credential", &t.appid, &t.wrong_secret()),
-    },
-    // --- /cgi-bin/stable_token (never force_refresh)
-    Check {
-        name: "stable_token: valid credentials",
-        expect: Expect::StableToken,
-        request: |t| {
-            t.post("/cgi-bin/stable_token").json(&json!({
-                "grant_type": "client_credential", "appid": t.appid, "secret": t.secret,
-                "force_refresh": false
-            }))
-        },
-    },
-    Check {
-        name: "stable_token: empty body",
-        expect: Expect::Code(44002),
-        request: |t| t.post("/cgi-bin/stable_token").body(""),
-    },
-    Check {
-        name: "stable_token: appid in the query only",
-        expect: Expect::Code(41002),
-        request: |t| {
-            t.post(&format!(
-                "/cgi-bin/stable_token?appid={}&secret={}",
-                t.appid, t.secret
-            ))
-            .json(&json!({"grant_type": "client_credential"}))
-        },
-    },
-    Check {
-        name: "stable_token: GET",
-        expect: Expect::Code(43002),
-        request: |t| t.get("/cgi-bin/stable_token"),
-    },
-    // --- uploadimg
-    Check {
-        name: "uploadimg: a JPEG",
-        expect: Expect::Uploaded("mmbiz_jpg"),
-        request: |t| t.upload(jpeg(), "conformance.jpg"),
-    },
-    Check {
-        name: "uploadimg: a PNG",
-        expect: Expect::Uploaded("mmbiz_png"),
-        request: |t| t.upload(png(), "conformance.png"),
-    },
-    Check {
-        name: "uploadimg: no access_token",
-        expect: Expect::Code(41001),
-        request: |t| {
-            t.post("/cgi-bin/media/uploadimg")
-                .multipart(media(jpeg(), "a.jpg"))
-        },
-    },
-    Check {
-        name: "uploadimg: unknown access_token",
-        expect: Expect::Code(40001),
-        request: |t| {
-            t.post("/cgi-bin/media/uploadimg?access_token=conformance-not-a-token")
-                .multipart(media(jpeg(), "a.jpg"))
-        },
-    },
-    Check {
-        name: "uploadimg: no media part",
-        expect: Expect::Code(41005),
-        request: |t| {
-            t.post(&t.upload_path())
-                .multipart(Form::new().text("type", "news_image"))
-        },
-    },
-    Check {
-        name: "uploadimg: empty media part",
-        expect: Expect::Code(41005),
-        request: |t| t.upload(Vec::new(), "a.jpg"),
-    },
-    Check {
-        name: "uploadimg: not a picture",
-        expect: Expect::Code(40005),
-        request: |t| t.upload(b"this is text, not a JPEG".to_vec(), "a.jpg"),
-    },
-    Check {
-        name: "uploadimg: a truncated JPEG",
-        expect: Expect::Code(40005),
-        request: |t| {
-            let whole = jpeg();
-            t.upload(whole[..whole.len() / 2].to_vec(), "a.jpg")
-        },
-    },
-    Check {
-        name: "uploadimg: more than 1 MiB",
-        expect: Expect::Code(40009),
-        request: |t| {
-            let mut big = jpeg();
-            big.resize(1_048_576 + 4096, 0);
-            t.upload(big, "big.jpg")
-        },
-    },
-    Check {
-        name: "uploadimg: GET",
-        expect: Expect::Code(43002),
-        request: |t| t.get(&t.upload_path()),
-    },
-];
-
 /// Judges one answer against what its check expects: `Ok(what was seen)` when it
 /// passes, `Err(what was seen instead)` when it fails. A classic token is kept in
 /// `target` for the checks after it.
@@ -381,29 +207,6 @@ async fn served(http: &reqwest::Client, url: &str, kind: &str) -> Result<String,
         Ok(r) => Err(format!("{url} answered HTTP {}", r.status())),
         Err(e) => Err(format!("{url}: {e}")),
     }
-}
-
-fn jpeg() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(64, 48, |x, y| {
-        image::Rgb([(x * 4) as u8, (y * 5) as u8, 0x80])
-    });
-    let mut out = Cursor::new(Vec::new());
-    // Encoding an in-memory picture cannot fail; an empty Vec would fail the check loudly.
-    let _ = image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Jpeg);
-    out.into_inner()
-}
-
-fn png() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(40, 30, |x, y| {
-        image::Rgb([0x20, (x * 6) as u8, (y * 8) as u8])
-    });
-    let mut out = Cursor::new(Vec::new());
-    let _ = image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Png);
-    out.into_inner()
-}
-
-fn media(bytes: Vec<u8>, name: &str) -> Form {
-    Form::new().part("media", Part::bytes(bytes).file_name(name.to_string()))
 }
 
 pub async fn run(args: ConformanceArgs) -> anyhow::Result<ExitCode> {

@@ -1,6 +1,8 @@
 //! The JPEG side of `--fit`: the encoder settings, and the search for the highest quality
 //! that fits.
 //!
+//! (Past 400 lines only with its unit tests, which stay beside the code they pin.)
+//!
 //! # Encoder settings, and why
 //!
 //! The encoder is mozjpeg in its *fastest* profile (libjpeg-turbo's code paths: no trellis
