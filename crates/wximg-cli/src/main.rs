@@ -70,7 +70,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("wximg: {e:#}");
+            eprintln!("wximg: {}", client_cmds::printable(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

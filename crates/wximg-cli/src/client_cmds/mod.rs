@@ -94,5 +94,36 @@ impl ClientArgs {
 
 /// The one-line form of an error for a file: `code message` when there is a code.
 pub(crate) fn describe(e: &wximg_client::Error) -> String {
-    e.to_string()
+    printable(&e.to_string())
+}
+
+/// Text that came from outside — an article's picture URL, a file name, a server's
+/// message — made safe for a terminal: control characters (escape sequences, carriage
+/// returns, BEL…) and the bidirectional overrides that reorder what is shown are written
+/// escaped (`\u{1b}`), never raw. JSON output needs none of this: serde_json escapes
+/// them itself.
+pub(crate) fn printable(text: &str) -> String {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_escapes_what_a_terminal_would_obey() {
+        let hostile = "a\u{1b}[31mred\u{7}\r\u{202e}gpj.exe";
+        let shown = super::printable(hostile);
+        assert!(!shown.chars().any(|c| c.is_control() || c == '\u{202e}'), "{shown:?}");
+        assert_eq!(shown, "a\\u{1b}[31mred\\u{7}\\u{d}\\u{202e}gpj.exe");
+        assert_eq!(super::printable("plain 图片.png"), "plain 图片.png");
+    }
 }

@@ -48,7 +48,7 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let cached = report.rehosted.len() - report.uploaded();
     eprintln!(
         "{}: {} picture(s) re-hosted ({} uploaded, {} from the cache), {} left as they were, {} failed",
-        args.article.display(),
+        super::printable(&args.article.display().to_string()),
         report.rehosted.len(),
         report.uploaded(),
         cached,
@@ -56,7 +56,7 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
         report.failed.len()
     );
     for (url, e) in &report.failed {
-        eprintln!("  {url}: {}", super::describe(e));
+        eprintln!("  {}: {}", super::printable(url), super::describe(e));
     }
     if !report.failed.is_empty() && !args.allow_missing {
         eprintln!("the article was not written (pass --allow-missing to write it anyway)");

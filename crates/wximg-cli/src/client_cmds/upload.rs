@@ -75,13 +75,17 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
 fn result_line(r: &FileResult, json: bool) -> String {
     let path = r.path.display().to_string();
     match (&r.result, json) {
-        (Ok(done), false) => format!("{path} → {}", done.url),
-        (Err(e), false) => format!("{path}: {}", super::describe(e)),
+        (Ok(done), false) => format!(
+            "{} → {}",
+            super::printable(&path),
+            super::printable(&done.url)
+        ),
+        (Err(e), false) => format!("{}: {}", super::printable(&path), super::describe(e)),
         (Ok(done), true) => serde_json::json!({ "path": path, "url": done.url }).to_string(),
         (Err(e), true) => serde_json::json!({
             "path": path,
             "errcode": e.code(),
-            "errmsg": super::describe(e),
+            "errmsg": e.to_string(),
         })
         .to_string(),
     }

@@ -208,3 +208,25 @@ async fn missing_pictures_block_the_write_unless_allowed() {
     assert_eq!(hosted_urls(&text, &s.server.base).len(), 1);
     assert!(text.contains("![gone](nope.png)"));
 }
+
+/// Control characters in an article's picture URL reach the terminal escaped, never as
+/// the escape sequences they are (the old code echoed `\x1b[…` raw to stderr).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_urls_reach_the_terminal_escaped() {
+    let s = AppServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let md = write(
+        dir.path(),
+        "hostile.html",
+        "<p><img src=\"gone\x1b]0;owned\x07\x1b[2J.png\"></p>\n".as_bytes(),
+    );
+    let o = run(&s, &["publish", md.to_str().unwrap(), "-o", "/dev/null"]).await;
+    assert!(!o.status.success(), "a missing picture is a failure");
+    let err = stderr(&o);
+    assert!(err.contains("gone"), "the failure names the picture: {err}");
+    assert!(
+        !err.contains('\x1b') && !err.contains('\x07'),
+        "raw control characters on stderr: {err:?}"
+    );
+    assert!(err.contains("\\u{1b}"), "shown escaped instead: {err}");
+}
