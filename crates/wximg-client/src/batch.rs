@@ -104,6 +104,15 @@ pub(crate) fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| "media".into())
 }
 
+/// The permits for fits running at once: one per core.
+fn fit_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
 /// Fits (if asked) and uploads one picture.
 pub async fn upload_bytes(client: &Client, name: &str, bytes: Vec<u8>, fit: bool) -> Result<Done> {
     let (bytes, outcome, name) = if fit {
@@ -111,6 +120,12 @@ pub async fn upload_bytes(client: &Client, name: &str, bytes: Vec<u8>, fit: bool
             rules: *client.rules(),
             ..FitOptions::default()
         };
+        // Fits at once: no more than the cores, whatever --jobs says, so memory stays
+        // bounded by a few decoded pictures (uploads still run --jobs at once).
+        let _permit = fit_permits()
+            .acquire()
+            .await
+            .map_err(|e| Error::Fit(format!("the fitting queue is closed: {e}")))?;
         let fitted = tokio::task::spawn_blocking(move || crate::fit::fit(&bytes, &opts))
             .await
             .map_err(|e| Error::Fit(format!("the fitting task failed: {e}")))??;

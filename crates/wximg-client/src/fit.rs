@@ -40,7 +40,15 @@ pub struct FitOptions {
     pub min_quality: u8,
     /// The highest JPEG quality tried (higher costs bytes for no visible gain).
     pub max_quality: u8,
+    /// The largest picture decoded, in pixels ([`MAX_DECODE_PIXELS`] by default): a
+    /// bigger one is refused from its header, before any pixel memory is taken.
+    pub max_decode_pixels: u64,
 }
+
+/// The default [`FitOptions::max_decode_pixels`]: 100 megapixels (a 10000×10000 picture
+/// decodes into at most 800 MB at 16 bits per channel). Above it `--fit` refuses, since a
+/// few such pictures at once would exhaust memory; scale the picture down first.
+pub const MAX_DECODE_PIXELS: u64 = 100_000_000;
 
 impl Default for FitOptions {
     fn default() -> Self {
@@ -48,6 +56,7 @@ impl Default for FitOptions {
             rules: Rules::default(),
             min_quality: 60,
             max_quality: 95,
+            max_decode_pixels: MAX_DECODE_PIXELS,
         }
     }
 }
@@ -85,14 +94,22 @@ pub fn fit(input: &[u8], opts: &FitOptions) -> Result<Fitted> {
             outcome: FitOutcome::Unchanged,
         });
     }
-    let img = decode_upright(input)?;
+    let img = decode_upright_within(input, opts.max_decode_pixels)?;
     // A JPEG whose colour is already at half resolution gains nothing from 4:4:4.
     let source = jpeg::jpeg_chroma(input).unwrap_or(Chroma::Full);
     fit_decoded(img, source, opts)
 }
 
-/// Decodes any supported format (GIF: the first frame) and applies its EXIF orientation.
+/// Decodes any supported format (GIF: the first frame) and applies its EXIF orientation,
+/// refusing pictures of more than [`MAX_DECODE_PIXELS`].
 pub fn decode_upright(input: &[u8]) -> Result<DynamicImage> {
+    decode_upright_within(input, MAX_DECODE_PIXELS)
+}
+
+/// [`decode_upright`] with its own pixel limit. The limit is checked against the header
+/// before decoding, and the decoder's allocation limit is set to match, so a "pixel bomb"
+/// (a small file claiming huge dimensions) costs nothing and never aborts the process.
+pub fn decode_upright_within(input: &[u8], max_pixels: u64) -> Result<DynamicImage> {
     let bad = |e: &dyn std::fmt::Display| Error::Fit(format!("cannot decode the picture: {e}"));
     let reader = ImageReader::new(Cursor::new(input))
         .with_guessed_format()
@@ -104,6 +121,18 @@ pub fn decode_upright(input: &[u8]) -> Result<DynamicImage> {
         )));
     }
     let mut decoder = reader.into_decoder().map_err(|e| bad(&e))?;
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > max_pixels {
+        return Err(Error::Fit(format!(
+            "{width}×{height} is {pixels} pixels, more than --fit decodes ({max_pixels}); \
+             scale it down first (e.g. `vipsthumbnail IN --size 8000x8000 -o OUT.jpg`)"
+        )));
+    }
+    // Bytes: up to 8 per pixel (RGBA at 16 bits), plus the decoder's own buffers.
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    decoder.set_limits(limits).map_err(|e| bad(&e))?;
     let orientation = decoder.orientation().map_err(|e| bad(&e))?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| bad(&e))?;
     img.apply_orientation(orientation);
@@ -281,6 +310,48 @@ fn fit_jpeg(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A PNG of a few dozen bytes whose header claims `w`×`h` (the pixel data is cut).
+    fn png_bomb(w: u32, h: u32) -> Vec<u8> {
+        let chunk = |kind: &[u8; 4], data: &[u8]| {
+            let mut c = (data.len() as u32).to_be_bytes().to_vec();
+            c.extend_from_slice(kind);
+            c.extend_from_slice(data);
+            let mut crc = kind.to_vec();
+            crc.extend_from_slice(data);
+            c.extend_from_slice(&crc32fast::hash(&crc).to_be_bytes());
+            c
+        };
+        let mut ihdr = w.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(chunk(b"IHDR", &ihdr));
+        png.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x62, 0x00]));
+        png.extend(chunk(b"IEND", &[]));
+        png
+    }
+
+    #[test]
+    fn pixel_bombs_are_refused_from_the_header() {
+        // 40000×40000: the old code asked for a 4.8 GB buffer and aborted the process.
+        let started = std::time::Instant::now();
+        let err = fit(&png_bomb(40_000, 40_000), &FitOptions::default())
+            .expect_err("a 1.6-gigapixel picture was fitted");
+        assert!(
+            err.to_string().contains("1600000000 pixels") && err.to_string().contains("scale it down"),
+            "{err}"
+        );
+        // 12000×12000 (144 MP) too: it cost 1.86 GB and 26 s before.
+        assert!(fit(&png_bomb(12_000, 12_000), &FitOptions::default()).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Under a lower limit, a smaller claim is refused the same way.
+        let small = FitOptions {
+            max_decode_pixels: 1_000_000,
+            ..FitOptions::default()
+        };
+        assert!(fit(&png_bomb(2_000, 1_000), &small).is_err());
+    }
 
     #[test]
     fn passing_input_is_returned_unchanged() {
