@@ -79,9 +79,9 @@ fn token(appid: &AppId, kind: TokenKind, issued_at: i64) -> TokenRecord {
 
 /// Two `PostgresMeta` on the services' database: two nodes, as far as it can tell.
 async fn two_meta_nodes(svc: &Services) -> (Arc<dyn MetaStore>, Arc<dyn MetaStore>) {
-    let a = PostgresMeta::open(&svc.database_url).await.expect("a");
-    let b = PostgresMeta::open(&svc.database_url).await.expect("b");
-    (Arc::new(a), Arc::new(b))
+    let a: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("a"));
+    let b: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("b"));
+    (a, b)
 }
 
 /// `swap_record(key, expected, {"<field>":i}, expires_at, now)` from 12 tasks at once,
