@@ -2,9 +2,9 @@
 # Shared by the benchmark scripts that start wximg (`source bench/lib.sh` from the
 # project root).
 #
-# Expects `$work` (a scratch directory the caller removes) and, for `upload_run` and
-# `fsync_run`, `$B` (the wximg-bench binary) to be set by the caller; sets `SPID`,
-# `BASE`, `APPID` and `SECRET` while a server runs.
+# Expects `$work` (a scratch directory: the caller's own, or one `make_work` makes) and,
+# for `upload_run` and `fsync_run`, `$B` (the wximg-bench binary) to be set by the
+# caller; sets `SPID`, `BASE`, `APPID` and `SECRET` while a server runs.
 
 server_pid=
 SPID=
@@ -32,6 +32,15 @@ stop_server() {
   wait "$server_pid" 2>/dev/null || true
   server_pid=; SPID=
 }
+
+# Makes the scratch directory `work` (/var/tmp/wximg-NAME.XXXXXX), removed on exit after
+# a server that still runs is stopped.
+#   make_work NAME
+make_work() {
+  work=$(mktemp -d "/var/tmp/wximg-$1.XXXXXX")
+  trap remove_work EXIT
+}
+remove_work() { stop_server; rm -rf "$work"; }
 
 # utime + stime of a process, in clock ticks (10 ms).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -15,10 +15,8 @@ command -v wrk >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractiv
 cargo build --release -q -p wximg-cli -p wximg-bench
 W=$PWD/target/release/wximg
 B=$PWD/target/release/wximg-bench
-work=$(mktemp -d /var/tmp/wximg-same.XXXXXX)
 source bench/lib.sh
-cleanup() { stop_server; rm -rf "$work"; }
-trap cleanup EXIT
+make_work same
 
 start_server "$W" "$work/data"
 "$B" make-jpeg --size 100000 --out "$work/p.jpg"

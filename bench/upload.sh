@@ -18,10 +18,8 @@ COUNT=${COUNT:-3000}
 cargo build --release -q -p wximg-cli -p wximg-bench
 W=$PWD/target/release/wximg
 B=$PWD/target/release/wximg-bench
-work=$(mktemp -d /var/tmp/wximg-bench.XXXXXX)
 source bench/lib.sh
-cleanup() { stop_server; rm -rf "$work"; }
-trap cleanup EXIT
+make_work bench
 status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
 
 results=()

@@ -16,31 +16,41 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures_util::stream;
 
+/// Where the server under test is, and the app whose token the load uses.
+#[derive(clap::Args)]
+struct Target {
+    #[arg(long)]
+    base: String,
+    #[arg(long)]
+    appid: String,
+    #[arg(long)]
+    secret: String,
+}
+
+/// How much load: `count` operations of `size` bytes by `concurrency` workers.
+#[derive(clap::Args)]
+struct Load {
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 4000)]
+    count: u64,
+    #[arg(long, default_value_t = 100_000)]
+    size: usize,
+}
+
 #[derive(Parser)]
 enum Cmd {
     FsyncLoop {
         #[arg(long)]
         dir: PathBuf,
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
-        #[arg(long, default_value_t = 4000)]
-        count: u64,
-        #[arg(long, default_value_t = 100_000)]
-        size: usize,
+        #[command(flatten)]
+        load: Load,
     },
     Upload {
-        #[arg(long)]
-        base: String,
-        #[arg(long)]
-        appid: String,
-        #[arg(long)]
-        secret: String,
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
-        #[arg(long, default_value_t = 4000)]
-        count: u64,
-        #[arg(long, default_value_t = 100_000)]
-        size: usize,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        load: Load,
     },
     /// Writes a whole, distinct JPEG of exactly `size` bytes.
     MakeJpeg {
@@ -50,12 +60,8 @@ enum Cmd {
         out: PathBuf,
     },
     Hostile {
-        #[arg(long)]
-        base: String,
-        #[arg(long)]
-        appid: String,
-        #[arg(long)]
-        secret: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long, default_value_t = 50)]
         mb: usize,
     },
@@ -124,7 +130,12 @@ fn cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-fn fsync_loop(dir: PathBuf, concurrency: usize, count: u64, size: usize) -> anyhow::Result<()> {
+fn fsync_loop(dir: PathBuf, load: Load) -> anyhow::Result<()> {
+    let Load {
+        concurrency,
+        count,
+        size,
+    } = load;
     std::fs::create_dir_all(dir.join("tmp"))?;
     std::fs::create_dir_all(dir.join("final"))?;
     let data = Arc::new(vec![0x5Au8; size]);
@@ -163,12 +174,12 @@ fn fsync_loop(dir: PathBuf, concurrency: usize, count: u64, size: usize) -> anyh
     Ok(())
 }
 
-async fn token(
-    http: &reqwest::Client,
-    base: &str,
-    appid: &str,
-    secret: &str,
-) -> anyhow::Result<String> {
+async fn token(http: &reqwest::Client, target: &Target) -> anyhow::Result<String> {
+    let Target {
+        base,
+        appid,
+        secret,
+    } = target;
     let v: serde_json::Value = http
         .get(format!(
             "{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}"
@@ -183,18 +194,17 @@ async fn token(
         .ok_or_else(|| anyhow::anyhow!("no token: {v}"))
 }
 
-async fn upload(
-    base: String,
-    appid: String,
-    secret: String,
-    concurrency: usize,
-    count: u64,
-    size: usize,
-) -> anyhow::Result<()> {
+async fn upload(target: Target, load: Load) -> anyhow::Result<()> {
+    let Load {
+        concurrency,
+        count,
+        size,
+    } = load;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
-    let token = token(&http, &base, &appid, &secret).await?;
+    let token = token(&http, &target).await?;
+    let base = target.base;
     let pic = Arc::new(base_jpeg(size)?);
     let salt: u64 = rand::random::<u32>() as u64 * 1_000_000_000;
     let next = Arc::new(AtomicU64::new(0));
@@ -268,9 +278,10 @@ async fn upload(
     Ok(())
 }
 
-async fn hostile(base: String, appid: String, secret: String, mb: usize) -> anyhow::Result<()> {
+async fn hostile(target: Target, mb: usize) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    let token = token(&http, &base, &appid, &secret).await?;
+    let token = token(&http, &target).await?;
+    let base = target.base;
     let chunk = vec![0u8; 1 << 20];
     let body = stream::iter((0..mb).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
     let form = reqwest::multipart::Form::new().part(
@@ -297,26 +308,9 @@ async fn main() -> anyhow::Result<()> {
     // reqwest links rustls without a provider of its own: the process's is ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match Cmd::parse() {
-        Cmd::FsyncLoop {
-            dir,
-            concurrency,
-            count,
-            size,
-        } => fsync_loop(dir, concurrency, count, size),
-        Cmd::Upload {
-            base,
-            appid,
-            secret,
-            concurrency,
-            count,
-            size,
-        } => upload(base, appid, secret, concurrency, count, size).await,
-        Cmd::Hostile {
-            base,
-            appid,
-            secret,
-            mb,
-        } => hostile(base, appid, secret, mb).await,
+        Cmd::FsyncLoop { dir, load } => fsync_loop(dir, load),
+        Cmd::Upload { target, load } => upload(target, load).await,
+        Cmd::Hostile { target, mb } => hostile(target, mb).await,
         Cmd::MakeJpeg { size, out } => {
             let pic = distinct(&base_jpeg(size)?, rand::random::<u32>() as u64, size);
             std::fs::write(out, pic)?;

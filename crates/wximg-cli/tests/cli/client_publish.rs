@@ -7,7 +7,7 @@ use std::process::Output;
 use image::ImageFormat;
 
 use crate::support::client::AppServer;
-use crate::support::pictures::{encode, picture, write};
+use crate::support::pictures::{encode, picture, write, write_picture};
 use crate::support::{get_async, stderr, stdout};
 
 /// Serves `/remote.jpg` (a picture) and `/big.bin` (2 MB) on 127.0.0.1; returns its base URL.
@@ -50,29 +50,24 @@ fn hosted_urls(text: &str, base: &str) -> Vec<String> {
 }
 
 fn fixtures(dir: &Path) {
-    write(
-        dir,
-        "img/a.jpg",
-        &encode(&picture(300, 200, 1), ImageFormat::Jpeg),
-    );
-    write(
-        dir,
-        "img/b.webp",
-        &encode(&picture(200, 150, 2), ImageFormat::WebP),
-    );
-    write(
-        dir,
-        "img/c d.png",
-        &encode(&picture(90, 60, 3), ImageFormat::Png),
-    );
+    write_picture(dir, "img/a.jpg", &picture(300, 200, 1), ImageFormat::Jpeg);
+    write_picture(dir, "img/b.webp", &picture(200, 150, 2), ImageFormat::WebP);
+    write_picture(dir, "img/c d.png", &picture(90, 60, 3), ImageFormat::Png);
+}
+
+/// The scene of every test: a server with an app, a remote host serving `remote_jpg`
+/// (its base URL), and a scratch directory holding the [`fixtures`].
+async fn scene(remote_jpg: Vec<u8>) -> (AppServer, String, tempfile::TempDir) {
+    let s = AppServer::start();
+    let remote = remote_host(remote_jpg).await;
+    let dir = tempfile::tempdir().unwrap();
+    fixtures(dir.path());
+    (s, remote, dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn markdown_article_is_rewritten_and_rerun_uploads_nothing() {
-    let s = AppServer::start();
-    let remote = remote_host(encode(&picture(250, 100, 4), ImageFormat::Jpeg)).await;
-    let dir = tempfile::tempdir().unwrap();
-    fixtures(dir.path());
+    let (s, remote, dir) = scene(encode(&picture(250, 100, 4), ImageFormat::Jpeg)).await;
     let remote_url = format!("{remote}/remote.jpg");
     let article = format!(
         "# A post\n\nIntro with a [link](https://example.invalid/page) and `![code](x.png)`.\n\n\
@@ -147,10 +142,7 @@ async fn markdown_article_is_rewritten_and_rerun_uploads_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_in_place_with_backup() {
-    let s = AppServer::start();
-    let remote = remote_host(encode(&picture(80, 80, 5), ImageFormat::Jpeg)).await;
-    let dir = tempfile::tempdir().unwrap();
-    fixtures(dir.path());
+    let (s, remote, dir) = scene(encode(&picture(80, 80, 5), ImageFormat::Jpeg)).await;
     let html = format!(
         "<!doctype html>\n<html><body>\n<h1>T</h1>\n<IMG SRC='img/a.jpg'   class=x>\n\
          <picture><source srcset=\"img/b.webp\"><img src=\"{remote}/remote.jpg\" alt=\"r\"></picture>\n\
@@ -171,10 +163,7 @@ async fn html_in_place_with_backup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_pictures_block_the_write_unless_allowed() {
-    let s = AppServer::start();
-    let remote = remote_host(Vec::new()).await;
-    let dir = tempfile::tempdir().unwrap();
-    fixtures(dir.path());
+    let (s, remote, dir) = scene(Vec::new()).await;
     let md = write(
         dir.path(),
         "broken.md",

@@ -106,6 +106,23 @@ fn quick(attempts: u32) -> RetryPolicy {
     }
 }
 
+/// An upload of `bytes` as `name` by a client allowed `attempts`, through a front that
+/// answers `code` to the first `inject` uploads, that must fail: the error, and how many
+/// uploads reached the front.
+async fn failed_upload(
+    code: i64,
+    inject: u32,
+    attempts: u32,
+    name: &str,
+    bytes: Vec<u8>,
+) -> (wximg_client::Error, u32) {
+    let s = AppServer::start();
+    let (base, f) = front(&s.server.base, code, inject).await;
+    let c = client(&base, &s, quick(attempts));
+    let e = c.upload_image(name, bytes.into()).await.unwrap_err();
+    (e, f.uploads.load(Ordering::SeqCst))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_errors_are_retried_with_backoff_until_success() {
     let s = AppServer::start();
@@ -139,43 +156,30 @@ async fn system_errors_are_retried_with_backoff_until_success() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_are_bounded() {
-    let s = AppServer::start();
-    let (base, f) = front(&s.server.base, -1, 100).await;
-    let c = client(&base, &s, quick(3));
     let jpg = encode(&picture(60, 40, 6), ImageFormat::Jpeg);
-    let e = c.upload_image("x.jpg", jpg.into()).await.unwrap_err();
+    let (e, uploads) = failed_upload(-1, 100, 3, "x.jpg", jpg).await;
     assert_eq!(e.code(), -1);
     assert!(
         matches!(&e, wximg_client::Error::Api { rid: Some(_), .. }),
         "{e:?}"
     );
-    assert_eq!(f.uploads.load(Ordering::SeqCst), 3);
+    assert_eq!(uploads, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daily_quota_is_not_retried() {
-    let s = AppServer::start();
-    let (base, f) = front(&s.server.base, 45009, 100).await;
-    let c = client(&base, &s, quick(5));
     let jpg = encode(&picture(60, 40, 8), ImageFormat::Jpeg);
-    let e = c.upload_image("x.jpg", jpg.into()).await.unwrap_err();
+    let (e, uploads) = failed_upload(45009, 100, 5, "x.jpg", jpg).await;
     assert_eq!(e.code(), 45009);
     assert!(e.to_string().contains("not retried"), "{e}");
-    assert_eq!(f.uploads.load(Ordering::SeqCst), 1);
+    assert_eq!(uploads, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_pictures_send_nothing() {
-    let s = AppServer::start();
-    let (base, f) = front(&s.server.base, -1, 0).await;
-    let c = client(&base, &s, quick(5));
     let webp = encode(&picture(60, 40, 9), ImageFormat::WebP);
-    let e = c.upload_image("x.webp", webp.into()).await.unwrap_err();
+    let (e, uploads) = failed_upload(-1, 0, 5, "x.webp", webp).await;
     assert!(matches!(e, wximg_client::Error::Rejected(_)), "{e:?}");
     assert_eq!(e.code(), 40005);
-    assert_eq!(
-        f.uploads.load(Ordering::SeqCst),
-        0,
-        "pre-flight: no byte sent"
-    );
+    assert_eq!(uploads, 0, "pre-flight: no byte sent");
 }

@@ -3,29 +3,17 @@
 use image::ImageFormat;
 
 use crate::support::client::AppServer;
-use crate::support::pictures::{encode, picture, write};
-use crate::support::{get, stderr, stdout};
+use crate::support::pictures::{picture, write, write_picture};
+use crate::support::{get, http, stable_token, stderr, stdout};
 
 #[test]
 fn upload_prints_urls_dedups_and_reports_refusals() {
     let s = AppServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let jpg = write(
-        dir.path(),
-        "a.jpg",
-        &encode(&picture(320, 200, 1), ImageFormat::Jpeg),
-    );
-    let png = write(
-        dir.path(),
-        "b.png",
-        &encode(&picture(100, 80, 2), ImageFormat::Png),
-    );
+    let jpg = write_picture(dir.path(), "a.jpg", &picture(320, 200, 1), ImageFormat::Jpeg);
+    let png = write_picture(dir.path(), "b.png", &picture(100, 80, 2), ImageFormat::Png);
     let dup = write(dir.path(), "copy of a.jpg", &std::fs::read(&jpg).unwrap());
-    let webp = write(
-        dir.path(),
-        "c.webp",
-        &encode(&picture(64, 64, 3), ImageFormat::WebP),
-    );
+    let webp = write_picture(dir.path(), "c.webp", &picture(64, 64, 3), ImageFormat::WebP);
 
     let out = s.run(&[
         "upload",
@@ -133,32 +121,19 @@ fn token_is_cached_privately_and_bad_secret_is_explained() {
 fn upload_recovers_after_the_token_is_force_refreshed() {
     let s = AppServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let jpg = write(
-        dir.path(),
-        "p.jpg",
-        &encode(&picture(200, 100, 7), ImageFormat::Jpeg),
-    );
+    let jpg = write_picture(dir.path(), "p.jpg", &picture(200, 100, 7), ImageFormat::Jpeg);
     let old = stdout(&s.run(&["token"])).trim().to_string();
     assert!(!old.is_empty());
 
     // Someone else force-refreshes the stable token: the cached one is ended at once.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let new: serde_json::Value = rt.block_on(async {
-        crate::support::http()
-            .post(format!("{}/cgi-bin/stable_token", s.server.base))
-            .json(&serde_json::json!({
-                "grant_type": "client_credential",
-                "appid": s.appid,
-                "secret": s.secret,
-                "force_refresh": true
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let new = rt.block_on(stable_token(
+        &http(),
+        &s.server.base,
+        &s.appid,
+        &s.secret,
+        true,
+    ));
     let new = new["access_token"].as_str().expect("new token").to_string();
     assert_ne!(new, old);
 

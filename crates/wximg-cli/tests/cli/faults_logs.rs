@@ -4,7 +4,7 @@
 //! a wrong secret, tokens in `uploadimg`'s query, a forged token — and its whole stderr
 //! is searched for each of them.
 
-use crate::support::pictures::{base_jpeg, distinct_jpeg};
+use crate::support::pictures::numbered_jpeg;
 use crate::support::{
     App, Backend, Server, classic_token, create_app, http, stable_token, token_answer, upload,
 };
@@ -29,7 +29,7 @@ async fn exercise(level: &str) {
     let wrong_secret = "0123456789abcdef0123456789abcdef";
     let v = token_answer(&http, &base, &appid, wrong_secret).await;
     assert_eq!(v["errcode"], 40125, "{v}");
-    let picture = distinct_jpeg(&base_jpeg(), 1, 0);
+    let picture = numbered_jpeg(1);
     assert_eq!(
         upload(&http, &base, &token, picture.clone()).await["errcode"],
         0

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::pictures::{base_jpeg, distinct_jpeg};
+use crate::support::pictures::numbered_jpeg;
 use crate::support::{Backend, Server, get_json, http, proc_status_kib, serve_with_token, upload};
 
 /// Reads until the server closes the connection (or `limit` passes); returns what it sent.
@@ -99,6 +99,16 @@ fn errcode(response: &[u8]) -> Option<i64> {
     let text = String::from_utf8_lossy(response);
     let json = &text[text.find('{')?..=text.rfind('}')?];
     serde_json::from_str::<serde_json::Value>(json).ok()?["errcode"].as_i64()
+}
+
+/// Asserts that the raw HTTP `response` carries the errcode `want`.
+fn assert_errcode(response: &[u8], want: i64) {
+    assert_eq!(
+        errcode(response),
+        Some(want),
+        "{}",
+        String::from_utf8_lossy(response)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -215,12 +225,7 @@ async fn an_endless_body_is_refused_with_bounded_reading_and_memory() {
     })
     .await;
     assert!(answered.is_ok(), "no answer to an endless body within 60 s");
-    assert_eq!(
-        errcode(&response),
-        Some(40009),
-        "{}",
-        String::from_utf8_lossy(&response)
-    );
+    assert_errcode(&response, 40009);
     drop(rd);
     let sent = writer.await.expect("writer");
     let rss_after = vm_rss_kb(pid);
@@ -273,23 +278,13 @@ async fn stalled_and_dripping_bodies_end_at_the_request_timeout() {
     let response = read_until_closed(&mut stalled, Duration::from_secs(30)).await;
     let waited = started.elapsed();
     let response = response.unwrap_or_else(|| panic!("a stalled body was held for {waited:?}"));
-    assert_eq!(
-        errcode(&response),
-        Some(-1),
-        "{}",
-        String::from_utf8_lossy(&response)
-    );
+    assert_errcode(&response, -1);
     assert!(
         waited < Duration::from_secs(10),
         "stalled body answered after {waited:?}"
     );
     let (dripped, response) = dripper.await.expect("dripper");
-    assert_eq!(
-        errcode(&response),
-        Some(-1),
-        "{}",
-        String::from_utf8_lossy(&response)
-    );
+    assert_errcode(&response, -1);
     assert!(
         dripped < Duration::from_secs(10),
         "dripping body answered after {dripped:?}"
@@ -355,13 +350,7 @@ async fn ten_thousand_connections_opened_and_dropped() {
     let pid = server.child.id();
     let http = http();
     // Warm up first, so the database pool and the like hold what they keep anyway.
-    let v = upload(
-        &http,
-        &server.base,
-        &token,
-        distinct_jpeg(&base_jpeg(), 0, 0),
-    )
-    .await;
+    let v = upload(&http, &server.base, &token, numbered_jpeg(0)).await;
     assert_eq!(v["errcode"], 0, "{v}");
     healthz_quickly(&http, &server.base).await;
     let fds_before = open_sockets(pid);
@@ -393,13 +382,7 @@ async fn ten_thousand_connections_opened_and_dropped() {
     let elapsed = started.elapsed();
     // Still answers, at once, including an upload.
     healthz_quickly(&http, &server.base).await;
-    let v = upload(
-        &http,
-        &server.base,
-        &token,
-        distinct_jpeg(&base_jpeg(), 1, 0),
-    )
-    .await;
+    let v = upload(&http, &server.base, &token, numbered_jpeg(1)).await;
     assert_eq!(v["errcode"], 0, "{v}");
     // And lets go of every dropped connection.
     let deadline = Instant::now() + Duration::from_secs(10);

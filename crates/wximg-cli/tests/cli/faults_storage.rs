@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::pictures::{base_jpeg, distinct_jpeg};
+use crate::support::pictures::{base_jpeg, distinct_jpeg, numbered_jpeg};
 use crate::support::{Backend, Server, create_app, fsck, http, serve_with_token, upload, url_path};
 
 /// A mount that is undone when dropped.
@@ -191,22 +191,10 @@ async fn read_only_data_directory_turns_readyz_red_and_uploads_fail_cleanly() {
     };
     remount("remount,bind,ro", &data);
     assert_eq!(readyz(&http, &server.base).await, 503);
-    let v = upload(
-        &http,
-        &server.base,
-        &token,
-        distinct_jpeg(&base_jpeg(), 7, 0),
-    )
-    .await;
+    let v = upload(&http, &server.base, &token, numbered_jpeg(7)).await;
     assert_eq!(v["errcode"], -1, "{v}");
     remount("remount,bind,rw", &data);
     assert_eq!(readyz(&http, &server.base).await, 200);
-    let v = upload(
-        &http,
-        &server.base,
-        &token,
-        distinct_jpeg(&base_jpeg(), 8, 0),
-    )
-    .await;
+    let v = upload(&http, &server.base, &token, numbered_jpeg(8)).await;
     assert_eq!(v["errcode"], 0, "{v}");
 }

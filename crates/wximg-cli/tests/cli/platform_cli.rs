@@ -34,6 +34,25 @@ fn jpeg(seed: u8) -> Vec<u8> {
     out.into_inner()
 }
 
+/// The JSON answer to `req`.
+async fn answer(req: reqwest::RequestBuilder) -> Value {
+    req.send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// The HTTP status of `{base}/debug/`.
+async fn debug_page_status(http: &reqwest::Client, base: &str) -> reqwest::StatusCode {
+    http.get(format!("{base}/debug/"))
+        .send()
+        .await
+        .expect("debug")
+        .status()
+}
+
 async fn upload(http: &reqwest::Client, url: String, header: Option<(&str, &str)>) -> Value {
     let form = reqwest::multipart::Form::new().part(
         "media",
@@ -43,12 +62,7 @@ async fn upload(http: &reqwest::Client, url: String, header: Option<(&str, &str)
     if let Some((k, v)) = header {
         req = req.header(k, v);
     }
-    req.send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json")
+    answer(req).await
 }
 
 fn rand_seed() -> u8 {
@@ -102,17 +116,7 @@ async fn component_commands_drive_the_whole_third_party_flow() {
     let server = Server::start(Backend::Embedded(d), &[]);
     let base = &server.base;
     let http = crate::support::http();
-    let post = |path: String, body: Value| {
-        let req = http.post(format!("{base}{path}")).json(&body);
-        async move {
-            req.send()
-                .await
-                .expect("request")
-                .json::<Value>()
-                .await
-                .expect("json")
-        }
-    };
+    let post = |path: String, body: Value| answer(http.post(format!("{base}{path}")).json(&body));
     let v = post(
         "/cgi-bin/component/api_component_token".into(),
         json!({"component_appid": component, "component_appsecret": secret, "component_verify_ticket": ticket}),
@@ -169,17 +173,7 @@ async fn app_quota_and_whitelist_commands_change_what_the_server_answers() {
     let http = crate::support::http();
     let token_url =
         format!("{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}");
-    let get = || {
-        let req = http.get(&token_url);
-        async move {
-            req.send()
-                .await
-                .expect("request")
-                .json::<Value>()
-                .await
-                .expect("json")
-        }
-    };
+    let get = || answer(http.get(&token_url));
     assert_eq!(errcode(&get().await), 0);
     assert_eq!(errcode(&get().await), 0);
     assert_eq!(errcode(&get().await), 45009);
@@ -248,15 +242,11 @@ async fn serve_flags_faults_cloud_calls_and_the_debug_page() {
     );
     let base = &server.base;
     let http = crate::support::http();
-    let v: Value = http
-        .post(format!("{base}/cgi-bin/stable_token"))
-        .json(&json!({"grant_type": "client_credential", "appid": appid, "secret": secret}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let v = answer(
+        http.post(format!("{base}/cgi-bin/stable_token"))
+            .json(&json!({"grant_type": "client_credential", "appid": appid, "secret": secret})),
+    )
+    .await;
     assert_eq!(errcode(&v), -1, "{v}");
     let v = upload(
         &http,
@@ -290,23 +280,14 @@ async fn serve_flags_faults_cloud_calls_and_the_debug_page() {
             "{metrics}"
         );
     }
-    let status = http
-        .get(format!("{base}/debug/"))
-        .send()
-        .await
-        .expect("debug")
-        .status();
-    assert_eq!(status, 404, "--debug-page=false");
+    assert_eq!(
+        debug_page_status(&http, base).await,
+        404,
+        "--debug-page=false"
+    );
 
     // Embedded storage: the page is on by default.
     let other = tempfile::tempdir().expect("tempdir");
     let second = Server::start(Backend::Embedded(other.path()), &[]);
-    let base = &second.base;
-    let status = http
-        .get(format!("{base}/debug/"))
-        .send()
-        .await
-        .expect("debug")
-        .status();
-    assert_eq!(status, 200);
+    assert_eq!(debug_page_status(&http, &second.base).await, 200);
 }

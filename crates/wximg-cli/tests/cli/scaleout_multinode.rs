@@ -4,7 +4,10 @@
 //! them: `/readyz` must follow, and uploads must answer -1 meanwhile, leaving nothing.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::time::Duration;
+
+use serde_json::Value;
 
 use wximg_proto::ImageId;
 use wximg_server::platform::quota;
@@ -14,17 +17,53 @@ use wximg_store::postgres::PostgresMeta;
 use crate::support::pictures::unique_png;
 use crate::support::services::node;
 use crate::support::{
-    App, Backend, PrivateServices, classic_token, create_app, http, services, stable_token,
+    App, Backend, PrivateServices, Server, classic_token, create_app, http, services, stable_token,
     token_answer, upload, url_path, wait_ready,
 };
 
+/// `n` calls at once, alternating between the nodes at `a` and `b`: `call(base)` for
+/// each; their answers, in order.
+async fn spread_over_nodes<Fut>(
+    n: usize,
+    a: &str,
+    b: &str,
+    call: impl Fn(String) -> Fut,
+) -> Vec<Value>
+where
+    Fut: Future<Output = Value> + Send + 'static,
+{
+    let calls: Vec<_> = (0..n)
+        .map(|i| {
+            let base = if i % 2 == 0 { a } else { b };
+            tokio::spawn(call(base.to_string()))
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.expect("join"));
+    }
+    answers
+}
+
+/// The shared services' official app and two nodes on them, or `None` if `test` skips.
+fn app_on_two_nodes(test: &str) -> Option<(App, Server, Server)> {
+    let svc = services(test)?;
+    let app = create_app(Backend::ScaleOut(&svc), "official");
+    Some((app, node(&svc), node(&svc)))
+}
+
+/// The bytes the node at `base` serves for the picture URL `url`.
+async fn served(http: &reqwest::Client, base: &str, url: &Value) -> Vec<u8> {
+    let path = url_path(url.as_str().expect("url"));
+    let got = http.get(format!("{base}{path}")).send().await.expect("GET");
+    got.bytes().await.expect("body").to_vec()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_issued_on_one_node_hold_on_the_other() {
-    let Some(svc) = services("tokens_issued_on_one_node_hold_on_the_other") else {
+    let Some((App { appid, secret, .. }, a, b)) = app_on_two_nodes("tokens_issued_on_one_node_hold_on_the_other") else {
         return;
     };
-    let App { appid, secret, .. } = create_app(Backend::ScaleOut(&svc), "official");
-    let (a, b) = (node(&svc), node(&svc));
     let http = http();
 
     // A token from A works on B (an upload with no media: the token is checked first,
@@ -70,31 +109,21 @@ async fn tokens_issued_on_one_node_hold_on_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_nodes_agree_and_share_pictures() {
-    let Some(svc) = services("racing_nodes_agree_and_share_pictures") else {
+    let Some((App { appid, secret, .. }, a, b)) = app_on_two_nodes("racing_nodes_agree_and_share_pictures") else {
         return;
     };
-    let App { appid, secret, .. } = create_app(Backend::ScaleOut(&svc), "official");
-    let (a, b) = (node(&svc), node(&svc));
     let http = http();
 
     // The first stable_token calls race to create the state, split across both nodes:
     // one rotation wins and everyone gets its token.
     for force in [false, true] {
-        let mut calls = Vec::new();
-        for i in 0..12 {
-            let base = if i % 2 == 0 {
-                a.base.clone()
-            } else {
-                b.base.clone()
-            };
+        let answers = spread_over_nodes(12, &a.base, &b.base, |base| {
             let (http, appid, secret) = (http.clone(), appid.clone(), secret.clone());
-            calls.push(tokio::spawn(async move {
-                stable_token(&http, &base, &appid, &secret, force).await
-            }));
-        }
+            async move { stable_token(&http, &base, &appid, &secret, force).await }
+        })
+        .await;
         let mut tokens = BTreeSet::new();
-        for call in calls {
-            let v = call.await.expect("join");
+        for v in answers {
             tokens.insert(
                 v["access_token"]
                     .as_str()
@@ -161,16 +190,7 @@ async fn racing_nodes_agree_and_share_pictures() {
     assert_eq!(va["errcode"], 0, "{va}");
     assert_eq!(vb["errcode"], 0, "{vb}");
     assert_eq!(va["url"], vb["url"]);
-    let served = http
-        .get(format!(
-            "{}{}",
-            a.base,
-            url_path(va["url"].as_str().expect("url"))
-        ))
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(served.bytes().await.expect("body").to_vec(), twin);
+    assert_eq!(served(&http, &a.base, &va["url"]).await, twin);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,16 +244,7 @@ async fn readyz_follows_postgres_and_s3_and_uploads_fail_cleanly_meanwhile() {
     wait_ready(&http, &node.base, 200, Duration::from_secs(20)).await;
     let v = upload(&http, &node.base, &token, png.clone()).await;
     assert_eq!(v["errcode"], 0, "after S3 returned: {v}");
-    let served = http
-        .get(format!(
-            "{}{}",
-            node.base,
-            url_path(v["url"].as_str().expect("url"))
-        ))
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(served.bytes().await.expect("body").to_vec(), png);
+    assert_eq!(served(&http, &node.base, &v["url"]).await, png);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,21 +274,13 @@ async fn a_daily_quota_holds_across_nodes() {
     let http = http();
 
     // 20 token calls at once, split over both nodes: exactly 7 get a token, the rest 45009.
-    let mut calls = Vec::new();
-    for i in 0..20 {
-        let base = if i % 2 == 0 {
-            a.base.clone()
-        } else {
-            b.base.clone()
-        };
+    let answers = spread_over_nodes(20, &a.base, &b.base, |base| {
         let (http, appid, secret) = (http.clone(), appid.clone(), secret.clone());
-        calls.push(tokio::spawn(async move {
-            token_answer(&http, &base, &appid, &secret).await
-        }));
-    }
+        async move { token_answer(&http, &base, &appid, &secret).await }
+    })
+    .await;
     let (mut granted, mut refused) = (0, 0);
-    for call in calls {
-        let v = call.await.expect("join");
+    for v in answers {
         if v["access_token"].is_string() {
             granted += 1;
         } else {

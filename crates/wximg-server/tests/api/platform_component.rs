@@ -20,10 +20,7 @@ async fn component_with_token(app: &crate::support::TestApp) -> Platform {
     let (id, secret) = component::create_component(meta, "test platform", now)
         .await
         .expect("component");
-    let ticket = component::current_ticket(meta, &id, now)
-        .await
-        .expect("ticket")
-        .expect("exists");
+    let ticket = verify_ticket(app, &id).await;
     let v = app
         .post_json(
             "/cgi-bin/component/api_component_token",
@@ -39,10 +36,7 @@ async fn component_with_token(app: &crate::support::TestApp) -> Platform {
     Platform {
         appid: id.to_string(),
         secret: secret.expose().to_string(),
-        token: v["component_access_token"]
-            .as_str()
-            .expect("component_access_token")
-            .to_string(),
+        token: text(&v, "component_access_token"),
     }
 }
 
@@ -63,6 +57,22 @@ async fn authorize(
     .expect("authorized")
 }
 
+/// The component's current verify ticket.
+async fn verify_ticket(app: &crate::support::TestApp, id: &AppId) -> String {
+    component::current_ticket(app.storage.meta.as_ref(), id, app.clock.now())
+        .await
+        .expect("ticket")
+        .expect("exists")
+}
+
+/// A string field of an answer, as a String (panics with the answer if missing).
+fn text(v: &Value, field: &str) -> String {
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {v}"))
+        .to_string()
+}
+
 async fn query_auth(app: &crate::support::TestApp, p: &Platform, code: &str) -> Value {
     app.post_json(
         &format!(
@@ -81,10 +91,7 @@ async fn component_token_needs_the_right_secret_and_ticket() {
     let call = |secret: &str, ticket: &str| json!({"component_appid": p.appid, "component_appsecret": secret, "component_verify_ticket": ticket});
     let url = "/cgi-bin/component/api_component_token";
     let id = AppId::parse(&p.appid).expect("appid");
-    let ticket = component::current_ticket(app.storage.meta.as_ref(), &id, app.clock.now())
-        .await
-        .expect("ticket")
-        .expect("exists");
+    let ticket = verify_ticket(&app, &id).await;
     assert_eq!(
         code(&app.post_json(url, &call(&p.secret, "ticket@@@nope")).await),
         61006
@@ -102,20 +109,14 @@ async fn component_token_needs_the_right_secret_and_ticket() {
     );
     // Tickets rotate every 10 minutes; the previous one still works, older ones do not.
     app.clock.advance(601);
-    let second = component::current_ticket(app.storage.meta.as_ref(), &id, app.clock.now())
-        .await
-        .expect("ticket")
-        .expect("exists");
+    let second = verify_ticket(&app, &id).await;
     assert_ne!(second, ticket);
     assert_eq!(
         code(&app.post_json(url, &call(&p.secret, &ticket)).await),
         0
     );
     app.clock.advance(601);
-    let third = component::current_ticket(app.storage.meta.as_ref(), &id, app.clock.now())
-        .await
-        .expect("ticket")
-        .expect("exists");
+    let third = verify_ticket(&app, &id).await;
     assert_eq!(
         code(&app.post_json(url, &call(&p.secret, &ticket)).await),
         61006
@@ -163,14 +164,8 @@ async fn the_whole_flow_and_uploads_with_the_authorizer_token() {
         info["func_info"],
         json!([{"funcscope_category": {"id": 1}}, {"funcscope_category": {"id": 11}}])
     );
-    let access = info["authorizer_access_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
-    let refresh = info["authorizer_refresh_token"]
-        .as_str()
-        .expect("refresh")
-        .to_string();
+    let access = text(info, "authorizer_access_token");
+    let refresh = text(info, "authorizer_refresh_token");
     // The code is single use.
     assert_eq!(code(&query_auth(&app, &p, &auth_code).await), 61009);
 
@@ -186,10 +181,7 @@ async fn the_whole_flow_and_uploads_with_the_authorizer_token() {
     );
     let v = app.post_json(&url, &refresh_call(&refresh)).await;
     assert_eq!(v["authorizer_refresh_token"], refresh.as_str(), "{v}");
-    let access2 = v["authorizer_access_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let access2 = text(&v, "authorizer_access_token");
     assert_ne!(access2, access);
     assert_eq!(
         code(&app.upload(&access2, "a.jpg", pictures::jpeg(9, 9, 2)).await),
@@ -206,14 +198,8 @@ async fn the_whole_flow_and_uploads_with_the_authorizer_token() {
     // Re-authorization: the old refresh token and access tokens end; the new ones work.
     let code2 = authorize(&app, &p, &account.appid, &[8]).await;
     let v = query_auth(&app, &p, &code2).await;
-    let refresh2 = v["authorization_info"]["authorizer_refresh_token"]
-        .as_str()
-        .expect("refresh")
-        .to_string();
-    let access3 = v["authorization_info"]["authorizer_access_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let refresh2 = text(&v["authorization_info"], "authorizer_refresh_token");
+    let access3 = text(&v["authorization_info"], "authorizer_access_token");
     assert_ne!(refresh2, refresh);
     assert_eq!(
         code(&app.post_json(&url, &refresh_call(&refresh)).await),
@@ -251,10 +237,7 @@ async fn the_whole_flow_and_uploads_with_the_authorizer_token() {
     // Tokens expire like any other: 42001 after their life.
     let code3 = authorize(&app, &p, &account.appid, &[1]).await;
     let v = query_auth(&app, &p, &code3).await;
-    let access4 = v["authorization_info"]["authorizer_access_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let access4 = text(&v["authorization_info"], "authorizer_access_token");
     app.clock.advance(7201);
     assert_eq!(
         code(&app.upload(&access4, "a.jpg", pictures::jpeg(9, 9, 5)).await),
@@ -269,20 +252,14 @@ async fn grants_without_an_allowed_set_get_48001() {
     let account = app.create_app(AppType::Service).await;
     let auth_code = authorize(&app, &p, &account.appid, &[2, 3, 7]).await;
     let v = query_auth(&app, &p, &auth_code).await;
-    let access = v["authorization_info"]["authorizer_access_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let access = text(&v["authorization_info"], "authorizer_access_token");
     let v = app.upload(&access, "a.jpg", pictures::jpeg(9, 9, 1)).await;
     assert_eq!(code(&v), 48001, "{v}");
     // Every set the seed names allows it.
     for set in [1, 8, 9, 11, 18, 37, 100] {
         let c = authorize(&app, &p, &account.appid, &[set]).await;
         let v = query_auth(&app, &p, &c).await;
-        let access = v["authorization_info"]["authorizer_access_token"]
-            .as_str()
-            .expect("token")
-            .to_string();
+        let access = text(&v["authorization_info"], "authorizer_access_token");
         assert_eq!(
             code(
                 &app.upload(&access, "a.jpg", pictures::jpeg(9, 9, set))

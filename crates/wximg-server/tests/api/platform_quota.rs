@@ -1,7 +1,7 @@
 //! Quotas (45009 daily, 45011 per minute, per app and API, counted in the database) and
 //! IP whitelists for token calls (40164 naming the caller), against the real server.
 
-use crate::support::{code, pictures, spawn_app, spawn_with};
+use crate::support::{TestApp, answer, code, pictures, spawn_app, spawn_with, token_path};
 use wximg_proto::{AppId, AppType};
 use wximg_server::platform::{QuotaLimits, quota, whitelist};
 
@@ -14,25 +14,28 @@ fn appid(s: &str) -> AppId {
     AppId::parse(s).expect("appid")
 }
 
+/// Sets the app `id`'s own limits for `api`: calls a day and a minute (`None`: no limit).
+async fn set_limits(
+    app: &TestApp,
+    id: &str,
+    api: &str,
+    daily: Option<i64>,
+    per_minute: Option<i64>,
+) {
+    let limits = QuotaLimits { daily, per_minute };
+    let meta = app.storage.meta.as_ref();
+    quota::set_limits(meta, &appid(id), api, limits, app.clock.now())
+        .await
+        .expect("limits set");
+}
+
 #[tokio::test]
 async fn uploadimg_minute_quota_answers_45011_then_recovers_next_minute() {
     let app = spawn_app().await;
     start_of_minute(&app);
     let c = app.create_app(AppType::Official).await;
     let token = app.token(&c).await;
-    let meta = app.storage.meta.as_ref();
-    quota::set_limits(
-        meta,
-        &appid(&c.appid),
-        "uploadimg",
-        QuotaLimits {
-            daily: None,
-            per_minute: Some(2),
-        },
-        app.clock.now(),
-    )
-    .await
-    .expect("limits set");
+    set_limits(&app, &c.appid, "uploadimg", None, Some(2)).await;
     for seed in 0..2 {
         let v = app
             .upload(&token, "a.jpg", pictures::jpeg(16, 16, seed))
@@ -61,22 +64,8 @@ async fn daily_quota_answers_45009_until_reset_or_the_next_beijing_day() {
     let c = app.create_app(AppType::Official).await;
     let id = appid(&c.appid);
     let meta = app.storage.meta.as_ref();
-    quota::set_limits(
-        meta,
-        &id,
-        "token",
-        QuotaLimits {
-            daily: Some(3),
-            per_minute: None,
-        },
-        app.clock.now(),
-    )
-    .await
-    .expect("limits set");
-    let url = format!(
-        "/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
-        c.appid, c.secret
-    );
+    set_limits(&app, &c.appid, "token", Some(3), None).await;
+    let url = token_path(&c.appid, &c.secret);
     for _ in 0..3 {
         assert_eq!(code(&app.get_json(&url).await), 0);
     }
@@ -126,18 +115,7 @@ async fn default_quota_applies_to_apps_without_their_own() {
         45011
     );
     // The app's own limit wins over the default.
-    quota::set_limits(
-        app.storage.meta.as_ref(),
-        &appid(&c.appid),
-        "stable_token",
-        QuotaLimits {
-            daily: None,
-            per_minute: Some(100),
-        },
-        app.clock.now(),
-    )
-    .await
-    .expect("limits set");
+    set_limits(&app, &c.appid, "stable_token", None, Some(100)).await;
     assert_eq!(
         code(&app.post_json("/cgi-bin/stable_token", &body).await),
         0
@@ -164,10 +142,7 @@ async fn set_whitelist(app: &crate::support::TestApp, id: &str, networks: &[&str
 async fn whitelist_refuses_token_calls_from_elsewhere_with_the_callers_address() {
     let app = spawn_app().await;
     let c = app.create_app(AppType::Official).await;
-    let url = format!(
-        "/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
-        c.appid, c.secret
-    );
+    let url = token_path(&c.appid, &c.secret);
     set_whitelist(&app, &c.appid, &["10.0.0.0/8", "192.168.1.7"]).await;
     let v = app.get_json(&url).await;
     assert_eq!(code(&v), 40164, "{v}");
@@ -183,22 +158,12 @@ async fn whitelist_refuses_token_calls_from_elsewhere_with_the_callers_address()
     );
     // A wrong secret is still 40125 (credentials are checked first).
     let bad = app
-        .get_json(&format!(
-            "/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
-            c.appid,
-            "0".repeat(32)
-        ))
+        .get_json(&token_path(&c.appid, &"0".repeat(32)))
         .await;
     assert_eq!(code(&bad), 40125);
     // X-Forwarded-For from an untrusted peer changes nothing.
-    let resp = app
-        .http
-        .get(app.url(&url))
-        .header("x-forwarded-for", "10.1.2.3")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(code(&crate::support::checked_json(resp).await), 40164);
+    let v = answer(app.http.get(app.url(&url)).header("x-forwarded-for", "10.1.2.3")).await;
+    assert_eq!(code(&v), 40164);
 
     set_whitelist(&app, &c.appid, &["10.0.0.0/8", "127.0.0.0/8"]).await;
     assert_eq!(code(&app.get_json(&url).await), 0);
@@ -219,14 +184,8 @@ async fn forwarded_for_is_believed_only_from_the_trusted_proxy() {
     .await;
     let c = app.create_app(AppType::Official).await;
     set_whitelist(&app, &c.appid, &["203.0.113.0/24"]).await;
-    let url = app.url(&format!(
-        "/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
-        c.appid, c.secret
-    ));
-    let call = |xff: &'static str| {
-        let req = app.http.get(&url).header("x-forwarded-for", xff);
-        async move { crate::support::checked_json(req.send().await.expect("request")).await }
-    };
+    let url = app.url(&token_path(&c.appid, &c.secret));
+    let call = |xff: &'static str| answer(app.http.get(&url).header("x-forwarded-for", xff));
     assert_eq!(code(&call("203.0.113.9").await), 0);
     // The right-most hop is what the proxy saw; what the client wrote left of it is not.
     let v = call("203.0.113.9, 198.51.100.4").await;

@@ -77,6 +77,40 @@ fn token(appid: &AppId, kind: TokenKind, issued_at: i64) -> TokenRecord {
     }
 }
 
+/// Two `PostgresMeta` on the services' database: two nodes, as far as it can tell.
+async fn two_meta_nodes(svc: &Services) -> (Arc<dyn MetaStore>, Arc<dyn MetaStore>) {
+    let a: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("a"));
+    let b: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("b"));
+    (a, b)
+}
+
+/// `swap_record(key, expected, {"<field>":i}, expires_at, now)` from 12 tasks at once,
+/// alternating between the nodes `a` and `b`: how many of them won.
+async fn racing_swaps(
+    a: &Arc<dyn MetaStore>,
+    b: &Arc<dyn MetaStore>,
+    key: &str,
+    expected: Option<i64>,
+    field: &str,
+    expires_at: Option<i64>,
+    now: i64,
+) -> usize {
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let meta = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (key, value) = (key.to_string(), format!("{{\"{field}\":{i}}}"));
+        tasks.push(tokio::spawn(async move {
+            meta.swap_record(&key, expected, &value, expires_at, now)
+                .await
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.expect("join").expect("swap"));
+    }
+    wins
+}
+
 #[tokio::test]
 async fn postgres_keeps_the_metadata_semantics() {
     let Some(svc) = services("postgres_keeps_the_metadata_semantics") else {
@@ -199,8 +233,7 @@ async fn nodes_racing_agree_on_one_stable_token_and_one_latest_classic_token() {
     let Some(svc) = services("nodes_racing_agree") else {
         return;
     };
-    let a: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("a"));
-    let b: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("b"));
+    let (a, b) = two_meta_nodes(&svc).await;
     let t = now();
     let (app, secret) = apps::create(a.as_ref(), AppType::Official, "race", t)
         .await
@@ -428,8 +461,7 @@ async fn quotas_and_platform_records_hold_across_nodes() {
     let Some(svc) = services("quotas_and_platform_records_hold_across_nodes") else {
         return;
     };
-    let a: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("a"));
-    let b: Arc<dyn MetaStore> = Arc::new(PostgresMeta::open(&svc.database_url).await.expect("b"));
+    let (a, b) = two_meta_nodes(&svc).await;
     let appid = AppId::from_random(rand::random());
     let (day, minute) = (20_000, 28_800_000);
 
@@ -481,40 +513,10 @@ async fn quotas_and_platform_records_hold_across_nodes() {
     // swapping from one version exactly one wins.
     let t = now();
     let key = format!("scaleout-test:{}", appid.as_str());
-    let mut tasks = Vec::new();
-    for i in 0..12 {
-        let meta = if i % 2 == 0 { a.clone() } else { b.clone() };
-        let key = key.clone();
-        tasks.push(tokio::spawn(async move {
-            meta.swap_record(&key, None, &format!("{{\"writer\":{i}}}"), None, t)
-                .await
-        }));
-    }
-    let mut wins = 0;
-    for task in tasks {
-        wins += usize::from(task.await.expect("join").expect("swap"));
-    }
+    let wins = racing_swaps(&a, &b, &key, None, "writer", None, t).await;
     assert_eq!(wins, 1, "creations that won");
     let first = b.record(&key, t).await.expect("record").expect("present");
-    let mut tasks = Vec::new();
-    for i in 0..12 {
-        let meta = if i % 2 == 0 { a.clone() } else { b.clone() };
-        let (key, version) = (key.clone(), first.version);
-        tasks.push(tokio::spawn(async move {
-            meta.swap_record(
-                &key,
-                Some(version),
-                &format!("{{\"v\":{i}}}"),
-                Some(t + 60),
-                t,
-            )
-            .await
-        }));
-    }
-    let mut wins = 0;
-    for task in tasks {
-        wins += usize::from(task.await.expect("join").expect("swap"));
-    }
+    let wins = racing_swaps(&a, &b, &key, Some(first.version), "v", Some(t + 60), t).await;
     assert_eq!(wins, 1, "swaps that won");
     let second = a.record(&key, t).await.expect("record").expect("present");
     assert!(second.version > first.version);

@@ -23,6 +23,16 @@ async fn validators_ranges_and_head() {
     check_serving(&uncached, &url, &bytes).await;
 }
 
+/// A GET of `url` with the one header `name: value`.
+async fn get_with(
+    app: &crate::support::TestApp,
+    url: &str,
+    name: &str,
+    value: &str,
+) -> reqwest::Response {
+    app.http.get(url).header(name, value).send().await.unwrap()
+}
+
 async fn check_serving(app: &crate::support::TestApp, url: &str, bytes: &[u8]) {
     let url = url.to_string();
     let full = app.fetch(&url).await;
@@ -38,55 +48,25 @@ async fn check_serving(app: &crate::support::TestApp, url: &str, bytes: &[u8]) {
     );
     assert_eq!(full.bytes().await.unwrap().to_vec(), bytes);
 
-    let not_modified = app
-        .http
-        .get(&url)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let not_modified = get_with(app, &url, "if-none-match", &etag).await;
     assert_eq!(not_modified.status(), 304);
     assert_eq!(not_modified.headers()["etag"], etag.as_str());
-    let other = app
-        .http
-        .get(&url)
-        .header("if-none-match", "\"nope\"")
-        .send()
-        .await
-        .unwrap();
+    let other = get_with(app, &url, "if-none-match", "\"nope\"").await;
     assert_eq!(other.status(), 200);
 
-    let part = app
-        .http
-        .get(&url)
-        .header("range", "bytes=10-19")
-        .send()
-        .await
-        .unwrap();
+    let part = get_with(app, &url, "range", "bytes=10-19").await;
     assert_eq!(part.status(), 206);
     assert_eq!(
         part.headers()["content-range"],
         format!("bytes 10-19/{}", bytes.len()).as_str()
     );
     assert_eq!(part.bytes().await.unwrap().to_vec(), bytes[10..20].to_vec());
-    let tail = app
-        .http
-        .get(&url)
-        .header("range", "bytes=-5")
-        .send()
-        .await
-        .unwrap();
+    let tail = get_with(app, &url, "range", "bytes=-5").await;
     assert_eq!(
         tail.bytes().await.unwrap().to_vec(),
         bytes[bytes.len() - 5..].to_vec()
     );
-    let beyond = app
-        .http
-        .get(&url)
-        .header("range", format!("bytes={}-", bytes.len() + 10))
-        .send()
-        .await
-        .unwrap();
+    let beyond = get_with(app, &url, "range", &format!("bytes={}-", bytes.len() + 10)).await;
     assert_eq!(beyond.status(), 416);
 
     let head = app.http.head(&url).send().await.unwrap();

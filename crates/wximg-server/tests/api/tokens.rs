@@ -1,13 +1,9 @@
 //! `/cgi-bin/token` and `/cgi-bin/stable_token`: every rule of DESIGN.md, and every
 //! error-table row they can answer.
 
-use crate::support::{code, spawn_app};
-use serde_json::json;
+use crate::support::{Creds, TestApp, answer, code, spawn_app, token_path};
+use serde_json::{Value, json};
 use wximg_proto::AppType;
-
-fn token_path(appid: &str, secret: &str) -> String {
-    format!("/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}")
-}
 
 #[tokio::test]
 async fn token_issues_long_random_tokens() {
@@ -73,13 +69,8 @@ async fn token_refusals() {
         let v = app.get_json(&path).await;
         assert_eq!(code(&v), want, "{path} → {v}");
     }
-    let put = app
-        .http
-        .put(app.url(&token_path(&c.appid, &c.secret)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(code(&crate::support::checked_json(put).await), 43001);
+    let put = answer(app.http.put(app.url(&token_path(&c.appid, &c.secret)))).await;
+    assert_eq!(code(&put), 43001);
 }
 
 #[tokio::test]
@@ -108,26 +99,18 @@ async fn classic_token_rollover_and_expiry() {
     );
 }
 
-fn stable_body(appid: &str, secret: &str, force: bool) -> serde_json::Value {
-    json!({"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force})
+/// `/cgi-bin/stable_token`'s answer for the app `c`, with `force_refresh: force`.
+async fn stable_token(app: &TestApp, c: &Creds, force: bool) -> Value {
+    let body = json!({"grant_type": "client_credential", "appid": c.appid, "secret": c.secret, "force_refresh": force});
+    app.post_json("/cgi-bin/stable_token", &body).await
 }
 
 #[tokio::test]
 async fn stable_token_is_stable_and_separate() {
     let app = spawn_app().await;
     let c = app.create_app(AppType::Official).await;
-    let a = app
-        .post_json(
-            "/cgi-bin/stable_token",
-            &stable_body(&c.appid, &c.secret, false),
-        )
-        .await;
-    let b = app
-        .post_json(
-            "/cgi-bin/stable_token",
-            &stable_body(&c.appid, &c.secret, false),
-        )
-        .await;
+    let a = stable_token(&app, &c, false).await;
+    let b = stable_token(&app, &c, false).await;
     assert_eq!(
         a["access_token"], b["access_token"],
         "normal mode returns the current token"
@@ -138,12 +121,7 @@ async fn stable_token_is_stable_and_separate() {
     let classic = app.token(&c).await;
     let png = crate::support::pictures::png(4, 4, 2);
     assert_eq!(code(&app.upload(&stable, "a.png", png.clone()).await), 0);
-    let _ = app
-        .post_json(
-            "/cgi-bin/stable_token",
-            &stable_body(&c.appid, &c.secret, true),
-        )
-        .await;
+    let _ = stable_token(&app, &c, true).await;
     assert_eq!(code(&app.upload(&classic, "a.png", png).await), 0);
 }
 
@@ -151,28 +129,13 @@ async fn stable_token_is_stable_and_separate() {
 async fn stable_token_rotates_early_so_expires_in_is_at_least_300() {
     let app = spawn_app().await;
     let c = app.create_app(AppType::Official).await;
-    let first = app
-        .post_json(
-            "/cgi-bin/stable_token",
-            &stable_body(&c.appid, &c.secret, false),
-        )
-        .await;
+    let first = stable_token(&app, &c, false).await;
     app.clock.advance(7200 - 300);
-    let same = app
-        .post_json(
-            "/cgi-bin/stable_token",
-            &stable_body(&c.appid, &c.secret, false),
-        )
-        .await;
+    let same = stable_token(&app, &c, false).await;
     assert_eq!(same["access_token"], first["access_token"]);
     assert_eq!(same["expires_in"], 300);
     app.clock.advance(1);
-    let next = app
-        .post_json(
-            "/cgi-bin/stable_token",
-            &stable_body(&c.appid, &c.secret, false),
-        )
-        .await;
+    let next = stable_token(&app, &c, false).await;
     assert_ne!(next["access_token"], first["access_token"]);
     assert_eq!(next["expires_in"], 7200);
     // The old one is not ended early: it lives out its last 299 seconds.
@@ -191,18 +154,8 @@ async fn stable_token_force_refresh_rules() {
     let app = spawn_app().await;
     let c = app.create_app(AppType::Official).await;
     let png = crate::support::pictures::png(4, 4, 4);
-    let t0 = app
-        .post_json(
-            "/cgi-bin/stable_token",
-            &stable_body(&c.appid, &c.secret, false),
-        )
-        .await;
-    let t1 = app
-        .post_json(
-            "/cgi-bin/stable_token",
-            &stable_body(&c.appid, &c.secret, true),
-        )
-        .await;
+    let t0 = stable_token(&app, &c, false).await;
+    let t1 = stable_token(&app, &c, true).await;
     assert_ne!(t0["access_token"], t1["access_token"]);
     // The old token ends at once (no grace).
     assert_eq!(
@@ -214,39 +167,19 @@ async fn stable_token_force_refresh_rules() {
     );
     // Forces within 30 s return the same token.
     app.clock.advance(29);
-    let t2 = app
-        .post_json(
-            "/cgi-bin/stable_token",
-            &stable_body(&c.appid, &c.secret, true),
-        )
-        .await;
+    let t2 = stable_token(&app, &c, true).await;
     assert_eq!(t1["access_token"], t2["access_token"]);
     // At most 20 forces a day: 19 more work, the 21st is refused.
     for i in 2..=20 {
         app.clock.advance(31);
-        let t = app
-            .post_json(
-                "/cgi-bin/stable_token",
-                &stable_body(&c.appid, &c.secret, true),
-            )
-            .await;
+        let t = stable_token(&app, &c, true).await;
         assert!(t["access_token"].is_string(), "force {i}: {t}");
     }
     app.clock.advance(31);
-    let refused = app
-        .post_json(
-            "/cgi-bin/stable_token",
-            &stable_body(&c.appid, &c.secret, true),
-        )
-        .await;
+    let refused = stable_token(&app, &c, true).await;
     assert_eq!(code(&refused), 45009);
     // Normal mode still works.
-    let normal = app
-        .post_json(
-            "/cgi-bin/stable_token",
-            &stable_body(&c.appid, &c.secret, false),
-        )
-        .await;
+    let normal = stable_token(&app, &c, false).await;
     assert!(normal["access_token"].is_string());
 }
 
@@ -255,17 +188,16 @@ async fn stable_token_refusals() {
     let app = spawn_app().await;
     let c = app.create_app(AppType::Official).await;
     // appid in the query string instead of the body
-    let resp = app
-        .http
-        .post(app.url(&format!(
-            "/cgi-bin/stable_token?appid={}&secret={}",
-            c.appid, c.secret
-        )))
-        .json(&json!({"grant_type": "client_credential", "secret": c.secret}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(code(&crate::support::checked_json(resp).await), 41002);
+    let v = answer(
+        app.http
+            .post(app.url(&format!(
+                "/cgi-bin/stable_token?appid={}&secret={}",
+                c.appid, c.secret
+            )))
+            .json(&json!({"grant_type": "client_credential", "secret": c.secret})),
+    )
+    .await;
+    assert_eq!(code(&v), 41002);
     let cases = [
         (
             json!({"grant_type": "client_credential", "appid": c.appid}),
@@ -293,26 +225,11 @@ async fn stable_token_refusals() {
         );
     }
     for (body, want) in [("", 44002), ("{not json", 47001)] {
-        let resp = app
-            .http
-            .post(app.url("/cgi-bin/stable_token"))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            code(&crate::support::checked_json(resp).await),
-            want,
-            "{body:?}"
-        );
+        let v = answer(app.http.post(app.url("/cgi-bin/stable_token")).body(body)).await;
+        assert_eq!(code(&v), want, "{body:?}");
     }
-    let resp = app
-        .http
-        .get(app.url("/cgi-bin/stable_token"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(code(&crate::support::checked_json(resp).await), 43002);
+    let v = answer(app.http.get(app.url("/cgi-bin/stable_token"))).await;
+    assert_eq!(code(&v), 43002);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! real SDKs send.
 
 use crate::support::pictures::{self, pad_jpeg, pad_png};
-use crate::support::{code, spawn_app};
+use crate::support::{TestApp, answer, code, spawn_app};
 use futures_util::stream;
 use reqwest::multipart::{Form, Part};
 use wximg_proto::AppType;
@@ -14,6 +14,11 @@ fn url_of(v: &serde_json::Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no url in {v}"))
         .to_string()
+}
+
+/// The errcode of an upload whose one part is `part`, named `media`.
+async fn media_code(app: &TestApp, token: &str, part: Part) -> i64 {
+    code(&app.upload_form(token, Form::new().part("media", part)).await)
 }
 
 #[tokio::test]
@@ -69,13 +74,7 @@ async fn tolerant_of_what_sdks_send() {
         .file_name("/home/user/pictures/2026/a b.jpg")
         .mime_str("application/octet-stream")
         .unwrap();
-    assert_eq!(
-        code(
-            &app.upload_form(&token, Form::new().part("media", part))
-                .await
-        ),
-        0
-    );
+    assert_eq!(media_code(&app, &token, part).await, 0);
     // No part Content-Type and no filename at all.
     let form = Form::new().part("media", Part::bytes(bytes.clone()));
     assert_eq!(code(&app.upload_form(&token, form).await), 0);
@@ -84,13 +83,7 @@ async fn tolerant_of_what_sdks_send() {
         .file_name("x.gif")
         .mime_str("image/gif")
         .unwrap();
-    assert_eq!(
-        code(
-            &app.upload_form(&token, Form::new().part("media", part))
-                .await
-        ),
-        0
-    );
+    assert_eq!(media_code(&app, &token, part).await, 0);
     // EasyWeChat 5 adds type=news_image (before or after media).
     let form = Form::new()
         .text("type", "news_image")
@@ -101,13 +94,7 @@ async fn tolerant_of_what_sdks_send() {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         bytes.chunks(1000).map(|c| Ok(c.to_vec())).collect();
     let part = Part::stream(reqwest::Body::wrap_stream(stream::iter(chunks))).file_name("a.jpg");
-    assert_eq!(
-        code(
-            &app.upload_form(&token, Form::new().part("media", part))
-                .await
-        ),
-        0
-    );
+    assert_eq!(media_code(&app, &token, part).await, 0);
 }
 
 #[tokio::test]
@@ -193,13 +180,7 @@ async fn size_limits_with_40009() {
     let chunk = vec![0u8; 1 << 20];
     let body = stream::iter((0..50).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
     let part = Part::stream(reqwest::Body::wrap_stream(body)).file_name("huge.jpg");
-    assert_eq!(
-        code(
-            &app.upload_form(&token, Form::new().part("media", part))
-                .await
-        ),
-        40009
-    );
+    assert_eq!(media_code(&app, &token, part).await, 40009);
 }
 
 #[tokio::test]
@@ -216,53 +197,33 @@ async fn body_shape_errors() {
     assert_eq!(code(&app.upload_form(&token, form).await), 41005);
     // Empty body, a non-multipart body, a broken multipart body.
     let send = |body: &'static str, ct: &'static str| {
-        app.http
-            .post(&upload)
-            .header("content-type", ct)
-            .body(body)
-            .send()
+        answer(app.http.post(&upload).header("content-type", ct).body(body))
     };
     assert_eq!(
-        code(
-            &crate::support::checked_json(
-                send("", "multipart/form-data; boundary=x").await.unwrap()
-            )
-            .await
-        ),
+        code(&send("", "multipart/form-data; boundary=x").await),
         44002
     );
-    assert_eq!(
-        code(&crate::support::checked_json(send("hello", "text/plain").await.unwrap()).await),
-        47001
-    );
+    assert_eq!(code(&send("hello", "text/plain").await), 47001);
     assert_eq!(
         code(
-            &crate::support::checked_json(
-                send(
-                    "--x\r\nContent-Disposition: form-data; name=\"media\"\r\n\r\nabc",
-                    "multipart/form-data; boundary=x"
-                )
-                .await
-                .unwrap()
+            &send(
+                "--x\r\nContent-Disposition: form-data; name=\"media\"\r\n\r\nabc",
+                "multipart/form-data; boundary=x"
             )
             .await
         ),
         47001
     );
     // Wrong method, missing token.
-    assert_eq!(
-        code(&crate::support::checked_json(app.http.get(&upload).send().await.unwrap()).await),
-        43002
-    );
+    assert_eq!(code(&answer(app.http.get(&upload)).await), 43002);
     let no_token = app.url("/cgi-bin/media/uploadimg");
-    let resp = app
-        .http
-        .post(&no_token)
-        .multipart(Form::new().part("media", Part::bytes(pictures::jpeg(8, 8, 1))))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(code(&crate::support::checked_json(resp).await), 41001);
+    let v = answer(
+        app.http
+            .post(&no_token)
+            .multipart(Form::new().part("media", Part::bytes(pictures::jpeg(8, 8, 1)))),
+    )
+    .await;
+    assert_eq!(code(&v), 41001);
 }
 
 #[tokio::test]

@@ -40,6 +40,11 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
+/// Writes `img` encoded as `fmt` to `dir/name` (making the directories); returns the path.
+pub fn write_picture(dir: &Path, name: &str, img: &RgbImage, fmt: ImageFormat) -> PathBuf {
+    write(dir, name, &encode(img, fmt))
+}
+
 /// A small whole JPEG (64 × 48, from the `image` crate's encoder).
 pub fn base_jpeg() -> Vec<u8> {
     let img = RgbImage::from_fn(64, 48, |x, y| {
@@ -59,6 +64,11 @@ pub fn distinct_jpeg(base: &[u8], n: u64, pad: usize) -> Vec<u8> {
     out.extend(&text);
     out.extend_from_slice(&base[2..]);
     out
+}
+
+/// [`base_jpeg`] made distinct by `n`, without padding: the small upload of most tests.
+pub fn numbered_jpeg(n: u64) -> Vec<u8> {
+    distinct_jpeg(&base_jpeg(), n, 0)
 }
 
 /// A small, whole PNG nobody else uploads.

@@ -112,28 +112,15 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
-        let resp = self.http.get(self.url(path)).send().await.expect("request");
-        checked_json(resp).await
+        answer(self.http.get(self.url(path))).await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Value {
-        let resp = self
-            .http
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request");
-        checked_json(resp).await
+        answer(self.http.post(self.url(path)).json(body)).await
     }
 
     pub async fn token(&self, c: &Creds) -> String {
-        let v = self
-            .get_json(&format!(
-                "/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
-                c.appid, c.secret
-            ))
-            .await;
+        let v = self.get_json(&token_path(&c.appid, &c.secret)).await;
         v["access_token"]
             .as_str()
             .unwrap_or_else(|| panic!("no token in {v}"))
@@ -154,14 +141,8 @@ impl TestApp {
     }
 
     pub async fn upload_form(&self, token: &str, form: reqwest::multipart::Form) -> Value {
-        let resp = self
-            .http
-            .post(self.url(&format!("/cgi-bin/media/uploadimg?access_token={token}")))
-            .multipart(form)
-            .send()
-            .await
-            .expect("request");
-        checked_json(resp).await
+        let url = self.url(&format!("/cgi-bin/media/uploadimg?access_token={token}"));
+        answer(self.http.post(url).multipart(form)).await
     }
 
     /// The HTTP status of a GET of `path` (health, readiness, plain 404s).
@@ -174,6 +155,16 @@ impl TestApp {
     pub async fn fetch(&self, url: &str) -> reqwest::Response {
         self.http.get(url).send().await.expect("request")
     }
+}
+
+/// The path of a classic token call for `appid` and `secret`.
+pub fn token_path(appid: &str, secret: &str) -> String {
+    format!("/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}")
+}
+
+/// Sends `req` and returns its API answer, checked as [`checked_json`] checks it.
+pub async fn answer(req: reqwest::RequestBuilder) -> Value {
+    checked_json(req.send().await.expect("request")).await
 }
 
 /// Every API answer: HTTP 200, the platform's Content-Type, a rid in `X-Request-Id` that
