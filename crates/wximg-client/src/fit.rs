@@ -339,7 +339,8 @@ mod tests {
         let err = fit(&png_bomb(40_000, 40_000), &FitOptions::default())
             .expect_err("a 1.6-gigapixel picture was fitted");
         assert!(
-            err.to_string().contains("1600000000 pixels") && err.to_string().contains("scale it down"),
+            err.to_string().contains("1600000000 pixels")
+                && err.to_string().contains("scale it down"),
             "{err}"
         );
         // 12000×12000 (144 MP) too: it cost 1.86 GB and 26 s before.

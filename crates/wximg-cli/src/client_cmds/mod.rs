@@ -122,7 +122,10 @@ mod tests {
     fn printable_escapes_what_a_terminal_would_obey() {
         let hostile = "a\u{1b}[31mred\u{7}\r\u{202e}gpj.exe";
         let shown = super::printable(hostile);
-        assert!(!shown.chars().any(|c| c.is_control() || c == '\u{202e}'), "{shown:?}");
+        assert!(
+            !shown.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{shown:?}"
+        );
         assert_eq!(shown, "a\\u{1b}[31mred\\u{7}\\u{d}\\u{202e}gpj.exe");
         assert_eq!(super::printable("plain 图片.png"), "plain 图片.png");
     }

@@ -10,7 +10,12 @@ use crate::support::{get, http, stable_token, stderr, stdout};
 fn upload_prints_urls_dedups_and_reports_refusals() {
     let s = AppServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let jpg = write_picture(dir.path(), "a.jpg", &picture(320, 200, 1), ImageFormat::Jpeg);
+    let jpg = write_picture(
+        dir.path(),
+        "a.jpg",
+        &picture(320, 200, 1),
+        ImageFormat::Jpeg,
+    );
     let png = write_picture(dir.path(), "b.png", &picture(100, 80, 2), ImageFormat::Png);
     let dup = write(dir.path(), "copy of a.jpg", &std::fs::read(&jpg).unwrap());
     let webp = write_picture(dir.path(), "c.webp", &picture(64, 64, 3), ImageFormat::WebP);
@@ -121,7 +126,12 @@ fn token_is_cached_privately_and_bad_secret_is_explained() {
 fn upload_recovers_after_the_token_is_force_refreshed() {
     let s = AppServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let jpg = write_picture(dir.path(), "p.jpg", &picture(200, 100, 7), ImageFormat::Jpeg);
+    let jpg = write_picture(
+        dir.path(),
+        "p.jpg",
+        &picture(200, 100, 7),
+        ImageFormat::Jpeg,
+    );
     let old = stdout(&s.run(&["token"])).trim().to_string();
     assert!(!old.is_empty());
 

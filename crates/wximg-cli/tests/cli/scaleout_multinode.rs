@@ -61,7 +61,9 @@ async fn served(http: &reqwest::Client, base: &str, url: &Value) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_issued_on_one_node_hold_on_the_other() {
-    let Some((App { appid, secret, .. }, a, b)) = app_on_two_nodes("tokens_issued_on_one_node_hold_on_the_other") else {
+    let Some((App { appid, secret, .. }, a, b)) =
+        app_on_two_nodes("tokens_issued_on_one_node_hold_on_the_other")
+    else {
         return;
     };
     let http = http();
@@ -109,7 +111,9 @@ async fn tokens_issued_on_one_node_hold_on_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_nodes_agree_and_share_pictures() {
-    let Some((App { appid, secret, .. }, a, b)) = app_on_two_nodes("racing_nodes_agree_and_share_pictures") else {
+    let Some((App { appid, secret, .. }, a, b)) =
+        app_on_two_nodes("racing_nodes_agree_and_share_pictures")
+    else {
         return;
     };
     let http = http();

@@ -70,7 +70,10 @@ async fn outside_trusted_networks_the_header_is_ignored() {
         41001
     );
     // A client claiming, through X-Forwarded-For, to be inside: not believed.
-    let headers = [("x-wx-appid", c.appid.as_str()), ("x-forwarded-for", "10.0.0.5")];
+    let headers = [
+        ("x-wx-appid", c.appid.as_str()),
+        ("x-forwarded-for", "10.0.0.5"),
+    ];
     assert_eq!(code(&cloud_upload(&app, "", &headers).await), 41001);
 }
 

@@ -157,12 +157,15 @@ async fn whitelist_refuses_token_calls_from_elsewhere_with_the_callers_address()
         40164
     );
     // A wrong secret is still 40125 (credentials are checked first).
-    let bad = app
-        .get_json(&token_path(&c.appid, &"0".repeat(32)))
-        .await;
+    let bad = app.get_json(&token_path(&c.appid, &"0".repeat(32))).await;
     assert_eq!(code(&bad), 40125);
     // X-Forwarded-For from an untrusted peer changes nothing.
-    let v = answer(app.http.get(app.url(&url)).header("x-forwarded-for", "10.1.2.3")).await;
+    let v = answer(
+        app.http
+            .get(app.url(&url))
+            .header("x-forwarded-for", "10.1.2.3"),
+    )
+    .await;
     assert_eq!(code(&v), 40164);
 
     set_whitelist(&app, &c.appid, &["10.0.0.0/8", "127.0.0.0/8"]).await;

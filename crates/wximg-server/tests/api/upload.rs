@@ -18,7 +18,10 @@ fn url_of(v: &serde_json::Value) -> String {
 
 /// The errcode of an upload whose one part is `part`, named `media`.
 async fn media_code(app: &TestApp, token: &str, part: Part) -> i64 {
-    code(&app.upload_form(token, Form::new().part("media", part)).await)
+    code(
+        &app.upload_form(token, Form::new().part("media", part))
+            .await,
+    )
 }
 
 #[tokio::test]
