@@ -346,12 +346,14 @@ mod tests {
         // 12000×12000 (144 MP) too: it cost 1.86 GB and 26 s before.
         assert!(fit(&png_bomb(12_000, 12_000), &FitOptions::default()).is_err());
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
-        // Under a lower limit, a smaller claim is refused the same way.
-        let small = FitOptions {
-            max_decode_pixels: 1_000_000,
+        // Under a lower limit, a smaller claim (still over the upload's 50 MP, so it
+        // must be decoded to fit) is refused the same way.
+        let lower = FitOptions {
+            max_decode_pixels: 60_000_000,
             ..FitOptions::default()
         };
-        assert!(fit(&png_bomb(2_000, 1_000), &small).is_err());
+        let err = fit(&png_bomb(9_000, 9_000), &lower).expect_err("81 MP over a 60 MP limit");
+        assert!(err.to_string().contains("more than --fit decodes"), "{err}");
     }
 
     #[test]
