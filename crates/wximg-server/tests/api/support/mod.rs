@@ -60,8 +60,13 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     };
     let mut settings = Settings::new("127.0.0.1:0".parse().expect("addr"), storage);
     configure(&mut settings);
-    // Tests count seconds exactly (token boundaries, quota minutes): a stopped clock.
+    // Tests count seconds exactly (token boundaries, quota minutes): a stopped clock. It
+    // starts an hour into a Beijing day (the platform's day for daily counts), so no test
+    // crosses a midnight it did not ask for: run just before 16:00 UTC, twenty forced
+    // stable tokens 31 s apart used to straddle one and find the count reset.
     let clock = Clock::frozen();
+    let into_day = (clock.now() + 8 * 3600).rem_euclid(86_400);
+    clock.advance(86_400 - into_day + 3600);
     let app = Application::build(settings, clock.clone())
         .await
         .expect("server builds");
