@@ -256,3 +256,35 @@ async fn rotated_secret_ends_tokens() {
     );
     assert!(app.get_json(&token_path(&c.appid, secret.expose())).await["access_token"].is_string());
 }
+
+/// A JSON body over the limit (8 KiB) is refused in the platform's frame — HTTP 200,
+/// errcode 47001, a rid — on every JSON endpoint; it used to get axum's HTTP 413 in
+/// text/plain past 2 MB, and be parsed whole below that.
+#[tokio::test]
+async fn oversized_json_bodies_answer_47001_in_the_frame() {
+    let app = spawn_app().await;
+    let c = app.create_app(AppType::Official).await;
+    let padding = " ".repeat(wximg_server::extract::JSON_BODY_LIMIT + 1);
+    let just_over = format!(
+        r#"{{"grant_type":"client_credential","appid":"{}","secret":"{}"}}{padding}"#,
+        c.appid, c.secret
+    );
+    for path in [
+        "/cgi-bin/stable_token",
+        "/cgi-bin/component/api_component_token",
+        "/cgi-bin/component/api_create_preauthcode?component_access_token=x",
+    ] {
+        for body in [just_over.clone(), "x".repeat(3 << 20)] {
+            let len = body.len();
+            let v = answer(app.http.post(app.url(path)).body(body)).await;
+            assert_eq!(code(&v), 47001, "{path}, {len} bytes: {v}");
+        }
+    }
+    // The same body within the limit is read: a body's size alone decides.
+    let within = format!(
+        r#"{{"grant_type":"client_credential","appid":"{}","secret":"{}"}}"#,
+        c.appid, c.secret
+    );
+    let v = answer(app.http.post(app.url("/cgi-bin/stable_token")).body(within)).await;
+    assert!(v["access_token"].is_string(), "{v}");
+}
