@@ -222,11 +222,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/cgi-bin/component/api_authorizer_token",
             post_only(component::authorizer_token),
         )
-        .route_layer(middleware::from_fn_with_state(request_timeout, timeout))
+        // Innermost first: an injected fault (which reads the body away) runs inside the
+        // request timeout, so a dripping body cannot hold its answer past it.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::platform::faults::inject,
-        ));
+        ))
+        .route_layer(middleware::from_fn_with_state(request_timeout, timeout));
     let debug_page = if state.platform.debug_page == Some(true) {
         debug::router()
     } else {

@@ -42,10 +42,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-cache"),
             // The page only talks to this origin; the pictures it shows may be on the
-            // `--public-url` host.
+            // `--public-url` host; no other site may frame it (clickjacking).
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; img-src * blob: data:",
+                "default-src 'self'; img-src * blob: data:; frame-ancestors 'none'",
             ),
         ],
         body,

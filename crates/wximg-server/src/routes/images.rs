@@ -190,6 +190,9 @@ impl Headers {
         h.set(header::ETAG, etag);
         h.set(header::CACHE_CONTROL, CACHE_CONTROL);
         h.set(header::ACCEPT_RANGES, "bytes");
+        // A JPEG may carry anything after its EOI (tolerated by design, see the rules):
+        // no browser may take it for HTML.
+        h.set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
         let modified =
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(record.created_at.max(0) as u64);
         h.set(header::LAST_MODIFIED, &httpdate::fmt_http_date(modified));

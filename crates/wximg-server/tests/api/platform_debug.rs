@@ -8,6 +8,13 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
     let app = spawn_with(|s| s.platform.debug_page = Some(true)).await;
     let resp = app.fetch(&app.url("/debug/")).await;
     assert_eq!(resp.status(), 200);
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap_or("");
+    assert!(
+        csp.contains("frame-ancestors 'none'"),
+        "no other site may frame the page: {csp}"
+    );
     assert!(
         resp.headers()["content-type"]
             .to_str()

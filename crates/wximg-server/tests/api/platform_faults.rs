@@ -119,3 +119,40 @@ fn rules_are_parsed_strictly() {
     );
     assert!(faults::parse_rules("*:-1:0.5").is_ok());
 }
+
+/// An injected fault reads the body away inside the request timeout: a body that drips
+/// gets its answer by the timeout (the fault layer used to sit outside it, and a dripping
+/// body held the answer for as long as it dripped).
+#[tokio::test]
+async fn a_fault_on_a_dripping_body_answers_by_the_request_timeout() {
+    let app = spawn_with(|s| {
+        s.platform.faults = faults::parse_rules("uploadimg:-1:1.0").expect("rules");
+        s.request_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let token = app.official_token().await;
+    // 20 chunks, one every 500 ms: ten seconds of body.
+    let drip = futures_util::stream::unfold(0u32, |n| async move {
+        if n == 20 {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        Some((Ok::<_, std::io::Error>(vec![b'x'; 64]), n + 1))
+    });
+    let started = std::time::Instant::now();
+    let resp = app
+        .http
+        .post(app.url(&format!("/cgi-bin/media/uploadimg?access_token={token}")))
+        .header("content-type", "multipart/form-data; boundary=drip")
+        .body(reqwest::Body::wrap_stream(drip))
+        .send()
+        .await
+        .expect("an answer, not a dropped connection");
+    let v: serde_json::Value = resp.json().await.expect("JSON");
+    let took = started.elapsed();
+    assert_eq!(code(&v), -1, "{v}");
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "answered after {took:?}, past the 2 s request timeout"
+    );
+}

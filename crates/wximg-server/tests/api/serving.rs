@@ -39,6 +39,8 @@ async fn check_serving(app: &crate::support::TestApp, url: &str, bytes: &[u8]) {
     assert_eq!(full.status(), 200);
     let h = full.headers().clone();
     assert_eq!(h["cache-control"], "public, max-age=31536000, immutable");
+    // Bytes after a JPEG's EOI are accepted: no browser may sniff them as HTML.
+    assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["accept-ranges"], "bytes");
     assert_eq!(h["content-length"], bytes.len().to_string().as_str());
     let etag = h["etag"].to_str().unwrap().to_string();
