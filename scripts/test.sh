@@ -53,11 +53,13 @@ trap 'scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
 # The scale-out tests use the services the exports above name; the server's HTTP suite
 # (every module of its `api` test binary but `scaleout_backend`, which the first run has
 # done) runs on embedded storage first, then again on PostgreSQL + S3 (WXIMG_TEST_BACKEND).
+# The second run selects the binary with --workspace --test api, not -p wximg-server:
+# with -p, cargo unifies features for that package alone and rebuilt 60 crates (~3 min).
 suite "all Rust tests (HTTP suite on embedded storage; scale-out tests on PostgreSQL + S3)" \
   cargo test --workspace --locked
 suite "server HTTP suite on PostgreSQL + S3" \
   env WXIMG_TEST_BACKEND=scaleout \
-  cargo test --locked -p wximg-server --test api -- --skip scaleout_backend::
+  cargo test --workspace --locked --test api -- --skip scaleout_backend::
 # The binary the build step made (cargo puts it under CARGO_TARGET_DIR when that is set).
 wximg=${CARGO_TARGET_DIR:-target}/debug/wximg
 suite "real SDK clients (wechatpy, co-wechat-api)" scripts/sdk/run.sh "$wximg"
