@@ -50,18 +50,20 @@ pub async fn component_token(
 ) -> Result<ApiJson<ComponentTokenOk>, ApiError> {
     let meta = state.storage.meta.as_ref();
     let now = state.clock.now();
-    let appid = request.component_appid.as_deref();
-    if let Some(appid) = appid.and_then(AppId::parse) {
-        quota::charge(&state.platform, meta, &appid, "api_component_token", now).await?;
-    }
-    let (token, expires_in) = component::component_token(
+    // Credentials first, quota second: calls with a wrong secret or ticket must not use up
+    // the real component's quota (the rule of every endpoint here).
+    let component = component::verify_component_request(
         meta,
-        appid,
+        request.component_appid.as_deref(),
         request.component_appsecret.as_deref(),
         request.component_verify_ticket.as_deref(),
         now,
     )
     .await?;
+    if let Some(appid) = AppId::parse(&component) {
+        quota::charge(&state.platform, meta, &appid, "api_component_token", now).await?;
+    }
+    let (token, expires_in) = component::issue_component_token(meta, &component, now).await?;
     Ok(ApiJson(ComponentTokenOk {
         component_access_token: token,
         expires_in,

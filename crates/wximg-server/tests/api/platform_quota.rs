@@ -201,3 +201,47 @@ async fn forwarded_for_is_believed_only_from_the_trusted_proxy() {
         "{v}"
     );
 }
+
+/// Quotas are charged only once the caller has proven who it is: calls with a wrong
+/// secret do not use up a component's quota (six of them used to lock the real
+/// component out of a daily quota of five).
+#[tokio::test]
+async fn wrong_credentials_do_not_use_up_a_component_quota() {
+    use wximg_server::platform::component;
+    let app = spawn_app().await;
+    let meta = app.storage.meta.as_ref();
+    let now = app.clock.now();
+    let (id, secret) = component::create_component(meta, "quota test", now)
+        .await
+        .expect("component");
+    set_limits(&app, id.as_str(), "api_component_token", Some(5), None).await;
+    let ticket = component::current_ticket(meta, &id, now)
+        .await
+        .expect("ticket")
+        .expect("a ticket");
+    let call = |secret: &str| {
+        serde_json::json!({
+            "component_appid": id.as_str(),
+            "component_appsecret": secret,
+            "component_verify_ticket": ticket,
+        })
+    };
+    let url = "/cgi-bin/component/api_component_token";
+    for i in 0..6 {
+        let v = app.post_json(url, &call(&"0".repeat(32))).await;
+        assert_eq!(code(&v), 40125, "wrong secret, call {i}: {v}");
+    }
+    for i in 0..5 {
+        let v = app.post_json(url, &call(secret.expose())).await;
+        assert!(
+            v["component_access_token"].is_string(),
+            "right secret, call {i}: {v}"
+        );
+    }
+    let v = app.post_json(url, &call(secret.expose())).await;
+    assert_eq!(
+        code(&v),
+        45009,
+        "the sixth proven call is over the quota: {v}"
+    );
+}

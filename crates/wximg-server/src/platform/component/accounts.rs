@@ -115,14 +115,16 @@ pub async fn current_ticket(
     Ok(Some(c.ticket))
 }
 
-/// `api_component_token`: checks appid, secret and ticket; issues a component token.
-pub async fn component_token(
+/// `api_component_token`'s checks: appid, secret and ticket. Returns the component's
+/// appid; nothing is written, so the caller can charge the quota of a proven caller only
+/// before [`issue_component_token`].
+pub async fn verify_component_request(
     meta: &dyn MetaStore,
     appid: Option<&str>,
     secret: Option<&str>,
     ticket: Option<&str>,
     now: i64,
-) -> Result<(String, i64), ApiError> {
+) -> Result<String, ApiError> {
     let (appid, secret) = tokens::credentials(appid, secret)?;
     let (component, _) = load::<Component>(meta, &component_key(&appid), now)
         .await?
@@ -144,6 +146,15 @@ pub async fn component_token(
             format!("{appid}: not its current or previous ticket"),
         ));
     }
+    Ok(appid.to_string())
+}
+
+/// Issues a component token for `appid` (checked by [`verify_component_request`]).
+pub async fn issue_component_token(
+    meta: &dyn MetaStore,
+    appid: &str,
+    now: i64,
+) -> Result<(String, i64), ApiError> {
     let token = secrets::new_token();
     create(
         meta,

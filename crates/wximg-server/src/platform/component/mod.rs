@@ -36,8 +36,8 @@ mod accounts;
 mod grants;
 
 pub use accounts::{
-    Component, authenticate_component, component_key, component_token, components,
-    create_component, current_ticket, preauth_code,
+    Component, authenticate_component, component_key, components, create_component, current_ticket,
+    issue_component_token, preauth_code, verify_component_request,
 };
 pub use grants::{
     AuthorizerTokens, Grant, authenticate_authorizer, authorize, grant_key, query_auth,
