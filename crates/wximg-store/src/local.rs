@@ -309,6 +309,14 @@ fn answer(waiting: Vec<oneshot::Sender<io::Result<()>>>, result: Result<(), &io:
 impl BlobStore for LocalBlobs {
     async fn ping(&self) -> Result<()> {
         let tmp = self.tmp.clone();
+        if self.writer.is_none() {
+            // Opened read-only: reachable is all it promises, and nothing is written.
+            let root = self.root.clone();
+            tokio::task::spawn_blocking(move || fs::read_dir(root).map(drop))
+                .await
+                .map_err(join_error)??;
+            return Ok(());
+        }
         tokio::task::spawn_blocking(move || -> io::Result<()> {
             let probe = tmp.join(temp_name("ping-"));
             fs::write(&probe, b"ok")?;

@@ -143,6 +143,29 @@ impl PostgresMeta {
     }
 }
 
+impl PostgresMeta {
+    /// Stores an app's row; returns how many rows went in. `if_absent`: an existing appid
+    /// is left as it is (`migrate`'s import) instead of failing the insert.
+    async fn insert_app_row(&self, app: &AppRecord, if_absent: bool) -> Result<u64> {
+        let sql = if if_absent {
+            "INSERT INTO apps (appid, app_type, name, secret_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (appid) DO NOTHING"
+        } else {
+            "INSERT INTO apps (appid, app_type, name, secret_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5)"
+        };
+        let done = sqlx::query(sql)
+            .bind(app.appid.as_str())
+            .bind(app.app_type.as_str())
+            .bind(&app.name)
+            .bind(&app.secret_hash[..])
+            .bind(app.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
 /// Removes the password of `url` from an error message, should a driver ever quote it.
 fn redact(message: &str, url: &str) -> String {
     match url::Url::parse(url) {
@@ -218,17 +241,7 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn insert_app(&self, app: &AppRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO apps (appid, app_type, name, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(app.appid.as_str())
-        .bind(app.app_type.as_str())
-        .bind(&app.name)
-        .bind(&app.secret_hash[..])
-        .bind(app.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.insert_app_row(app, false).await.map(drop)
     }
 
     async fn app(&self, appid: &AppId) -> Result<Option<AppRecord>> {

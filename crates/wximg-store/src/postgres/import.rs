@@ -37,19 +37,7 @@ impl PostgresMeta {
     }
 
     async fn import_app(&self, app: &AppRecord) -> Result<bool> {
-        let inserted = sqlx::query(
-            "INSERT INTO apps (appid, app_type, name, secret_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (appid) DO NOTHING",
-        )
-        .bind(app.appid.as_str())
-        .bind(app.app_type.as_str())
-        .bind(&app.name)
-        .bind(&app.secret_hash[..])
-        .bind(app.created_at)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
+        Ok(self.insert_app_row(app, true).await? == 1)
     }
 
     /// A token row as it is (ended or not), unless its hash is known.

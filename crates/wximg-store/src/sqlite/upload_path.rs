@@ -37,7 +37,6 @@ pub(super) struct UploadPath {
     /// To the writer thread of picture rows; it ends when this is dropped. `None` when
     /// opened read-only.
     images: Option<mpsc::Sender<ImageJob>>,
-    flags: OpenFlags,
 }
 
 impl From<rusqlite::Error> for StorageError {
@@ -66,8 +65,16 @@ impl UploadPath {
             path: path.to_path_buf(),
             readers: Mutex::new(vec![first]),
             images,
-            flags,
         })
+    }
+
+    /// How connections are opened: read-only exactly when there is no writer thread.
+    fn flags(&self) -> OpenFlags {
+        if self.images.is_some() {
+            READ_WRITE
+        } else {
+            READ_ONLY
+        }
     }
 
     /// Runs `read` on a pooled connection, on this thread.
@@ -75,7 +82,7 @@ impl UploadPath {
         let idle = self.lock_readers().pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => connect(&self.path, self.flags)?,
+            None => connect(&self.path, self.flags())?,
         };
         let result = read(&conn);
         // A connection that failed may be in a bad state: only a good one goes back.
