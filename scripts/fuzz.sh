@@ -8,7 +8,8 @@
 #   scripts/fuzz.sh coverage         # line coverage of rules.rs / media.rs by corpus + seeds
 #
 # Targets (fuzz/fuzz_targets/): rules (wximg_proto::rules, JPEG/PNG structure),
-# multipart (wximg_server::media::read_media, the streaming multipart read).
+# multipart (wximg_server::media::read_media, the streaming multipart read and its framing
+# limits, with a memory bound checked on every input).
 # Needs a nightly toolchain (libFuzzer's instrumentation); installs cargo-fuzz if missing.
 # The corpus grows in fuzz/corpus/<target> (not committed), seeded from fuzz/seeds/<target>.
 # A crash leaves its input in fuzz/artifacts/<target>/ and fails the run: turn it into a
@@ -41,8 +42,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz
 fi
 
-declare -A max_len=([rules]=65536 [multipart]=8192)
-declare -A source=([rules]=crates/wximg-proto/src/rules.rs [multipart]=crates/wximg-server/src/media.rs)
+declare -A max_len=([rules]=65536 [multipart]=40000)
+declare -A source=([rules]=crates/wximg-proto/src/rules.rs ["multipart"]="crates/wximg-server/src/media.rs crates/wximg-server/src/media/framing.rs")
 cd fuzz
 
 if [ "$mode" = coverage ]; then
@@ -52,8 +53,9 @@ if [ "$mode" = coverage ]; then
     mkdir -p "corpus/$t"
     cargo +nightly fuzz coverage "$t" "corpus/$t" "seeds/$t" >/dev/null 2>&1
     bin=$(find target -path '*coverage*' -name "$t" -type f -perm -u+x | head -n 1)
+    read -ra files <<<"${source[$t]}"
     "$llvm_cov" report "$bin" -instr-profile="coverage/$t/coverage.profdata" \
-      "../${source[$t]}" | awk -v t="$t" 'NR > 2 && $1 != "TOTAL" && NF > 5 {
+      "${files[@]/#/../}" | awk -v t="$t" 'NR > 2 && $1 != "TOTAL" && NF > 5 {
         printf "fuzz coverage: %s: %s lines %s (regions %s, functions %s)\n", t, $1, $10, $4, $7 }'
   done
   exit 0

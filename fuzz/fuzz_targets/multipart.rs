@@ -5,9 +5,14 @@
 //! Properties checked on every input, besides "no panic":
 //! - an accepted `media` part is never empty and never over the byte limit;
 //! - the memory permit is always given back (no leak that would block later uploads);
-//! - splitting the same body differently gives the same answer.
+//! - splitting the same body differently gives the same answer;
+//! - however the body is shaped, reading it never holds more than
+//!   `wximg_server::media::memory_bound` (plus a fixed allowance for the parser's and the
+//!   runtime's own structures), measured by a counting allocator around each read.
 #![no_main]
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
@@ -15,11 +20,39 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use tokio::sync::Semaphore;
-use wximg_server::media::{Limits, read_media};
+use wximg_server::media::{Limits, memory_bound, read_media};
 
-/// Kept small so the fuzzer reaches the over-limit and drain branches.
+/// Kept small so the fuzzer reaches the over-limit branches.
 const MAX_BYTES: usize = 512;
-const DRAIN_LIMIT: u64 = 2048;
+
+/// What the parser and the runtime allocate for themselves whatever the body (futures,
+/// header maps, the boundary finders).
+const FIXED_ALLOWANCE: usize = 64 * 1024;
+
+/// The system allocator, counting the bytes live now and the most live since `reset`.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(p, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -48,15 +81,25 @@ fn chunks(body: &[u8], sizes: &[u8]) -> Vec<Result<Bytes, std::io::Error>> {
 /// The answer as something comparable: the accepted bytes, or the error's code.
 fn run(headers: &HeaderMap, body: &[u8], sizes: &[u8], permits: &Arc<Semaphore>) -> Result<Vec<u8>, String> {
     let stream = futures_util::stream::iter(chunks(body, sizes));
-    let answer = runtime().block_on(read_media(
+    let body = Body::from_stream(stream);
+    let rt = runtime();
+    // The input itself (already split into chunks) is counted as live before the read.
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let answer = rt.block_on(read_media(
         headers,
-        Body::from_stream(stream),
+        body,
         Limits {
             max_bytes: MAX_BYTES,
-            drain_limit: DRAIN_LIMIT,
             permits,
         },
     ));
+    let held = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    assert!(
+        held <= memory_bound(MAX_BYTES) + FIXED_ALLOWANCE,
+        "reading a {}-byte body held {held} bytes",
+        body_len(headers)
+    );
     match answer {
         Ok(media) => {
             assert!(!media.bytes.is_empty(), "an empty media part was accepted");
@@ -65,6 +108,14 @@ fn run(headers: &HeaderMap, body: &[u8], sizes: &[u8], permits: &Arc<Semaphore>)
         }
         Err(e) => Err(format!("{:?}", e.code)),
     }
+}
+
+fn body_len(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("?")
+        .to_string()
 }
 
 fuzz_target!(|data: &[u8]| {

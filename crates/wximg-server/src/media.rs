@@ -1,17 +1,24 @@
 //! Reading the `media` part of an upload, streaming.
 //!
-//! The body is parsed as it arrives (`multer`). Only the `media` part is kept, and only up
-//! to the byte limit: at limit + 1 the picture is refused (40009) and the rest is read and
-//! thrown away — up to `drain_limit`, so an SDK that is still sending can read the answer —
-//! never buffered. Other parts (EasyWeChat's `type=news_image`, …) are skipped unread.
+//! Invariant: however a body is shaped, reading it holds at most [`memory_bound`] bytes
+//! and costs time linear in its length. The body is parsed as it arrives (`multer`),
+//! behind [`framing`]'s caps on the preamble, each part's header block and the number of
+//! parts, and multer's own cap on the whole body ([`BODY_OVERHEAD`] over the picture
+//! limit). Only the `media` part is kept, and only up to the byte limit: at limit + 1 the
+//! picture is refused (40009); other parts (EasyWeChat's `type=news_image`, …) are
+//! skipped unread. What is left of a refused body is read away by `crate::unread_body`,
+//! so an SDK still sending can read the answer.
+//!
 //! Reading a body holds one permit of `upload_permits` from its first byte, which bounds
 //! memory however many clients send at once: the multipart parser buffers whatever the
 //! socket has ready, so the permit must come before the parser, not after it finds `media`.
 //! Bodies without a permit wait in the kernel's socket buffers, not in ours.
 
+pub mod framing;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{StreamExt, stream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wximg_proto::ErrCode;
 
@@ -25,12 +32,36 @@ pub struct Media {
 
 pub struct Limits<'a> {
     pub max_bytes: usize,
-    pub drain_limit: u64,
     pub permits: &'a std::sync::Arc<Semaphore>,
 }
 
-fn malformed(e: impl std::fmt::Display) -> ApiError {
-    ApiError::detail(ErrCode::DataFormatError, format!("multipart: {e}"))
+/// What a body may carry beyond its picture: part headers, boundaries, small fields.
+pub const BODY_OVERHEAD: usize = 64 * 1024;
+
+/// The most a body read with a picture limit of `max_bytes` holds in memory: the picture,
+/// the parser's buffer (the capped preamble or header block, or one joined chunk) and
+/// the stream's chunks in flight.
+pub const fn memory_bound(max_bytes: usize) -> usize {
+    max_bytes + framing::PREAMBLE_LIMIT + framing::PART_HEAD_LIMIT + 4 * framing::MIN_CHUNK
+}
+
+/// An error of the body stream: the socket's, or a framing limit.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error(transparent)]
+    Read(#[from] axum::Error),
+    #[error(transparent)]
+    Framing(#[from] framing::FramingError),
+}
+
+fn malformed(e: multer::Error) -> ApiError {
+    match e {
+        multer::Error::StreamSizeExceeded { limit } => ApiError::detail(
+            ErrCode::InvalidImageSize,
+            format!("multipart body over {limit} bytes"),
+        ),
+        e => ApiError::detail(ErrCode::DataFormatError, format!("multipart: {e}")),
+    }
 }
 
 /// Reads the first `media` part of a multipart body.
@@ -50,7 +81,12 @@ pub async fn read_media(
     let first = loop {
         match data.next().await {
             None => return Err(ErrCode::EmptyPostData.into()),
-            Some(Err(e)) => return Err(malformed(e)),
+            Some(Err(e)) => {
+                return Err(ApiError::detail(
+                    ErrCode::DataFormatError,
+                    format!("body: {e}"),
+                ));
+            }
             Some(Ok(chunk)) if chunk.is_empty() => continue,
             Some(Ok(chunk)) => break chunk,
         }
@@ -65,8 +101,12 @@ pub async fn read_media(
             format!("Content-Type {content_type:?}: {e}"),
         )
     })?;
-    let body = stream::once(async move { Ok::<_, axum::Error>(first) }).chain(data);
-    let mut multipart = multer::Multipart::new(body, boundary);
+    let body = stream::iter([Ok::<_, axum::Error>(first)]).chain(data);
+    let body = framing::Framing::new(body.map(|c| c.map_err(BodyError::from)), &boundary);
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new().whole_stream((limits.max_bytes + BODY_OVERHEAD) as u64),
+    );
+    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
 
     while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
         if field.name() != Some("media") {
@@ -82,10 +122,6 @@ pub async fn read_media(
         let mut bytes = Vec::with_capacity(hint.min(limits.max_bytes + 1));
         while let Some(chunk) = field.chunk().await.map_err(malformed)? {
             if bytes.len() + chunk.len() > limits.max_bytes {
-                let seen = (bytes.len() + chunk.len()) as u64;
-                drop(bytes);
-                drop(permit);
-                drain(field, seen, limits.drain_limit).await;
                 return Err(ApiError::detail(
                     ErrCode::InvalidImageSize,
                     format!("media part over {} bytes", limits.max_bytes),
@@ -105,15 +141,4 @@ pub async fn read_media(
         });
     }
     Err(ApiError::detail(ErrCode::MediaDataMissing, "no media part"))
-}
-
-/// Reads and discards the rest of an oversized part, up to `limit` bytes.
-async fn drain(field: multer::Field<'_>, mut seen: u64, limit: u64) {
-    let mut field = field.into_stream();
-    while seen < limit {
-        match field.try_next().await {
-            Ok(Some(chunk)) => seen += chunk.len() as u64,
-            _ => break,
-        }
-    }
 }

@@ -45,7 +45,6 @@ pub async fn uploadimg(
         body,
         Limits {
             max_bytes: state.rules.max_bytes,
-            drain_limit: state.drain_limit,
             permits: &state.upload_permits,
         },
     )
