@@ -3,7 +3,9 @@
 //! Invariant: every such route answers a bad body the same way, in the platform's frame
 //! (HTTP 200 + errcode): nothing but whitespace is 44002 `empty post data`; anything that
 //! is not a JSON object, or is over [`JSON_BODY_LIMIT`], is 47001 `data format error`
-//! (the rest of an oversized body is read away first, as `crate::media` does).
+//! (the rest of an oversized body is read away by `crate::unread_body`). At most
+//! `Settings::body_concurrency` bodies are read at once; the others wait unread, in the
+//! kernel's socket buffers rather than ours.
 //! The body is read whatever its Content-Type (real clients send none, `text/plain` or
 //! `application/json`), and fields of the wrong JSON type read as absent (see the request
 //! types of `wximg_proto::wire`), so a wrong field answers the field's own errcode.
@@ -30,23 +32,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<JsonBody<T>, ApiError> {
-        let bytes = read_small(request.into_body(), JSON_BODY_LIMIT, state.drain_limit).await?;
+        let _permit = state
+            .body_permits
+            .acquire()
+            .await
+            .map_err(|e| ApiError::detail(ErrCode::SystemError, e.to_string()))?;
+        let bytes = read_small(request.into_body(), JSON_BODY_LIMIT).await?;
         parse(&bytes).map(JsonBody)
     }
 }
 
-/// The whole body if it is at most `limit` bytes. A longer one is 47001, after the rest
-/// is read and thrown away (up to `drain_limit`), so a client still sending it can read
-/// the answer instead of a reset connection.
-async fn read_small(body: Body, limit: usize, drain_limit: u64) -> Result<Vec<u8>, ApiError> {
+/// The whole body if it is at most `limit` bytes; a longer one is 47001.
+async fn read_small(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     let failed = |e: axum::Error| ApiError::detail(ErrCode::DataFormatError, format!("body: {e}"));
     let mut data = body.into_data_stream();
     let mut bytes = Vec::new();
     while let Some(chunk) = data.next().await {
         let chunk = chunk.map_err(failed)?;
         if bytes.len() + chunk.len() > limit {
-            let seen = (bytes.len() + chunk.len()) as u64;
-            super::drain(&mut data, seen, drain_limit).await;
             return Err(ApiError::detail(
                 ErrCode::DataFormatError,
                 format!("body over {limit} bytes"),

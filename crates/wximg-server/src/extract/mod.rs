@@ -10,16 +10,3 @@ mod json;
 
 pub use caller::{Caller, Via};
 pub use json::{JSON_BODY_LIMIT, JsonBody};
-
-/// Reads and throws away the rest of a refused body, until `limit` bytes (counting the
-/// `seen` already read) or its end: a client still sending can then read the answer
-/// instead of a reset connection, while a client sending for ever cannot hold us.
-pub async fn drain(data: &mut axum::body::BodyDataStream, mut seen: u64, limit: u64) {
-    use futures_util::StreamExt;
-    while seen < limit {
-        match data.next().await {
-            Some(Ok(chunk)) => seen += chunk.len() as u64,
-            _ => break,
-        }
-    }
-}

@@ -10,8 +10,8 @@
 //!   `--allow-fault-header` (otherwise the header is ignored, so a public server cannot be
 //!   made to lie by its callers).
 //!
-//! A fault is answered before the handler runs, so it never stores anything (an upload's
-//! body is read and thrown away, up to the drain limit, so the client can read the
+//! A fault is answered before the handler runs, so it never stores anything (the body it
+//! leaves unread is read away by `crate::unread_body`, so the client can read the
 //! answer). Each one is counted in `wximg_faults_injected_total{endpoint,errcode}`.
 
 use std::str::FromStr;
@@ -113,8 +113,6 @@ pub async fn inject(State(state): State<AppState>, request: Request, next: Next)
         return next.run(request).await;
     };
     crate::metrics::record_fault(endpoint, code.code());
-    // Read the body away (bounded) so the client, still sending, reads the answer.
-    let mut body = request.into_body().into_data_stream();
-    crate::extract::drain(&mut body, 0, state.drain_limit).await;
+    drop(request);
     ApiError::detail(code, format!("injected fault on {endpoint}")).into_response()
 }
