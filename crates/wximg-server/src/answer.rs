@@ -51,6 +51,15 @@ pub fn new_rid(now: i64) -> Rid {
     Rid::new(now as u64, rand::random())
 }
 
+/// The body of an answer given outside the router (to a client refused past the
+/// connection cap): `-1 system error`, with a fresh rid.
+pub fn refusal_body() -> String {
+    let rid = new_rid(crate::clock::Clock::default().now());
+    let body = ErrorBody::with_message(ErrCode::SystemError, ErrCode::SystemError.message(), &rid);
+    // Serialising two plain fields cannot fail.
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
 /// The name of a route (its template, as axum's [`MatchedPath`] gives it) for logs,
 /// metrics and `--faults` rules: a bounded set of values, whatever paths clients send.
 pub fn endpoint_name(route: &str) -> &'static str {

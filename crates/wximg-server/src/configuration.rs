@@ -28,6 +28,14 @@ pub struct Settings {
     pub picture_cache_bytes: u64,
     /// Longest time one API request may take before it answers -1.
     pub request_timeout: Duration,
+    /// How many small (JSON) bodies may be read at once; others wait, unread.
+    pub body_concurrency: usize,
+    /// Longest wait for a request head, and longest a connection may idle, on HTTP/1
+    /// and HTTP/2 alike.
+    pub header_timeout: Duration,
+    /// Connections held at once (`None`: derived from the descriptor limit, see
+    /// `crate::connections::default_max_connections`).
+    pub max_connections: Option<usize>,
     /// Quotas, whitelists' proxies, cloud calls, fault injection, the debug page.
     pub platform: crate::platform::PlatformSettings,
 }
@@ -43,6 +51,9 @@ impl Settings {
             upload_concurrency: 32,
             drain_limit: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
+            body_concurrency: 256,
+            header_timeout: Duration::from_secs(30),
+            max_connections: None,
             picture_cache_bytes: 64 * 1024 * 1024,
             platform: Default::default(),
         }

@@ -5,7 +5,9 @@
 //!
 //! Layout (find a behaviour by its name):
 //! - [`startup`]: builds the service and runs it; [`configuration`]: its settings;
-//!   [`state`]: what every handler shares.
+//!   [`state`]: what every handler shares; [`connections`]: the accept loop (the
+//!   connection cap, idle and header timeouts); [`unread_body`]: keeping a connection
+//!   usable when an answer comes before its request's body was read.
 //! - [`routes`]: one module per endpoint; [`answer`]: the wire frame of every answer;
 //!   [`error`]: [`error::ApiError`], the one error type the rules and handlers return.
 //! - [`extract`]: what a handler's signature asks for — [`extract::Caller`] (who is
@@ -26,6 +28,7 @@ pub mod answer;
 pub mod apps;
 pub mod clock;
 pub mod configuration;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod media;
@@ -38,6 +41,7 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;
+pub mod unread_body;
 
 pub use clock::Clock;
 pub use configuration::Settings;

@@ -56,3 +56,13 @@ pub fn record_fault(endpoint: &'static str, errcode: i64) {
     )
     .increment(1);
 }
+
+/// A client answered 503 and closed because the connection cap was reached.
+pub fn record_refused_connection() {
+    metrics::counter!("wximg_connections_refused_total").increment(1);
+}
+
+/// `/readyz` probed storage (at most once a second, however many ask).
+pub fn record_readiness_probe() {
+    metrics::counter!("wximg_readiness_probes_total").increment(1);
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::handler::Handler;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    limits: crate::connections::ConnectionLimits,
 }
 
 impl Application {
@@ -52,6 +53,8 @@ impl Application {
                 .into(),
             rules: settings.rules,
             upload_permits: Arc::new(Semaphore::new(settings.upload_concurrency.max(1))),
+            body_permits: Arc::new(Semaphore::new(settings.body_concurrency.max(1))),
+            readiness: Default::default(),
             drain_limit: settings.drain_limit,
             metrics: crate::metrics::handle(),
             pictures: crate::picture_cache::PictureCache::new(settings.picture_cache_bytes)
@@ -69,10 +72,18 @@ impl Application {
             }),
         };
         let router = router(state.clone(), settings.request_timeout);
+        let limits = crate::connections::ConnectionLimits {
+            header_timeout: settings.header_timeout,
+            max_connections: settings
+                .max_connections
+                .unwrap_or_else(crate::connections::default_max_connections),
+        };
+        tracing::debug!(?limits, "connection limits");
         Ok(Application {
             listener,
             router,
             state,
+            limits,
         })
     }
 
@@ -90,105 +101,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        serve_connections(self.listener, self.router, shutdown).await
-    }
-}
-
-/// Largest read buffer of one HTTP/1 connection. hyper reads one chunk of a body ahead
-/// of the handler even while the handler waits (for an upload permit, say); its default
-/// buffer grows to ~400 KB, which made 256 waiting uploads cost ~170 MB. 32 KB keeps a
-/// waiting connection's cost at ~64 KB with no measurable loss of throughput.
-const MAX_READ_BUFFER: usize = 32 * 1024;
-
-/// How long a client may take to send a request's head (slow-loris bound).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The accept loop. Written over hyper-util rather than `axum::serve` because axum's
-/// does not expose the HTTP/1 buffer size and header-read timeout we must bound.
-async fn serve_connections(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto;
-    use tower::ServiceExt as _;
-
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_READ_BUFFER);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let stopping = tokio_util::sync::CancellationToken::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a moment, keep serving.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        // TCP_NODELAY: a picture's headers and body go out in separate writes, and with
-        // Nagle's algorithm the body would wait for the client's delayed ACK (~40 ms).
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY not set: {e}");
-        }
-        let router = router.clone();
-        let service = hyper::service::service_fn(
-            move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                router.clone().oneshot(request.map(axum::body::Body::new))
-            },
-        );
-        let (builder, watcher, stopping) = (builder.clone(), graceful.watcher(), stopping.clone());
-        tokio::spawn(async move {
-            // hyper-util's auto connection has no timer while it reads the bytes that tell
-            // HTTP/1 from HTTP/2, and hyper's header-read timeout starts only after them:
-            // a peer that connected and sent nothing was held for ever (faults_network).
-            tokio::select! {
-                known = tokio::time::timeout(HEADER_READ_TIMEOUT, protocol_known(&stream)) => {
-                    if !matches!(known, Ok(true)) {
-                        return; // silent past the timeout, or gone
-                    }
-                }
-                () = stopping.cancelled() => return, // no request has begun: nothing to finish
-            }
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(connection).await {
-                tracing::debug!(%peer, "connection ended: {e}");
-            }
-        });
-    }
-    stopping.cancel();
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
-}
-
-/// Waits until the peer has sent enough for hyper-util to tell HTTP/1 from HTTP/2: the
-/// 24-byte HTTP/2 preface, or any byte that departs from it. `false` if it closed first.
-/// Peeks, so hyper still reads every byte.
-async fn protocol_known(stream: &tokio::net::TcpStream) -> bool {
-    const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    let mut buf = [0u8; 24];
-    loop {
-        match stream.peek(&mut buf).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) if n == buf.len() || buf[..n] != H2_PREFACE[..n] => return true,
-            // A prefix of the preface so far: peek would return the same bytes at once, so
-            // look again shortly (the caller's timeout bounds how long).
-            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
+        crate::connections::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }
 
@@ -246,6 +159,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .fallback(fallback::not_found)
         .layer(answer::catch_panic())
         .layer(middleware::from_fn(answer::frame))
+        .layer(middleware::from_fn_with_state(
+            crate::unread_body::DrainLimits::new(state.drain_limit, request_timeout),
+            crate::unread_body::finish,
+        ))
         .with_state(state)
 }
 

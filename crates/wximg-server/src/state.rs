@@ -17,7 +17,11 @@ pub struct AppState {
     pub rules: Rules,
     /// One permit per picture held in memory (see `Settings::upload_concurrency`).
     pub upload_permits: Arc<Semaphore>,
+    /// One permit per small (JSON) body being read (see `Settings::body_concurrency`).
+    pub body_permits: Arc<Semaphore>,
     pub drain_limit: u64,
+    /// `/readyz`'s last answer, shared by every caller for a second.
+    pub readiness: Arc<crate::routes::health::Readiness>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Hot pictures kept in memory for GETs (`None`: off).
     pub pictures: Option<Arc<crate::picture_cache::PictureCache>>,

@@ -26,6 +26,14 @@ pub struct ServeArgs {
     /// Longest time, in seconds, one API request may take.
     #[arg(long, env = "WXIMG_REQUEST_TIMEOUT", default_value_t = 60)]
     pub request_timeout: u64,
+    /// Longest time, in seconds, a client may take to send a request's head, and a
+    /// connection may stay idle (HTTP/1 and HTTP/2).
+    #[arg(long, env = "WXIMG_HEADER_TIMEOUT", default_value_t = 30)]
+    pub header_timeout: u64,
+    /// Connections held at once; past it idle ones are closed to make room, else new
+    /// clients get 503 (default: the descriptor limit less 128, at most 8192).
+    #[arg(long, env = "WXIMG_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Megabytes of hot pictures kept in memory for GETs (0: off).
     #[arg(long, env = "WXIMG_PICTURE_CACHE_MB", default_value_t = 64)]
     pub picture_cache_mb: u64,
@@ -80,6 +88,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.public_url = args.public_url;
     settings.upload_concurrency = args.upload_concurrency;
     settings.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+    settings.header_timeout = Duration::from_secs(args.header_timeout.max(1));
+    settings.max_connections = args.max_connections;
     settings.picture_cache_bytes = args.picture_cache_mb * 1024 * 1024;
     settings.platform.trusted_cidrs = args.trusted_cidr;
     settings.platform.trust_forwarded_for = args.trust_forwarded_for;

@@ -1,0 +1,382 @@
+//! The accept loop: how many connections are held, and for how long one may do nothing.
+//!
+//! Invariant: whatever the protocol, no connection is held longer than the header timeout
+//! without a request in progress (HTTP/1 half-heads, HTTP/2 prefaces with no stream,
+//! header blocks that never end, kept-alive connections left idle), and at most
+//! `max_connections` are held at once. Past the cap, connections idle for a moment are
+//! closed to make room for the new client; when none is idle, the new client is answered
+//! 503 and closed, at once, rather than left in the backlog while `/healthz` starves.
+//!
+//! Written over hyper-util rather than `axum::serve` because axum's does not expose the
+//! HTTP/1 buffer size, the header-read timeout or HTTP/2's settings we must bound.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+/// Largest read buffer of one HTTP/1 connection. hyper reads one chunk of a body ahead
+/// of the handler even while the handler waits (for an upload permit, say); its default
+/// buffer grows to ~400 KB, which made 256 waiting uploads cost ~170 MB. 32 KB keeps a
+/// waiting connection's cost at ~64 KB with no measurable loss of throughput.
+const MAX_READ_BUFFER: usize = 32 * 1024;
+
+/// The largest header block an HTTP/2 client may send: HTTP/1 heads are bounded by
+/// [`MAX_READ_BUFFER`], and h2's default (16 MiB) would let one stream hold far more.
+const MAX_H2_HEADER_LIST: u32 = 32 * 1024;
+
+/// Streams one HTTP/2 connection may have open at once (each may hold an upload permit
+/// or a body read, so the connection cap alone would not bound them).
+const MAX_H2_STREAMS: u32 = 64;
+
+/// How long a connection must have been idle before it is closed to make room. Long
+/// enough that a client reusing a kept-alive connection at once never races the close.
+const SHED_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// How long the accept loop waits for shed connections to go before refusing.
+const SHED_WAIT: Duration = Duration::from_millis(500);
+
+/// Descriptors kept back from the derived connection cap: the database, blob files being
+/// written, the log, the listener.
+const RESERVED_FDS: u64 = 128;
+
+/// Highest derived connection cap (each connection costs up to ~64 KB of buffers).
+const MAX_DERIVED_CONNECTIONS: u64 = 8192;
+
+/// Limits of the accept loop (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Longest wait for a request head, and longest idle time between requests.
+    pub header_timeout: Duration,
+    /// Connections held at once.
+    pub max_connections: usize,
+}
+
+/// The connection cap when none is configured: the descriptor limit less what the rest
+/// of the server needs, between 16 and [`MAX_DERIVED_CONNECTIONS`].
+pub fn default_max_connections() -> usize {
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    nofile
+        .saturating_sub(RESERVED_FDS)
+        .clamp(16, MAX_DERIVED_CONNECTIONS) as usize
+}
+
+/// What a connection is doing, for the idle timer and shedding: requests whose answer
+/// (body included) is not yet sent, and when the last one ended.
+struct Activity {
+    in_flight: AtomicUsize,
+    /// Milliseconds since [`epoch`] when the connection last became idle.
+    idle_since: AtomicU64,
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    epoch().elapsed().as_millis() as u64
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(now_ms()),
+        })
+    }
+
+    /// How long it has been idle; `None` while a request is in progress.
+    fn idle_for(&self) -> Option<Duration> {
+        (self.in_flight.load(Ordering::Acquire) == 0).then(|| {
+            Duration::from_millis(now_ms().saturating_sub(self.idle_since.load(Ordering::Acquire)))
+        })
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Busy(self.clone())
+    }
+}
+
+/// A request in progress; dropped once its answer's body has been sent (or given up).
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.idle_since.store(now_ms(), Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops taking
+/// connections and lets in-flight requests (uploads included) finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
+    use hyper_util::server::conn::auto;
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_READ_BUFFER);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_H2_HEADER_LIST)
+        .max_concurrent_streams(MAX_H2_STREAMS)
+        // A peer that stops answering PINGs is gone: close it instead of holding it.
+        .keep_alive_interval(Some(limits.header_timeout.max(Duration::from_secs(1))))
+        .keep_alive_timeout(limits.header_timeout.max(Duration::from_secs(1)));
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // Refusals write a few bytes and close; bounded so a flood cannot pile them up.
+    let refusals = Arc::new(Semaphore::new(64));
+    let (shed, _) = watch::channel(0u64);
+    let tracker = tokio_util::task::TaskTracker::new();
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let mut last_failed_shed: Option<Instant> = None;
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment, keep serving.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            // A shed that freed nothing a moment ago will not free anything now.
+            Err(_) if last_failed_shed.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) => {
+                None
+            }
+            Err(_) => {
+                shed.send_modify(|generation| *generation += 1);
+                let freed = tokio::time::timeout(SHED_WAIT, permits.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+                last_failed_shed = freed.is_none().then(Instant::now);
+                freed
+            }
+        };
+        let Some(permit) = permit else {
+            crate::metrics::record_refused_connection();
+            if let Ok(slot) = refusals.clone().try_acquire_owned() {
+                tracker.spawn(refuse(stream, slot));
+            }
+            continue;
+        };
+        // TCP_NODELAY: a picture's headers and body go out in separate writes, and with
+        // Nagle's algorithm the body would wait for the client's delayed ACK (~40 ms).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set: {e}");
+        }
+        let connection = Connection {
+            stream,
+            peer,
+            router: router.clone(),
+            builder: builder.clone(),
+            header_timeout: limits.header_timeout,
+            shed: shed.subscribe(),
+            stopping: stopping.clone(),
+            _permit: permit,
+        };
+        tracker.spawn(connection.run());
+    }
+    stopping.cancel();
+    drop(listener);
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+/// One accepted connection and what bounds it.
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    builder: hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    header_timeout: Duration,
+    shed: watch::Receiver<u64>,
+    stopping: tokio_util::sync::CancellationToken,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    async fn run(self) {
+        use hyper_util::rt::TokioIo;
+        use tower::ServiceExt as _;
+
+        let Connection {
+            stream,
+            peer,
+            router,
+            builder,
+            header_timeout,
+            mut shed,
+            stopping,
+            _permit,
+        } = self;
+
+        // hyper-util's auto connection has no timer while it reads the bytes that tell
+        // HTTP/1 from HTTP/2, and hyper's header-read timeout starts only after them: a
+        // peer that connected and sent nothing was held for ever (faults_network).
+        let started = Instant::now();
+        let known = async {
+            loop {
+                tokio::select! {
+                    known = protocol_known(&stream) => return known,
+                    changed = shed.changed() => {
+                        if changed.is_err() || started.elapsed() >= SHED_AFTER_IDLE {
+                            return false; // shed to make room: it has sent nothing yet
+                        }
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            known = tokio::time::timeout(header_timeout, known) => {
+                if !matches!(known, Ok(true)) {
+                    return; // silent past the timeout, shed, or gone
+                }
+            }
+            () = stopping.cancelled() => return, // no request has begun
+        }
+
+        let activity = Activity::new();
+        let service = hyper::service::service_fn({
+            let activity = activity.clone();
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                let busy = activity.begin();
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let answer = router.clone().oneshot(request.map(axum::body::Body::new));
+                async move {
+                    let response = answer.await?;
+                    // Busy until the answer's body has been sent, not only produced.
+                    Ok::<_, std::convert::Infallible>(
+                        response.map(|body| axum::body::Body::new(BusyBody { body, _busy: busy })),
+                    )
+                }
+            }
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        tokio::pin!(connection);
+        let mut tick = tokio::time::interval(header_timeout.min(Duration::from_secs(1)));
+        let mut stopping_requested = false;
+        // An idle connection (no request in progress) is simply dropped: there is no
+        // answer to finish, and a graceful HTTP/2 close would wait on a peer that may
+        // never answer.
+        loop {
+            tokio::select! {
+                ended = connection.as_mut() => {
+                    if let Err(e) = ended {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                    }
+                    return;
+                }
+                () = stopping.cancelled(), if !stopping_requested => {
+                    // In-flight requests finish (the request timeout bounds them).
+                    connection.as_mut().graceful_shutdown();
+                    stopping_requested = true;
+                }
+                changed = shed.changed() => {
+                    if changed.is_err() || activity.idle_for().is_some_and(|d| d >= SHED_AFTER_IDLE) {
+                        tracing::debug!(%peer, "idle connection closed to make room");
+                        return;
+                    }
+                }
+                _ = tick.tick() => {
+                    if activity.idle_for().is_some_and(|d| d >= header_timeout) {
+                        tracing::debug!(%peer, "idle past the header timeout: closed");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An answer's body, keeping its connection busy until it has been sent.
+struct BusyBody {
+    body: axum::body::Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for BusyBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Answers a client past the connection cap: a 503 in the platform's frame, then close.
+/// The request is read (a little, for a moment) after the answer, so that closing does
+/// not reset the connection before the client has read it.
+async fn refuse(mut stream: TcpStream, _slot: OwnedSemaphorePermit) {
+    let body = crate::answer::refusal_body();
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\n\
+         connection: close\r\nretry-after: 1\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+/// Waits until the peer has sent enough for hyper-util to tell HTTP/1 from HTTP/2: the
+/// 24-byte HTTP/2 preface, or any byte that departs from it. `false` if it closed first.
+/// Peeks, so hyper still reads every byte.
+async fn protocol_known(stream: &TcpStream) -> bool {
+    const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut buf = [0u8; 24];
+    loop {
+        match stream.peek(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) if n == buf.len() || buf[..n] != H2_PREFACE[..n] => return true,
+            // A prefix of the preface so far: peek would return the same bytes at once, so
+            // look again shortly (the caller's timeout bounds how long).
+            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
