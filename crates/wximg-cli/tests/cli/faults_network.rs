@@ -18,98 +18,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::pictures::numbered_jpeg;
-use crate::support::{Backend, Server, get_json, http, proc_status_kib, serve_with_token, upload};
-
-/// Reads until the server closes the connection (or `limit` passes); returns what it sent.
-async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
-    let mut all = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        match tokio::time::timeout(left, stream.read(&mut buf)).await {
-            Err(_) => return None, // still open at the deadline
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(all),
-            Ok(Ok(n)) => all.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
-async fn healthz_quickly(http: &reqwest::Client, base: &str) {
-    let started = Instant::now();
-    let resp = http
-        .get(format!("{base}/healthz"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .expect("healthz answers");
-    assert_eq!(resp.status(), 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "healthz took {:?}",
-        started.elapsed()
-    );
-}
-
-fn vm_rss_kb(pid: u32) -> u64 {
-    proc_status_kib(pid, "VmRSS:")
-}
-
-/// Sockets the process holds (the database pool's files come and go with load, so they
-/// are not counted).
-fn open_sockets(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("/proc/PID/fd")
-        .flatten()
-        .filter(|fd| {
-            std::fs::read_link(fd.path())
-                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
-        })
-        .count()
-}
-
-async fn start_with_app(extra: &[&str]) -> (tempfile::TempDir, Server, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (server, token) = serve_with_token(&dir.path().join("data"), extra).await;
-    (dir, server, token)
-}
-
-/// The head of a chunked multipart upload whose `media` part has just begun.
-fn upload_head(token: &str) -> Vec<u8> {
-    let mut head = format!(
-        "POST /cgi-bin/media/uploadimg?access_token={token} HTTP/1.1\r\nHost: x\r\n\
-         Content-Type: multipart/form-data; boundary=XyZ\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    .into_bytes();
-    let part = b"--XyZ\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.jpg\"\r\n\r\n\xFF\xD8";
-    head.extend(format!("{:x}\r\n", part.len()).as_bytes());
-    head.extend(part);
-    head.extend(b"\r\n");
-    head
-}
-
-fn chunk(data: &[u8]) -> Vec<u8> {
-    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
-    out.extend(data);
-    out.extend(b"\r\n");
-    out
-}
-
-fn errcode(response: &[u8]) -> Option<i64> {
-    let text = String::from_utf8_lossy(response);
-    let json = &text[text.find('{')?..=text.rfind('}')?];
-    serde_json::from_str::<serde_json::Value>(json).ok()?["errcode"].as_i64()
-}
-
-/// Asserts that the raw HTTP `response` carries the errcode `want`.
-fn assert_errcode(response: &[u8], want: i64) {
-    assert_eq!(
-        errcode(response),
-        Some(want),
-        "{}",
-        String::from_utf8_lossy(response)
-    );
-}
+use crate::support::raw::{
+    assert_errcode, chunk, errcode, healthz_quickly, open_sockets, read_until_closed,
+    start_with_app, upload_head, vm_rss_kb,
+};
+use crate::support::{Backend, Server, get_json, http, proc_status_kib, upload};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_loris_heads_are_cut_off_and_others_are_served() {
@@ -398,4 +311,95 @@ async fn ten_thousand_connections_opened_and_dropped() {
     eprintln!(
         "{total} connections opened and dropped in {elapsed:?}; sockets {fds_before} → {fds}"
     );
+}
+
+/// CPU seconds (user + system) the process has used, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let after = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    let ticks = |i: usize| fields[i].parse::<f64>().expect("ticks");
+    (ticks(11) + ticks(12)) / 100.0 // utime, stime (fields 14, 15), at 100 ticks a second
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_multipart_framing_costs_bounded_memory_and_linear_time() {
+    let (_dir, server, token) = start_with_app(&[]).await;
+    let pid = server.child.id();
+    let http = http();
+    let v = upload(&http, &server.base, &token, numbered_jpeg(0)).await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    // Each body: (what it is, its first bytes, filler byte). The filler goes on for
+    // 200 MiB (declared), the first MiB of it in 64-byte writes (small TCP segments are
+    // what made the parser's rescans quadratic).
+    let part = "--XyZ\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.jpg\"\r\n";
+    let tiny_parts: String = (0..10_000)
+        .map(|i| format!("--XyZ\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\n\r\n"))
+        .collect();
+    let shapes: [(&str, String, u8); 3] = [
+        (
+            "a preamble that never reaches the boundary",
+            String::new(),
+            b'a',
+        ),
+        (
+            "a part header that never ends",
+            format!("{part}X-Filler: "),
+            b'h',
+        ),
+        ("10,000 empty parts", tiny_parts, b'z'),
+    ];
+    for (what, prefix, filler) in shapes {
+        // Reset the peak (VmHWM) to the current RSS, so the peak below is this body's.
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("clear_refs");
+        let rss_before = vm_rss_kb(pid);
+        let cpu_before = cpu_seconds(pid);
+        let s = TcpStream::connect(server.addr()).await.expect("connect");
+        s.set_nodelay(true).expect("nodelay");
+        let head = format!(
+            "POST /cgi-bin/media/uploadimg?access_token={token} HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {}\r\n\r\n",
+            200 << 20
+        );
+        let (mut rd, mut wr) = s.into_split();
+        let writer = tokio::spawn(async move {
+            wr.write_all(head.as_bytes()).await?;
+            wr.write_all(prefix.as_bytes()).await?;
+            let small = [filler; 64];
+            for _ in 0..(1 << 20) / small.len() {
+                wr.write_all(&small).await?;
+            }
+            let big = vec![filler; 1 << 20];
+            for _ in 0..199 {
+                wr.write_all(&big).await?;
+            }
+            Ok::<_, std::io::Error>(())
+        });
+        let started = Instant::now();
+        let mut response = Vec::new();
+        let mut buf = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_secs(30), async {
+            while errcode(&response).is_none() {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => response.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        let took = started.elapsed();
+        writer.abort();
+        let grown = proc_status_kib(pid, "VmHWM:").saturating_sub(rss_before);
+        let cpu = cpu_seconds(pid) - cpu_before;
+        eprintln!("{what}: answered in {took:?}, peak RSS +{grown} KiB, {cpu:.2} s CPU");
+        assert_errcode(&response, 47001);
+        assert!(
+            took < Duration::from_secs(5),
+            "{what}: answered after {took:?}"
+        );
+        assert!(grown < 8 * 1024, "{what}: peak RSS grew by {grown} KiB");
+        assert!(cpu < 2.0, "{what}: {cpu:.2} s of CPU");
+    }
+    healthz_quickly(&http, &server.base).await;
 }

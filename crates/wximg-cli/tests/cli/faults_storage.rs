@@ -14,7 +14,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::pictures::{base_jpeg, distinct_jpeg, numbered_jpeg};
-use crate::support::{Backend, Server, create_app, fsck, http, serve_with_token, upload, url_path};
+use crate::support::{
+    Backend, Server, create_app, fsck, http, serve_with_token, upload, url_path, wait_ready,
+};
 
 /// A mount that is undone when dropped.
 struct Mount(PathBuf);
@@ -169,13 +171,11 @@ async fn read_only_database_file_turns_readyz_red() {
         return;
     };
     remount("remount,bind,ro", &db);
-    assert_eq!(
-        readyz(&http, &server.base).await,
-        503,
-        "readyz is green while the database file is read-only"
-    );
+    // /readyz probes at most once a second: each change shows within a few seconds.
+    let within = Duration::from_secs(5);
+    wait_ready(&http, &server.base, 503, within).await;
     remount("remount,bind,rw", &db);
-    assert_eq!(readyz(&http, &server.base).await, 200);
+    wait_ready(&http, &server.base, 200, within).await;
     drop(mount);
     assert_eq!(readyz(&http, &server.base).await, 200);
 }
@@ -190,11 +190,12 @@ async fn read_only_data_directory_turns_readyz_red_and_uploads_fail_cleanly() {
         return;
     };
     remount("remount,bind,ro", &data);
-    assert_eq!(readyz(&http, &server.base).await, 503);
+    let within = Duration::from_secs(5);
+    wait_ready(&http, &server.base, 503, within).await;
     let v = upload(&http, &server.base, &token, numbered_jpeg(7)).await;
     assert_eq!(v["errcode"], -1, "{v}");
     remount("remount,bind,rw", &data);
-    assert_eq!(readyz(&http, &server.base).await, 200);
+    wait_ready(&http, &server.base, 200, within).await;
     let v = upload(&http, &server.base, &token, numbered_jpeg(8)).await;
     assert_eq!(v["errcode"], 0, "{v}");
 }

@@ -12,6 +12,7 @@ mod client_publish;
 mod client_retry;
 mod client_upload;
 mod durability;
+mod faults_connections;
 mod faults_fsck;
 mod faults_logs;
 mod faults_network;

@@ -21,6 +21,10 @@ async fn readiness_goes_red_when_the_blob_directory_is_unusable() {
     assert_eq!(app.status("/readyz").await, 503);
     std::fs::remove_file(&tmp).unwrap();
     std::fs::create_dir(&tmp).unwrap();
+    // The red answer is given for a second (one probe a second, whoever asks); then the
+    // next probe sees the repair.
+    assert_eq!(app.status("/readyz").await, 503, "the last probe's answer");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(app.status("/readyz").await, 200);
 }
 

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod pictures;
+pub mod raw;
 pub mod services;
 
 use std::io::{BufRead, BufReader, Read};
@@ -104,15 +105,38 @@ impl Server {
 
     /// [`Server::start`] with extra environment (`RUST_LOG`, …).
     pub fn start_with_env(backend: Backend, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = backend.command(&["serve", "--listen", "127.0.0.1:0"]);
+        cmd.args(args).envs(env.iter().copied());
+        Server::start_command(cmd)
+    }
+
+    /// [`Server::start`] with the server alone under `prlimit --nofile=NOFILE` (the test
+    /// process keeps its own limits).
+    pub fn start_with_nofile(backend: Backend, args: &[&str], nofile: u32) -> Server {
+        let mut inner = backend.command(&["serve", "--listen", "127.0.0.1:0"]);
+        inner.args(args);
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={nofile}"))
+            .arg("--")
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        Server::start_command(cmd)
+    }
+
+    /// Runs `cmd` (a `wximg serve --listen 127.0.0.1:0 …`) until it listens.
+    fn start_command(mut cmd: Command) -> Server {
         let log = tempfile::Builder::new()
             .prefix("wximg-serve-")
             .suffix(".log")
             .tempfile()
             .expect("log file");
-        let mut child = backend
-            .command(&["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .envs(env.iter().copied())
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(log.reopen().expect("log file"))
             .spawn()
