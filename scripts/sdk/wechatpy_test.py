@@ -183,6 +183,27 @@ def main():
     check("wechatpy: 40001 retry with a spent file object -> empty part -> 41005",
           stale_token_file_object)
 
+    def early_answers_keep_alive():
+        # What an SDK's token refresh runs on: an upload answered 40001 before the server
+        # reads its body. On one requests.Session, a hundred in a row must all get their
+        # answer ("remote end closed connection" is the failure) over one connection.
+        import requests
+        session = requests.Session()
+        url = base + "/cgi-bin/media/uploadimg?access_token=" + STALE
+        body = jpeg + b"\0" * (300 * 1024)
+        for i in range(100):
+            r = session.post(url, files={"media": ("big.jpg", body, "image/jpeg")}, timeout=10)
+            code = r.json().get("errcode")
+            assert code == 40001, "request %d: errcode %r" % (i, code)
+            assert r.headers.get("Connection", "").lower() != "close", \
+                "request %d: the server closed the connection" % i
+        manager = session.get_adapter(url).poolmanager
+        made = sum(manager.pools[key].num_connections for key in manager.pools.keys())
+        assert made == 1, "%d connections for 100 requests on one session" % made
+
+    check("requests.Session: 100 early 40001 answers in a row, one kept-alive connection",
+          early_answers_keep_alive)
+
     return 0
 
 

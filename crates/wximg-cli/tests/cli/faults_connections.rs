@@ -474,7 +474,17 @@ async fn readyz_probes_storage_at_most_once_a_second_however_many_ask() {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64
     };
+    let first = http
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(first.status(), 200);
     let before = probes().await;
+    assert!(
+        before >= 1,
+        "no wximg_readiness_probes_total after a /readyz call"
+    );
     let started = Instant::now();
     let asks = (0..200).map(|_| {
         let http = http.clone();
