@@ -2,9 +2,11 @@
 //! over its limit, an unknown path.
 //!
 //! Invariant: such an answer never breaks an HTTP/1 keep-alive connection silently.
-//! Either the rest of the body is read and thrown away first (at most `drain_limit`
-//! bytes, within the request timeout, [`DRAIN_CONCURRENCY`] bodies at once), so the
-//! connection stays usable for the next request, or the answer says `Connection: close`. Without this, hyper closes the
+//! Either the answer goes out at once and the rest of the body is read and thrown away
+//! behind it (at most `drain_limit` bytes, within the request timeout,
+//! [`DRAIN_CONCURRENCY`] bodies at once), so the connection then takes its next request,
+//! or the answer says `Connection: close` (a body declared longer than the limit, or no
+//! drain free). Without this, hyper closes the
 //! socket with the body unread, the kernel answers the client's data with a reset, and
 //! the client — an SDK about to refresh its token and resend — may lose the answer too
 //! ("remote end closed connection").
@@ -24,24 +26,21 @@ use axum::http::{HeaderValue, Version, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Body as _, Frame, SizeHint};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 /// How much of an unread body may be read away, for how long, and how many at once.
 #[derive(Debug, Clone)]
 pub struct DrainLimits {
     pub bytes: u64,
     pub time: Duration,
-    /// One per body being read away. Without a free one within [`DRAIN_SLOT_WAIT`], the
-    /// answer says `Connection: close` instead: under a flood of refused bodies the
-    /// server spends its time on other clients, not on reading the flood.
+    /// One per body being read away. Without a free one the answer says
+    /// `Connection: close` instead: under a flood of refused bodies the server spends its
+    /// time on other clients, not on reading the flood.
     pub slots: Arc<Semaphore>,
 }
 
 /// Bodies read away at once, by default.
 pub const DRAIN_CONCURRENCY: usize = 64;
-
-/// How long an answer waits for a drain slot before it gives up the connection.
-pub const DRAIN_SLOT_WAIT: Duration = Duration::from_millis(500);
 
 impl DrainLimits {
     pub fn new(bytes: u64, time: Duration) -> DrainLimits {
@@ -77,41 +76,41 @@ pub async fn finish(State(limits): State<DrainLimits>, request: Request, next: N
         return response;
     };
     // What is left, when the client declared its length; unknown for a chunked body.
-    let left = declared.map(|n| n.saturating_sub(read));
-    let drained = match left {
-        Some(left) if left > limits.bytes => false,
-        _ => drain(body, limits).await,
-    };
-    if !drained {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    let too_long = declared.is_some_and(|n| n.saturating_sub(read) > limits.bytes);
+    match limits.slots.clone().try_acquire_owned() {
+        // The answer goes out now; hyper goes on reading the body for the drain, and
+        // takes the connection's next request once it has ended.
+        Ok(slot) if !too_long => {
+            tokio::spawn(drain(body, limits, slot));
+        }
+        _ => {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
     }
     response
 }
 
-/// Reads `body` to its end and throws it away; `false` if that would take more than
-/// the limits allow (or the client went away).
-async fn drain(mut body: Body, limits: DrainLimits) -> bool {
+/// Reads `body` to its end and throws it away, within the limits; past them it lets go
+/// of the body, and hyper closes the connection (its answer has long been sent).
+async fn drain(mut body: Body, limits: DrainLimits, _slot: OwnedSemaphorePermit) {
     use http_body_util::BodyExt as _;
-    let Ok(Ok(_slot)) = tokio::time::timeout(DRAIN_SLOT_WAIT, limits.slots.acquire()).await else {
-        return false;
-    };
     let mut seen = 0u64;
-    tokio::time::timeout(limits.time, async {
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { return false };
+    let _ = tokio::time::timeout(limits.time, async {
+        while let Some(Ok(frame)) = body.frame().await {
             if let Some(data) = frame.data_ref() {
                 seen += data.len() as u64;
                 if seen > limits.bytes {
-                    return false;
+                    return;
                 }
             }
+            // Let the other connections' tasks run between frames: a drain of a fast
+            // body would otherwise read megabytes per turn of the scheduler.
+            tokio::task::yield_now().await;
         }
-        true
     })
-    .await
-    .unwrap_or(false)
+    .await;
 }
 
 /// What a handler left of a body: the body, and how many bytes it had read.

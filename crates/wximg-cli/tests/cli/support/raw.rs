@@ -23,6 +23,22 @@ pub async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Optio
     }
 }
 
+/// Reads until what the server sent holds an errcode (or it closes, or `limit` passes).
+pub async fn read_until_answer(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + limit;
+    while errcode(&all).is_none() {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => all.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(all)
+}
+
 pub async fn healthz_quickly(http: &reqwest::Client, base: &str) {
     let started = Instant::now();
     let resp = http
