@@ -94,23 +94,20 @@ impl Scanner {
             let rest = &window[at..];
             match self.phase {
                 Phase::Epilogue => return Ok(()),
-                Phase::Preamble(seen) => match self.first.find(rest) {
-                    Some(pos) if seen + pos <= PREAMBLE_LIMIT => {
-                        at += pos + self.first.needle().len();
-                        self.phase = Phase::AfterDelimiter(0);
-                    }
-                    Some(_) => return Err(FramingError::Preamble),
-                    None => {
-                        let keep = self.first.needle().len() - 1;
-                        let consumed = rest.len().saturating_sub(keep);
-                        if seen + consumed > PREAMBLE_LIMIT {
-                            return Err(FramingError::Preamble);
+                Phase::Preamble(seen) => {
+                    match capped_find(&self.first, rest, seen, PREAMBLE_LIMIT) {
+                        Some(Found::End(end)) => {
+                            at += end;
+                            self.phase = Phase::AfterDelimiter(0);
                         }
-                        self.phase = Phase::Preamble(seen + consumed);
-                        self.tail = rest[consumed..].to_vec();
-                        return Ok(());
+                        Some(Found::NotYet(seen, keep)) => {
+                            self.phase = Phase::Preamble(seen);
+                            self.tail = rest[rest.len() - keep..].to_vec();
+                            return Ok(());
+                        }
+                        None => return Err(FramingError::Preamble),
                     }
-                },
+                }
                 Phase::AfterDelimiter(seen) => {
                     let byte = rest[0];
                     at += 1;
@@ -127,23 +124,20 @@ impl Scanner {
                         }
                     };
                 }
-                Phase::Head(seen) => match self.blank_line.find(rest) {
-                    Some(pos) if seen + pos <= PART_HEAD_LIMIT => {
-                        at += pos + self.blank_line.needle().len();
-                        self.phase = Phase::Body;
-                    }
-                    Some(_) => return Err(FramingError::PartHead),
-                    None => {
-                        let keep = self.blank_line.needle().len() - 1;
-                        let consumed = rest.len().saturating_sub(keep);
-                        if seen + consumed > PART_HEAD_LIMIT {
-                            return Err(FramingError::PartHead);
+                Phase::Head(seen) => {
+                    match capped_find(&self.blank_line, rest, seen, PART_HEAD_LIMIT) {
+                        Some(Found::End(end)) => {
+                            at += end;
+                            self.phase = Phase::Body;
                         }
-                        self.phase = Phase::Head(seen + consumed);
-                        self.tail = rest[consumed..].to_vec();
-                        return Ok(());
+                        Some(Found::NotYet(seen, keep)) => {
+                            self.phase = Phase::Head(seen);
+                            self.tail = rest[rest.len() - keep..].to_vec();
+                            return Ok(());
+                        }
+                        None => return Err(FramingError::PartHead),
                     }
-                },
+                }
                 Phase::Body => match self.delimiter.find(rest) {
                     Some(pos) => {
                         at += pos + self.delimiter.needle().len();
@@ -158,6 +152,29 @@ impl Scanner {
             }
         }
         Ok(())
+    }
+}
+
+/// Where a capped phase stands after [`capped_find`].
+enum Found {
+    /// The phase ends this many bytes into the searched bytes (past its needle).
+    End(usize),
+    /// Not yet: the phase's bytes so far, and how many of the searched bytes to keep
+    /// (a needle may begin there).
+    NotYet(usize, usize),
+}
+
+/// Looks for the `needle` that ends a phase `seen` bytes long so far, capped at `limit`
+/// bytes; `None` when the phase is over its cap.
+fn capped_find(needle: &Finder<'_>, rest: &[u8], seen: usize, limit: usize) -> Option<Found> {
+    match needle.find(rest) {
+        Some(pos) if seen + pos <= limit => Some(Found::End(pos + needle.needle().len())),
+        Some(_) => None,
+        None => {
+            let keep = (needle.needle().len() - 1).min(rest.len());
+            let seen = seen + rest.len() - keep;
+            (seen <= limit).then_some(Found::NotYet(seen, keep))
+        }
     }
 }
 
