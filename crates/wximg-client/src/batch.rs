@@ -1,4 +1,10 @@
 //! Many uploads at once: bounded concurrency, identical files sent once, fit on demand.
+//!
+//! Memory stays bounded whatever the inputs and `--jobs`: each file is read up to
+//! [`MAX_PICTURE_BYTES`], at most `jobs` at once; fits (which decode) run at most one per
+//! core and hold at most [`FIT_PIXEL_BUDGET_MP`] decoded megapixels between them (counted
+//! from the headers before decoding), and each refuses pictures over
+//! [`crate::fit::MAX_DECODE_PIXELS`] from its header.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,6 +15,7 @@ use tokio::sync::OnceCell;
 
 use crate::Client;
 use crate::error::{Error, Result};
+use crate::fetch::MAX_PICTURE_BYTES;
 use crate::fit::{FitOptions, FitOutcome};
 
 /// Settings of a batch.
@@ -80,9 +87,7 @@ async fn upload_path(
     fit: bool,
     by_hash: &Mutex<HashMap<blake3::Hash, Shared>>,
 ) -> std::result::Result<Done, Arc<Error>> {
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|e| Arc::new(Error::io(path, e)))?;
+    let bytes = read_input(path).await.map_err(Arc::new)?;
     let hash = blake3::hash(&bytes);
     let cell = {
         let mut map = by_hash.lock().unwrap_or_else(|p| p.into_inner());
@@ -95,6 +100,29 @@ async fn upload_path(
     })
     .await
     .clone()
+}
+
+/// Reads a file given to `upload`, at most [`MAX_PICTURE_BYTES`] of it (a FIFO or a
+/// device is read too: the user named it, but `/dev/zero` must still end).
+async fn read_input(path: &Path) -> Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PICTURE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > MAX_PICTURE_BYTES {
+        return Err(Error::Refused {
+            picture: path.display().to_string(),
+            reason: format!(
+                "larger than the {MAX_PICTURE_BYTES}-byte limit of a picture; shrink it first"
+            ),
+        });
+    }
+    Ok(bytes)
 }
 
 /// The name sent in the multipart part: the file's name (servers ignore it).
@@ -113,6 +141,26 @@ fn fit_permits() -> &'static tokio::sync::Semaphore {
     })
 }
 
+/// Decoded pixels of all fits in flight, in megapixels: one picture at the decode limit
+/// ([`crate::fit::MAX_DECODE_PIXELS`]), which took ~1.5 GB at its peak when measured
+/// (the decode, and the resize's intermediate buffer). Smaller pictures fit side by side.
+pub const FIT_PIXEL_BUDGET_MP: u32 = (crate::fit::MAX_DECODE_PIXELS / 1_000_000) as u32;
+
+fn pixel_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(FIT_PIXEL_BUDGET_MP as usize))
+}
+
+/// A fit's share of [`FIT_PIXEL_BUDGET_MP`]: its megapixels from the header (at least 1,
+/// at most the whole budget; a header that cannot be read takes the whole budget, and the
+/// fit itself then says what is wrong).
+fn pixel_share(bytes: &[u8]) -> u32 {
+    crate::fit::header_pixels(bytes).map_or(FIT_PIXEL_BUDGET_MP, |px| {
+        px.div_ceil(1_000_000)
+            .clamp(1, u64::from(FIT_PIXEL_BUDGET_MP)) as u32
+    })
+}
+
 /// Fits (if asked) and uploads one picture.
 pub async fn upload_bytes(client: &Client, name: &str, bytes: Vec<u8>, fit: bool) -> Result<Done> {
     let (bytes, outcome, name) = if fit {
@@ -120,12 +168,23 @@ pub async fn upload_bytes(client: &Client, name: &str, bytes: Vec<u8>, fit: bool
             rules: *client.rules(),
             ..FitOptions::default()
         };
-        // Fits at once: no more than the cores, whatever --jobs says, so memory stays
-        // bounded by a few decoded pictures (uploads still run --jobs at once).
-        let _permit = fit_permits()
-            .acquire()
-            .await
-            .map_err(|e| Error::Fit(format!("the fitting queue is closed: {e}")))?;
+        // Fits at once: no more than the cores, whatever --jobs says, and between them
+        // no more than FIT_PIXEL_BUDGET decoded pixels, so memory stays bounded by about
+        // one picture at the decode limit whatever the machine (uploads still run --jobs
+        // at once). A picture that passes as it is is not decoded and takes no permit.
+        let _permits = if client.rules().check(&bytes).is_ok() {
+            None
+        } else {
+            let cpu = fit_permits()
+                .acquire()
+                .await
+                .map_err(|e| Error::Fit(format!("the fitting queue is closed: {e}")))?;
+            let mem = pixel_permits()
+                .acquire_many(pixel_share(&bytes))
+                .await
+                .map_err(|e| Error::Fit(format!("the fitting queue is closed: {e}")))?;
+            Some((cpu, mem))
+        };
         let fitted = tokio::task::spawn_blocking(move || crate::fit::fit(&bytes, &opts))
             .await
             .map_err(|e| Error::Fit(format!("the fitting task failed: {e}")))??;

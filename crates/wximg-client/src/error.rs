@@ -59,6 +59,18 @@ pub enum Error {
     #[error("cannot download {url}: {reason}")]
     Download { url: String, reason: String },
 
+    /// A picture was not read: one an article names is outside the article's directory,
+    /// not a regular file, or on a non-public address or a scheme other than http(s)
+    /// (see [`crate::fetch`]); or any picture is over the byte cap. The reason says which
+    /// flag allows it, if one does.
+    #[error("not read: {reason}")]
+    Refused {
+        /// The picture as the article (or the command line) names it.
+        picture: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+
     /// The client is not configured well enough to make the call.
     #[error("{0}")]
     Config(String),

@@ -100,6 +100,16 @@ pub fn fit(input: &[u8], opts: &FitOptions) -> Result<Fitted> {
     fit_decoded(img, source, opts)
 }
 
+/// Width × height from the picture's header alone (no pixel decoded), if it can be read.
+pub fn header_pixels(input: &[u8]) -> Option<u64> {
+    let (w, h) = ImageReader::new(Cursor::new(input))
+        .with_guessed_format()
+        .ok()?
+        .into_dimensions()
+        .ok()?;
+    Some(u64::from(w) * u64::from(h))
+}
+
 /// Decodes any supported format (GIF: the first frame) and applies its EXIF orientation,
 /// refusing pictures of more than [`MAX_DECODE_PIXELS`].
 pub fn decode_upright(input: &[u8]) -> Result<DynamicImage> {
@@ -345,6 +355,7 @@ mod tests {
         );
         // 12000×12000 (144 MP) too: it cost 1.86 GB and 26 s before.
         assert!(fit(&png_bomb(12_000, 12_000), &FitOptions::default()).is_err());
+        assert_eq!(header_pixels(&png_bomb(12_000, 12_000)), Some(144_000_000));
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
         // Under a lower limit, a smaller claim (still over the upload's 50 MP, so it
         // must be decoded to fit) is refused the same way.

@@ -9,7 +9,8 @@
 //!   best quality that fits.
 //! - [`batch`]: many files at once with bounded concurrency, identical files sent once.
 //! - [`article`] and [`publish`]: find every picture of a Markdown or HTML article,
-//!   upload it and rewrite its URL in place.
+//!   upload it and rewrite its URL in place; [`fetch`] keeps an untrusted article's
+//!   pictures to its own directory and to public http(s) addresses.
 //! - [`atomic_file`]: files written whole or not at all (token cache, publish cache).
 //!
 //! ```no_run
@@ -26,6 +27,7 @@ pub mod atomic_file;
 pub mod batch;
 pub mod client;
 pub mod error;
+pub mod fetch;
 pub mod fit;
 pub mod publish;
 pub mod retry;

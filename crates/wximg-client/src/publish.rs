@@ -1,8 +1,14 @@
 //! `publish`: re-host every picture of an article through `uploadimg` and rewrite its URLs.
 //!
-//! For each picture URL found by [`crate::article`]:
-//! - a local path (relative to the article, percent-decoded; or `file://`) is read;
-//! - an `http(s)://` URL is downloaded, with a size cap and a timeout;
+//! The article is not trusted: it reads nothing outside its own directory and fetches
+//! nothing from a non-public address unless the caller allows it (the rules are
+//! [`crate::fetch`]'s). For each picture URL found by [`crate::article`]:
+//! - a path relative to the article (percent-decoded) is read if it is a regular file
+//!   inside the article's directory; an absolute path or a `file:` URL only with
+//!   [`PublishOptions::allow_outside_dir`];
+//! - an `http(s)://` URL is downloaded from a public address (or any, with
+//!   [`PublishOptions::allow_private_addresses`]), each redirect checked again, with a
+//!   size cap and a timeout; the same cap bounds local files;
 //! - a URL already on the picture host (`/mmbiz_jpg/…`, `/mmbiz_png/…`) and `data:` URLs
 //!   are left alone.
 //!
@@ -24,27 +30,49 @@ use crate::article::{ArticleKind, PictureRef, find_pictures, rewrite};
 use crate::atomic_file::{Access, write_atomic};
 use crate::batch::upload_bytes;
 use crate::error::{Error, Result};
+use crate::fetch::{
+    FetchPolicy, Naming, article_root, download, open_no_follow, picture_client, read_capped,
+    read_local,
+};
 
 /// Settings of [`publish`].
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
     /// Uploads (and downloads) in flight at once.
     pub jobs: usize,
-    /// Largest remote picture downloaded.
+    /// Largest picture read, downloaded or local.
     pub max_download_bytes: u64,
     /// Time allowed for one download.
     pub download_timeout: Duration,
     /// Where the cache lives (default: beside the article).
     pub cache_file: Option<PathBuf>,
+    /// Read local pictures outside the article's directory too (absolute paths, `file:`
+    /// URLs, `..`, symlinks pointing out): only for a trusted article.
+    pub allow_outside_dir: bool,
+    /// Download pictures from loopback, private and other non-public addresses too: only
+    /// for a trusted article.
+    pub allow_private_addresses: bool,
+}
+
+impl PublishOptions {
+    fn policy(&self) -> FetchPolicy {
+        FetchPolicy {
+            max_bytes: self.max_download_bytes,
+            allow_outside_dir: self.allow_outside_dir,
+            allow_private_addresses: self.allow_private_addresses,
+        }
+    }
 }
 
 impl Default for PublishOptions {
     fn default() -> Self {
         PublishOptions {
             jobs: 4,
-            max_download_bytes: 50 << 20,
+            max_download_bytes: crate::fetch::MAX_PICTURE_BYTES,
             download_timeout: Duration::from_secs(30),
             cache_file: None,
+            allow_outside_dir: false,
+            allow_private_addresses: false,
         }
     }
 }
@@ -90,6 +118,9 @@ pub fn default_cache_path(article: &Path) -> PathBuf {
     article.with_file_name(format!(".{name}.wximg-cache.json"))
 }
 
+/// The largest publish cache read: ~100,000 pictures.
+pub const MAX_CACHE_BYTES: u64 = 16 << 20;
+
 /// The cache: for each server + app, content hash (hex) → URL.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct PublishCache {
@@ -98,10 +129,16 @@ pub struct PublishCache {
 }
 
 impl PublishCache {
-    /// Reads the cache; a missing or unreadable one is empty.
+    /// Reads the cache; a missing or unreadable one is empty. It sits beside an article
+    /// that may not be trusted, so it is read only if it is a regular file (not through a
+    /// symlink: the save replaces one) of at most [`MAX_CACHE_BYTES`].
     pub fn load(path: &Path) -> PublishCache {
-        std::fs::read(path)
-            .ok()
+        let read = || -> Option<Vec<u8>> {
+            let f = open_no_follow(path).ok()?;
+            f.metadata().ok().filter(|m| m.is_file())?;
+            read_capped(f, MAX_CACHE_BYTES).ok()?
+        };
+        read()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or(PublishCache {
                 version: 1,
@@ -130,12 +167,29 @@ impl PublishCache {
 /// What a picture URL of the article refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
+    /// A path relative to the article, joined to its directory.
     Local(PathBuf),
+    /// An absolute path or a `file:` URL: outside the article's directory.
+    Absolute(PathBuf),
     Remote(url::Url),
     /// Left as is (already on the picture host, or inline data).
     Skip,
     /// A URL scheme `publish` cannot fetch.
     Unsupported(String),
+}
+
+/// Whether `url` is an http(s) URL on a picture host (`/mmbiz_jpg/…`, `/mmbiz_png/…`):
+/// the form `uploadimg` answers with.
+pub fn is_hosted(url: &url::Url) -> bool {
+    matches!(url.scheme(), "http" | "https")
+        && [
+            "/mmbiz_jpg/",
+            "/mmbiz_png/",
+            "/sz_mmbiz_jpg/",
+            "/sz_mmbiz_png/",
+        ]
+        .iter()
+        .any(|p| url.path().starts_with(p))
 }
 
 /// Classifies a picture URL of an article in `article_dir`.
@@ -152,15 +206,7 @@ pub fn locate(url: &str, article_dir: &Path) -> Location {
     match absolute {
         Some(abs) => match abs.scheme() {
             "http" | "https" => {
-                let hosted = [
-                    "/mmbiz_jpg/",
-                    "/mmbiz_png/",
-                    "/sz_mmbiz_jpg/",
-                    "/sz_mmbiz_png/",
-                ]
-                .iter()
-                .any(|p| abs.path().starts_with(p));
-                if hosted {
+                if is_hosted(&abs) {
                     Location::Skip
                 } else {
                     Location::Remote(abs)
@@ -168,17 +214,22 @@ pub fn locate(url: &str, article_dir: &Path) -> Location {
             }
             "file" => abs
                 .to_file_path()
-                .map(Location::Local)
+                .map(Location::Absolute)
                 .unwrap_or_else(|_| Location::Unsupported(u.to_string())),
             // A Windows drive letter parses as a scheme: treat as a path.
-            s if s.len() == 1 => Location::Local(PathBuf::from(u)),
+            s if s.len() == 1 => Location::Absolute(PathBuf::from(u)),
             s => Location::Unsupported(format!("{s}: URLs cannot be fetched")),
         },
         None => {
             // A relative reference: drop any query or fragment, decode %XX.
             let path_part = u.split(['?', '#']).next().unwrap_or(u);
             let decoded = percent_encoding::percent_decode_str(path_part).decode_utf8_lossy();
-            Location::Local(article_dir.join(decoded.as_ref()))
+            let path = Path::new(decoded.as_ref());
+            if path.has_root() {
+                Location::Absolute(path.to_path_buf())
+            } else {
+                Location::Local(article_dir.join(path))
+            }
         }
     }
 }
@@ -223,12 +274,13 @@ pub async fn publish(
         }
     }
 
-    let http = crate::client::http_client(opts.download_timeout)?;
+    let root = article_root(dir)?;
+    let http = picture_client(opts.download_timeout, &opts.policy())?;
     let outcomes: Vec<(String, Result<(String, Source)>)> = futures_util::stream::iter(todo)
         .map(|(url, loc)| {
-            let (http, cache, server) = (&http, &cache, &server);
+            let (http, cache, server, root) = (&http, &cache, &server, &root);
             async move {
-                let r = rehost(client, http, loc, &url, cache, server, opts).await;
+                let r = rehost(client, http, loc, &url, root, cache, server, opts).await;
                 (url, r)
             }
         })
@@ -267,22 +319,23 @@ pub async fn publish(
     })
 }
 
+#[allow(clippy::too_many_arguments)] // one call site, each argument distinct
 async fn rehost(
     client: &Client,
     http: &reqwest::Client,
     loc: Location,
     url: &str,
+    root: &Path,
     cache: &std::sync::Mutex<PublishCache>,
     server: &str,
     opts: &PublishOptions,
 ) -> Result<(String, Source)> {
+    let policy = opts.policy();
     let (bytes, name) = match loc {
-        Location::Local(p) => {
-            let b = tokio::fs::read(&p).await.map_err(|e| Error::io(&p, e))?;
-            (b, crate::batch::file_name(&p))
-        }
+        Location::Local(p) => read_picture(url, p, Naming::Relative, root, policy).await?,
+        Location::Absolute(p) => read_picture(url, p, Naming::Absolute, root, policy).await?,
         Location::Remote(u) => {
-            let b = download(http, &u, opts.max_download_bytes).await?;
+            let b = download(http, &u, &policy).await?;
             let name = u
                 .path_segments()
                 .and_then(|mut s| s.next_back().map(str::to_string))
@@ -299,10 +352,13 @@ async fn rehost(
         Location::Skip => unreachable!("skipped URLs are not fetched"),
     };
     let hash = blake3::hash(&bytes).to_hex().to_string();
+    // A cache beside an untrusted article may have been written by its author: only an
+    // entry of the form uploadimg answers with is believed (anything else is uploaded).
     let lock = |c: &std::sync::Mutex<PublishCache>| {
         c.lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(server, &hash)
+            .filter(|u| url::Url::parse(u).is_ok_and(|u| is_hosted(&u)))
             .cloned()
     };
     if let Some(u) = lock(cache) {
@@ -316,33 +372,21 @@ async fn rehost(
     Ok((done.url, Source::Uploaded))
 }
 
-/// Downloads `url`, refusing bodies over `cap` bytes (checked while streaming).
-async fn download(http: &reqwest::Client, url: &url::Url, cap: u64) -> Result<Vec<u8>> {
-    let fail = |reason: String| Error::Download {
-        url: url.to_string(),
-        reason,
-    };
-    let resp = http
-        .get(url.clone())
-        .send()
-        .await
-        .map_err(|e| fail(e.without_url().to_string()))?;
-    if !resp.status().is_success() {
-        return Err(fail(format!("HTTP {}", resp.status())));
-    }
-    if resp.content_length().is_some_and(|n| n > cap) {
-        return Err(fail(format!("larger than the {cap}-byte download limit")));
-    }
-    let mut body = Vec::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| fail(e.without_url().to_string()))?;
-        if body.len() as u64 + chunk.len() as u64 > cap {
-            return Err(fail(format!("larger than the {cap}-byte download limit")));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+/// Reads a local picture of the article (off the async threads) and names it.
+async fn read_picture(
+    url: &str,
+    path: PathBuf,
+    naming: Naming,
+    root: &Path,
+    policy: FetchPolicy,
+) -> Result<(Vec<u8>, String)> {
+    let name = crate::batch::file_name(&path);
+    let (picture, root) = (url.to_string(), root.to_path_buf());
+    let bytes =
+        tokio::task::spawn_blocking(move || read_local(&picture, &path, naming, &root, &policy))
+            .await
+            .map_err(|e| Error::Config(format!("the reading task failed: {e}")))??;
+    Ok((bytes, name))
 }
 
 #[cfg(test)]
@@ -358,11 +402,19 @@ mod tests {
         );
         assert_eq!(
             locate("/abs/x.png", d),
-            Location::Local("/abs/x.png".into())
+            Location::Absolute("/abs/x.png".into())
+        );
+        assert_eq!(
+            locate("%2Fetc%2Fx.png", d),
+            Location::Absolute("/etc/x.png".into())
         );
         assert_eq!(
             locate("file:///t/x.png", d),
-            Location::Local("/t/x.png".into())
+            Location::Absolute("/t/x.png".into())
+        );
+        assert_eq!(
+            locate("../up.png", d),
+            Location::Local("/art/../up.png".into())
         );
         assert!(matches!(
             locate("https://e.com/x.png", d),

@@ -1,10 +1,12 @@
 //! `wximg upload` and `wximg token` against a real `wximg serve`.
 
+use std::time::Duration;
+
 use image::ImageFormat;
 
 use crate::support::client::AppServer;
-use crate::support::pictures::{picture, write, write_picture};
-use crate::support::{get, http, stable_token, stderr, stdout};
+use crate::support::pictures::{flat_png, picture, write, write_picture};
+use crate::support::{get, http, output_watched, stable_token, stderr, stdout};
 
 #[test]
 fn upload_prints_urls_dedups_and_reports_refusals() {
@@ -153,4 +155,59 @@ fn upload_recovers_after_the_token_is_force_refreshed() {
     assert!(stdout(&out).contains("/mmbiz_jpg/"));
     let now = stdout(&s.run(&["token"])).trim().to_string();
     assert_eq!(now, new, "the cache now holds the current token");
+}
+
+/// Issue #12 point 11. `upload --fit --jobs 8` on a batch holding pixel bombs — real
+/// PNGs of 40000×40000 and 12000×12000 pixels that are a few MB and ~420 KB on disk —
+/// gives every file its JSON line: each bomb refused from its header with what to do,
+/// the other files uploaded, and the peak RSS far from the GBs a decode takes. The code
+/// before the decoder limit aborted the whole batch (SIGABRT on a failed 4.5 GB
+/// allocation: no line for any file), or with the memory to spare, decoded 4.8 GB.
+#[test]
+fn fit_batch_refuses_pixel_bombs_and_reports_every_file() {
+    let s = AppServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let small = write_picture(
+        dir.path(),
+        "a.jpg",
+        &picture(320, 200, 1),
+        ImageFormat::Jpeg,
+    );
+    let webp = write_picture(dir.path(), "c.webp", &picture(64, 64, 3), ImageFormat::WebP);
+    let huge = write(dir.path(), "huge.png", &flat_png(40_000, 40_000, 1));
+    let big = write(dir.path(), "big.png", &flat_png(12_000, 12_000, 2));
+    let files = [&small, &huge, &webp, &big].map(|p| p.to_str().unwrap().to_string());
+    let mut cmd = s.cmd(&["upload", "--fit", "--jobs", "8", "--json"]);
+    cmd.args(&files);
+    let w = output_watched(cmd, Duration::from_secs(120), 300 << 10);
+    let out = stdout(&w.output);
+    assert!(
+        !w.output.status.success(),
+        "two refusals: exit status non-zero"
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{out}{}", stderr(&w.output));
+    for v in &lines {
+        let path = v["path"].as_str().unwrap();
+        if path.ends_with("huge.png") || path.ends_with("big.png") {
+            let msg = v["errmsg"].as_str().unwrap_or_default();
+            assert!(
+                msg.contains("more than --fit decodes") && msg.contains("scale it down"),
+                "{v}"
+            );
+        } else {
+            assert!(
+                v["url"].as_str().is_some_and(|u| u.contains("/mmbiz_")),
+                "{v}"
+            );
+        }
+    }
+    eprintln!(
+        "upload --fit --jobs 8 with 40000² and 12000² PNGs: peak RSS {} MiB, {:?}",
+        w.peak_kib >> 10,
+        w.elapsed
+    );
 }

@@ -374,3 +374,78 @@ pub fn proc_status_kib(pid: u32, key: &str) -> u64 {
         })
         .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
 }
+
+/// What [`output_watched`] saw of a command.
+pub struct Watched {
+    pub output: Output,
+    /// The highest `VmHWM` seen while it ran, in KiB (sampled every 10 ms: a peak shorter
+    /// than that may be missed).
+    pub peak_kib: u64,
+    pub elapsed: Duration,
+}
+
+/// Runs `cmd` to the end, killing it (and panicking) if it runs longer than `within` or
+/// its peak RSS passes `max_kib`: a test of a hostile input fails instead of taking the
+/// machine's memory or hanging on the old code.
+pub fn output_watched(mut cmd: Command, within: Duration, max_kib: u64) -> Watched {
+    let started = std::time::Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let pid = child.id();
+    let mut peak_kib = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        // Gone between the two calls (a zombie has no Vm lines): keep the last sample.
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            && let Some(kib) = s.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        let over_time = started.elapsed() > within;
+        if over_time || peak_kib > max_kib {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+            panic!(
+                "killed after {:?} at a peak RSS of {} MiB (limits: {within:?}, {} MiB); \
+                 stderr:\n{stderr}",
+                started.elapsed(),
+                peak_kib >> 10,
+                max_kib >> 10
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Watched {
+        output: Output {
+            status,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        },
+        peak_kib,
+        elapsed: started.elapsed(),
+    }
+}

@@ -107,3 +107,29 @@ fn spread(a: u64, b: u64) -> (u64, u64) {
     }
     (mix(a ^ mix(b)), mix(b ^ mix(a)))
 }
+
+/// A real, whole PNG of `w`×`h` 8-bit RGB pixels, all one colour but for a few
+/// `seed`-dependent pixels in the first row (so two seeds never share a hash). Encoded a
+/// row at a time (the `png` crate's stream writer), so even 40000×40000 (4.8 GB of
+/// pixels) costs the test a few MB; flat rows deflate ~1000:1 (12000×12000 is ~420 KB):
+/// the "small file, huge picture" that fit must refuse from its header.
+pub fn flat_png(w: u32, h: u32, seed: u8) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Fast);
+    let mut writer = enc.write_header().expect("PNG header");
+    let mut stream = writer.stream_writer().expect("PNG stream");
+    let mut row = vec![200u8; w as usize * 3];
+    row[..6].copy_from_slice(&[seed, seed ^ 0x55, 7, 1, 2, seed]);
+    stream.write_all(&row).expect("PNG row");
+    row[..6].fill(200);
+    for _ in 1..h {
+        stream.write_all(&row).expect("PNG row");
+    }
+    stream.finish().expect("PNG end");
+    writer.finish().expect("PNG end");
+    out
+}
