@@ -45,8 +45,9 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_cidr: Vec<Cidr>,
-    /// A reverse proxy whose X-Forwarded-For header gives the caller's address
-    /// (repeatable; without it the header is ignored).
+    /// A reverse proxy whose X-Forwarded-For header gives the caller's address: the
+    /// right-most hop that is not a trusted proxy; a malformed hop makes the caller
+    /// unknown, never the proxy (repeatable; without it the header is ignored).
     #[arg(
         long,
         env = "WXIMG_TRUST_FORWARDED_FOR",

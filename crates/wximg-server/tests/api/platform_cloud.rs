@@ -2,7 +2,8 @@
 //! the account with `X-WX-APPID` or `from_appid`; from anywhere else it may not.
 
 use crate::support::{code, pictures, spawn_app, spawn_with};
-use wximg_proto::AppType;
+use wximg_proto::{AppId, AppType};
+use wximg_server::platform::whitelist;
 
 /// An upload without a token, to `uploadimg{query}` with `headers`.
 async fn cloud_upload(
@@ -97,4 +98,82 @@ async fn behind_a_trusted_proxy_the_forwarded_address_decides() {
             "XFF {xff}"
         );
     }
+}
+
+/// Issue #12, point 5: a client behind the trusted proxy that writes a malformed entry in
+/// its own `X-Forwarded-For` must not become the proxy (whose network is trusted and
+/// whitelisted here). It used to: the whole header was dropped and the caller was the
+/// proxy, so a tokenless cloud upload got errcode 0 and a whitelisted token call
+/// succeeded from outside.
+#[tokio::test]
+async fn a_malformed_forwarded_for_never_makes_the_caller_the_proxy() {
+    let app = spawn_with(|s| {
+        // The proxy (127.0.0.1) sits inside the trusted network, as when the cloud
+        // callers and the proxy share a host or a subnet.
+        s.platform.trusted_cidrs = vec!["127.0.0.0/8".parse().expect("cidr")];
+        s.platform.trust_forwarded_for = vec!["127.0.0.1".parse().expect("cidr")];
+    })
+    .await;
+    let c = app.create_app(AppType::Official).await;
+    wximg_server::platform::update(
+        app.storage.meta.as_ref(),
+        &whitelist::whitelist_key(&AppId::parse(&c.appid).expect("appid")),
+        app.clock.now(),
+        None,
+        |_: Option<whitelist::Whitelist>| {
+            Ok(whitelist::Whitelist {
+                networks: vec!["127.0.0.0/8".into()],
+            })
+        },
+    )
+    .await
+    .expect("whitelist set");
+    let token_url = app.url(&format!(
+        "/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
+        c.appid, c.secret
+    ));
+    // What reaches wximg when the client 192.0.2.1 sends its own header through a proxy
+    // that appends (nginx's $proxy_add_x_forwarded_for), or passes it on and adds a line.
+    let outside: &[&[&str]] = &[
+        &["garbage, 192.0.2.1"],
+        &[", 192.0.2.1"],
+        &["192.0.2.9:80, 192.0.2.1"],
+        &["[2001:db8::1], 192.0.2.1"],
+        &["[2001:db8::1]:443, 192.0.2.1"],
+        &["garbage", "192.0.2.1"],
+        // A caller that cannot be known at all: neither trusted nor whitelisted.
+        &["garbage"],
+        &[""],
+        &["192.0.2.1:5000"],
+        &["[2001:db8::1]"],
+        &["127.0.0.5, garbage"],
+    ];
+    for lines in outside {
+        let mut headers = vec![("x-wx-appid", c.appid.as_str())];
+        headers.extend(lines.iter().map(|l| ("x-forwarded-for", *l)));
+        let v = cloud_upload(&app, "", &headers).await;
+        assert_eq!(code(&v), 41001, "cloud upload with XFF {lines:?}: {v}");
+        let mut req = app.http.get(&token_url);
+        for line in *lines {
+            req = req.header("x-forwarded-for", *line);
+        }
+        let v = crate::support::answer(req).await;
+        assert_eq!(
+            code(&v),
+            40164,
+            "whitelisted token call with XFF {lines:?}: {v}"
+        );
+    }
+    // A well-formed header from inside still works, so the refusals above are the
+    // header's doing.
+    let inside = [
+        ("x-wx-appid", c.appid.as_str()),
+        ("x-forwarded-for", "garbage, 127.0.0.9"),
+    ];
+    assert_eq!(code(&cloud_upload(&app, "", &inside).await), 0);
+    let req = app
+        .http
+        .get(&token_url)
+        .header("x-forwarded-for", "127.0.0.9");
+    assert_eq!(code(&crate::support::answer(req).await), 0);
 }
