@@ -86,8 +86,9 @@ error_table! {
     MinuteQuota = 45011, "api minute-quota reach limit  mustslower  retry next minute", "the app's per-minute quota for this API is used up";
     /// The body could not be parsed.
     DataFormatError = 47001, "data format error", "body is not valid JSON / multipart, or a JSON body over 8 KiB";
-    /// The app type (or grant) does not allow this API, or the API does not exist.
-    ApiUnauthorized = 48001, "api unauthorized", "the app type (or a component grant) does not allow this API";
+    /// The app type (or grant) does not allow this API, or the call came from a web page
+    /// of another site.
+    ApiUnauthorized = 48001, "api unauthorized", "the app type (or a component grant) does not allow this API, or a web page of another site made the call (Origin, Sec-Fetch-Site)";
     /// A component (third-party platform) may not call this API for the authorizer.
     ApiUnauthorizedToComponent = 61007, "api is unauthorized to component", "the authorizer's grant does not cover this API";
     /// The component's authorizer has not authorized it (or revoked the authorization).

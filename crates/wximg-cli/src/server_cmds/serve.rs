@@ -37,7 +37,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "TYPE")]
     pub init_app: Option<AppType>,
     /// A network whose requests may make cloud calls: no access_token, the account named
-    /// by the X-WX-APPID header or from_appid (repeatable).
+    /// by the X-WX-APPID header (from_appid alone names nobody) (repeatable).
     #[arg(
         long,
         env = "WXIMG_TRUSTED_CIDR",

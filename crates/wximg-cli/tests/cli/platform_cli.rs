@@ -257,7 +257,7 @@ async fn serve_flags_faults_cloud_calls_and_the_debug_page() {
     assert_eq!(errcode(&v), 0, "a cloud call from a trusted network: {v}");
     let v = upload(
         &http,
-        format!("{base}/cgi-bin/media/uploadimg?from_appid={appid}"),
+        format!("{base}/cgi-bin/media/uploadimg"),
         Some(("X-Wximg-Fault", "45009")),
     )
     .await;
