@@ -23,13 +23,13 @@ use crate::platform::{component, quota};
 use crate::state::AppState;
 
 /// Authenticates the component by its token (in the query) and the body's
-/// `component_appid`, and charges its quota for `api`. Returns the component's appid.
+/// `component_appid`, and charges its quota for `api`. Returns the component.
 async fn component_call(
     state: &AppState,
     query: Option<&str>,
     component_appid: Option<&str>,
     api: &str,
-) -> Result<String, ApiError> {
+) -> Result<component::Component, ApiError> {
     let q = super::query_map(query);
     let token = q
         .get("component_access_token")
@@ -38,7 +38,7 @@ async fn component_call(
     let meta = state.storage.meta.as_ref();
     let now = state.clock.now();
     let component = component::authenticate_component(meta, token, component_appid, now).await?;
-    if let Some(appid) = AppId::parse(&component) {
+    if let Some(appid) = AppId::parse(&component.appid) {
         quota::charge(&state.platform, meta, &appid, api, now).await?;
     }
     Ok(component)
@@ -62,7 +62,7 @@ pub async fn component_token(
         now,
     )
     .await?;
-    if let Some(appid) = AppId::parse(&component) {
+    if let Some(appid) = AppId::parse(&component.appid) {
         quota::charge(&state.platform, meta, &appid, "api_component_token", now).await?;
     }
     let (token, expires_in) = component::issue_component_token(meta, &component, now).await?;
