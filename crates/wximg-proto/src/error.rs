@@ -95,8 +95,9 @@ error_table! {
     ComponentNotAuthorized = 61003, "component is not authorized by this account", "third-party platform: the authorizer has not authorized the component, or revoked it";
     /// `component_verify_ticket` is not the component's current (or previous) ticket.
     ComponentTicketInvalid = 61006, "component ticket is invalid", "third-party platform: component_verify_ticket is not the one wximg pushed";
-    /// The `authorization_code` is unknown or already used.
-    AuthorizationCodeInvalid = 61009, "code is invalid", "third-party platform: authorization_code unknown or already used";
+    /// The `authorization_code` is unknown, already used, or of an authorization since
+    /// revoked or replaced.
+    AuthorizationCodeInvalid = 61009, "code is invalid", "third-party platform: authorization_code unknown, already used, or issued before a revocation or re-authorization";
     /// The `authorization_code` is past its life.
     AuthorizationCodeExpired = 61010, "code is expired", "third-party platform: authorization_code past its 3600 s life";
     /// The `authorizer_refresh_token` is not the grant's current one.
