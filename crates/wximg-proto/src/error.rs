@@ -86,16 +86,18 @@ error_table! {
     MinuteQuota = 45011, "api minute-quota reach limit  mustslower  retry next minute", "the app's per-minute quota for this API is used up";
     /// The body could not be parsed.
     DataFormatError = 47001, "data format error", "body is not valid JSON / multipart, or a JSON body over 8 KiB";
-    /// The app type (or grant) does not allow this API, or the API does not exist.
-    ApiUnauthorized = 48001, "api unauthorized", "the app type (or a component grant) does not allow this API";
+    /// The app type (or grant) does not allow this API, or the call came from a web page
+    /// of another site.
+    ApiUnauthorized = 48001, "api unauthorized", "the app type (or a component grant) does not allow this API, or a web page of another site made the call (Origin, Sec-Fetch-Site)";
     /// A component (third-party platform) may not call this API for the authorizer.
     ApiUnauthorizedToComponent = 61007, "api is unauthorized to component", "the authorizer's grant does not cover this API";
     /// The component's authorizer has not authorized it (or revoked the authorization).
     ComponentNotAuthorized = 61003, "component is not authorized by this account", "third-party platform: the authorizer has not authorized the component, or revoked it";
     /// `component_verify_ticket` is not the component's current (or previous) ticket.
     ComponentTicketInvalid = 61006, "component ticket is invalid", "third-party platform: component_verify_ticket is not the one wximg pushed";
-    /// The `authorization_code` is unknown or already used.
-    AuthorizationCodeInvalid = 61009, "code is invalid", "third-party platform: authorization_code unknown or already used";
+    /// The `authorization_code` is unknown, already used, or of an authorization since
+    /// revoked or replaced.
+    AuthorizationCodeInvalid = 61009, "code is invalid", "third-party platform: authorization_code unknown, already used, or issued before a revocation or re-authorization";
     /// The `authorization_code` is past its life.
     AuthorizationCodeExpired = 61010, "code is expired", "third-party platform: authorization_code past its 3600 s life";
     /// The `authorizer_refresh_token` is not the grant's current one.

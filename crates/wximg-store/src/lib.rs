@@ -147,6 +147,10 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<bool>;
     /// Removes `key`; `false` if it was not there.
     async fn delete_record(&self, key: &str) -> Result<bool>;
+    /// Removes, in one transaction, the records under `keys` and every record whose key
+    /// starts with one of `prefixes` (live or not): all of them or, on an error, none.
+    /// Returns how many went.
+    async fn delete_records(&self, keys: &[String], prefixes: &[String]) -> Result<u64>;
     /// Every live record whose key starts with `prefix`, by key.
     async fn records(&self, prefix: &str, now: i64) -> Result<Vec<(String, Record)>>;
     /// Deletes the records past their `expires_at` (spent tokens and codes); returns how

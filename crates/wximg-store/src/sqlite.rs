@@ -421,6 +421,30 @@ impl MetaStore for SqliteMeta {
         Ok(deleted > 0)
     }
 
+    async fn delete_records(&self, keys: &[String], prefixes: &[String]) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut deleted = 0;
+        for key in keys {
+            deleted += sqlx::query("DELETE FROM platform_records WHERE key = ?")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        for prefix in prefixes {
+            // substr, as in `records`: `_` and `%` in a prefix mean nothing.
+            deleted +=
+                sqlx::query("DELETE FROM platform_records WHERE substr(key, 1, length(?)) = ?")
+                    .bind(prefix)
+                    .bind(prefix)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
     async fn records(&self, prefix: &str, now: i64) -> Result<Vec<(String, Record)>> {
         // substr rather than LIKE, so `_` and `%` in keys mean nothing (and no collation
         // decides what a prefix is).

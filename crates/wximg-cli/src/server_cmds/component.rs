@@ -8,6 +8,8 @@
 //! wximg component authorize --component wx… --authorizer wx… --sets 1,11 [--json]
 //!                                                   → {"authorization_code"}
 //! wximg component revoke --component wx… --authorizer wx…
+//! wximg component rotate-secret wx…                 → {"appid","secret"}; its tokens end
+//! wximg component delete wx…                        → the component and all of it go
 //! wximg component list
 //! ```
 
@@ -66,6 +68,13 @@ pub enum ComponentCommand {
         #[arg(long)]
         authorizer: AppId,
     },
+    /// Give the component a new secret (shown only now). Ends its component_access_tokens,
+    /// pre_auth_codes and the authorizer_access_tokens got with them, so a leaked secret
+    /// keeps nothing; the accounts' authorizations and refresh tokens stay.
+    RotateSecret { component: AppId },
+    /// Delete the component with its tickets, tokens, codes and every authorization of
+    /// it (one transaction). Accounts would have to authorize a new component again.
+    Delete { component: AppId },
     /// List component apps.
     List,
 }
@@ -139,6 +148,40 @@ pub async fn run(args: ComponentArgs) -> anyhow::Result<ExitCode> {
                 );
             } else {
                 println!("revoked: {authorizer} no longer authorizes {id}");
+            }
+        }
+        ComponentCommand::RotateSecret { component: id } => {
+            let Some(secret) = component::rotate_component_secret(meta, &id, now)
+                .await
+                .map_err(cli_error)?
+            else {
+                anyhow::bail!(
+                    "no component {id} in this storage (see `wximg component list`; \
+                     `wximg app rotate-secret` is for accounts)"
+                );
+            };
+            super::print_credentials(&id, &secret, args.json);
+            if !args.json {
+                eprintln!(
+                    "The secret is shown only now; keep it. Its earlier component_access_tokens, \
+                     pre_auth_codes and authorizer_access_tokens have ended: fetch new ones."
+                );
+            }
+        }
+        ComponentCommand::Delete { component: id } => {
+            if !component::delete_component(meta, &id, now)
+                .await
+                .map_err(cli_error)?
+            {
+                anyhow::bail!(
+                    "no component {id} in this storage (see `wximg component list`; \
+                     `wximg app delete` is for accounts)"
+                );
+            }
+            if args.json {
+                println!("{}", json!({"appid": id.as_str(), "deleted": true}));
+            } else {
+                println!("deleted component {id}: its tokens, codes and authorizations are gone");
             }
         }
         ComponentCommand::List => {

@@ -45,7 +45,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "TYPE")]
     pub init_app: Option<AppType>,
     /// A network whose requests may make cloud calls: no access_token, the account named
-    /// by the X-WX-APPID header or from_appid (repeatable).
+    /// by the X-WX-APPID header (from_appid alone names nobody) (repeatable).
     #[arg(
         long,
         env = "WXIMG_TRUSTED_CIDR",
@@ -53,8 +53,9 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_cidr: Vec<Cidr>,
-    /// A reverse proxy whose X-Forwarded-For header gives the caller's address
-    /// (repeatable; without it the header is ignored).
+    /// A reverse proxy whose X-Forwarded-For header gives the caller's address: the
+    /// right-most hop that is not a trusted proxy; a malformed hop makes the caller
+    /// unknown, never the proxy (repeatable; without it the header is ignored).
     #[arg(
         long,
         env = "WXIMG_TRUST_FORWARDED_FOR",

@@ -154,6 +154,95 @@ async fn component_commands_drive_the_whole_third_party_flow() {
     assert_eq!(errcode(&upload(&http, url, None).await), 40001);
 }
 
+/// `wximg component rotate-secret` and `delete` while the server runs: the old secret and
+/// what it minted end at once; deletion takes the component and all of it; a wrong appid
+/// says what to do next.
+#[tokio::test]
+async fn component_rotate_secret_and_delete_take_effect_on_a_running_server() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let d = data.path();
+    let created = json_line(&wximg(d, &["component", "create", "--json"]));
+    let component = created["appid"].as_str().expect("appid").to_string();
+    let secret = created["secret"].as_str().expect("secret").to_string();
+    let ticket = || {
+        String::from_utf8_lossy(
+            &wximg(d, &["component", "ticket", "--component", &component]).stdout,
+        )
+        .trim()
+        .to_string()
+    };
+    let server = Server::start(Backend::Embedded(d), &[]);
+    let base = &server.base;
+    let http = crate::support::http();
+    let post = |path: String, body: Value| answer(http.post(format!("{base}{path}")).json(&body));
+    let token_call = |secret: &str, ticket: &str| json!({"component_appid": component, "component_appsecret": secret, "component_verify_ticket": ticket});
+    let v = post(
+        "/cgi-bin/component/api_component_token".into(),
+        token_call(&secret, &ticket()),
+    )
+    .await;
+    let ctoken = v["component_access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let preauth = |token: String| {
+        post(
+            format!("/cgi-bin/component/api_create_preauthcode?component_access_token={token}"),
+            json!({"component_appid": component}),
+        )
+    };
+    assert_eq!(errcode(&preauth(ctoken.clone()).await), 0);
+
+    let rotated = json_line(&wximg(
+        d,
+        &["component", "rotate-secret", &component, "--json"],
+    ));
+    assert_eq!(rotated["appid"], component.as_str(), "{rotated}");
+    let new_secret = rotated["secret"].as_str().expect("secret").to_string();
+    assert!(new_secret.len() == 32 && new_secret != secret, "{rotated}");
+    assert_eq!(
+        errcode(&preauth(ctoken).await),
+        40001,
+        "the old token ended"
+    );
+    let url = "/cgi-bin/component/api_component_token".to_string();
+    assert_eq!(
+        errcode(&post(url.clone(), token_call(&secret, &ticket())).await),
+        40125
+    );
+    let v = post(url.clone(), token_call(&new_secret, &ticket())).await;
+    let ctoken = v["component_access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+
+    let deleted = json_line(&wximg(d, &["component", "delete", &component, "--json"]));
+    assert_eq!(deleted["deleted"], true, "{deleted}");
+    assert_eq!(
+        errcode(&preauth(ctoken).await),
+        40001,
+        "its tokens went with it"
+    );
+    assert_eq!(
+        errcode(&post(url, token_call(&new_secret, "x")).await),
+        40013
+    );
+    assert!(
+        !String::from_utf8_lossy(&wximg(d, &["component", "list"]).stdout).contains(&component)
+    );
+    // A second time: no such component, and where to look.
+    for command in ["delete", "rotate-secret"] {
+        let out = support::wximg(Backend::Embedded(d), &["component", command, &component]);
+        assert!(!out.status.success(), "{command} of a deleted component");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("no component {component}"))
+                && stderr.contains("wximg component list"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn app_quota_and_whitelist_commands_change_what_the_server_answers() {
     let data = tempfile::tempdir().expect("tempdir");
@@ -257,7 +346,7 @@ async fn serve_flags_faults_cloud_calls_and_the_debug_page() {
     assert_eq!(errcode(&v), 0, "a cloud call from a trusted network: {v}");
     let v = upload(
         &http,
-        format!("{base}/cgi-bin/media/uploadimg?from_appid={appid}"),
+        format!("{base}/cgi-bin/media/uploadimg"),
         Some(("X-Wximg-Fault", "45009")),
     )
     .await;

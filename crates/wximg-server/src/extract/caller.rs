@@ -3,11 +3,13 @@
 //! Decided from the request's head only — the query's `access_token`, the peer and the
 //! headers — so a handler that takes a `Caller` has refused a bad token *before* reading
 //! the body (an upload with a wrong token costs no body read). In order:
+//! 0. A call from another site's web page: 48001 ([`super::origin`]).
 //! 1. `?access_token=` non-empty: the account's own token ([`crate::tokens`]: 40001,
 //!    42001), else an `authorizer_access_token` of a third-party platform
 //!    ([`crate::platform::component`]); neither: 40001.
-//! 2. No token: a cloud call from a `--trusted-cidr` network that names its account
-//!    ([`crate::platform::cloud`]: 40013 for an unknown one), else 41001.
+//! 2. No token: a cloud call from a `--trusted-cidr` network that names its account in
+//!    the `X-WX-APPID` header ([`crate::platform::cloud`]: 40013 for an unknown one;
+//!    `from_appid` alone names nobody), else 41001.
 //!
 //! What the caller may then do (48001: app type, permission sets) is the handler's to
 //! say, with [`Caller::require_sets`], since it depends on the API.
@@ -69,6 +71,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        super::origin::check(&state.public_url, &parts.headers)?;
         let q = query_map(parts.uri.query());
         let meta = state.storage.meta.as_ref();
         let now = state.clock.now();
@@ -84,7 +87,12 @@ impl FromRequestParts<AppState> for Caller {
             q.get("from_appid").map(String::as_str),
         )
         .await?
-        .ok_or(ErrCode::AccessTokenMissing)?;
+        .ok_or_else(|| {
+            ApiError::detail(
+                ErrCode::AccessTokenMissing,
+                "no access_token, and no cloud call (X-WX-APPID from a --trusted-cidr network)",
+            )
+        })?;
         Ok(Caller {
             app,
             via: Via::CloudCall { from },

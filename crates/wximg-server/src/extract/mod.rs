@@ -2,11 +2,15 @@
 //!
 //! Invariant: a handler never re-derives who is calling or re-parses its body; if its
 //! signature takes a [`Caller`], the request was authenticated, and if it takes a
-//! [`JsonBody`], the body was a JSON object small enough to read. Each extractor refuses
-//! with an [`crate::error::ApiError`], so its refusals leave in the platform's frame.
+//! [`JsonBody`], the body was a JSON object small enough to read; and no call that names
+//! or proves an identity ([`Caller`], [`SameOrigin`]) came from another site's web page.
+//! Each extractor refuses with an [`crate::error::ApiError`], so its refusals leave in
+//! the platform's frame.
 
 mod caller;
 mod json;
+pub mod origin;
 
 pub use caller::{Caller, Via};
 pub use json::{JSON_BODY_LIMIT, JsonBody};
+pub use origin::SameOrigin;

@@ -2,7 +2,11 @@
 //!
 //! Invariant: a [`Cidr`] is always in canonical form — an IPv4-mapped IPv6 address
 //! (`::ffff:1.2.3.4`) is held as its IPv4 address, and so is every address tested against
-//! it — so `127.0.0.1/32` contains the peer `::ffff:127.0.0.1` of a dual-stack socket.
+//! it — so `127.0.0.1/32` contains the peer `::ffff:127.0.0.1` of a dual-stack socket;
+//! and no network contains the unspecified address (`0.0.0.0`, `::`), not even
+//! `0.0.0.0/0`: no packet comes from it, so it stands for a caller whose address is not
+//! known (see [`super::peer::UNKNOWN_CALLER`]), which must never be trusted or
+//! whitelisted.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -15,9 +19,11 @@ use ipnet::IpNet;
 pub struct Cidr(IpNet);
 
 impl Cidr {
-    /// Whether `ip` is inside this network (IPv4-mapped addresses count as IPv4).
+    /// Whether `ip` is inside this network (IPv4-mapped addresses count as IPv4). Never
+    /// for the unspecified address, which stands for an unknown caller.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.0.contains(&ip.to_canonical())
+        let ip = ip.to_canonical();
+        !ip.is_unspecified() && self.0.contains(&ip)
     }
 }
 
@@ -75,6 +81,15 @@ mod tests {
         let v6: Cidr = "fd00::/8".parse().expect("v6");
         assert!(v6.contains("fd12::1".parse().expect("ip")));
         assert!(!v6.contains("10.0.0.1".parse().expect("ip")));
+        // The unknown caller is in no network, not even "everything".
+        for unknown in ["0.0.0.0", "::", "::ffff:0.0.0.0"] {
+            let ip: IpAddr = unknown.parse().expect("ip");
+            assert!(!all.contains(ip), "{unknown}");
+            assert!(
+                !"::/0".parse::<Cidr>().expect("all v6").contains(ip),
+                "{unknown}"
+            );
+        }
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
         assert!("nonsense".parse::<Cidr>().is_err());
     }

@@ -40,8 +40,8 @@ pub use quota::QuotaLimits;
 /// What the operator configures about the platform features (`wximg serve` flags).
 #[derive(Debug, Clone, Default)]
 pub struct PlatformSettings {
-    /// Networks whose requests may make cloud calls (no token, account named by
-    /// `X-WX-APPID` or `from_appid`). Empty: no cloud calls.
+    /// Networks whose requests may make cloud calls (no token, account named by the
+    /// `X-WX-APPID` header). Empty: no cloud calls.
     pub trusted_cidrs: Vec<Cidr>,
     /// Reverse proxies whose `X-Forwarded-For` is believed. Empty: the header is ignored
     /// and the caller is the TCP peer.

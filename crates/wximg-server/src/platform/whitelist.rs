@@ -69,7 +69,15 @@ pub async fn check_whitelist(
     Err(ApiError {
         code: ErrCode::IpNotInWhitelist,
         message: Some(not_in_whitelist_message(ip)),
-        detail: Some(format!("{appid} whitelists {} network(s)", networks.len())),
+        detail: Some(if ip.is_unspecified() {
+            format!(
+                "{appid} whitelists {} network(s); the caller is unknown (a malformed \
+                 X-Forwarded-For from a trusted proxy)",
+                networks.len()
+            )
+        } else {
+            format!("{appid} whitelists {} network(s)", networks.len())
+        }),
     })
 }
 

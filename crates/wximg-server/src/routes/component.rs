@@ -4,7 +4,8 @@
 //!
 //! Every call but `api_component_token` takes the component's token as
 //! `?component_access_token=` (what the documentation says) or `?access_token=` (what
-//! some SDKs send); both are accepted. The body is read first (44002/47001, see
+//! some SDKs send); both are accepted. A call from another site's web page is refused
+//! first (48001, `crate::extract::SameOrigin`); then the body is read (44002/47001, see
 //! `crate::extract::JsonBody`), then the component's token, then its quota.
 
 use axum::extract::{RawQuery, State};
@@ -17,18 +18,18 @@ use wximg_proto::wire::{
 
 use crate::answer::ApiJson;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, SameOrigin};
 use crate::platform::{component, quota};
 use crate::state::AppState;
 
 /// Authenticates the component by its token (in the query) and the body's
-/// `component_appid`, and charges its quota for `api`. Returns the component's appid.
+/// `component_appid`, and charges its quota for `api`. Returns the component.
 async fn component_call(
     state: &AppState,
     query: Option<&str>,
     component_appid: Option<&str>,
     api: &str,
-) -> Result<String, ApiError> {
+) -> Result<component::Component, ApiError> {
     let q = super::query_map(query);
     let token = q
         .get("component_access_token")
@@ -37,7 +38,7 @@ async fn component_call(
     let meta = state.storage.meta.as_ref();
     let now = state.clock.now();
     let component = component::authenticate_component(meta, token, component_appid, now).await?;
-    if let Some(appid) = AppId::parse(&component) {
+    if let Some(appid) = AppId::parse(&component.appid) {
         quota::charge(&state.platform, meta, &appid, api, now).await?;
     }
     Ok(component)
@@ -46,6 +47,7 @@ async fn component_call(
 /// `api_component_token` `{component_appid, component_appsecret, component_verify_ticket}`.
 pub async fn component_token(
     State(state): State<AppState>,
+    _: SameOrigin,
     JsonBody(request): JsonBody<ComponentTokenRequest>,
 ) -> Result<ApiJson<ComponentTokenOk>, ApiError> {
     let meta = state.storage.meta.as_ref();
@@ -60,7 +62,7 @@ pub async fn component_token(
         now,
     )
     .await?;
-    if let Some(appid) = AppId::parse(&component) {
+    if let Some(appid) = AppId::parse(&component.appid) {
         quota::charge(&state.platform, meta, &appid, "api_component_token", now).await?;
     }
     let (token, expires_in) = component::issue_component_token(meta, &component, now).await?;
@@ -73,6 +75,7 @@ pub async fn component_token(
 /// `api_create_preauthcode` `{component_appid}`.
 pub async fn create_preauthcode(
     State(state): State<AppState>,
+    _: SameOrigin,
     RawQuery(query): RawQuery,
     JsonBody(request): JsonBody<PreAuthCodeRequest>,
 ) -> Result<ApiJson<PreAuthCodeOk>, ApiError> {
@@ -94,6 +97,7 @@ pub async fn create_preauthcode(
 /// `api_query_auth` `{component_appid, authorization_code}`.
 pub async fn query_auth(
     State(state): State<AppState>,
+    _: SameOrigin,
     RawQuery(query): RawQuery,
     JsonBody(request): JsonBody<QueryAuthRequest>,
 ) -> Result<ApiJson<QueryAuthOk>, ApiError> {
@@ -125,6 +129,7 @@ pub async fn query_auth(
 /// `api_authorizer_token` `{component_appid, authorizer_appid, authorizer_refresh_token}`.
 pub async fn authorizer_token(
     State(state): State<AppState>,
+    _: SameOrigin,
     RawQuery(query): RawQuery,
     JsonBody(request): JsonBody<AuthorizerTokenRequest>,
 ) -> Result<ApiJson<AuthorizerTokenOk>, ApiError> {

@@ -1,9 +1,10 @@
 //! `POST /cgi-bin/stable_token` with JSON `{grant_type, appid, secret, force_refresh}`.
 //!
 //! The credentials must be in the JSON body: an appid in the query string alone answers
-//! 41002, as the platform does. In order: the body (44002/47001, see
-//! `crate::extract::JsonBody`), the grant type (40002), appid and secret, the app's IP
-//! whitelist (40164), the quota; then the stable token (see `crate::tokens::stable`).
+//! 41002, as the platform does. In order: a call from another site's web page (48001,
+//! `crate::extract::SameOrigin`), the body (44002/47001, see `crate::extract::JsonBody`),
+//! the grant type (40002), appid and secret, the app's IP whitelist (40164), the quota;
+//! then the stable token (see `crate::tokens::stable`).
 
 use axum::extract::State;
 use wximg_proto::ErrCode;
@@ -11,7 +12,7 @@ use wximg_proto::wire::{StableTokenRequest, TokenOk};
 
 use crate::answer::ApiJson;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, SameOrigin};
 use crate::platform::peer::CallerIp;
 use crate::platform::{quota, whitelist};
 use crate::state::AppState;
@@ -19,6 +20,7 @@ use crate::tokens;
 
 pub async fn stable_token(
     State(state): State<AppState>,
+    _: SameOrigin,
     CallerIp(caller): CallerIp,
     JsonBody(request): JsonBody<StableTokenRequest>,
 ) -> Result<ApiJson<TokenOk>, ApiError> {

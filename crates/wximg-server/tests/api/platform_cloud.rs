@@ -1,8 +1,10 @@
 //! Cloud calls: from a `--trusted-cidr` network, `uploadimg` may omit the token and name
-//! the account with `X-WX-APPID` or `from_appid`; from anywhere else it may not.
+//! the account with the `X-WX-APPID` header; from anywhere else it may not, nor may a web
+//! page of another site, nor may `from_appid` in the query alone.
 
 use crate::support::{code, pictures, spawn_app, spawn_with};
-use wximg_proto::AppType;
+use wximg_proto::{AppId, AppType};
+use wximg_server::platform::whitelist;
 
 /// An upload without a token, to `uploadimg{query}` with `headers`.
 async fn cloud_upload(
@@ -34,7 +36,13 @@ async fn trusted_networks_may_name_the_account_instead_of_sending_a_token() {
     let v = cloud_upload(&app, "", &[("X-WX-APPID", &c.appid)]).await;
     assert_eq!(code(&v), 0, "{v}");
     assert!(v["url"].as_str().unwrap_or("").contains("/mmbiz_jpg/"));
-    let v = cloud_upload(&app, &format!("?from_appid={}", c.appid), &[]).await;
+    // from_appid may repeat the header's account.
+    let v = cloud_upload(
+        &app,
+        &format!("?from_appid={}", c.appid),
+        &[("X-WX-APPID", &c.appid)],
+    )
+    .await;
     assert_eq!(code(&v), 0, "{v}");
     // Naming nobody is still 41001; naming an unknown account 40013.
     assert_eq!(code(&cloud_upload(&app, "", &[]).await), 41001);
@@ -96,5 +104,165 @@ async fn behind_a_trusted_proxy_the_forwarded_address_decides() {
             want,
             "XFF {xff}"
         );
+    }
+}
+
+/// Issue #12, point 5: a client behind the trusted proxy that writes a malformed entry in
+/// its own `X-Forwarded-For` must not become the proxy (whose network is trusted and
+/// whitelisted here). It used to: the whole header was dropped and the caller was the
+/// proxy, so a tokenless cloud upload got errcode 0 and a whitelisted token call
+/// succeeded from outside.
+#[tokio::test]
+async fn a_malformed_forwarded_for_never_makes_the_caller_the_proxy() {
+    let app = spawn_with(|s| {
+        // The proxy (127.0.0.1) sits inside the trusted network, as when the cloud
+        // callers and the proxy share a host or a subnet.
+        s.platform.trusted_cidrs = vec!["127.0.0.0/8".parse().expect("cidr")];
+        s.platform.trust_forwarded_for = vec!["127.0.0.1".parse().expect("cidr")];
+    })
+    .await;
+    let c = app.create_app(AppType::Official).await;
+    wximg_server::platform::update(
+        app.storage.meta.as_ref(),
+        &whitelist::whitelist_key(&AppId::parse(&c.appid).expect("appid")),
+        app.clock.now(),
+        None,
+        |_: Option<whitelist::Whitelist>| {
+            Ok(whitelist::Whitelist {
+                networks: vec!["127.0.0.0/8".into()],
+            })
+        },
+    )
+    .await
+    .expect("whitelist set");
+    let token_url = app.url(&format!(
+        "/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
+        c.appid, c.secret
+    ));
+    // What reaches wximg when the client 192.0.2.1 sends its own header through a proxy
+    // that appends (nginx's $proxy_add_x_forwarded_for), or passes it on and adds a line.
+    let outside: &[&[&str]] = &[
+        &["garbage, 192.0.2.1"],
+        &[", 192.0.2.1"],
+        &["192.0.2.9:80, 192.0.2.1"],
+        &["[2001:db8::1], 192.0.2.1"],
+        &["[2001:db8::1]:443, 192.0.2.1"],
+        &["garbage", "192.0.2.1"],
+        // A caller that cannot be known at all: neither trusted nor whitelisted.
+        &["garbage"],
+        &[""],
+        &["192.0.2.1:5000"],
+        &["[2001:db8::1]"],
+        &["127.0.0.5, garbage"],
+    ];
+    for lines in outside {
+        let mut headers = vec![("x-wx-appid", c.appid.as_str())];
+        headers.extend(lines.iter().map(|l| ("x-forwarded-for", *l)));
+        let v = cloud_upload(&app, "", &headers).await;
+        assert_eq!(code(&v), 41001, "cloud upload with XFF {lines:?}: {v}");
+        let mut req = app.http.get(&token_url);
+        for line in *lines {
+            req = req.header("x-forwarded-for", *line);
+        }
+        let v = crate::support::answer(req).await;
+        assert_eq!(
+            code(&v),
+            40164,
+            "whitelisted token call with XFF {lines:?}: {v}"
+        );
+    }
+    // A well-formed header from inside still works, so the refusals above are the
+    // header's doing.
+    let inside = [
+        ("x-wx-appid", c.appid.as_str()),
+        ("x-forwarded-for", "garbage, 127.0.0.9"),
+    ];
+    assert_eq!(code(&cloud_upload(&app, "", &inside).await), 0);
+    let req = app
+        .http
+        .get(&token_url)
+        .header("x-forwarded-for", "127.0.0.9");
+    assert_eq!(code(&crate::support::answer(req).await), 0);
+}
+
+/// Issue #12, point 5: a cross-site page in a developer's browser on the trusted network
+/// can send a "simple" multipart POST with any query string, but no custom header. It
+/// used to make a cloud call with `from_appid` in the query (errcode 0), and one with the
+/// header and a foreign `Origin` went through as well.
+#[tokio::test]
+async fn only_the_header_names_a_cloud_caller_and_foreign_pages_are_refused() {
+    let app = spawn_with(|s| {
+        s.platform.trusted_cidrs = vec!["127.0.0.0/8".parse().expect("cidr")];
+    })
+    .await;
+    let c = app.create_app(AppType::Official).await;
+    let other = app.create_app(AppType::Official).await;
+    let from = format!("?from_appid={}", c.appid);
+    let header = ("X-WX-APPID", c.appid.as_str());
+    // The query alone names nobody.
+    let v = cloud_upload(&app, &from, &[]).await;
+    assert_eq!(code(&v), 41001, "from_appid without the header: {v}");
+    // With the header, from_appid may only repeat its account.
+    let v = cloud_upload(&app, &format!("?from_appid={}", other.appid), &[header]).await;
+    assert_eq!(code(&v), 48001, "from_appid naming another account: {v}");
+    // A web page of another origin or site, even with the header.
+    for refused in [
+        ("Origin", "http://evil.example"),
+        ("Origin", "null"),
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Sec-Fetch-Site", "same-site"),
+    ] {
+        let v = cloud_upload(&app, &from, &[header, refused]).await;
+        assert_eq!(code(&v), 48001, "{refused:?}: {v}");
+    }
+    // The server's own pages (the /debug/ page) still may.
+    let own = [
+        header,
+        ("Origin", app.base.as_str()),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    let v = cloud_upload(&app, "", &own).await;
+    assert_eq!(code(&v), 0, "same origin: {v}");
+
+    // Every endpoint that takes credentials refuses a foreign page, before anything else.
+    let evil = "http://evil.example";
+    let token_url = app.url(&format!(
+        "/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
+        c.appid, c.secret
+    ));
+    let v = crate::support::answer(app.http.get(&token_url).header("Origin", evil)).await;
+    assert_eq!(code(&v), 48001, "token: {v}");
+    let v =
+        crate::support::answer(app.http.get(&token_url).header("Origin", app.base.as_str())).await;
+    assert_eq!(code(&v), 0, "token from the same origin: {v}");
+    let token = v["access_token"].as_str().unwrap_or_default().to_string();
+    let form = reqwest::multipart::Form::new().part(
+        "media",
+        reqwest::multipart::Part::bytes(pictures::jpeg(10, 10, 4)).file_name("t.jpg"),
+    );
+    let req = app
+        .http
+        .post(app.url(&format!("/cgi-bin/media/uploadimg?access_token={token}")))
+        .header("Origin", evil)
+        .multipart(form);
+    assert_eq!(
+        code(&crate::support::answer(req).await),
+        48001,
+        "uploadimg with a token"
+    );
+    let body = serde_json::json!({"grant_type": "client_credential", "appid": c.appid, "secret": c.secret});
+    for path in [
+        "/cgi-bin/stable_token",
+        "/cgi-bin/component/api_component_token",
+        "/cgi-bin/component/api_create_preauthcode",
+        "/cgi-bin/component/api_query_auth",
+        "/cgi-bin/component/api_authorizer_token",
+    ] {
+        let req = app
+            .http
+            .post(app.url(path))
+            .header("Origin", evil)
+            .json(&body);
+        assert_eq!(code(&crate::support::answer(req).await), 48001, "{path}");
     }
 }

@@ -356,3 +356,212 @@ fn rand_suffix() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
 }
+
+/// Issue #12, point 7: an authorization code is bound to the grant it was issued for. A
+/// code issued before a re-authorization (or a revocation) used to work afterwards and
+/// carry the later grant's permission sets (and replace its refresh token).
+#[tokio::test]
+async fn an_authorization_code_is_bound_to_its_grant() {
+    let app = spawn_app().await;
+    let p = component_with_token(&app).await;
+    let account = app.create_app(AppType::Official).await;
+    let refresh_url = format!(
+        "/cgi-bin/component/api_authorizer_token?component_access_token={}",
+        p.token
+    );
+    let refresh_call = |rt: &str| json!({"component_appid": p.appid, "authorizer_appid": account.appid, "authorizer_refresh_token": rt});
+
+    // Re-authorization: the earlier code is spent, and carries nothing of the new grant.
+    let narrow = authorize(&app, &p, &account.appid, &[2]).await;
+    let wide = authorize(&app, &p, &account.appid, &[1, 11]).await;
+    let v = query_auth(&app, &p, &narrow).await;
+    assert_eq!(code(&v), 61009, "a code of a replaced grant: {v}");
+    let v = query_auth(&app, &p, &wide).await;
+    let info = &v["authorization_info"];
+    assert_eq!(
+        info["func_info"],
+        json!([{"funcscope_category": {"id": 1}}, {"funcscope_category": {"id": 11}}]),
+        "{v}"
+    );
+    // The refused code did not touch the live grant's refresh token.
+    let refresh = text(info, "authorizer_refresh_token");
+    let v = app.post_json(&refresh_url, &refresh_call(&refresh)).await;
+    assert_eq!(code(&v), 0, "{v}");
+
+    // Revocation, then a new authorization: a code from before the revocation is spent.
+    let before = authorize(&app, &p, &account.appid, &[8]).await;
+    let meta = app.storage.meta.as_ref();
+    let (component_id, account_id) = (
+        AppId::parse(&p.appid).expect("appid"),
+        AppId::parse(&account.appid).expect("appid"),
+    );
+    assert!(
+        component::revoke(meta, &component_id, &account_id, app.clock.now())
+            .await
+            .expect("revoked")
+    );
+    assert_eq!(
+        code(&query_auth(&app, &p, &before).await),
+        61009,
+        "after a revocation"
+    );
+    let before_again = authorize(&app, &p, &account.appid, &[100]).await;
+    let after = authorize(&app, &p, &account.appid, &[1]).await;
+    assert!(
+        component::revoke(meta, &component_id, &account_id, app.clock.now())
+            .await
+            .expect("revoked")
+    );
+    let after_reauth = authorize(&app, &p, &account.appid, &[9]).await;
+    for old in [&before_again, &after] {
+        let v = query_auth(&app, &p, old).await;
+        assert_eq!(
+            code(&v),
+            61009,
+            "a code from before a revoke and re-authorization: {v}"
+        );
+    }
+    let v = query_auth(&app, &p, &after_reauth).await;
+    assert_eq!(
+        v["authorization_info"]["func_info"],
+        json!([{"funcscope_category": {"id": 9}}]),
+        "{v}"
+    );
+}
+
+/// Issue #12, point 7: a component's secret can be rotated, ending what a leaked one
+/// could have minted, and a component can be deleted with everything of it.
+#[tokio::test]
+async fn rotating_a_component_secret_or_deleting_it_ends_its_credentials() {
+    let app = spawn_app().await;
+    let p = component_with_token(&app).await;
+    let id = AppId::parse(&p.appid).expect("appid");
+    let account = app.create_app(AppType::Official).await;
+    let auth_code = authorize(&app, &p, &account.appid, &[1]).await;
+    let info = query_auth(&app, &p, &auth_code).await["authorization_info"].clone();
+    let access = text(&info, "authorizer_access_token");
+    let refresh = text(&info, "authorizer_refresh_token");
+    // An unused code of another account (authorizing this one again would end `access`
+    // by itself).
+    let second = app.create_app(AppType::Service).await;
+    let pending = authorize(&app, &p, &second.appid, &[1, 11]).await;
+    let preauth = |token: String| {
+        let app = &app;
+        let body = json!({"component_appid": p.appid});
+        async move {
+            app.post_json(
+                &format!(
+                    "/cgi-bin/component/api_create_preauthcode?component_access_token={token}"
+                ),
+                &body,
+            )
+            .await
+        }
+    };
+    assert_eq!(code(&preauth(p.token.clone()).await), 0);
+
+    let meta = app.storage.meta.as_ref();
+    let secret = component::rotate_component_secret(meta, &id, app.clock.now())
+        .await
+        .expect("rotated")
+        .expect("exists");
+    assert_ne!(secret.expose(), p.secret);
+    // What the old secret minted has ended; the old secret itself is refused.
+    assert_eq!(
+        code(&preauth(p.token.clone()).await),
+        40001,
+        "old component token"
+    );
+    assert_eq!(
+        code(&app.upload(&access, "a.jpg", pictures::jpeg(9, 9, 1)).await),
+        40001,
+        "authorizer token got with the old secret"
+    );
+    let ticket = verify_ticket(&app, &id).await;
+    let token_call = |secret: &str| json!({"component_appid": p.appid, "component_appsecret": secret, "component_verify_ticket": ticket});
+    let url = "/cgi-bin/component/api_component_token";
+    assert_eq!(
+        code(&app.post_json(url, &token_call(&p.secret)).await),
+        40125
+    );
+    // The new secret works, and the accounts' consent survived it.
+    let v = app.post_json(url, &token_call(secret.expose())).await;
+    let fresh = Platform {
+        appid: p.appid.clone(),
+        secret: secret.expose().to_string(),
+        token: text(&v, "component_access_token"),
+    };
+    let v = app
+        .post_json(
+            &format!(
+                "/cgi-bin/component/api_authorizer_token?component_access_token={}",
+                fresh.token
+            ),
+            &json!({"component_appid": p.appid, "authorizer_appid": account.appid, "authorizer_refresh_token": refresh}),
+        )
+        .await;
+    let access2 = text(&v, "authorizer_access_token");
+    assert_eq!(
+        code(&app.upload(&access2, "a.jpg", pictures::jpeg(9, 9, 2)).await),
+        0
+    );
+    let v = query_auth(&app, &fresh, &pending).await;
+    let access3 = text(&v["authorization_info"], "authorizer_access_token");
+
+    // Deletion: the component and all of it go, on every backend.
+    assert!(
+        component::delete_component(meta, &id, app.clock.now())
+            .await
+            .expect("deleted")
+    );
+    assert_eq!(code(&preauth(fresh.token.clone()).await), 40001);
+    assert_eq!(
+        code(&app.post_json(url, &token_call(secret.expose())).await),
+        40013
+    );
+    for token in [&access2, &access3] {
+        assert_eq!(
+            code(&app.upload(token, "a.jpg", pictures::jpeg(9, 9, 3)).await),
+            40001
+        );
+    }
+    let now = app.clock.now();
+    assert!(
+        meta.records(&format!("grant:{id}:"), now)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        component::current_ticket(meta, &id, now)
+            .await
+            .expect("ticket")
+            .is_none(),
+        "its tickets went with it"
+    );
+    for prefix in ["ctoken:", "preauth:", "authcode:", "atoken:"] {
+        let left: Vec<_> = meta
+            .records(prefix, now)
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|(_, r)| r.value.contains(id.as_str()))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{prefix} records of the deleted component: {left:?}"
+        );
+    }
+    assert!(
+        !component::delete_component(meta, &id, now)
+            .await
+            .expect("second delete"),
+        "nothing left to delete"
+    );
+    assert!(
+        component::rotate_component_secret(meta, &id, now)
+            .await
+            .expect("rotate")
+            .is_none()
+    );
+}

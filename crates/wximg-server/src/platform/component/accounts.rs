@@ -1,8 +1,18 @@
 //! Component apps, their `component_verify_ticket`s, and the component's own tokens
 //! (`component_access_token`, `pre_auth_code`).
 //!
-//! Invariant: a component's secret is stored only as a hash, and a ticket is accepted only
-//! while it is the current or the previous one and younger than [`TICKET_LIFE`].
+//! Invariant: a component's secret is stored only as a hash; a ticket is accepted only
+//! while it is the current or the previous one and younger than [`TICKET_LIFE`]; and
+//! every credential the secret led to carries the component's [`Component::epoch`], so
+//! rotating the secret (a new epoch) or deleting the component ends them all at once,
+//! wherever they are stored.
+//!
+//! What a rotation ends, and why: what a leaked secret lets an attacker mint and keep —
+//! `component_access_token`s, `pre_auth_code`s, and the `authorizer_access_token`s got
+//! with those tokens (40001 from then on). What it keeps: the accounts' grants, their
+//! refresh tokens and unused authorization codes. Those are the accounts' consent, not
+//! the secret's; ending them would make every account authorize again, and none is of use
+//! without a `component_access_token`, which now takes the new secret.
 
 use serde::{Deserialize, Serialize};
 use wximg_proto::{AppId, AppSecret, ErrCode, ids};
@@ -25,6 +35,11 @@ pub struct Component {
     pub previous_ticket: Option<String>,
     pub previous_ticket_at: Option<i64>,
     pub created_at: i64,
+    /// Random, new with each secret: the component's tokens (and the authorizer tokens
+    /// got with them) carry it, so a rotation ends them. (Records of before it was kept
+    /// read as 0, as do their tokens.)
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// A `component_access_token` (`ctoken:`) or `pre_auth_code` (`preauth:`), as stored.
@@ -32,6 +47,9 @@ pub struct Component {
 struct ComponentToken {
     component: String,
     expires_at: i64,
+    /// The component's [`Component::epoch`] when it was issued.
+    #[serde(default)]
+    epoch: u64,
 }
 
 /// The stored form of a component's secret.
@@ -66,6 +84,7 @@ pub async fn create_component(
         previous_ticket: None,
         previous_ticket_at: None,
         created_at: now,
+        epoch: rand::random(),
     };
     create(meta, &component_key(&appid), &component, None, now).await?;
     Ok((appid, secret))
@@ -115,8 +134,8 @@ pub async fn current_ticket(
     Ok(Some(c.ticket))
 }
 
-/// `api_component_token`'s checks: appid, secret and ticket. Returns the component's
-/// appid; nothing is written, so the caller can charge the quota of a proven caller only
+/// `api_component_token`'s checks: appid, secret and ticket. Returns the component;
+/// nothing is written, so the caller can charge the quota of a proven caller only
 /// before [`issue_component_token`].
 pub async fn verify_component_request(
     meta: &dyn MetaStore,
@@ -124,7 +143,7 @@ pub async fn verify_component_request(
     secret: Option<&str>,
     ticket: Option<&str>,
     now: i64,
-) -> Result<String, ApiError> {
+) -> Result<Component, ApiError> {
     let (appid, secret) = tokens::credentials(appid, secret)?;
     let (component, _) = load::<Component>(meta, &component_key(&appid), now)
         .await?
@@ -146,13 +165,13 @@ pub async fn verify_component_request(
             format!("{appid}: not its current or previous ticket"),
         ));
     }
-    Ok(appid.to_string())
+    Ok(component)
 }
 
-/// Issues a component token for `appid` (checked by [`verify_component_request`]).
+/// Issues a component token for `component` (checked by [`verify_component_request`]).
 pub async fn issue_component_token(
     meta: &dyn MetaStore,
-    appid: &str,
+    component: &Component,
     now: i64,
 ) -> Result<(String, i64), ApiError> {
     let token = secrets::new_token();
@@ -160,8 +179,9 @@ pub async fn issue_component_token(
         meta,
         &format!("ctoken:{}", hash_hex(&token)),
         &ComponentToken {
-            component: appid.to_string(),
+            component: component.appid.clone(),
             expires_at: now + COMPONENT_TOKEN_TTL,
+            epoch: component.epoch,
         },
         Some(now + COMPONENT_TOKEN_TTL + KEEP_EXPIRED),
         now,
@@ -171,17 +191,19 @@ pub async fn issue_component_token(
 }
 
 /// The component a `component_access_token` belongs to (41001 / 40001 / 42001), checked
-/// against the body's `component_appid` when one is given.
+/// against the body's `component_appid` when one is given. A token of a deleted
+/// component, or of one whose secret was rotated since, is ended (40001).
 pub async fn authenticate_component(
     meta: &dyn MetaStore,
     token: Option<&str>,
     component_appid: Option<&str>,
     now: i64,
-) -> Result<String, ApiError> {
+) -> Result<Component, ApiError> {
     let token = required(token, ErrCode::AccessTokenMissing)?;
     let (record, _) = load::<ComponentToken>(meta, &format!("ctoken:{}", hash_hex(token)), now)
         .await?
         .ok_or(ErrCode::InvalidCredential)?;
+    let component = live_component(meta, &record.component, record.epoch, now).await?;
     if record.expires_at <= now {
         return Err(ErrCode::AccessTokenExpired.into());
     }
@@ -193,13 +215,37 @@ pub async fn authenticate_component(
             format!("component_appid {given} is not the token's component"),
         ));
     }
-    Ok(record.component)
+    Ok(component)
+}
+
+/// The component `appid` if it still exists with `epoch` (the one a credential was
+/// issued under); else 40001: the component was deleted or its secret rotated since.
+pub(super) async fn live_component(
+    meta: &dyn MetaStore,
+    appid: &str,
+    epoch: u64,
+    now: i64,
+) -> Result<Component, ApiError> {
+    let ended = |why: &str| {
+        ApiError::detail(
+            ErrCode::InvalidCredential,
+            format!("component {appid} {why}"),
+        )
+    };
+    let Some(id) = AppId::parse(appid) else {
+        return Err(ended("is not a valid appid"));
+    };
+    match load::<Component>(meta, &component_key(&id), now).await? {
+        None => Err(ended("was deleted")),
+        Some((c, _)) if c.epoch != epoch => Err(ended("rotated its secret since")),
+        Some((c, _)) => Ok(c),
+    }
 }
 
 /// `api_create_preauthcode`.
 pub async fn preauth_code(
     meta: &dyn MetaStore,
-    component: &str,
+    component: &Component,
     now: i64,
 ) -> Result<(String, i64), ApiError> {
     let code = format!("preauthcode@@@{}", secrets::new_token());
@@ -207,12 +253,83 @@ pub async fn preauth_code(
         meta,
         &format!("preauth:{}", hash_hex(&code)),
         &ComponentToken {
-            component: component.to_string(),
+            component: component.appid.clone(),
             expires_at: now + PREAUTH_TTL,
+            epoch: component.epoch,
         },
         Some(now + PREAUTH_TTL),
         now,
     )
     .await?;
     Ok((code, PREAUTH_TTL))
+}
+
+/// `wximg component rotate-secret`: a new secret (returned once, stored hashed) and a new
+/// epoch, in one compare-and-swap, which ends the component's tokens, pre-auth codes and
+/// the authorizer tokens got with them (see the module docs). `None`: no such component.
+pub async fn rotate_component_secret(
+    meta: &dyn MetaStore,
+    appid: &AppId,
+    now: i64,
+) -> Result<Option<AppSecret>, ApiError> {
+    if load::<Component>(meta, &component_key(appid), now)
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let secret = AppSecret::from_random(rand::random());
+    let hash = secret_hash_hex(&secret);
+    update(
+        meta,
+        &component_key(appid),
+        now,
+        None,
+        |c: Option<Component>| {
+            let mut c = c.ok_or_else(|| {
+                ApiError::detail(
+                    ErrCode::InvalidAppId,
+                    format!("component {appid} was deleted meanwhile"),
+                )
+            })?;
+            c.secret_hash = hash.clone();
+            // Never the old epoch again, however unlikely the draw.
+            let drawn: u64 = rand::random();
+            c.epoch = if drawn == c.epoch {
+                drawn.wrapping_add(1)
+            } else {
+                drawn
+            };
+            Ok(c)
+        },
+    )
+    .await?;
+    Ok(Some(secret))
+}
+
+/// The keys of every record of `component` under `prefix` whose JSON names it in its
+/// `component` field (tokens and codes are keyed by their hash, so they are found by
+/// what they hold).
+pub(super) async fn records_of(
+    meta: &dyn MetaStore,
+    prefix: &str,
+    component: &AppId,
+    now: i64,
+) -> Result<Vec<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Owner {
+        component: Option<String>,
+    }
+    Ok(meta
+        .records(prefix, now)
+        .await?
+        .into_iter()
+        .filter(|(_, r)| {
+            serde_json::from_str::<Owner>(&r.value)
+                .ok()
+                .and_then(|o| o.component)
+                .is_some_and(|c| c == component.as_str())
+        })
+        .map(|(key, _)| key)
+        .collect())
 }

@@ -1,9 +1,12 @@
 //! Grants: what an official account authorized a component to do, and the
 //! `authorizer_access_token`s and refresh tokens it yields.
 //!
-//! Invariant: a grant's tokens carry its random `id`, so authorizing again (a new id) or
-//! revoking ends them all at once (40001), and a refresh token is good only while it is
-//! the grant's current one (61023 otherwise).
+//! Invariant: everything a grant yields carries its random `id` — its authorization code
+//! and its access tokens — so authorizing again (a new id) or revoking ends them all at
+//! once: an earlier code answers 61009 and never carries a later grant's permission
+//! sets, an access token 40001; and a refresh token is good only while it is the grant's
+//! current one (61023 otherwise). Access tokens also carry the component's epoch, so a
+//! rotation of the component's secret ends them (see [`super::accounts`]).
 
 use serde::{Deserialize, Serialize};
 use wximg_proto::{AppId, ErrCode};
@@ -36,6 +39,10 @@ struct AuthCode {
     component: String,
     authorizer: String,
     expires_at: i64,
+    /// The [`Grant::id`] it was issued for (codes stored before it was kept have none,
+    /// and are refused: they live an hour).
+    #[serde(default)]
+    grant_id: Option<u64>,
 }
 
 /// An `authorizer_access_token` (`atoken:`), as stored.
@@ -46,11 +53,19 @@ struct AuthorizerToken {
     expires_at: i64,
     /// The grant it was issued under (see [`Grant::id`]).
     grant_id: u64,
+    /// The component's epoch it was issued under (see `Component::epoch`).
+    #[serde(default)]
+    component_epoch: u64,
 }
 
 /// The platform record key of `authorizer`'s grant to `component`.
 pub fn grant_key(component: &str, authorizer: &str) -> String {
     format!("grant:{component}:{authorizer}")
+}
+
+/// The prefix of every grant's key to `component`.
+pub(super) fn grants_prefix(component: &str) -> String {
+    format!("grant:{component}:")
 }
 
 /// An authorizer consents (the CLI's `component authorize`): records the grant with
@@ -77,7 +92,7 @@ pub async fn authorize(
     let mut sets: Vec<u32> = func_sets.to_vec();
     sets.sort_unstable();
     sets.dedup();
-    update(
+    let grant = update(
         meta,
         &grant_key(component.as_str(), authorizer.as_str()),
         now,
@@ -103,6 +118,7 @@ pub async fn authorize(
             component: component.to_string(),
             authorizer: authorizer.to_string(),
             expires_at: now + AUTH_CODE_TTL,
+            grant_id: Some(grant.id),
         },
         Some(now + AUTH_CODE_TTL + KEEP_EXPIRED),
         now,
@@ -147,6 +163,7 @@ pub struct AuthorizerTokens {
 async fn issue_authorizer_token(
     meta: &dyn MetaStore,
     grant: &Grant,
+    component: &Component,
     now: i64,
 ) -> Result<String, ApiError> {
     let token = secrets::new_token();
@@ -158,6 +175,7 @@ async fn issue_authorizer_token(
             authorizer: grant.authorizer.clone(),
             expires_at: now + AUTHORIZER_TOKEN_TTL,
             grant_id: grant.id,
+            component_epoch: component.epoch,
         },
         Some(now + AUTHORIZER_TOKEN_TTL + KEEP_EXPIRED),
         now,
@@ -167,10 +185,11 @@ async fn issue_authorizer_token(
 }
 
 /// `api_query_auth`: uses the authorization code once; issues the authorizer's access
-/// token and a new refresh token (ending any earlier one).
+/// token and a new refresh token (ending any earlier one). A code of a grant since
+/// revoked or replaced by a new authorization answers 61009.
 pub async fn query_auth(
     meta: &dyn MetaStore,
-    component: &str,
+    component: &Component,
     code: Option<&str>,
     now: i64,
 ) -> Result<AuthorizerTokens, ApiError> {
@@ -179,7 +198,7 @@ pub async fn query_auth(
     let (record, _) = load::<AuthCode>(meta, &key, now)
         .await?
         .ok_or(ErrCode::AuthorizationCodeInvalid)?;
-    if record.component != component {
+    if record.component != component.appid {
         return Err(ApiError::detail(
             ErrCode::AuthorizationCodeInvalid,
             "the code was issued to another component",
@@ -196,19 +215,26 @@ pub async fn query_auth(
     let refresh_hash = hash_hex(&refresh_token);
     let grant = update(
         meta,
-        &grant_key(component, &record.authorizer),
+        &grant_key(&component.appid, &record.authorizer),
         now,
         None,
         |g: Option<Grant>| {
+            // Checked inside the compare-and-swap: a revocation or re-authorization that
+            // lands first makes this code spent, not a key to the newer grant.
             let mut g = g
-                .filter(|g| g.revoked_at.is_none())
-                .ok_or(ErrCode::ComponentNotAuthorized)?;
+                .filter(|g| g.revoked_at.is_none() && Some(g.id) == record.grant_id)
+                .ok_or_else(|| {
+                    ApiError::detail(
+                        ErrCode::AuthorizationCodeInvalid,
+                        "the code's authorization was revoked or replaced by a newer one",
+                    )
+                })?;
             g.refresh_hash = Some(refresh_hash.clone());
             Ok(g)
         },
     )
     .await?;
-    let access_token = issue_authorizer_token(meta, &grant, now).await?;
+    let access_token = issue_authorizer_token(meta, &grant, component, now).await?;
     Ok(AuthorizerTokens {
         authorizer_appid: record.authorizer,
         access_token,
@@ -221,14 +247,14 @@ pub async fn query_auth(
 /// `api_authorizer_token`: a new access token for the refresh token (which stays the same).
 pub async fn refresh_authorizer_token(
     meta: &dyn MetaStore,
-    component: &str,
+    component: &Component,
     authorizer: Option<&str>,
     refresh_token: Option<&str>,
     now: i64,
 ) -> Result<AuthorizerTokens, ApiError> {
     let authorizer = required(authorizer, ErrCode::AppIdMissing)?;
     let refresh_token = required(refresh_token, ErrCode::RefreshTokenInvalid)?;
-    let (grant, _) = load::<Grant>(meta, &grant_key(component, authorizer), now)
+    let (grant, _) = load::<Grant>(meta, &grant_key(&component.appid, authorizer), now)
         .await?
         .filter(|(g, _)| g.revoked_at.is_none())
         .ok_or(ErrCode::ComponentNotAuthorized)?;
@@ -240,7 +266,7 @@ pub async fn refresh_authorizer_token(
     {
         return Err(ErrCode::RefreshTokenInvalid.into());
     }
-    let access_token = issue_authorizer_token(meta, &grant, now).await?;
+    let access_token = issue_authorizer_token(meta, &grant, component, now).await?;
     Ok(AuthorizerTokens {
         authorizer_appid: authorizer.to_string(),
         access_token,
@@ -251,7 +277,8 @@ pub async fn refresh_authorizer_token(
 }
 
 /// The account an `authorizer_access_token` acts for and its grant's permission sets;
-/// `Ok(None)` if `token` is not one. A revoked grant ends its tokens (40001).
+/// `Ok(None)` if `token` is not one. A revoked or replaced grant, and a deleted component
+/// or one whose secret was rotated, end its tokens (40001).
 pub async fn authenticate_authorizer(
     meta: &dyn MetaStore,
     token: &str,
@@ -271,6 +298,7 @@ pub async fn authenticate_authorizer(
                 "the grant was revoked or authorized again",
             )
         })?;
+    accounts::live_component(meta, &record.component, record.component_epoch, now).await?;
     if record.expires_at <= now {
         return Err(ErrCode::AccessTokenExpired.into());
     }

@@ -24,10 +24,16 @@
 //!    token, when the grant holds one of the sets that allow it ([`UPLOADIMG_SETS`]);
 //!    otherwise 48001. `wximg component revoke` ends the grant: its tokens answer 40001 and
 //!    the component's calls for that account 61003.
+//! 8. `wximg component rotate-secret ID` gives the component a new secret and ends the
+//!    credentials a leaked one could have minted ([`accounts`] says which);
+//!    `wximg component delete ID` removes the component and everything of it
+//!    ([`delete_component`]).
 //!
-//! Invariant: secrets and tokens are stored only as hashes, and every token names what
-//! ends it — a component token its expiry, an authorizer token its grant's `id` — so a
-//! re-authorization or a revocation ends every token issued before it. All state is
+//! Invariant: secrets and tokens are stored only as hashes, and every credential names
+//! what ends it — a component token and a pre-auth code the component's `epoch`, an
+//! authorization code its grant's `id`, an authorizer token both — so a re-authorization
+//! or a revocation ends every code and token of the grant before it, and a secret
+//! rotation or a deletion every token of the component. All state is
 //! platform records: `component:ID`, `ctoken:HASH`, `preauth:HASH` ([`accounts`]: the
 //! component apps, their tickets and tokens) and `grant:ID:WX`, `authcode:HASH`,
 //! `atoken:HASH` ([`grants`]: what an account granted, and the tokens it yields).
@@ -37,16 +43,19 @@ mod grants;
 
 pub use accounts::{
     Component, authenticate_component, component_key, components, create_component, current_ticket,
-    issue_component_token, preauth_code, verify_component_request,
+    issue_component_token, preauth_code, rotate_component_secret, verify_component_request,
 };
 pub use grants::{
     AuthorizerTokens, Grant, authenticate_authorizer, authorize, grant_key, query_auth,
     refresh_authorizer_token, revoke,
 };
 
-use wximg_proto::ids;
+use wximg_proto::{AppId, ids};
 
+use crate::error::ApiError;
+use crate::platform::load;
 use crate::secrets;
+use wximg_store::MetaStore;
 
 /// The permission sets under which `uploadimg` may be called (the seed: 1, 8-9, 11, 18,
 /// 37, 100).
@@ -65,4 +74,34 @@ use wximg_store::KEEP_EXPIRED_SECS as KEEP_EXPIRED;
 /// The stored form of a token or code: the hex of its hash.
 fn hash_hex(token: &str) -> String {
     ids::hex(&secrets::hash_token(token))
+}
+
+/// `wximg component delete`: removes the component (its secret and tickets), its
+/// component tokens and pre-auth codes, its authorization codes, its grants and the
+/// authorizer tokens they yielded — in one transaction of the store, so nothing of it is
+/// left half-deleted. `false`: no such component.
+///
+/// Tokens and codes are keyed by their hash, so they are found by what they name; one
+/// issued while this runs may escape the sweep, but it names a component that no longer
+/// exists and is refused like the others (40001), until its record expires.
+pub async fn delete_component(
+    meta: &dyn MetaStore,
+    appid: &AppId,
+    now: i64,
+) -> Result<bool, ApiError> {
+    if load::<Component>(meta, &component_key(appid), now)
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    let mut keys = vec![component_key(appid)];
+    for prefix in ["ctoken:", "preauth:", "authcode:", "atoken:"] {
+        keys.extend(accounts::records_of(meta, prefix, appid, now).await?);
+    }
+    let deleted = meta
+        .delete_records(&keys, &[grants::grants_prefix(appid.as_str())])
+        .await?;
+    tracing::info!(%appid, records = deleted, "component deleted");
+    Ok(true)
 }
