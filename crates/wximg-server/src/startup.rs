@@ -141,7 +141,12 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             state.clone(),
             crate::platform::faults::inject,
         ))
-        .route_layer(middleware::from_fn_with_state(request_timeout, timeout));
+        .route_layer(middleware::from_fn_with_state(request_timeout, timeout))
+        // Outermost: a call from another site's web page is refused before anything else.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::extract::origin::refuse_foreign,
+        ));
     let debug_page = if state.platform.debug_page == Some(true) {
         debug::router()
     } else {

@@ -3,7 +3,7 @@
 //! Decided from the request's head only — the query's `access_token`, the peer and the
 //! headers — so a handler that takes a `Caller` has refused a bad token *before* reading
 //! the body (an upload with a wrong token costs no body read). In order:
-//! 0. A call from another site's web page: 48001 ([`super::origin`]).
+//! 0. (Before this runs: a call from another site's web page is 48001, [`super::origin`].)
 //! 1. `?access_token=` non-empty: the account's own token ([`crate::tokens`]: 40001,
 //!    42001), else an `authorizer_access_token` of a third-party platform
 //!    ([`crate::platform::component`]); neither: 40001.
@@ -71,7 +71,6 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-        super::origin::check(&state.public_url, &parts.headers)?;
         let q = query_map(parts.uri.query());
         let meta = state.storage.meta.as_ref();
         let now = state.clock.now();

@@ -2,8 +2,8 @@
 //!
 //! Invariant: a handler never re-derives who is calling or re-parses its body; if its
 //! signature takes a [`Caller`], the request was authenticated, and if it takes a
-//! [`JsonBody`], the body was a JSON object small enough to read; and no call that names
-//! or proves an identity ([`Caller`], [`SameOrigin`]) came from another site's web page.
+//! [`JsonBody`], the body was a JSON object small enough to read; and no API call came
+//! from another site's web page ([`origin::refuse_foreign`], a layer over the API routes).
 //! Each extractor refuses with an [`crate::error::ApiError`], so its refusals leave in
 //! the platform's frame.
 
@@ -13,4 +13,3 @@ pub mod origin;
 
 pub use caller::{Caller, Via};
 pub use json::{JSON_BODY_LIMIT, JsonBody};
-pub use origin::SameOrigin;

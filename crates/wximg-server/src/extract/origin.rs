@@ -1,11 +1,12 @@
-//! [`SameOrigin`]: API calls made by web pages of other sites are refused.
+//! [`refuse_foreign`]: API calls made by web pages of other sites are refused.
 //!
 //! Invariant: a browser can be made to call the API only from a page of this server's own
 //! origin. A page of another site, opened by a developer on a trusted or whitelisted
 //! network, could otherwise lend that network position to a request of its choosing (a
 //! "simple" cross-site POST needs no CORS permission to be *sent*, only to be read). So
-//! every API call that names or proves an identity first passes this check, and answers
-//! 48001 when the browser says the call comes from elsewhere:
+//! every API call (a layer over every `/cgi-bin/` route, so no new endpoint can forget
+//! it) first passes this check, and answers 48001 when the browser says the call comes
+//! from elsewhere:
 //! - an `Origin` header that is present and not this server's origin: the `--public-url`'s
 //!   (scheme, host, port), or — so that `/debug/` opened by address, e.g. at
 //!   `http://localhost:8080/` when the public URL names `127.0.0.1`, keeps working — the
@@ -17,28 +18,26 @@
 //!
 //! SDKs and `curl` send neither header, so nothing changes for them.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{Request, State};
 use axum::http::header::{HOST, ORIGIN};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use wximg_proto::ErrCode;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Proof that the request does not come from another site's web page.
-#[derive(Debug, Clone, Copy)]
-pub struct SameOrigin;
-
-impl FromRequestParts<AppState> for SameOrigin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<SameOrigin, ApiError> {
-        check(&state.public_url, &parts.headers)?;
-        Ok(SameOrigin)
+/// The layer: 48001 for a call from another site's web page, before anything else of the
+/// request is looked at.
+pub async fn refuse_foreign(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match check(&state.public_url, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
     }
 }
 

@@ -10,7 +10,7 @@
 //! a developer's machine inside the network, can send a "simple" cross-site POST with any
 //! query string but cannot add a custom header without the server's CORS consent (which
 //! wximg never gives), and calls that carry a foreign `Origin` are refused anyway
-//! ([`crate::extract::SameOrigin`]). So `from_appid` in the query names nobody on its own:
+//! ([`crate::extract::origin`]). So `from_appid` in the query names nobody on its own:
 //! without the header the request is no cloud call (41001). With it, `from_appid` — on
 //! the platform, the account whose resources a cloud call reuses — may only repeat the
 //! header's account: resource reuse between accounts is not modelled (48001).

@@ -5,7 +5,7 @@
 //! Every call but `api_component_token` takes the component's token as
 //! `?component_access_token=` (what the documentation says) or `?access_token=` (what
 //! some SDKs send); both are accepted. A call from another site's web page is refused
-//! first (48001, `crate::extract::SameOrigin`); then the body is read (44002/47001, see
+//! first (48001, `crate::extract::origin`); then the body is read (44002/47001, see
 //! `crate::extract::JsonBody`), then the component's token, then its quota.
 
 use axum::extract::{RawQuery, State};
@@ -18,7 +18,7 @@ use wximg_proto::wire::{
 
 use crate::answer::ApiJson;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, SameOrigin};
+use crate::extract::JsonBody;
 use crate::platform::{component, quota};
 use crate::state::AppState;
 
@@ -47,7 +47,6 @@ async fn component_call(
 /// `api_component_token` `{component_appid, component_appsecret, component_verify_ticket}`.
 pub async fn component_token(
     State(state): State<AppState>,
-    _: SameOrigin,
     JsonBody(request): JsonBody<ComponentTokenRequest>,
 ) -> Result<ApiJson<ComponentTokenOk>, ApiError> {
     let meta = state.storage.meta.as_ref();
@@ -75,7 +74,6 @@ pub async fn component_token(
 /// `api_create_preauthcode` `{component_appid}`.
 pub async fn create_preauthcode(
     State(state): State<AppState>,
-    _: SameOrigin,
     RawQuery(query): RawQuery,
     JsonBody(request): JsonBody<PreAuthCodeRequest>,
 ) -> Result<ApiJson<PreAuthCodeOk>, ApiError> {
@@ -97,7 +95,6 @@ pub async fn create_preauthcode(
 /// `api_query_auth` `{component_appid, authorization_code}`.
 pub async fn query_auth(
     State(state): State<AppState>,
-    _: SameOrigin,
     RawQuery(query): RawQuery,
     JsonBody(request): JsonBody<QueryAuthRequest>,
 ) -> Result<ApiJson<QueryAuthOk>, ApiError> {
@@ -129,7 +126,6 @@ pub async fn query_auth(
 /// `api_authorizer_token` `{component_appid, authorizer_appid, authorizer_refresh_token}`.
 pub async fn authorizer_token(
     State(state): State<AppState>,
-    _: SameOrigin,
     RawQuery(query): RawQuery,
     JsonBody(request): JsonBody<AuthorizerTokenRequest>,
 ) -> Result<ApiJson<AuthorizerTokenOk>, ApiError> {

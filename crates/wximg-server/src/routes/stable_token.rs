@@ -2,7 +2,7 @@
 //!
 //! The credentials must be in the JSON body: an appid in the query string alone answers
 //! 41002, as the platform does. In order: a call from another site's web page (48001,
-//! `crate::extract::SameOrigin`), the body (44002/47001, see `crate::extract::JsonBody`),
+//! `crate::extract::origin`), the body (44002/47001, see `crate::extract::JsonBody`),
 //! the grant type (40002), appid and secret, the app's IP whitelist (40164), the quota;
 //! then the stable token (see `crate::tokens::stable`).
 
@@ -12,7 +12,7 @@ use wximg_proto::wire::{StableTokenRequest, TokenOk};
 
 use crate::answer::ApiJson;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, SameOrigin};
+use crate::extract::JsonBody;
 use crate::platform::peer::CallerIp;
 use crate::platform::{quota, whitelist};
 use crate::state::AppState;
@@ -20,7 +20,6 @@ use crate::tokens;
 
 pub async fn stable_token(
     State(state): State<AppState>,
-    _: SameOrigin,
     CallerIp(caller): CallerIp,
     JsonBody(request): JsonBody<StableTokenRequest>,
 ) -> Result<ApiJson<TokenOk>, ApiError> {

@@ -1,6 +1,6 @@
 //! `GET /cgi-bin/token?grant_type=client_credential&appid=…&secret=…`
 //!
-//! In order: a call from another site's web page (48001, `crate::extract::SameOrigin`),
+//! In order: a call from another site's web page (48001, `crate::extract::origin`),
 //! the grant type (40002), appid and secret (41002/41004/40013/40125), the app's IP
 //! whitelist (40164), the quota (45009/45011); then a new token.
 
@@ -10,7 +10,6 @@ use wximg_proto::wire::TokenOk;
 
 use crate::answer::ApiJson;
 use crate::error::ApiError;
-use crate::extract::SameOrigin;
 use crate::platform::peer::CallerIp;
 use crate::platform::{quota, whitelist};
 use crate::state::AppState;
@@ -18,7 +17,6 @@ use crate::tokens;
 
 pub async fn token(
     State(state): State<AppState>,
-    _: SameOrigin,
     CallerIp(caller): CallerIp,
     RawQuery(query): RawQuery,
 ) -> Result<ApiJson<TokenOk>, ApiError> {
