@@ -33,11 +33,17 @@ say() { printf 'package: %s\n' "$*"; }
 die() { printf 'package: FAILED: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (dpkg -i, a system user)"
 
-command -v cargo-deb >/dev/null || cargo install --locked --quiet cargo-deb
+# Pinned: cargo-deb 3.8 packages a dev-profile binary (with a warning that a later
+# version may refuse to), which lets CI package the binary its test build made.
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -q " $CARGO_DEB_VERSION"; then
+  cargo install --locked --quiet cargo-deb --version "$CARGO_DEB_VERSION"
+fi
 target=${CARGO_TARGET_DIR:-target}
 if [ "$profile" = dev ]; then
   [ -x "$target/debug/wximg" ] || cargo build --locked -p wximg-cli
-  cargo deb -p wximg-cli --profile dev --no-build --no-strip --output "$target/debian/" >/dev/null
+  cargo deb -p wximg-cli --profile dev --no-build --no-strip --output "$target/debian/" \
+    2> >(grep -v -e 'dev profile is not supported' -e 'To enable debug symbols' >&2) >/dev/null
 else
   cargo deb -p wximg-cli --locked --output "$target/debian/" >/dev/null
 fi

@@ -12,7 +12,8 @@
 # 5. runs the server's HTTP suite again on PostgreSQL + S3 (the backend matrix);
 # 6. drives real SDKs, unchanged, against the built binary (wechatpy, co-wechat-api,
 #    wechatpy's component client) and the /debug/ page in a real headless Chromium;
-# 7. a short crash-consistency run (SIGKILLs + fsck) and cargo deny. The fuzz targets'
+# 7. a short crash-consistency run (SIGKILLs + fsck), the Debian package installed and
+#    serving (scripts/package.sh), and cargo deny. The fuzz targets'
 #    seeds and 60,000 mutations run on stable inside step 4; libFuzzer runs (nightly)
 #    are scripts/fuzz.sh, with results in RELIABILITY.md.
 # Services are stopped when it ends, whatever happens.
@@ -32,6 +33,9 @@ missing=()
 command -v nasm >/dev/null || missing+=(nasm)
 { command -v initdb >/dev/null || [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing+=(postgresql)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+command -v systemd-analyze >/dev/null || missing+=(systemd)   # the package's unit check
+command -v adduser >/dev/null || missing+=(adduser)
+command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -66,6 +70,7 @@ suite "real SDK clients (wechatpy, co-wechat-api)" scripts/sdk/run.sh "$wximg"
 suite "third-party platform through wechatpy's component client" scripts/sdk/wechatpy_component.sh "$wximg"
 suite "the /debug/ page in headless Chromium" env WXIMG_BIN="$wximg" scripts/browser/debug_page.sh
 suite "crash consistency (3 SIGKILLs, then fsck)" scripts/crash.sh --kills 3 --uploads 100 --binary "$wximg"
+suite "the Debian package: dpkg -i, systemd-analyze verify, served as its unit runs it" scripts/package.sh
 command -v cargo-deny >/dev/null || cargo install --locked --quiet cargo-deny
 suite "cargo deny (licences, bans, sources; advisories cannot be fetched here)" cargo deny check licenses bans sources
 
