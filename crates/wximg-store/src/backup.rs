@@ -20,8 +20,8 @@
 //! 2. **Then the blobs its rows reference**, and no others. A row is committed only after
 //!    its blob is durable (see [`crate::Storage::store_picture`]), so every row of the
 //!    snapshot has its blob in the source. Each is read, hashed and checked against its
-//!    id and size, then written to `DEST/blobs/<shard path>` (temp file, fsync, rename,
-//!    directory fsync). A blob already in DEST whose hash verifies is not copied again
+//!    id and size, then written to `DEST/blobs/<shard path>` (temp file, flushed, renamed,
+//!    the rename flushed; a flush per batch, see [`copy_blobs`]). A blob already in DEST whose hash verifies is not copied again
 //!    (content addressing: same name, same bytes), so a second run copies only new ones.
 //! 3. **Only when every blob is in place** is the snapshot renamed to
 //!    `DEST/wximg.sqlite3`, the blobs no row references any more are removed, and the
@@ -158,6 +158,10 @@ pub fn backup(
     let _lock = prepare_dest(dest)?;
     let tmp = dest.join(".tmp");
     fs::create_dir_all(&tmp)?;
+    // What an interrupted run staged (the lock says no other run is writing).
+    for entry in fs::read_dir(&tmp)? {
+        remove_if_present(&entry?.path())?;
+    }
 
     let snapshot = tmp.join(format!("{DATABASE}.partial"));
     let database_bytes = snapshot_database(&source_db, &snapshot)?;
@@ -461,12 +465,22 @@ fn picture_rows(path: &Path) -> Result<Vec<Row>> {
 
 /// What became of one blob.
 enum Copied {
+    /// In the destination already, verified.
     Present,
-    Written(u64),
+    /// Verified and written to its temp file, not yet flushed nor renamed.
+    Staged { staged: PathBuf, dest: PathBuf },
 }
 
-/// Copies the blob of every row from `from` into `to` (staging in `tmp`), `jobs` at
-/// once, verifying each; the report's counts and failures.
+/// Blobs staged between two flushes: one `syncfs` makes a whole batch durable.
+const BATCH: usize = 512;
+
+/// Copies the blob of every row from `from` into `to` (staging in `tmp`, on the same
+/// filesystem as `to`), `jobs` at once, verifying each; the report's counts and failures.
+///
+/// Durability without an fsync per file: a batch of blobs is written to temp files, one
+/// flush makes them durable, then they are renamed into place; the next batch's flush
+/// (or the last one) makes those renames durable. A blob is at its final path only once
+/// its bytes were flushed, so an interrupted copy leaves whole blobs or temp files.
 fn copy_blobs(
     from: &Path,
     to: &Path,
@@ -476,68 +490,115 @@ fn copy_blobs(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Report> {
     fs::create_dir_all(to)?;
+    let mut report = Report {
+        pictures: rows.len() as u64,
+        blob_bytes: rows.iter().map(|r| r.size).sum(),
+        ..Report::default()
+    };
+    let done = AtomicU64::new(0);
+    let mut shards: HashSet<PathBuf> = HashSet::new();
+    for (batch, chunk) in rows.chunks(BATCH).enumerate() {
+        let results = stage_batch(from, to, tmp, chunk, options, &|| {
+            progress(Progress {
+                done: done.fetch_add(1, Ordering::Relaxed) + 1,
+                total: rows.len() as u64,
+                copied_bytes: report.copied_bytes,
+            });
+        });
+        let staged: Vec<&Path> = results
+            .iter()
+            .filter_map(|r| match r {
+                Ok(Copied::Staged { staged, .. }) => Some(staged.as_path()),
+                _ => None,
+            })
+            .collect();
+        flush(to, &staged)?;
+        for (i, result) in results.into_iter().enumerate() {
+            let row = &chunk[i];
+            match result {
+                Ok(Copied::Present) => report.present += 1,
+                Ok(Copied::Staged { staged, dest }) => match fs::rename(&staged, &dest) {
+                    Ok(()) => {
+                        report.copied += 1;
+                        report.copied_bytes += row.size;
+                        shards.insert(dest.parent().unwrap_or(to).to_path_buf());
+                    }
+                    Err(e) => {
+                        let _ = fs::remove_file(&staged);
+                        report.failures.push(Failure {
+                            id: row.id,
+                            reason: format!("cannot write {}: {e}", dest.display()),
+                        });
+                    }
+                },
+                Err(reason) => report.failures.push(Failure { id: row.id, reason }),
+            }
+        }
+        tracing::debug!(batch, copied = report.copied, "blob batch renamed");
+    }
+    // The last batch's renames: durable once their directories are (each shard, and
+    // `to` for new shards).
+    let mut dirs: Vec<&Path> = shards.iter().map(PathBuf::as_path).collect();
+    dirs.push(to);
+    flush(to, &dirs)?;
+    Ok(report)
+}
+
+/// Stages every blob of `chunk`, `jobs` at once; the results in `chunk`'s order.
+fn stage_batch(
+    from: &Path,
+    to: &Path,
+    tmp: &Path,
+    chunk: &[Row],
+    options: &Options,
+    tick: &(dyn Fn() + Sync),
+) -> Vec<std::result::Result<Copied, String>> {
     let next = AtomicUsize::new(0);
-    let (done, copied_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
     let results: Mutex<Vec<(usize, std::result::Result<Copied, String>)>> = Mutex::default();
-    let shards: Mutex<HashSet<PathBuf>> = Mutex::default();
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.clamp(1, 64) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(row) = rows.get(i) else { break };
-                    let result = copy_blob(from, to, tmp, row, &shards);
-                    if let Ok(Copied::Written(n)) = &result {
-                        copied_bytes.fetch_add(*n, Ordering::Relaxed);
-                    }
+                    let Some(row) = chunk.get(i) else { break };
+                    let result = stage_blob(from, to, tmp, row);
                     lock(&results).push((i, result));
-                    progress(Progress {
-                        done: done.fetch_add(1, Ordering::Relaxed) + 1,
-                        total: rows.len() as u64,
-                        copied_bytes: copied_bytes.load(Ordering::Relaxed),
-                    });
+                    tick();
                 }
             });
         }
     });
-    // The renames are durable once their directories are: each shard, and `to` for new shards.
-    for shard in lock(&shards).iter() {
-        sync_dir(shard)?;
-    }
-    sync_dir(to)?;
-
-    let mut report = Report {
-        pictures: rows.len() as u64,
-        ..Report::default()
-    };
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(i, _)| *i);
-    for (i, result) in results {
-        let row = &rows[i];
-        report.blob_bytes += row.size;
-        match result {
-            Ok(Copied::Present) => report.present += 1,
-            Ok(Copied::Written(n)) => {
-                report.copied += 1;
-                report.copied_bytes += n;
-            }
-            Err(reason) => report.failures.push(Failure { id: row.id, reason }),
-        }
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Makes the writes to `paths` durable: on Linux one `syncfs` of `on`'s filesystem (they
+/// all live on it), elsewhere an fsync of each.
+fn flush(on: &Path, paths: &[&Path]) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = paths;
+        rustix::fs::syncfs(File::open(on)?).map_err(io::Error::from)
     }
-    Ok(report)
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = on;
+        paths.iter().try_for_each(|p| File::open(p)?.sync_all())
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Copies one row's blob unless `to` has it whole already; the error says why not.
-fn copy_blob(
+/// Verifies one row's blob and writes it to a temp file unless `to` has it whole
+/// already; the error says why not.
+fn stage_blob(
     from: &Path,
     to: &Path,
     tmp: &Path,
     row: &Row,
-    shards: &Mutex<HashSet<PathBuf>>,
 ) -> std::result::Result<Copied, String> {
     let shard_path = row.id.shard_path();
     let dest = to.join(&shard_path);
@@ -562,21 +623,23 @@ fn copy_blob(
         }
         Err(e) => return Err(format!("cannot read {}: {e}", source.display())),
     };
-    let shard = dest.parent().unwrap_or(to).to_path_buf();
     let staged = tmp.join(format!(
         "{}-backup{:032x}",
         std::process::id(),
         rand::random::<u128>()
     ));
-    let written = fs::create_dir_all(&shard)
-        .and_then(|()| write_synced(&staged, &bytes))
-        .and_then(|()| fs::rename(&staged, &dest));
+    let written = fs::create_dir_all(dest.parent().unwrap_or(to)).and_then(|()| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staged)?;
+        f.write_all(&bytes)
+    });
     if let Err(e) = written {
         let _ = fs::remove_file(&staged);
         return Err(format!("cannot write {}: {e}", dest.display()));
     }
-    lock(shards).insert(shard);
-    Ok(Copied::Written(bytes.len() as u64))
+    Ok(Copied::Staged { staged, dest })
 }
 
 /// Reads the blob at `path` (at most one byte more than the row says) and checks it:
