@@ -15,7 +15,8 @@
 //!    the step holds only a read transaction on the source, which never blocks the
 //!    server's writers, and one step cannot be restarted by their commits (a stepped
 //!    copy starts over after every write, and under a stream of uploads would never end).
-//!    The copy goes to `DEST/.tmp/`, is checked (`PRAGMA quick_check`), switched to a
+//!    The copy goes to `DEST/.tmp/`, is checked (`PRAGMA quick_check`; the manifest
+//!    records its hash for restore), switched to a
 //!    self-contained rollback journal and fsynced.
 //! 2. **Then the blobs its rows reference**, and no others. A row is committed only after
 //!    its blob is durable (see [`crate::Storage::store_picture`]), so every row of the
@@ -70,6 +71,8 @@ pub struct Manifest {
     /// The data directory it was taken from.
     pub source: String,
     pub database_bytes: u64,
+    /// The BLAKE3 hex of the database file, which restore checks.
+    pub database_blake3: String,
     /// Picture rows in the snapshot, and the bytes of their blobs.
     pub pictures: u64,
     pub blob_bytes: u64,
@@ -167,6 +170,7 @@ pub fn backup(
     let database_bytes = snapshot_database(&source_db, &snapshot)?;
     let snapshot_time = started.elapsed();
     let rows = picture_rows(&snapshot)?;
+    let database_blake3 = hash_file(&snapshot)?;
 
     let blobs = dest.join("blobs");
     let mut report = copy_blobs(
@@ -204,6 +208,7 @@ pub fn backup(
             .display()
             .to_string(),
         database_bytes,
+        database_blake3,
         pictures: report.pictures,
         blob_bytes: report.blob_bytes,
     };
@@ -228,6 +233,8 @@ pub fn restore(
 ) -> Result<Report> {
     let started = Instant::now();
     let manifest = read_manifest(src)?;
+    let database = src.join(DATABASE);
+    check_database(&database, &manifest, src)?;
     match fs::read_dir(data_dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -250,18 +257,9 @@ pub fn restore(
     let tmp = data_dir.join("blobs").join(".tmp");
     fs::create_dir_all(&tmp)?;
     let staged = data_dir.join(format!("{DATABASE}.restoring"));
-    fs::copy(src.join(DATABASE), &staged)?;
+    fs::copy(&database, &staged)?;
     File::open(&staged)?.sync_all()?;
-    let rows = picture_rows(&staged)?;
-    if rows.len() as u64 != manifest.pictures {
-        return Err(StorageError::Corrupt(format!(
-            "the backup's database has {} picture rows, its manifest says {}: \
-             the backup in {} was changed after it was written; restore another one",
-            rows.len(),
-            manifest.pictures,
-            src.display()
-        )));
-    }
+    let rows = check_database(&staged, &manifest, src)?;
     let mut report = copy_blobs(
         &src.join("blobs"),
         &data_dir.join("blobs"),
@@ -310,6 +308,41 @@ pub fn read_manifest(src: &Path) -> Result<Manifest> {
         )));
     }
     Ok(manifest)
+}
+
+/// Checks the database file at `path` (a backup's, or its copy) against the manifest:
+/// its hash, SQLite's check and its number of pictures; its picture rows.
+fn check_database(path: &Path, manifest: &Manifest, src: &Path) -> Result<Vec<Row>> {
+    let changed = |what: String| {
+        StorageError::Corrupt(format!(
+            "{what}: the backup in {} was damaged or changed after it was written; \
+             restore another one",
+            src.display()
+        ))
+    };
+    let hash = hash_file(path)?;
+    if hash != manifest.database_blake3 {
+        return Err(changed(format!(
+            "its database hashes to {hash}, its manifest says {}",
+            manifest.database_blake3
+        )));
+    }
+    let rows = picture_rows(path)?;
+    if rows.len() as u64 != manifest.pictures {
+        return Err(changed(format!(
+            "its database has {} picture rows, its manifest says {}",
+            rows.len(),
+            manifest.pictures
+        )));
+    }
+    Ok(rows)
+}
+
+/// The BLAKE3 hex of the file at `path`.
+fn hash_file(path: &Path) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    io::copy(&mut File::open(path)?, &mut hasher)?;
+    Ok(hasher.finalize().to_hex().to_string())
 }
 
 fn config(message: String) -> StorageError {
@@ -429,11 +462,9 @@ fn snapshot_database(source: &Path, snapshot: &Path) -> Result<u64> {
     // The snapshot stands alone: a rollback journal, not the source's WAL (a server that
     // opens a restored copy switches it back).
     let mode: String = to.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
-    let check: String = to.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-    if check != "ok" || !mode.eq_ignore_ascii_case("delete") {
+    if !mode.eq_ignore_ascii_case("delete") {
         return Err(StorageError::Corrupt(format!(
-            "the database snapshot fails SQLite's check ({check}, journal {mode}): \
-             check the data directory's database"
+            "the database snapshot kept journal mode {mode}"
         )));
     }
     to.close().map_err(|(_, e)| e)?;
@@ -442,9 +473,17 @@ fn snapshot_database(source: &Path, snapshot: &Path) -> Result<u64> {
     Ok(file.metadata()?.len())
 }
 
-/// The picture rows of the database file at `path` (a snapshot, not a live database).
+/// The picture rows of the database file at `path` (a snapshot, not a live database),
+/// once SQLite's `quick_check` passes on it.
 fn picture_rows(path: &Path) -> Result<Vec<Row>> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        return Err(StorageError::Corrupt(format!(
+            "the database copy {} fails SQLite's check: {check}",
+            path.display()
+        )));
+    }
     let mut query = conn.prepare("SELECT id, size FROM images ORDER BY created_at")?;
     query
         .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))?
@@ -920,6 +959,28 @@ mod tests {
         let report = run_backup(&data, &dest).expect("second backup");
         assert_eq!((report.pictures, report.present, report.removed), (1, 1, 1));
         assert!(!dest.join("blobs").join(gone.shard_path()).exists());
+    }
+
+    #[tokio::test]
+    async fn a_backup_whose_database_changed_is_not_restored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (data, dest) = (dir.path().join("data"), dir.path().join("backup"));
+        let live = embedded(&data).await;
+        let gone = picture(&live, b"one").await;
+        picture(&live, b"two").await;
+        run_backup(&data, &dest).expect("backup");
+        let conn = Connection::open(dest.join(DATABASE)).expect("open the backup");
+        conn.execute("DELETE FROM images WHERE id = ?", [&gone.hash()[..]])
+            .expect("delete");
+        drop(conn);
+
+        let target = dir.path().join("restored");
+        let result = run_restore(&dest, &target);
+        assert!(
+            matches!(&result, Err(StorageError::Corrupt(m)) if m.contains("changed after it was written")),
+            "{result:?}"
+        );
+        assert!(!target.exists(), "a refused restore created its directory");
     }
 
     #[tokio::test]
