@@ -1,9 +1,9 @@
 //! `wximg`: one binary for both sides of the `uploadimg` API.
 //!
-//! Server-side commands (`serve`, `app`, `component`, `fsck`, `migrate`) work on storage
-//! directly (through `wximg-store`) and live in [`server_cmds`]; client commands (`token`,
-//! `upload`, `publish`, `conformance`) talk to an API over HTTP and live in
-//! [`client_cmds`].
+//! Server-side commands (`serve`, `app`, `component`, `fsck`, `migrate`, `backup`,
+//! `restore`) work on storage directly (through `wximg-store`) and live in
+//! [`server_cmds`]; client commands (`token`, `upload`, `publish`, `conformance`) talk to
+//! an API over HTTP and live in [`client_cmds`].
 
 mod client_cmds;
 mod server_cmds;
@@ -37,6 +37,13 @@ enum Command {
     /// Check that every picture row has its blob with the right hash; list orphan blobs
     /// (`--repair` removes them). Exit status 0 only when clean.
     Fsck(server_cmds::fsck::FsckArgs),
+    /// Back up the embedded store into DEST while the server runs: a consistent copy of
+    /// the database, then every blob it references, verified by hash; a second run into
+    /// the same DEST copies only new blobs. Exit status 0 only when complete.
+    Backup(server_cmds::backup::BackupArgs),
+    /// Restore a backup made by `wximg backup` into an empty data directory (--data DIR),
+    /// verifying every blob.
+    Restore(server_cmds::backup::RestoreArgs),
     /// Run the wire checks (tokens, uploadimg and its rejections, serving) against any
     /// server and print a pass/fail table.
     Conformance(client_cmds::conformance::ConformanceArgs),
@@ -63,6 +70,8 @@ fn main() -> ExitCode {
             Command::Migrate(args) => server_cmds::migrate::run(args).await,
             Command::Component(args) => server_cmds::component::run(args).await,
             Command::Fsck(args) => server_cmds::fsck::run(args).await,
+            Command::Backup(args) => server_cmds::backup::run_backup(args).await,
+            Command::Restore(args) => server_cmds::backup::run_restore(args).await,
             Command::Conformance(args) => client_cmds::conformance::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
         }

@@ -19,10 +19,13 @@
 //! - `rows`: how each table's row becomes its record, once for every driver.
 //! - [`fsck`]: every row has its exact blob; orphans found and removed.
 //! - [`transfer`]: copying one deployment into another (`wximg migrate`).
+//! - [`backup`]: online backup and restore of the embedded store (`wximg backup`,
+//!   `wximg restore`).
 //!
 //! [`open`] picks the implementations from a [`StorageConfig`]; [`open_read_only`] opens
 //! an embedded store without writing to it.
 
+pub mod backup;
 pub mod fsck;
 pub mod local;
 pub mod postgres;

@@ -1,9 +1,11 @@
-//! The commands that work on storage: `serve`, `app`, `component`, `fsck`, `migrate`.
+//! The commands that work on storage: `serve`, `app`, `component`, `fsck`, `migrate`,
+//! `backup`, `restore`.
 //!
 //! Each takes the same storage flags ([`StorageArgs`]) and opens storage through
 //! `wximg-store`; none writes SQL or files of its own.
 
 pub mod app;
+pub mod backup;
 pub mod component;
 pub mod fsck;
 pub mod migrate;

@@ -18,6 +18,7 @@ mod faults_logs;
 mod faults_network;
 mod faults_storage;
 mod memory;
+mod ops_backup;
 mod platform_cli;
 mod platform_conformance;
 mod scaleout_migrate;
