@@ -296,6 +296,15 @@ impl Storage {
                 // the blob that is about to go. Once the mark is gone the blob is too, so
                 // the next put writes it anew (see `takedown`).
                 Err(StorageError::DeletionPending(id)) => self.wait_for_deletion(&id).await?,
+                // Blocked bytes have no row and can get none (a block takes every row and
+                // refuses new ones), so the blob just put is nobody's: remove it rather
+                // than leave an orphan per refused upload.
+                Err(StorageError::Blocked(id)) => {
+                    if let Err(e) = self.blobs.delete(&id).await {
+                        tracing::warn!(%id, error = %e, "could not remove a blocked upload's blob");
+                    }
+                    return Err(StorageError::Blocked(id));
+                }
                 done => return done,
             }
         }

@@ -195,6 +195,10 @@ mod tests {
         );
         assert!(storage.meta.image(&id).await.expect("row").is_none());
         assert!(storage.meta.blocked(&id).await.expect("blocked").is_some());
+        assert!(
+            !has_blob(&storage, &id).await,
+            "a refused upload leaves no orphan"
+        );
         storage
             .store_picture(&row(b"other", app(2), 3), Bytes::from_static(b"other"))
             .await

@@ -1,4 +1,5 @@
-//! The commands that work on storage: `serve`, `app`, `component`, `fsck`, `migrate`.
+//! The commands that work on storage: `serve`, `app`, `image`, `component`, `fsck`,
+//! `migrate`.
 //!
 //! Each takes the same storage flags ([`StorageArgs`]) and opens storage through
 //! `wximg-store`; none writes SQL or files of its own.
@@ -6,6 +7,7 @@
 pub mod app;
 pub mod component;
 pub mod fsck;
+pub mod image;
 pub mod migrate;
 pub mod serve;
 
