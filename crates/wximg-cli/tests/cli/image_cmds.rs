@@ -454,3 +454,58 @@ async fn takedown_seen_across_two_nodes() {
     );
     eprintln!("takedown seen on A after {on_a:?}, on B after {on_b:?}");
 }
+
+/// `wximg migrate` carries one row per account of shared bytes, the audit log and the
+/// block list: the blocked bytes stay refused (87014) on the scale-out nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_carries_rows_per_account_takedowns_and_blocks() {
+    let Some(svc) = services("migrate_carries_rows_per_account_takedowns_and_blocks") else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("tempdir");
+    let embedded = Backend::Embedded(data.path());
+    let server = Server::start(embedded, &[]);
+    let f = fixture(embedded, &server).await;
+    let (ok, _, _) = json_lines(
+        embedded,
+        &[
+            "image",
+            "delete",
+            &id_of(&f.own),
+            "--reason",
+            "spam",
+            "--by",
+            "ops",
+            "--block",
+        ],
+    );
+    assert!(ok);
+    drop(server);
+
+    let out = std::process::Command::new(crate::support::WXIMG)
+        .args(["migrate", "--from"])
+        .arg(data.path())
+        .args(["--to-database", &svc.database_url, "--to-store", &svc.store])
+        .output()
+        .expect("run wximg migrate");
+    let said = stdout(&out);
+    assert!(out.status.success(), "{said}{}", stderr(&out));
+    assert!(said.contains("takedown audit entries: 1 copied"), "{said}");
+    assert!(said.contains("blocked pictures: 1 copied"), "{said}");
+
+    let scaleout = Backend::ScaleOut(&svc);
+    let (_, shown, _) = json_lines(scaleout, &["image", "show", &id_of(&f.shared)]);
+    assert_eq!(
+        shown.len(),
+        2,
+        "both accounts' rows of the shared bytes: {shown:?}"
+    );
+    let (_, log, _) = json_lines(scaleout, &["image", "takedowns", "--appid", &f.a.appid]);
+    assert_eq!((log.len(), &log[0]["reason"]), (1, &Value::from("spam")));
+
+    let n = node(&svc);
+    let http = http();
+    let ta = classic_token(&http, &n.base, &f.a.appid, &f.a.secret).await;
+    let again = upload(&http, &n.base, &ta, f.own_bytes.clone()).await;
+    assert_eq!(again["errcode"], 87014, "{again}");
+}
