@@ -1,7 +1,7 @@
 //! `wximg`: one binary for both sides of the `uploadimg` API.
 //!
-//! Server-side commands (`serve`, `app`, `component`, `fsck`, `migrate`, `backup`,
-//! `restore`) work on storage directly (through `wximg-store`) and live in
+//! Server-side commands (`serve`, `app`, `image`, `component`, `fsck`, `migrate`,
+//! `backup`, `restore`) work on storage directly (through `wximg-store`) and live in
 //! [`server_cmds`]; client commands (`token`, `upload`, `publish`, `conformance`) talk to
 //! an API over HTTP and live in [`client_cmds`].
 
@@ -29,6 +29,8 @@ enum Command {
     Serve(server_cmds::serve::ServeArgs),
     /// Manage accounts (apps): create, list, show, rotate-secret, delete.
     App(server_cmds::app::AppArgs),
+    /// Pictures per account (list, show, usage) and takedowns (delete, takedowns).
+    Image(server_cmds::image::ImageArgs),
     /// Copy an embedded deployment (SQLite + files) into PostgreSQL + S3, verifying every
     /// picture by its hash; safe to re-run, resumes where it stopped.
     Migrate(server_cmds::migrate::MigrateArgs),
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => server_cmds::serve::run(args).await,
             Command::App(args) => server_cmds::app::run(args).await,
+            Command::Image(args) => server_cmds::image::run(args).await,
             Command::Migrate(args) => server_cmds::migrate::run(args).await,
             Command::Component(args) => server_cmds::component::run(args).await,
             Command::Fsck(args) => server_cmds::fsck::run(args).await,

@@ -102,6 +102,9 @@ error_table! {
     AuthorizationCodeExpired = 61010, "code is expired", "third-party platform: authorization_code past its 3600 s life";
     /// The `authorizer_refresh_token` is not the grant's current one.
     RefreshTokenInvalid = 61023, "refresh_token is invalid", "third-party platform: authorizer_refresh_token unknown, or replaced by a re-authorization";
+    /// The bytes were taken down with `wximg image delete --block`: the platform's code
+    /// for content its security check refuses.
+    RiskyContent = 87014, "risky content", "the picture's bytes were taken down with `wximg image delete --block`";
 }
 
 impl fmt::Display for ErrCode {

@@ -54,7 +54,11 @@ impl From<ErrCode> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> ApiError {
-        ApiError::detail(ErrCode::SystemError, e.to_string())
+        let code = match e {
+            StorageError::Blocked(_) => ErrCode::RiskyContent,
+            _ => ErrCode::SystemError,
+        };
+        ApiError::detail(code, e.to_string())
     }
 }
 

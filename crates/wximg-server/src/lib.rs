@@ -19,7 +19,8 @@
 //! - [`platform`]: quotas, IP whitelists, cloud calls, fault injection and the
 //!   third-party platform.
 //! - [`picture_cache`], [`metrics`], [`telemetry`], [`clock`]: serving hot pictures from
-//!   memory, Prometheus metrics, logs, and the (testable) time.
+//!   memory, Prometheus metrics, logs, and the (testable) time; [`takedowns`]: every
+//!   node drops taken-down pictures from its cache.
 //!
 //! Storage — the metadata and blob traits, their backends, and `fsck` — is the
 //! `wximg-store` crate; handlers only see its traits.
@@ -39,6 +40,7 @@ pub mod routes;
 pub mod secrets;
 pub mod startup;
 pub mod state;
+pub mod takedowns;
 pub mod telemetry;
 pub mod tokens;
 pub mod unread_body;

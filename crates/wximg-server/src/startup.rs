@@ -71,6 +71,9 @@ impl Application {
                 ..settings.platform.clone()
             }),
         };
+        if let Some(cache) = &state.pictures {
+            crate::takedowns::spawn_poller(state.storage.clone(), cache).await;
+        }
         let router = router(state.clone(), settings.request_timeout);
         let limits = crate::connections::ConnectionLimits {
             header_timeout: settings.header_timeout,

@@ -15,6 +15,9 @@
 //! - **Blobs without a row are orphans.** The upload path stores the blob first and the
 //!   row after it, so a crash (or a failed commit) between the two leaves a blob nobody
 //!   was told about. They are harmless garbage; `repair` removes them.
+//! - **Blobs marked for deletion** by a takedown (see `crate::takedown`) whose deletion a
+//!   crash interrupted: no row points at them and uploads of those bytes are refused while
+//!   the mark stays, so `repair` finishes the deletion (the blob, then the mark) at once.
 //!
 //! Repair and running servers: a server that is storing a picture has its blob in place
 //! a moment before its row. To not delete such a blob, [`check`] with `repair` waits
@@ -94,12 +97,16 @@ pub struct Report {
     pub orphans: Vec<ImageId>,
     /// Orphans removed by `repair`.
     pub removed: Vec<ImageId>,
+    /// Blobs still marked for deletion by a takedown (one in flight, or interrupted).
+    pub pending_deletions: Vec<ImageId>,
+    /// Interrupted takedowns `repair` finished (blob and mark removed).
+    pub finished_deletions: Vec<ImageId>,
 }
 
 impl Report {
     /// Nothing wrong and nothing left to clean up: the exit status 0 of `wximg fsck`.
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty() && self.orphans.is_empty()
+        self.problems.is_empty() && self.orphans.is_empty() && self.pending_deletions.is_empty()
     }
 
     /// No acknowledged picture is lost or damaged (orphans may remain).
@@ -111,8 +118,8 @@ impl Report {
 /// Reads the blob of `id` whole and checks it against the row; `None` if it is right.
 async fn verify(storage: &Storage, id: ImageId) -> Result<Option<Problem>> {
     let Some(record) = storage.meta.image(&id).await? else {
-        // The row went away between the listing and now (an app's rows are never deleted
-        // today, but a listing is not a snapshot): nothing was promised for it any more.
+        // The row went away between the listing and now (a takedown): nothing is promised
+        // for it any more.
         return Ok(None);
     };
     check_blob(storage.blobs.as_ref(), &record).await
@@ -186,11 +193,30 @@ pub async fn check(storage: &Storage, options: &Options) -> Result<Report> {
     }
     report.problems.sort_by_key(|p| p.id().hex());
 
+    let marked: HashSet<ImageId> = storage.meta.blob_deletions().await?.into_iter().collect();
     let mut orphans: Vec<ImageId> = blob_ids
         .into_iter()
-        .filter(|id| !rows.contains(id))
+        .filter(|id| !rows.contains(id) && !marked.contains(id))
         .collect();
     orphans.sort_by_key(ImageId::hex);
+    let mut pending: Vec<ImageId> = marked.into_iter().collect();
+    pending.sort_by_key(ImageId::hex);
+    if options.repair {
+        // No row can point at a marked blob (inserts are refused while the mark stays),
+        // so no grace is needed; both steps are idempotent.
+        let mut kept = Vec::new();
+        for id in pending {
+            match storage.finish_blob_deletion(&id).await {
+                Ok(()) => report.finished_deletions.push(id),
+                Err(e) => {
+                    tracing::warn!(%id, error = %e, "could not finish a takedown's blob deletion");
+                    kept.push(id);
+                }
+            }
+        }
+        pending = kept;
+    }
+    report.pending_deletions = pending;
 
     if options.repair && !orphans.is_empty() {
         if !options.grace.is_zero() {

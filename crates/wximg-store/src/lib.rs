@@ -18,6 +18,8 @@
 //! - [`postgres`] + [`s3`]: scale-out, shared by any number of nodes.
 //! - `rows`: how each table's row becomes its record, once for every driver.
 //! - [`fsck`]: every row has its exact blob; orphans found and removed.
+//! - `takedown`: removing a picture ([`Storage::take_down`]): its rows, then its blob once
+//!   no row needs it, never the other way round.
 //! - [`transfer`]: copying one deployment into another (`wximg migrate`).
 //! - [`backup`]: online backup and restore of the embedded store (`wximg backup`,
 //!   `wximg restore`).
@@ -33,6 +35,7 @@ mod records;
 mod rows;
 pub mod s3;
 pub mod sqlite;
+mod takedown;
 pub mod transfer;
 mod writer_thread;
 
@@ -47,12 +50,14 @@ use futures_util::Stream;
 use wximg_proto::{AppId, ImageId};
 
 pub use records::{
-    AppRecord, CallCount, Export, ImageRecord, Record, StableState, StoredRecord, TokenKind,
-    TokenRecord,
+    AppRecord, AppUsage, BlockedRecord, CallCount, Export, ImageCursor, ImageQuery, ImageRecord,
+    Record, StableState, StoredRecord, TakedownOutcome, TakedownRecord, TakedownRequest, TokenKind,
+    TokenRecord, Usage,
 };
+pub use takedown::DELETION_WAIT;
 
-/// What went wrong below the API. Every variant answers `-1 system error`; the detail is
-/// logged with the request's rid, never sent.
+/// What went wrong below the API. Every variant but [`StorageError::Blocked`] answers
+/// `-1 system error`; the detail is logged with the request's rid, never sent.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("database: {0}")]
@@ -69,6 +74,16 @@ pub enum StorageError {
     /// was kept.
     #[error("{0}")]
     Unavailable(String),
+    /// The bytes were taken down with `--block`: the upload is refused (87014).
+    #[error("picture {0} is blocked (taken down with --block)")]
+    Blocked(ImageId),
+    /// A takedown is removing the blob of these bytes right now: no row may point at it
+    /// until it is gone (see `takedown`). Retried by [`Storage::store_picture`]; one left
+    /// by a crash is finished by `wximg fsck --repair`.
+    #[error(
+        "the blob of picture {0} is being deleted by a takedown (if this lasts, run `wximg fsck --repair`)"
+    )]
+    DeletionPending(ImageId),
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -119,13 +134,48 @@ pub trait MetaStore: Send + Sync + 'static {
         end_previous: Option<[u8; 32]>,
     ) -> Result<bool>;
 
-    /// Records a picture. Idempotent: the same id twice keeps the first record.
+    /// Records an app's picture row. Idempotent: the same (id, app) twice keeps the first
+    /// row. Refused, atomically with the insert, with [`StorageError::Blocked`] when the
+    /// bytes are blocked and [`StorageError::DeletionPending`] while a takedown removes
+    /// their blob.
     async fn insert_image(&self, image: &ImageRecord) -> Result<()>;
+    /// A row of the picture: the oldest, when several apps uploaded the bytes (they all
+    /// describe the same bytes; only `appid` and `created_at` differ).
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>>;
-    /// Every picture id (for `fsck`).
+    /// Every app's row of the picture, oldest first.
+    async fn image_rows(&self, id: &ImageId) -> Result<Vec<ImageRecord>>;
+    /// Every picture id, once each (for `fsck`).
     async fn image_ids(&self) -> Result<Vec<ImageId>>;
     /// Every picture row, oldest first (for `migrate`).
     async fn images(&self) -> Result<Vec<ImageRecord>>;
+    /// One page of picture rows, newest first (`wximg image list`).
+    async fn list_images(&self, query: &ImageQuery) -> Result<Vec<ImageRecord>>;
+    /// Pictures and bytes per app, counted by the database (`wximg image usage`).
+    async fn usage(&self) -> Result<Usage>;
+
+    // --- Takedowns (see `takedown` for the protocol).
+
+    /// In one transaction, serialized with every picture-row insert: removes the rows
+    /// `request` names, logs each in the audit log, blocks the bytes if asked, bumps the
+    /// takedown generation, and — when no row of the bytes is left — marks their blob for
+    /// deletion (`blob_removed` is then `true`: the caller must delete the blob and call
+    /// [`MetaStore::finish_blob_deletion`]; [`Storage::take_down`] does). Nothing changes
+    /// when no row matches (`removed` is empty).
+    async fn take_down(&self, request: &TakedownRequest) -> Result<TakedownOutcome>;
+    /// Removes the deletion mark of a blob that is gone.
+    async fn finish_blob_deletion(&self, id: &ImageId) -> Result<()>;
+    /// Whether the blob of `id` is marked for deletion.
+    async fn blob_deletion_pending(&self, id: &ImageId) -> Result<bool>;
+    /// Every blob marked for deletion (a takedown in flight, or one a crash interrupted).
+    async fn blob_deletions(&self) -> Result<Vec<ImageId>>;
+    /// The takedown generation: bumped by every takedown (what nodes poll).
+    async fn takedown_generation(&self) -> Result<i64>;
+    /// The audit entries of the takedowns after `generation`, oldest first.
+    async fn takedowns_after(&self, generation: i64) -> Result<Vec<TakedownRecord>>;
+    /// The audit log, newest first, of one app or all.
+    async fn takedowns(&self, appid: Option<&AppId>, limit: u32) -> Result<Vec<TakedownRecord>>;
+    /// Why the bytes of `id` are blocked, if they are.
+    async fn blocked(&self, id: &ImageId) -> Result<Option<BlockedRecord>>;
 
     /// Every row but the pictures' (for `migrate`), read in one transaction so the copy
     /// is consistent. A read-only store of an older data directory that lacks a table
@@ -239,13 +289,32 @@ impl Storage {
 
     async fn store(&self, record: &ImageRecord, bytes: Bytes, read_back: bool) -> Result<()> {
         debug_assert_eq!(ImageId::of(&bytes), record.id);
-        self.blobs.put(&record.id, bytes).await?;
-        if read_back && let Some(problem) = fsck::check_blob(self.blobs.as_ref(), record).await? {
-            return Err(StorageError::Corrupt(format!(
-                "the stored copy is not the picture: {problem}"
-            )));
+        loop {
+            self.blobs.put(&record.id, bytes.clone()).await?;
+            if read_back
+                && let Some(problem) = fsck::check_blob(self.blobs.as_ref(), record).await?
+            {
+                return Err(StorageError::Corrupt(format!(
+                    "the stored copy is not the picture: {problem}"
+                )));
+            }
+            match self.meta.insert_image(record).await {
+                // A takedown is deleting these very bytes: the put above may have found
+                // the blob that is about to go. Once the mark is gone the blob is too, so
+                // the next put writes it anew (see `takedown`).
+                Err(StorageError::DeletionPending(id)) => self.wait_for_deletion(&id).await?,
+                // Blocked bytes have no row and can get none (a block takes every row and
+                // refuses new ones), so the blob just put is nobody's: remove it rather
+                // than leave an orphan per refused upload.
+                Err(StorageError::Blocked(id)) => {
+                    if let Err(e) = self.blobs.delete(&id).await {
+                        tracing::warn!(%id, error = %e, "could not remove a blocked upload's blob");
+                    }
+                    return Err(StorageError::Blocked(id));
+                }
+                done => return done,
+            }
         }
-        self.meta.insert_image(record).await
     }
 }
 

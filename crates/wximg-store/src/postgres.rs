@@ -16,8 +16,15 @@
 //!   $expected` (or `INSERT … ON CONFLICT DO NOTHING` for the first one). A concurrent
 //!   UPDATE of the same row waits for the first to commit, then re-checks its WHERE against
 //!   the new row and matches nothing, so exactly one rotation wins and the loser re-reads.
-//! - **Pictures are idempotent** with `ON CONFLICT (id) DO NOTHING`: two nodes storing the
-//!   same bytes both succeed, and the first row stays.
+//! - **Pictures are idempotent** with `ON CONFLICT (id, appid) DO NOTHING`: two nodes
+//!   storing the same bytes for one app both succeed, and the first row stays. The insert
+//!   checks the block list and the blob-deletion marks in its own statement.
+//! - **Takedowns are serialized with picture inserts**: a takedown's transaction first
+//!   takes `images` in SHARE ROW EXCLUSIVE mode, which waits for the inserts in flight and
+//!   holds new ones until it commits; every statement after the lock (READ COMMITTED: a
+//!   new snapshot each) sees every row committed before it, and an insert held back sees
+//!   the takedown's marks (see `crate::takedown`). Takedowns are rare; the hold lasts a
+//!   few statements.
 //!
 //! The schema lives in `migrations/postgres/`, embedded in the binary and applied at open;
 //! sqlx takes an advisory lock while migrating, so nodes starting together are safe.
@@ -39,8 +46,9 @@ use wximg_proto::{AppId, ImageId};
 
 use crate::rows;
 use crate::{
-    AppRecord, Export, ImageRecord, MetaStore, Record, Result, StableState, StorageError,
-    TokenKind, TokenRecord,
+    AppRecord, BlockedRecord, Export, ImageQuery, ImageRecord, MetaStore, Record, Result,
+    StableState, StorageError, TakedownOutcome, TakedownRecord, TakedownRequest, TokenKind,
+    TokenRecord, Usage,
 };
 
 /// Connections each node keeps at most. Ten nodes use 160 of PostgreSQL's default 100…
@@ -395,9 +403,16 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn insert_image(&self, image: &ImageRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO images (id, format, size, width, height, appid, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        // One statement, one snapshot: the checks and the insert cannot straddle a
+        // takedown's commit (see the module docs).
+        let row = sqlx::query(
+            "WITH refusal AS (SELECT \
+               EXISTS (SELECT 1 FROM blocked_images WHERE id = $1) AS blocked, \
+               EXISTS (SELECT 1 FROM blob_deletions WHERE id = $1) AS pending), \
+             inserted AS (INSERT INTO images (id, format, size, width, height, appid, created_at) \
+               SELECT $1, $2, $3, $4, $5, $6, $7 FROM refusal WHERE NOT blocked AND NOT pending \
+               ON CONFLICT (id, appid) DO NOTHING) \
+             SELECT blocked, pending FROM refusal",
         )
         .bind(&image.id.hash()[..])
         .bind(image.format.as_str())
@@ -406,24 +421,212 @@ impl MetaStore for PostgresMeta {
         .bind(i64::from(image.height))
         .bind(image.appid.as_str())
         .bind(image.created_at)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
+        if row.try_get::<bool, _>("blocked")? {
+            return Err(StorageError::Blocked(image.id));
+        }
+        if row.try_get::<bool, _>("pending")? {
+            return Err(StorageError::DeletionPending(image.id));
+        }
         Ok(())
     }
 
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>> {
-        let query = sqlx::query("SELECT * FROM images WHERE id = $1").bind(&id.hash()[..]);
+        let query =
+            sqlx::query("SELECT * FROM images WHERE id = $1 ORDER BY created_at, appid LIMIT 1")
+                .bind(&id.hash()[..]);
         rows::one(query.fetch_optional(&self.pool).await?, rows::image)
     }
 
+    async fn image_rows(&self, id: &ImageId) -> Result<Vec<ImageRecord>> {
+        let query = sqlx::query("SELECT * FROM images WHERE id = $1 ORDER BY created_at, appid")
+            .bind(&id.hash()[..]);
+        rows::all(query.fetch_all(&self.pool).await?, rows::image)
+    }
+
     async fn image_ids(&self) -> Result<Vec<ImageId>> {
-        let query = sqlx::query("SELECT id FROM images");
+        let query = sqlx::query("SELECT DISTINCT id FROM images");
         rows::all(query.fetch_all(&self.pool).await?, rows::image_id)
     }
 
     async fn images(&self) -> Result<Vec<ImageRecord>> {
         let query = sqlx::query("SELECT * FROM images ORDER BY created_at");
         rows::all(query.fetch_all(&self.pool).await?, rows::image)
+    }
+
+    async fn list_images(&self, q: &ImageQuery) -> Result<Vec<ImageRecord>> {
+        let before = q.before.as_ref();
+        let query = sqlx::query(
+            "SELECT * FROM images WHERE ($1::TEXT IS NULL OR appid = $1) \
+             AND ($2::BIGINT IS NULL OR created_at >= $2) \
+             AND ($3::BIGINT IS NULL OR (created_at, id, appid) < ($3, $4, $5)) \
+             ORDER BY created_at DESC, id DESC, appid DESC LIMIT $6",
+        )
+        .bind(q.appid.as_ref().map(|a| a.as_str().to_string()))
+        .bind(q.since)
+        .bind(before.map(|c| c.created_at))
+        .bind(before.map(|c| c.id.hash().to_vec()))
+        .bind(before.map(|c| c.appid.as_str().to_string()))
+        .bind(i64::from(q.limit));
+        rows::all(query.fetch_all(&self.pool).await?, rows::image)
+    }
+
+    async fn usage(&self) -> Result<Usage> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let apps = sqlx::query(rows::USAGE_QUERY).fetch_all(&mut *tx).await?;
+        let distinct = sqlx::query(rows::DISTINCT_USAGE_QUERY)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Usage {
+            apps: rows::all(apps, rows::app_usage)?,
+            distinct_pictures: rows::fitting(&distinct, "pictures", "picture count")?,
+            distinct_bytes: rows::fitting(&distinct, "bytes", "byte count")?,
+        })
+    }
+
+    async fn take_down(&self, r: &TakedownRequest) -> Result<TakedownOutcome> {
+        let id = &r.id.hash()[..];
+        let appid = r.appid.as_ref().map(|a| a.as_str().to_string());
+        let mut tx = self.pool.begin().await?;
+        // See the module docs: no picture row commits between what this reads and writes.
+        // Takedowns take this lock first, then the generation row: never a deadlock.
+        sqlx::query("LOCK TABLE images IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let generation: i64 = sqlx::query_scalar(
+            "UPDATE takedown_generation SET generation = generation + 1 WHERE one = 1 \
+             RETURNING generation",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let removed = rows::all(
+            sqlx::query(
+                "DELETE FROM images WHERE id = $1 AND ($2::TEXT IS NULL OR appid = $2) RETURNING *",
+            )
+            .bind(id)
+            .bind(&appid)
+            .fetch_all(&mut *tx)
+            .await?,
+            rows::image,
+        )?;
+        if removed.is_empty() {
+            tx.rollback().await?;
+            return Ok(TakedownOutcome {
+                removed,
+                remaining: Vec::new(),
+                blob_removed: false,
+                generation: generation - 1,
+            });
+        }
+        for row in &removed {
+            sqlx::query(
+                "INSERT INTO takedowns (generation, id, appid, format, size, taken_at, reason, \
+                 taken_by, blocked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(generation)
+            .bind(id)
+            .bind(row.appid.as_str())
+            .bind(row.format.as_str())
+            .bind(i64::try_from(row.size).map_err(|_| rows::corrupt("image size"))?)
+            .bind(r.at)
+            .bind(&r.reason)
+            .bind(&r.by)
+            .bind(i64::from(r.block))
+            .execute(&mut *tx)
+            .await?;
+        }
+        if r.block {
+            sqlx::query(
+                "INSERT INTO blocked_images (id, blocked_at, reason, blocked_by) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(r.at)
+            .bind(&r.reason)
+            .bind(&r.by)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let remaining = rows::all(
+            sqlx::query("SELECT * FROM images WHERE id = $1 ORDER BY created_at, appid")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?,
+            rows::image,
+        )?;
+        let blob_removed = remaining.is_empty();
+        if blob_removed {
+            sqlx::query(
+                "INSERT INTO blob_deletions (id, since) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(r.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(TakedownOutcome {
+            removed,
+            remaining: remaining.into_iter().map(|row| row.appid).collect(),
+            blob_removed,
+            generation,
+        })
+    }
+
+    async fn finish_blob_deletion(&self, id: &ImageId) -> Result<()> {
+        sqlx::query("DELETE FROM blob_deletions WHERE id = $1")
+            .bind(&id.hash()[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn blob_deletion_pending(&self, id: &ImageId) -> Result<bool> {
+        let found = sqlx::query("SELECT 1 FROM blob_deletions WHERE id = $1")
+            .bind(&id.hash()[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn blob_deletions(&self) -> Result<Vec<ImageId>> {
+        let query = sqlx::query("SELECT id FROM blob_deletions ORDER BY since");
+        rows::all(query.fetch_all(&self.pool).await?, rows::image_id)
+    }
+
+    async fn takedown_generation(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT generation FROM takedown_generation WHERE one = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn takedowns_after(&self, generation: i64) -> Result<Vec<TakedownRecord>> {
+        let query =
+            sqlx::query("SELECT * FROM takedowns WHERE generation > $1 ORDER BY generation, seq")
+                .bind(generation);
+        rows::all(query.fetch_all(&self.pool).await?, rows::takedown)
+    }
+
+    async fn takedowns(&self, appid: Option<&AppId>, limit: u32) -> Result<Vec<TakedownRecord>> {
+        let query = sqlx::query(
+            "SELECT * FROM takedowns WHERE ($1::TEXT IS NULL OR appid = $1) \
+             ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(appid.map(|a| a.as_str().to_string()))
+        .bind(i64::from(limit));
+        rows::all(query.fetch_all(&self.pool).await?, rows::takedown)
+    }
+
+    async fn blocked(&self, id: &ImageId) -> Result<Option<BlockedRecord>> {
+        let query = sqlx::query("SELECT * FROM blocked_images WHERE id = $1").bind(&id.hash()[..]);
+        rows::one(query.fetch_optional(&self.pool).await?, rows::blocked)
     }
 
     async fn export(&self) -> Result<Export> {

@@ -81,7 +81,8 @@ pub struct ImageRecord {
     pub size: u64,
     pub width: u32,
     pub height: u32,
-    /// The app that first uploaded these bytes.
+    /// The app that uploaded these bytes: one row per (picture, app), so the same bytes
+    /// uploaded by two apps are one blob and two rows.
     pub appid: AppId,
     pub created_at: i64,
 }
@@ -116,6 +117,126 @@ pub struct Export {
     /// Platform records (whitelists, quota limits, third-party platform state).
     pub records: Vec<StoredRecord>,
     pub call_counts: Vec<CallCount>,
+    /// The takedown audit log (`wximg image takedowns`).
+    pub takedowns: Vec<TakedownRecord>,
+    /// Bytes refused on upload (`wximg image delete --block`).
+    pub blocked: Vec<BlockedRecord>,
+}
+
+/// One picture row removed by a takedown: the audit log's entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakedownRecord {
+    /// The takedown generation of its transaction (see [`crate::MetaStore::take_down`]).
+    pub generation: i64,
+    pub id: ImageId,
+    /// The account whose row was removed.
+    pub appid: AppId,
+    pub format: ImageFormat,
+    pub size: u64,
+    pub taken_at: i64,
+    pub reason: String,
+    /// Who did it, as given on the command line.
+    pub taken_by: String,
+    /// Whether the bytes were blocked too.
+    pub blocked: bool,
+}
+
+/// Bytes refused on upload, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedRecord {
+    pub id: ImageId,
+    pub blocked_at: i64,
+    pub reason: String,
+    pub blocked_by: String,
+}
+
+/// A takedown to carry out (see [`crate::Storage::take_down`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakedownRequest {
+    pub id: ImageId,
+    /// Only this account's row; `None`: every account's row of the picture.
+    pub appid: Option<AppId>,
+    pub reason: String,
+    pub by: String,
+    /// Keep the hash, so the same bytes uploaded again are refused (87014).
+    pub block: bool,
+    pub at: i64,
+}
+
+/// What a takedown did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakedownOutcome {
+    /// The rows removed (one per account); empty: there was no such picture row.
+    pub removed: Vec<ImageRecord>,
+    /// The accounts whose rows of the same bytes remain (the blob stays for them).
+    pub remaining: Vec<AppId>,
+    /// Whether the blob was removed (no row points at it any more).
+    pub blob_removed: bool,
+    /// The takedown generation nodes will see.
+    pub generation: i64,
+}
+
+/// One page of `wximg image list`: newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageQuery {
+    pub appid: Option<AppId>,
+    /// Only pictures stored at or after this Unix time.
+    pub since: Option<i64>,
+    /// Only pictures older than this row (the previous page's last), in the list's order.
+    pub before: Option<ImageCursor>,
+    pub limit: u32,
+}
+
+/// A place in the newest-first list of picture rows: `(created_at, id, appid)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageCursor {
+    pub created_at: i64,
+    pub id: ImageId,
+    pub appid: AppId,
+}
+
+impl ImageCursor {
+    /// The cursor just past `image` in the list.
+    pub fn after(image: &ImageRecord) -> ImageCursor {
+        ImageCursor {
+            created_at: image.created_at,
+            id: image.id,
+            appid: image.appid.clone(),
+        }
+    }
+
+    /// `TIME.HEX.APPID`, what `--before` takes.
+    pub fn encode(&self) -> String {
+        format!("{}.{}.{}", self.created_at, self.id.hex(), self.appid)
+    }
+
+    pub fn parse(s: &str) -> Option<ImageCursor> {
+        let mut parts = s.splitn(3, '.');
+        let created_at = parts.next()?.parse().ok()?;
+        let id = ImageId::from_hex(parts.next()?)?;
+        let appid = AppId::parse(parts.next()?)?;
+        Some(ImageCursor {
+            created_at,
+            id,
+            appid,
+        })
+    }
+}
+
+/// What one account's picture rows weigh (`wximg image usage`), from the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUsage {
+    pub appid: AppId,
+    pub pictures: u64,
+    pub bytes: u64,
+}
+
+/// Every account's usage, and what the blobs weigh once (shared bytes counted once).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub apps: Vec<AppUsage>,
+    pub distinct_pictures: u64,
+    pub distinct_bytes: u64,
 }
 
 /// A platform record: a JSON document and its version (bumped by every write).

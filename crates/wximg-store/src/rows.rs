@@ -9,8 +9,8 @@
 use wximg_proto::{AppId, AppType, ImageFormat, ImageId};
 
 use crate::{
-    AppRecord, CallCount, Export, ImageRecord, Record, Result, StableState, StorageError,
-    StoredRecord, TokenKind, TokenRecord,
+    AppRecord, AppUsage, BlockedRecord, CallCount, Export, ImageRecord, Record, Result,
+    StableState, StorageError, StoredRecord, TakedownRecord, TokenKind, TokenRecord,
 };
 
 /// A row's columns by name, for any driver's rows.
@@ -72,7 +72,7 @@ fn appid(row: &impl Columns) -> Result<AppId> {
 }
 
 /// A non-negative integer column that must fit `T` (sizes, dimensions).
-fn fitting<T: TryFrom<i64>>(row: &impl Columns, column: &str, what: &str) -> Result<T> {
+pub(crate) fn fitting<T: TryFrom<i64>>(row: &impl Columns, column: &str, what: &str) -> Result<T> {
     T::try_from(row.int(column)?).map_err(|_| corrupt(what))
 }
 
@@ -161,9 +161,53 @@ pub(crate) fn call_count(row: &impl Columns) -> Result<CallCount> {
     })
 }
 
+/// A `takedowns` row.
+pub(crate) fn takedown(row: &impl Columns) -> Result<TakedownRecord> {
+    Ok(TakedownRecord {
+        generation: row.int("generation")?,
+        id: image_id(row)?,
+        appid: appid(row)?,
+        format: ImageFormat::parse(&row.text("format")?).ok_or_else(|| corrupt("image format"))?,
+        size: fitting(row, "size", "image size")?,
+        taken_at: row.int("taken_at")?,
+        reason: row.text("reason")?,
+        taken_by: row.text("taken_by")?,
+        blocked: row.int("blocked")? != 0,
+    })
+}
+
+/// A `blocked_images` row.
+pub(crate) fn blocked(row: &impl Columns) -> Result<BlockedRecord> {
+    Ok(BlockedRecord {
+        id: image_id(row)?,
+        blocked_at: row.int("blocked_at")?,
+        reason: row.text("reason")?,
+        blocked_by: row.text("blocked_by")?,
+    })
+}
+
+/// A row of [`USAGE_QUERY`].
+pub(crate) fn app_usage(row: &impl Columns) -> Result<AppUsage> {
+    Ok(AppUsage {
+        appid: appid(row)?,
+        pictures: fitting(row, "pictures", "picture count")?,
+        bytes: fitting(row, "bytes", "byte count")?,
+    })
+}
+
+/// `wximg image usage` per account (the same SQL on both databases; sums cast so both
+/// drivers read a 64-bit integer).
+pub(crate) const USAGE_QUERY: &str = "SELECT appid, COUNT(*) AS pictures, \
+     CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM images GROUP BY appid ORDER BY appid";
+
+/// What the blobs weigh, each counted once.
+pub(crate) const DISTINCT_USAGE_QUERY: &str = "SELECT COUNT(*) AS pictures, \
+     CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes \
+     FROM (SELECT id, MAX(size) AS size FROM images GROUP BY id) AS blobs";
+
 /// The tables [`crate::MetaStore::export`] copies, each with the query that reads it
 /// whole (the same SQL on both databases).
-pub(crate) const EXPORT_QUERIES: [(&str, &str); 5] = [
+pub(crate) const EXPORT_QUERIES: [(&str, &str); 7] = [
     ("apps", "SELECT * FROM apps ORDER BY created_at, appid"),
     ("tokens", "SELECT * FROM tokens ORDER BY issued_at"),
     (
@@ -179,6 +223,15 @@ pub(crate) const EXPORT_QUERIES: [(&str, &str); 5] = [
         "SELECT appid, api, day, day_count, minute, minute_count FROM call_counts \
          ORDER BY appid, api",
     ),
+    (
+        "takedowns",
+        "SELECT generation, id, appid, format, size, taken_at, reason, taken_by, blocked \
+         FROM takedowns ORDER BY seq",
+    ),
+    (
+        "blocked_images",
+        "SELECT id, blocked_at, reason, blocked_by FROM blocked_images ORDER BY blocked_at, id",
+    ),
 ];
 
 /// Maps the rows of one of [`EXPORT_QUERIES`]' tables into `export`.
@@ -193,6 +246,8 @@ pub(crate) fn add_to_export<R: Columns>(
         "stable_tokens" => export.stable_states = all(found, stable)?,
         "platform_records" => export.records = all(found, stored_record)?,
         "call_counts" => export.call_counts = all(found, call_count)?,
+        "takedowns" => export.takedowns = all(found, takedown)?,
+        "blocked_images" => export.blocked = all(found, blocked)?,
         other => return Err(StorageError::Corrupt(format!("no export of table {other}"))),
     }
     Ok(())

@@ -18,8 +18,9 @@ use wximg_proto::{AppId, ImageId};
 
 use crate::rows;
 use crate::{
-    AppRecord, Export, ImageRecord, MetaStore, Record, Result, StableState, StorageError,
-    TokenKind, TokenRecord,
+    AppRecord, BlockedRecord, Export, ImageQuery, ImageRecord, MetaStore, Record, Result,
+    StableState, StorageError, TakedownOutcome, TakedownRecord, TakedownRequest, TokenKind,
+    TokenRecord, Usage,
 };
 
 mod upload_path;
@@ -321,18 +322,200 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn image(&self, id: &ImageId) -> Result<Option<ImageRecord>> {
-        let query = sqlx::query("SELECT * FROM images WHERE id = ?").bind(&id.hash()[..]);
+        let query =
+            sqlx::query("SELECT * FROM images WHERE id = ? ORDER BY created_at, appid LIMIT 1")
+                .bind(&id.hash()[..]);
         rows::one(query.fetch_optional(&self.pool).await?, rows::image)
     }
 
+    async fn image_rows(&self, id: &ImageId) -> Result<Vec<ImageRecord>> {
+        let query = sqlx::query("SELECT * FROM images WHERE id = ? ORDER BY created_at, appid")
+            .bind(&id.hash()[..]);
+        rows::all(query.fetch_all(&self.pool).await?, rows::image)
+    }
+
     async fn image_ids(&self) -> Result<Vec<ImageId>> {
-        let query = sqlx::query("SELECT id FROM images");
+        let query = sqlx::query("SELECT DISTINCT id FROM images");
         rows::all(query.fetch_all(&self.pool).await?, rows::image_id)
     }
 
     async fn images(&self) -> Result<Vec<ImageRecord>> {
         let query = sqlx::query("SELECT * FROM images ORDER BY created_at");
         rows::all(query.fetch_all(&self.pool).await?, rows::image)
+    }
+
+    async fn list_images(&self, q: &ImageQuery) -> Result<Vec<ImageRecord>> {
+        let before = q.before.as_ref();
+        let query = sqlx::query(
+            "SELECT * FROM images WHERE (?1 IS NULL OR appid = ?1) \
+             AND (?2 IS NULL OR created_at >= ?2) \
+             AND (?3 IS NULL OR (created_at, id, appid) < (?3, ?4, ?5)) \
+             ORDER BY created_at DESC, id DESC, appid DESC LIMIT ?6",
+        )
+        .bind(q.appid.as_ref().map(|a| a.as_str().to_string()))
+        .bind(q.since)
+        .bind(before.map(|c| c.created_at))
+        .bind(before.map(|c| c.id.hash().to_vec()))
+        .bind(before.map(|c| c.appid.as_str().to_string()))
+        .bind(i64::from(q.limit));
+        rows::all(query.fetch_all(&self.pool).await?, rows::image)
+    }
+
+    async fn usage(&self) -> Result<Usage> {
+        let mut tx = self.pool.begin().await?;
+        let apps = sqlx::query(rows::USAGE_QUERY).fetch_all(&mut *tx).await?;
+        let distinct = sqlx::query(rows::DISTINCT_USAGE_QUERY)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Usage {
+            apps: rows::all(apps, rows::app_usage)?,
+            distinct_pictures: rows::fitting(&distinct, "pictures", "picture count")?,
+            distinct_bytes: rows::fitting(&distinct, "bytes", "byte count")?,
+        })
+    }
+
+    async fn take_down(&self, r: &TakedownRequest) -> Result<TakedownOutcome> {
+        let id = &r.id.hash()[..];
+        let appid = r.appid.as_ref().map(|a| a.as_str().to_string());
+        let mut tx = self.pool.begin().await?;
+        // A write first: the database's one write lock is taken now, so no picture row
+        // (group-committed by the upload path's writer) lands between what this reads
+        // and what it writes.
+        let generation: i64 = sqlx::query_scalar(
+            "UPDATE takedown_generation SET generation = generation + 1 WHERE one = 1 \
+             RETURNING generation",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let removed = rows::all(
+            sqlx::query(
+                "SELECT * FROM images WHERE id = ?1 AND (?2 IS NULL OR appid = ?2) \
+                 ORDER BY created_at, appid",
+            )
+            .bind(id)
+            .bind(&appid)
+            .fetch_all(&mut *tx)
+            .await?,
+            rows::image,
+        )?;
+        if removed.is_empty() {
+            tx.rollback().await?;
+            return Ok(TakedownOutcome {
+                removed,
+                remaining: Vec::new(),
+                blob_removed: false,
+                generation: generation - 1,
+            });
+        }
+        sqlx::query("DELETE FROM images WHERE id = ?1 AND (?2 IS NULL OR appid = ?2)")
+            .bind(id)
+            .bind(&appid)
+            .execute(&mut *tx)
+            .await?;
+        for row in &removed {
+            sqlx::query(
+                "INSERT INTO takedowns (generation, id, appid, format, size, taken_at, reason, \
+                 taken_by, blocked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(generation)
+            .bind(id)
+            .bind(row.appid.as_str())
+            .bind(row.format.as_str())
+            .bind(i64::try_from(row.size).map_err(|_| rows::corrupt("image size"))?)
+            .bind(r.at)
+            .bind(&r.reason)
+            .bind(&r.by)
+            .bind(i64::from(r.block))
+            .execute(&mut *tx)
+            .await?;
+        }
+        if r.block {
+            sqlx::query(
+                "INSERT INTO blocked_images (id, blocked_at, reason, blocked_by) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(r.at)
+            .bind(&r.reason)
+            .bind(&r.by)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let remaining = rows::all(
+            sqlx::query("SELECT * FROM images WHERE id = ? ORDER BY created_at, appid")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?,
+            rows::image,
+        )?;
+        let blob_removed = remaining.is_empty();
+        if blob_removed {
+            sqlx::query(
+                "INSERT INTO blob_deletions (id, since) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(r.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(TakedownOutcome {
+            removed,
+            remaining: remaining.into_iter().map(|row| row.appid).collect(),
+            blob_removed,
+            generation,
+        })
+    }
+
+    async fn finish_blob_deletion(&self, id: &ImageId) -> Result<()> {
+        sqlx::query("DELETE FROM blob_deletions WHERE id = ?")
+            .bind(&id.hash()[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn blob_deletion_pending(&self, id: &ImageId) -> Result<bool> {
+        let found = sqlx::query("SELECT 1 FROM blob_deletions WHERE id = ?")
+            .bind(&id.hash()[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn blob_deletions(&self) -> Result<Vec<ImageId>> {
+        let query = sqlx::query("SELECT id FROM blob_deletions ORDER BY since");
+        rows::all(query.fetch_all(&self.pool).await?, rows::image_id)
+    }
+
+    async fn takedown_generation(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT generation FROM takedown_generation WHERE one = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn takedowns_after(&self, generation: i64) -> Result<Vec<TakedownRecord>> {
+        let query =
+            sqlx::query("SELECT * FROM takedowns WHERE generation > ? ORDER BY generation, seq")
+                .bind(generation);
+        rows::all(query.fetch_all(&self.pool).await?, rows::takedown)
+    }
+
+    async fn takedowns(&self, appid: Option<&AppId>, limit: u32) -> Result<Vec<TakedownRecord>> {
+        let query = sqlx::query(
+            "SELECT * FROM takedowns WHERE (?1 IS NULL OR appid = ?1) ORDER BY seq DESC LIMIT ?2",
+        )
+        .bind(appid.map(|a| a.as_str().to_string()))
+        .bind(i64::from(limit));
+        rows::all(query.fetch_all(&self.pool).await?, rows::takedown)
+    }
+
+    async fn blocked(&self, id: &ImageId) -> Result<Option<BlockedRecord>> {
+        let query = sqlx::query("SELECT * FROM blocked_images WHERE id = ?").bind(&id.hash()[..]);
+        rows::one(query.fetch_optional(&self.pool).await?, rows::blocked)
     }
 
     async fn export(&self) -> Result<Export> {

@@ -56,12 +56,14 @@ pub async fn copy_picture(
     image: &ImageRecord,
 ) -> Result<bool, String> {
     let id = image.id;
+    // One row per (picture, app): another app's row of the same bytes is not this one.
     if target
         .meta
-        .image(&id)
+        .image_rows(&id)
         .await
         .map_err(|e| format!("target lookup: {e}"))?
-        .is_some()
+        .iter()
+        .any(|row| row.appid == image.appid)
     {
         return Ok(false);
     }

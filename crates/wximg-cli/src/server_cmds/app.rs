@@ -6,7 +6,7 @@ use serde_json::json;
 use wximg_proto::{AppId, AppType};
 use wximg_server::platform::{self, Cidr, QuotaLimits, quota, whitelist};
 use wximg_server::{Clock, apps};
-use wximg_store::{AppRecord, MetaStore};
+use wximg_store::{AppRecord, MetaStore, Storage};
 
 use super::StorageArgs;
 
@@ -38,12 +38,31 @@ pub enum AppCommand {
     Show { appid: AppId },
     /// Give the app a new secret (printed once) and end all its tokens.
     RotateSecret { appid: AppId },
-    /// Delete the app and its tokens (its pictures stay served).
-    Delete { appid: AppId },
+    /// Delete the app and its tokens. An app with pictures needs --keep-pictures or
+    /// --delete-pictures.
+    Delete(DeleteArgs),
     /// Show or set the app's quotas (45009 daily, 45011 per minute) and today's counts.
     Quota(QuotaArgs),
     /// Show or change the IP whitelist of the app's token calls (40164 elsewhere).
     Whitelist(WhitelistArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DeleteArgs {
+    appid: AppId,
+    /// Its pictures stay served (listed under the deleted appid by `wximg image list`).
+    #[arg(long, conflicts_with = "delete_pictures")]
+    keep_pictures: bool,
+    /// Take its pictures down first (as `wximg image delete --appid`): bytes another
+    /// account also stored stay for that account.
+    #[arg(long)]
+    delete_pictures: bool,
+    /// With --delete-pictures: the reason the audit log keeps.
+    #[arg(long, requires = "delete_pictures")]
+    reason: Option<String>,
+    /// With --delete-pictures: who, for the audit log.
+    #[arg(long, value_name = "NAME", requires = "delete_pictures")]
+    by: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -140,7 +159,7 @@ pub async fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
             println!("{}", describe(&cx.existing(&appid).await?, cx.json))
         }
         AppCommand::RotateSecret { appid } => rotate_secret(&cx, &appid).await?,
-        AppCommand::Delete { appid } => delete(&cx, &appid).await?,
+        AppCommand::Delete(delete_args) => delete(&storage, &delete_args, cx.json).await?,
         AppCommand::Quota(quota) => {
             cx.existing(&quota.appid).await?;
             quota_command(&cx, quota).await?;
@@ -190,13 +209,49 @@ async fn rotate_secret(cx: &Ctx<'_>, appid: &AppId) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `wximg app delete`: the app and its tokens go; its pictures stay served.
-async fn delete(cx: &Ctx<'_>, appid: &AppId) -> anyhow::Result<()> {
-    if !cx.meta.delete_app(appid).await? {
+/// `wximg app delete`: the app and its tokens go; its pictures stay or are taken down,
+/// as the operator said — never silently either.
+async fn delete(storage: &Storage, args: &DeleteArgs, json: bool) -> anyhow::Result<()> {
+    let appid = &args.appid;
+    if storage.meta.app(appid).await?.is_none() {
         anyhow::bail!("no app {appid} in this storage (see `wximg app list`)");
     }
-    if cx.json {
-        println!("{}", json!({"appid": appid.as_str(), "deleted": true}));
+    let usage = storage.meta.usage().await?;
+    let own = usage.apps.iter().find(|u| &u.appid == appid);
+    let (mut pictures, mut bytes) = own.map_or((0, 0), |u| (u.pictures, u.bytes));
+    if pictures > 0 && !args.keep_pictures && !args.delete_pictures {
+        anyhow::bail!(
+            "{appid} has {pictures} pictures ({bytes} bytes): say what becomes of them. \
+             --keep-pictures keeps them served; --delete-pictures takes them down (bytes \
+             another account also stored stay for it). `wximg image list --appid {appid}` \
+             lists them."
+        );
+    }
+    let taken_down = args.delete_pictures && pictures > 0;
+    if taken_down {
+        let reason = args
+            .reason
+            .clone()
+            .unwrap_or_else(|| format!("account {appid} deleted"));
+        let by = args.by.as_deref().unwrap_or("wximg app delete");
+        (pictures, bytes) = super::image::take_down_app(storage, appid, &reason, by).await?;
+    }
+    // Gone meanwhile (another `app delete`): say so rather than claim it.
+    if !storage.meta.delete_app(appid).await? {
+        anyhow::bail!("no app {appid} in this storage (see `wximg app list`)");
+    }
+    if json {
+        println!(
+            "{}",
+            json!({
+                "appid": appid.as_str(), "deleted": true, "pictures": pictures,
+                "bytes": bytes, "pictures_deleted": taken_down,
+            })
+        );
+    } else if taken_down {
+        println!("deleted {appid}; took down its {pictures} pictures ({bytes} bytes)");
+    } else if pictures > 0 {
+        println!("deleted {appid}; its {pictures} pictures ({bytes} bytes) stay served");
     } else {
         println!("deleted {appid}");
     }

@@ -6,7 +6,9 @@
 //! Exit status: 0 when clean (no lost or damaged picture, no orphan left); 1 otherwise.
 //! With `--json` it prints one object:
 //! `{"clean","rows","blobs","verified","missing":[ids],"corrupt":[{"id","reason"}],
-//!   "orphans":[ids],"removed":[ids]}` (ids as in picture URLs).
+//!   "orphans":[ids],"removed":[ids],"pending_deletions":[ids],"finished_deletions":[ids]}`
+//! (ids as in picture URLs). Pending deletions are blobs a takedown marked for deletion
+//! and did not finish (a crash); `--repair` finishes them at once, without the grace.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -81,6 +83,8 @@ pub async fn run(args: FsckArgs) -> anyhow::Result<ExitCode> {
                 "corrupt": corrupt,
                 "orphans": ids(&report.orphans),
                 "removed": ids(&report.removed),
+                "pending_deletions": ids(&report.pending_deletions),
+                "finished_deletions": ids(&report.finished_deletions),
             })
         );
     } else {
@@ -92,6 +96,15 @@ pub async fn run(args: FsckArgs) -> anyhow::Result<ExitCode> {
         }
         for id in &report.removed {
             println!("removed orphan blob {id}");
+        }
+        for id in &report.pending_deletions {
+            println!(
+                "unfinished takedown: blob {id} is marked for deletion \
+                 (uploads of its bytes are refused until `--repair` finishes it)"
+            );
+        }
+        for id in &report.finished_deletions {
+            println!("finished the takedown of blob {id}");
         }
         println!(
             "{} picture rows, {} blobs: {} verified, {} missing or corrupt, {} orphans, {} removed — {}",

@@ -5,7 +5,8 @@
 //! 1. apps, 2. token rows (ended and expired ones too, so old tokens keep answering
 //!    40001/42001 as before), 3. stable-token states, 4. platform records (whitelists,
 //!    quota limits, third-party platform state) and quota counters, when the source has
-//!    them, 5. pictures: blob, then row.
+//!    them, 5. the takedown audit log and the blocked hashes, when the source has them,
+//!    6. pictures (one row per account): blob, then row.
 //!
 //! The rules that make it safe to run at any time, any number of times:
 //! - **Nothing is overwritten.** Every row is inserted with `ON CONFLICT DO NOTHING`; a
@@ -85,6 +86,8 @@ async fn copy_rows(source: &Storage, target: &PostgresMeta) -> anyhow::Result<()
     println!("{}", imported.stable_states.line("stable-token states"));
     println!("{}", imported.records.line("platform records"));
     println!("{}", imported.call_counts.line("quota counters"));
+    println!("{}", imported.takedowns.line("takedown audit entries"));
+    println!("{}", imported.blocked.line("blocked pictures"));
     Ok(())
 }
 

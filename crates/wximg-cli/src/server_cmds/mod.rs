@@ -1,5 +1,5 @@
-//! The commands that work on storage: `serve`, `app`, `component`, `fsck`, `migrate`,
-//! `backup`, `restore`.
+//! The commands that work on storage: `serve`, `app`, `image`, `component`, `fsck`,
+//! `migrate`, `backup`, `restore`.
 //!
 //! Each takes the same storage flags ([`StorageArgs`]) and opens storage through
 //! `wximg-store`; none writes SQL or files of its own.
@@ -8,6 +8,7 @@ pub mod app;
 pub mod backup;
 pub mod component;
 pub mod fsck;
+pub mod image;
 pub mod migrate;
 pub mod serve;
 

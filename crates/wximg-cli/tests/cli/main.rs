@@ -17,6 +17,7 @@ mod faults_fsck;
 mod faults_logs;
 mod faults_network;
 mod faults_storage;
+mod image_cmds;
 mod memory;
 mod ops_backup;
 mod platform_cli;

@@ -3,7 +3,8 @@
 //! Content never changes under a URL (the id is the content's hash), so answers carry a
 //! strong `ETag` (the hash) and `Cache-Control: public, max-age=31536000, immutable`;
 //! `If-None-Match` gives 304 and a single `Range` gives 206. Anything that is not a stored
-//! picture of that format — unknown ids, `..`, encoded tricks — is a plain 404.
+//! picture of that format — unknown ids, taken-down pictures, `..`, encoded tricks — is a
+//! plain 404.
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
@@ -90,6 +91,9 @@ async fn serve(
     let Some(id) = picture_id(path) else {
         return not_found();
     };
+    // Before the row is read: a fill based on a row read before a takedown this node has
+    // not applied yet is dropped once it applies it (see `picture_cache`).
+    let generation = state.pictures.as_ref().map_or(0, |c| c.generation());
     let (record, cached) = match find(&state, &id, format).await {
         Ok(Some(found)) => found,
         Ok(None) => return not_found(),
@@ -116,7 +120,7 @@ async fn serve(
             };
             (status, answer.0, body).into_response()
         }
-        None => stream(&state, record, range, status, answer.0).await,
+        None => stream(&state, record, range, status, answer.0, generation).await,
     }
 }
 
@@ -155,17 +159,21 @@ async fn stream(
     range: Option<std::ops::Range<u64>>,
     status: StatusCode,
     headers: HeaderMap,
+    generation: i64,
 ) -> Response {
     let id = record.id;
     match state.storage.blobs.get(&id, range).await {
         Ok(Some(stream)) => {
             if let Some(cache) = &state.pictures {
-                cache.fill_later(&state.storage, record);
+                cache.fill_later(&state.storage, record, generation);
             }
             (status, headers, Body::from_stream(stream)).into_response()
         }
         Ok(None) => {
-            tracing::error!(%id, "picture row without its blob: run `wximg fsck`");
+            // Taken down between the row's read and now; otherwise storage is damaged.
+            if matches!(state.storage.meta.image(&id).await, Ok(Some(_))) {
+                tracing::error!(%id, "picture row without its blob: run `wximg fsck`");
+            }
             not_found()
         }
         Err(e) => {

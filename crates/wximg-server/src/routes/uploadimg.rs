@@ -4,7 +4,8 @@
 //! storage failure answers -1 and leaves no row pointing at a missing blob. In order: the
 //! caller (41001/40001/42001, see `crate::extract::Caller`), its grant and app type
 //! (48001), the quota (45009/45011), the body read streaming (44002/47001/41005/40009, see
-//! `crate::media`), the picture rules (40005/40009), then storage.
+//! `crate::media`), the picture rules (40005/40009), then storage (87014 for bytes taken
+//! down with `--block`, refused in the row's own insert).
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;

@@ -5,7 +5,10 @@
 
 use super::{PostgresMeta, insert_token};
 use crate::transfer::Tally;
-use crate::{AppRecord, CallCount, Export, Result, StableState, StoredRecord, TokenRecord};
+use crate::{
+    AppRecord, BlockedRecord, CallCount, Export, Result, StableState, StoredRecord, TakedownRecord,
+    TokenRecord,
+};
 
 impl PostgresMeta {
     /// `wximg migrate`: stores every row of `rows` whose key is not here yet, and counts
@@ -33,7 +36,64 @@ impl PostgresMeta {
                 .call_counts
                 .add(self.import_call_count(count).await?);
         }
+        for blocked in &rows.blocked {
+            imported.blocked.add(self.import_blocked(blocked).await?);
+        }
+        if !rows.takedowns.is_empty() {
+            // The audit log is history: its rows join this deployment's under one new
+            // generation (nodes here never cached the source's pictures).
+            let generation: i64 = sqlx::query_scalar(
+                "UPDATE takedown_generation SET generation = generation + 1 WHERE one = 1 \
+                 RETURNING generation",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            for takedown in &rows.takedowns {
+                imported
+                    .takedowns
+                    .add(self.import_takedown(takedown, generation).await?);
+            }
+        }
         Ok(imported)
+    }
+
+    /// A blocked hash, unless it is blocked here already.
+    async fn import_blocked(&self, b: &BlockedRecord) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO blocked_images (id, blocked_at, reason, blocked_by) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&b.id.hash()[..])
+        .bind(b.blocked_at)
+        .bind(&b.reason)
+        .bind(&b.blocked_by)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// An audit entry, unless the same one (picture, account, time, reason, by) is here.
+    async fn import_takedown(&self, t: &TakedownRecord, generation: i64) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO takedowns (generation, id, appid, format, size, taken_at, reason, \
+             taken_by, blocked) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+             WHERE NOT EXISTS (SELECT 1 FROM takedowns WHERE id = $2 AND appid = $3 \
+             AND taken_at = $6 AND reason = $7 AND taken_by = $8)",
+        )
+        .bind(generation)
+        .bind(&t.id.hash()[..])
+        .bind(t.appid.as_str())
+        .bind(t.format.as_str())
+        .bind(i64::try_from(t.size).map_err(|_| crate::rows::corrupt("image size"))?)
+        .bind(t.taken_at)
+        .bind(&t.reason)
+        .bind(&t.taken_by)
+        .bind(i64::from(t.blocked))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
     }
 
     async fn import_app(&self, app: &AppRecord) -> Result<bool> {
@@ -109,4 +169,6 @@ pub struct Imported {
     pub stable_states: Tally,
     pub records: Tally,
     pub call_counts: Tally,
+    pub takedowns: Tally,
+    pub blocked: Tally,
 }

@@ -11,7 +11,8 @@
 //! - **Picture rows** are *group-committed* by one writer thread: it takes every row
 //!   waiting, commits them in one transaction (one fsync of the WAL), then answers each
 //!   caller. Under load one fsync acknowledges many uploads; alone, a row still commits
-//!   at once.
+//!   at once. Each row is checked against the block list and the blob-deletion marks in
+//!   the same transaction (see `crate::takedown`), and refused alone.
 //!
 //! The schema and every other statement stay with sqlx ([`super::SqliteMeta`]); both
 //! drivers link the same SQLite library and share the database file.
@@ -142,9 +143,15 @@ fn write_images(path: &Path, queue: mpsc::Receiver<ImageJob>) {
                 }
                 result
             });
-        for (_, reply) in group {
+        for (i, (image, reply)) in group.into_iter().enumerate() {
             let answer = match &result {
-                Ok(()) => Ok(()),
+                Ok(refusals) => match refusals.get(i) {
+                    Some(Some(Refusal::Blocked)) => Err(StorageError::Blocked(image.id)),
+                    Some(Some(Refusal::DeletionPending)) => {
+                        Err(StorageError::DeletionPending(image.id))
+                    }
+                    _ => Ok(()),
+                },
                 Err(e) => Err(StorageError::Unavailable(format!(
                     "group commit failed: {e}"
                 ))),
@@ -154,14 +161,41 @@ fn write_images(path: &Path, queue: mpsc::Receiver<ImageJob>) {
     }
 }
 
-fn insert_images(conn: &mut Connection, group: &[ImageJob]) -> rusqlite::Result<()> {
+/// Why a row of a group was not inserted (the others are).
+enum Refusal {
+    Blocked,
+    DeletionPending,
+}
+
+/// Commits the group's rows in one transaction; returns, for each, why it was refused if
+/// it was.
+fn insert_images(
+    conn: &mut Connection,
+    group: &[ImageJob],
+) -> rusqlite::Result<Vec<Option<Refusal>>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut refusals = Vec::with_capacity(group.len());
     {
+        let mut check = tx.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM blocked_images WHERE id = ?1) AS blocked, \
+             EXISTS (SELECT 1 FROM blob_deletions WHERE id = ?1) AS pending",
+        )?;
         let mut insert = tx.prepare_cached(
             "INSERT INTO images (id, format, size, width, height, appid, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id, appid) DO NOTHING",
         )?;
         for (image, _) in group {
+            let (blocked, pending): (bool, bool) =
+                check.query_row([&image.id.hash()[..]], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            if blocked || pending {
+                refusals.push(Some(if blocked {
+                    Refusal::Blocked
+                } else {
+                    Refusal::DeletionPending
+                }));
+                continue;
+            }
+            refusals.push(None);
             insert.execute(rusqlite::params![
                 &image.id.hash()[..],
                 image.format.as_str(),
@@ -173,5 +207,6 @@ fn insert_images(conn: &mut Connection, group: &[ImageJob]) -> rusqlite::Result<
             ])?;
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(refusals)
 }
