@@ -44,11 +44,19 @@ const SHED_AFTER_IDLE: Duration = Duration::from_secs(1);
 const SHED_WAIT: Duration = Duration::from_millis(500);
 
 /// Descriptors kept back from the derived connection cap: the database, blob files being
-/// written, the log, the listener.
-const RESERVED_FDS: u64 = 128;
+/// written, the log, the listener, and the sockets of lingering closes.
+const RESERVED_FDS: u64 = 128 + LINGERING_CLOSES as u64;
 
 /// Highest derived connection cap (each connection costs up to ~64 KB of buffers).
 const MAX_DERIVED_CONNECTIONS: u64 = 8192;
+
+/// Connections closed with unread data that may linger at once (see [`Lingering`]);
+/// counted in [`RESERVED_FDS`].
+const LINGERING_CLOSES: usize = 64;
+
+/// Longest a lingering close waits for the client's data to stop, in all and per read.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_READ: Duration = Duration::from_millis(500);
 
 /// Limits of the accept loop (see the module docs).
 #[derive(Debug, Clone, Copy)]
@@ -146,6 +154,7 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // Refusals write a few bytes and close; bounded so a flood cannot pile them up.
     let refusals = Arc::new(Semaphore::new(64));
+    let lingering = Arc::new(Semaphore::new(LINGERING_CLOSES));
     let (shed, _) = watch::channel(0u64);
     let tracker = tokio_util::task::TaskTracker::new();
     let stopping = tokio_util::sync::CancellationToken::new();
@@ -200,6 +209,7 @@ pub async fn serve(
             header_timeout: limits.header_timeout,
             shed: shed.subscribe(),
             stopping: stopping.clone(),
+            lingering: lingering.clone(),
             _permit: permit,
         };
         tracker.spawn(connection.run());
@@ -220,6 +230,8 @@ struct Connection {
     header_timeout: Duration,
     shed: watch::Receiver<u64>,
     stopping: tokio_util::sync::CancellationToken,
+    /// Slots for closing with unread data (see [`Lingering`]).
+    lingering: Arc<Semaphore>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -236,6 +248,7 @@ impl Connection {
             header_timeout,
             mut shed,
             stopping,
+            lingering,
             _permit,
         } = self;
 
@@ -280,6 +293,10 @@ impl Connection {
                 }
             }
         });
+        let stream = Lingering {
+            stream: Some(stream),
+            slots: lingering,
+        };
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         tokio::pin!(connection);
         let mut tick = tokio::time::interval(header_timeout.min(Duration::from_secs(1)));
@@ -314,6 +331,126 @@ impl Connection {
                 }
             }
         }
+    }
+}
+
+/// A connection's socket that closes *lingering*, as nginx's `lingering_close` does: if
+/// the client is still sending when the connection ends (an answer with
+/// `Connection: close` to a body not read), the kernel would answer the unread data with a
+/// reset, and a reset makes the client's kernel throw away what it has received but not
+/// yet read, the answer included. So when data is waiting at the close, the socket's
+/// write side is shut (the client sees the end of the answer) and what the client still
+/// sends is read and thrown away, for at most [`LINGER_TIME`] (and [`LINGER_READ`]
+/// between reads), before the socket is closed. At most [`LINGERING_CLOSES`] at once;
+/// past them, and when nothing is waiting (an idle connection shed, say), it closes at
+/// once.
+struct Lingering {
+    stream: Option<TcpStream>,
+    slots: Arc<Semaphore>,
+}
+
+impl Lingering {
+    fn stream(&mut self) -> std::io::Result<&mut TcpStream> {
+        self.stream
+            .as_mut()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
+    }
+}
+
+impl tokio::io::AsyncRead for Lingering {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Lingering {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.stream() {
+            Ok(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.stream() {
+            Ok(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl Drop for Lingering {
+    fn drop(&mut self) {
+        let Some(stream) = self.stream.take() else {
+            return;
+        };
+        let mut probe = [0u8; 1];
+        // Data waiting now means the client is still sending: closing would reset.
+        let waiting = matches!(stream.try_read(&mut probe), Ok(n) if n > 0);
+        if !waiting {
+            return;
+        }
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let _slot = slot;
+            let mut stream = stream;
+            let _ = stream.shutdown().await;
+            let mut sink = vec![0u8; 16 * 1024];
+            let _ = tokio::time::timeout(LINGER_TIME, async {
+                while let Ok(Ok(n)) =
+                    tokio::time::timeout(LINGER_READ, stream.read(&mut sink)).await
+                {
+                    if n == 0 {
+                        return;
+                    }
+                }
+            })
+            .await;
+        });
     }
 }
 
