@@ -54,8 +54,10 @@ const MAX_DERIVED_CONNECTIONS: u64 = 8192;
 /// counted in [`RESERVED_FDS`].
 const LINGERING_CLOSES: usize = 64;
 
-/// Longest a lingering close waits for the client's data to stop, in all and per read.
+/// Longest a lingering close waits for the client's data to stop, in all and per read,
+/// and the most it reads.
 const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 4 << 20;
 const LINGER_READ: Duration = Duration::from_millis(500);
 
 /// Limits of the accept loop (see the module docs).
@@ -341,7 +343,7 @@ impl Connection {
 /// yet read, the answer included. So when data is waiting at the close, the socket's
 /// write side is shut (the client sees the end of the answer) and what the client still
 /// sends is read and thrown away, for at most [`LINGER_TIME`] (and [`LINGER_READ`]
-/// between reads), before the socket is closed. At most [`LINGERING_CLOSES`] at once;
+/// between reads) and [`LINGER_BYTES`], before the socket is closed. At most [`LINGERING_CLOSES`] at once;
 /// past them, and when nothing is waiting (an idle connection shed, say), it closes at
 /// once.
 struct Lingering {
@@ -441,10 +443,12 @@ impl Drop for Lingering {
             let _ = stream.shutdown().await;
             let mut sink = vec![0u8; 16 * 1024];
             let _ = tokio::time::timeout(LINGER_TIME, async {
+                let mut read = 0;
                 while let Ok(Ok(n)) =
                     tokio::time::timeout(LINGER_READ, stream.read(&mut sink)).await
                 {
-                    if n == 0 {
+                    read += n;
+                    if n == 0 || read > LINGER_BYTES {
                         return;
                     }
                 }

@@ -165,6 +165,7 @@ fn upload_recovers_after_the_token_is_force_refreshed() {
 /// allocation: no line for any file), or with the memory to spare, decoded 4.8 GB.
 #[test]
 fn fit_batch_refuses_pixel_bombs_and_reports_every_file() {
+    let _heavy = crate::support::heavy();
     let s = AppServer::start();
     let dir = tempfile::tempdir().unwrap();
     let small = write_picture(

@@ -22,6 +22,7 @@ fn start(data: &Path) -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_uploads_survive_sigkill() {
+    let _heavy = crate::support::heavy();
     let data = tempfile::tempdir().expect("tempdir");
     let App { appid, secret, .. } = create_app(Backend::Embedded(data.path()), "official");
 

@@ -101,6 +101,7 @@ fn hostile_heads(token: &str, len: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_hostile_bodies_cost_bounded_memory_and_healthz_still_answers() {
+    let _heavy = crate::support::heavy();
     const CONNECTIONS: usize = 1_000;
     const BODY: usize = 2 << 20;
     let (_dir, server, token) = start_with_app(&[]).await;

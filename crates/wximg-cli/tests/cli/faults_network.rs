@@ -259,6 +259,7 @@ async fn an_oversized_request_head_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_connections_opened_and_dropped() {
+    let _heavy = crate::support::heavy();
     let (_dir, server, token) = start_with_app(&[]).await;
     let pid = server.child.id();
     let http = http();
@@ -325,6 +326,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_multipart_framing_costs_bounded_memory_and_linear_time() {
+    let _heavy = crate::support::heavy();
     let (_dir, server, token) = start_with_app(&[]).await;
     let pid = server.child.id();
     let http = http();

@@ -3,7 +3,8 @@
 //!
 //! Nothing here changes process-wide state (no `std::env::set_var`, no rlimits, no signal
 //! handlers): every server, mount and service a test touches is its own, so the tests
-//! run side by side like those of any one binary.
+//! run side by side like those of any one binary — but for the few that load or time the
+//! whole machine, which take `support::heavy()` and so run one at a time.
 
 mod support;
 

@@ -64,6 +64,7 @@ async fn until_acked(acked: &Mutex<Vec<Acked>>, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_under_load_holds_every_upload_acknowledged_before_it_started() {
+    let _heavy = crate::support::heavy();
     let dir = tempfile::tempdir().expect("tempdir");
     let (data, dest, restored) = (
         dir.path().join("data"),

@@ -18,6 +18,18 @@ pub use services::{PrivateServices, Services, services};
 
 pub const WXIMG: &str = env!("CARGO_BIN_EXE_wximg");
 
+/// Serialises the tests that load the whole machine (a thousand connections and more,
+/// pixel bombs, uploads under load, SIGKILL loops) and those that time the server under
+/// attack: side by side on CI's two cores, one's timings would measure the other's load.
+/// Held for the whole test (`let _heavy = heavy();`).
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that panicked while holding it leaves nothing to repair.
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Where a `wximg` command keeps its state.
 #[derive(Clone, Copy, Debug)]
 pub enum Backend<'a> {
