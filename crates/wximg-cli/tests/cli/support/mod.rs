@@ -21,13 +21,39 @@ pub const WXIMG: &str = env!("CARGO_BIN_EXE_wximg");
 /// Serialises the tests that load the whole machine (a thousand connections and more,
 /// pixel bombs, uploads under load, SIGKILL loops) and those that time the server under
 /// attack: side by side on CI's two cores, one's timings would measure the other's load.
-/// Held for the whole test (`let _heavy = heavy();`).
-pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    // A test that panicked while holding it leaves nothing to repair.
-    HEAVY
+/// Held for the whole test (`let _heavy = heavy();`); it blocks, which is fine at a
+/// test's start, before its runtime has anything else to run.
+pub fn heavy() -> Heavy {
+    let mut busy = HEAVY
+        .0
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    while *busy {
+        busy = HEAVY
+            .1
+            .wait(busy)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    }
+    *busy = true;
+    Heavy
+}
+
+static HEAVY: (std::sync::Mutex<bool>, std::sync::Condvar) =
+    (std::sync::Mutex::new(false), std::sync::Condvar::new());
+
+/// The turn of one heavy test (see [`heavy`]); the next one's when dropped, even by a
+/// panic.
+pub struct Heavy;
+
+impl Drop for Heavy {
+    fn drop(&mut self) {
+        let mut busy = HEAVY
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *busy = false;
+        HEAVY.1.notify_one();
+    }
 }
 
 /// Where a `wximg` command keeps its state.
