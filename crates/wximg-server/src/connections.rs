@@ -44,15 +44,11 @@ const SHED_AFTER_IDLE: Duration = Duration::from_secs(1);
 const SHED_WAIT: Duration = Duration::from_millis(500);
 
 /// Descriptors kept back from the derived connection cap: the database, blob files being
-/// written, the log, the listener, and the sockets of lingering closes.
-const RESERVED_FDS: u64 = 128 + LINGERING_CLOSES as u64;
+/// written, the log, the listener.
+const RESERVED_FDS: u64 = 128;
 
 /// Highest derived connection cap (each connection costs up to ~64 KB of buffers).
 const MAX_DERIVED_CONNECTIONS: u64 = 8192;
-
-/// Connections closed with unread data that may linger at once (see [`Lingering`]);
-/// counted in [`RESERVED_FDS`].
-const LINGERING_CLOSES: usize = 64;
 
 /// Longest a lingering close waits for the client's data to stop, in all and per read,
 /// and the most it reads.
@@ -156,7 +152,6 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // Refusals write a few bytes and close; bounded so a flood cannot pile them up.
     let refusals = Arc::new(Semaphore::new(64));
-    let lingering = Arc::new(Semaphore::new(LINGERING_CLOSES));
     let (shed, _) = watch::channel(0u64);
     let tracker = tokio_util::task::TaskTracker::new();
     let stopping = tokio_util::sync::CancellationToken::new();
@@ -211,7 +206,6 @@ pub async fn serve(
             header_timeout: limits.header_timeout,
             shed: shed.subscribe(),
             stopping: stopping.clone(),
-            lingering: lingering.clone(),
             _permit: permit,
         };
         tracker.spawn(connection.run());
@@ -232,8 +226,6 @@ struct Connection {
     header_timeout: Duration,
     shed: watch::Receiver<u64>,
     stopping: tokio_util::sync::CancellationToken,
-    /// Slots for closing with unread data (see [`Lingering`]).
-    lingering: Arc<Semaphore>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -250,7 +242,6 @@ impl Connection {
             header_timeout,
             mut shed,
             stopping,
-            lingering,
             _permit,
         } = self;
 
@@ -295,9 +286,10 @@ impl Connection {
                 }
             }
         });
+        // The connection's permit goes with its socket: a lingering close still counts.
         let stream = Lingering {
             stream: Some(stream),
-            slots: lingering,
+            permit: Some(_permit),
         };
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         tokio::pin!(connection);
@@ -343,12 +335,12 @@ impl Connection {
 /// yet read, the answer included. So when data is waiting at the close, the socket's
 /// write side is shut (the client sees the end of the answer) and what the client still
 /// sends is read and thrown away, for at most [`LINGER_TIME`] (and [`LINGER_READ`]
-/// between reads) and [`LINGER_BYTES`], before the socket is closed. At most [`LINGERING_CLOSES`] at once;
-/// past them, and when nothing is waiting (an idle connection shed, say), it closes at
-/// once.
+/// between reads) and [`LINGER_BYTES`], before the socket is closed. The connection's
+/// permit is held until then, so lingering sockets count against `--max-connections`.
+/// When nothing is waiting (an idle connection shed, say), it closes at once.
 struct Lingering {
     stream: Option<TcpStream>,
-    slots: Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Lingering {
@@ -431,14 +423,12 @@ impl Drop for Lingering {
         if !waiting {
             return;
         }
-        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-            return;
-        };
+        let permit = self.permit.take();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         runtime.spawn(async move {
-            let _slot = slot;
+            let _permit = permit;
             let mut stream = stream;
             let _ = stream.shutdown().await;
             let mut sink = vec![0u8; 16 * 1024];

@@ -31,7 +31,7 @@ pub struct ServeArgs {
     #[arg(long, env = "WXIMG_HEADER_TIMEOUT", default_value_t = 30)]
     pub header_timeout: u64,
     /// Connections held at once; past it idle ones are closed to make room, else new
-    /// clients get 503 (default: the descriptor limit less 192, at most 8192).
+    /// clients get 503 (default: the descriptor limit less 128, at most 8192).
     #[arg(long, env = "WXIMG_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
     /// Megabytes of hot pictures kept in memory for GETs (0: off).
