@@ -97,10 +97,11 @@ install_moto() {
 
 garage_version_ok() {
     [[ -x "$GARAGE_BIN" ]] || return 1
-    # `garage --version` prints e.g. "garage v2.5.0 [features: …]".
+    # `garage --version` prints "garage cargo:2.5.0 [features: …]" for a crates.io build
+    # ("garage v2.5.0 …" for one from git).
     local v
     v=$("$GARAGE_BIN" --version 2>/dev/null) || return 1
-    [[ "$v" == "garage v$GARAGE_VERSION" || "$v" == "garage v$GARAGE_VERSION "* ]]
+    [[ "$v " == "garage cargo:$GARAGE_VERSION "* || "$v " == "garage v$GARAGE_VERSION "* ]]
 }
 
 # Builds Garage from crates.io into the cache once per machine (cargo install; ~15 min on
@@ -114,7 +115,7 @@ install_garage() {
     flock 9
     if ! garage_version_ok; then
         log "building Garage $GARAGE_VERSION from crates.io into $GARAGE_ROOT (first time only:"
-        log "  about 15 minutes on two cores; log in $CACHE/garage-build.log)…"
+        log "  about 10-15 minutes on two idle cores, longer on a busy machine; log in $CACHE/garage-build.log)…"
         local build="$CACHE/garage-build" started=$SECONDS
         # CARGO_TARGET_DIR of the caller (the project's) must not receive Garage's build.
         if ! CARGO_TARGET_DIR="$build" cargo install --locked --force garage \
