@@ -26,11 +26,12 @@
 //!     new picture.
 //!   - **ignored** (Garage 2.x accepts the header and overwrites): a HEAD first, and a PUT
 //!     only when the object is absent. Re-storing a picture that is there therefore never
-//!     rewrites it — on Garage an overwrite replaces the object's version, and a GET of
-//!     the old version still in flight then fails ("version is deleted") or is cut off.
-//!     Two nodes storing the same *new* bytes at once may both PUT; the later simply
-//!     replaces identical bytes (S3 objects appear whole), both acknowledge, and there is
-//!     still one object. Nothing here relies on the precondition for correctness.
+//!     rewrites it: an overwrite would send the whole body again and make a new object
+//!     version, and Garage's GET answers 500 ("version is deleted") if the version it is
+//!     reading is replaced meanwhile. Two nodes storing the same *new* bytes at once may
+//!     both PUT; the later simply replaces identical bytes (S3 objects appear whole), both
+//!     acknowledge, and there is still one object. Nothing here relies on the
+//!     precondition for correctness.
 //!
 //!   Either way a blob already there with another size is reported, not overwritten.
 //! - **Streamed reads**: `get` hands back the HTTP body as it arrives (and a `Range` is
