@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
 # Real backing services for the scale-out tests: a PostgreSQL cluster and an S3-compatible
-# server (moto), both on loopback, on random free ports, in a temp directory.
+# server, both on loopback, on random free ports, in a temp directory.
 #
 #   eval "$(scripts/services.sh start)"; trap 'scripts/services.sh stop' EXIT
+#   eval "$(WXIMG_S3_SERVER=garage scripts/services.sh start)"     # Garage instead of moto
+#
+# The S3 server is `WXIMG_S3_SERVER`: `moto` (the default; a mock of AWS from PyPI, starts
+# in a second, enforces `If-None-Match: *`) or `garage` (a production S3 engine, crates.io;
+# single node, replication_factor 1; ignores `If-None-Match: *`). Garage is AGPL: it runs
+# as a separate process here and nothing of it is linked into wximg.
 #
 # `start` installs what is missing (Debian `postgresql` when `initdb`/`pg_ctl` are absent;
-# `moto[server]` from PyPI into a venv cached under ${XDG_CACHE_HOME:-~/.cache}/wximg-ci/),
+# `moto[server]` from PyPI into a venv cached under ${XDG_CACHE_HOME:-~/.cache}/wximg-ci/;
+# for garage, `cargo install garage` into the same cache: the FIRST BUILD TAKES ABOUT 15
+# MINUTES on two cores, later starts reuse the binary while its version matches),
 # starts both, creates a bucket and prints `export …` lines on stdout (progress goes to
 # stderr):
 #   WXIMG_SERVICES_DIR        the temp directory (data, logs, PIDs; `stop` removes it)
 #   WXIMG_TEST_DATABASE_URL   postgres://wximg:PASSWORD@127.0.0.1:PORT/wximg
-#   WXIMG_TEST_STORE          s3://wximg-test?endpoint=http://127.0.0.1:PORT&region=us-east-1
+#   WXIMG_TEST_STORE          s3://wximg-test?endpoint=http://127.0.0.1:PORT&region=REGION
+#                             (region us-east-1 on moto, garage on Garage)
 #   AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
+#   WXIMG_TEST_S3_SERVER      moto | garage
 #   WXIMG_TEST_PG_PID WXIMG_TEST_S3_PID
 #
 # Other commands act on the services of $WXIMG_SERVICES_DIR (default: the last started):
 #   stop                 stop both, remove the directory
 #   pg-stop | pg-start   stop / restart PostgreSQL on the same port and data (outage tests)
-#   s3-stop | s3-start   kill / restart moto on the same port and recreate the bucket
-#                        (moto keeps objects in memory: they are gone after a restart)
+#   s3-stop | s3-start   kill / restart the S3 server on the same port (moto keeps objects
+#                        in memory: they are gone after a restart and the bucket is
+#                        recreated; Garage keeps its data, key and bucket on disk)
 #   env                  print the export lines again
+#   install-garage       build Garage into the cache if it is not there (what `start`
+#                        does for WXIMG_S3_SERVER=garage), print the binary's path
 #
 # PostgreSQL refuses to run as root: as root the cluster runs as the `postgres` user
 # (created by Debian's package), otherwise as the calling user. Nothing listens beyond
@@ -31,6 +44,10 @@ MOTO_VENV="$CACHE/moto-venv"
 MOTO_SPEC="${WXIMG_MOTO_SPEC:-moto[server]>=5,<6}"
 LAST="${TMPDIR:-/tmp}/wximg-services.last"
 BUCKET=wximg-test
+# Garage: exactly this version from crates.io, built once per machine into the cache.
+GARAGE_VERSION="${WXIMG_GARAGE_VERSION:-2.5.0}"
+GARAGE_ROOT="$CACHE/garage"
+GARAGE_BIN="$GARAGE_ROOT/bin/garage"
 
 log() { echo "services.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -78,6 +95,42 @@ install_moto() {
     "$MOTO_VENV/bin/pip" install -q --disable-pip-version-check "$MOTO_SPEC" >&2
 }
 
+garage_version_ok() {
+    [[ -x "$GARAGE_BIN" ]] || return 1
+    # `garage --version` prints "garage cargo:2.5.0 [features: …]" for a crates.io build
+    # ("garage v2.5.0 …" for one from git).
+    local v
+    v=$("$GARAGE_BIN" --version 2>/dev/null) || return 1
+    [[ "$v " == "garage cargo:$GARAGE_VERSION "* || "$v " == "garage v$GARAGE_VERSION "* ]]
+}
+
+# Builds Garage from crates.io into the cache once per machine (cargo install; ~15 min on
+# two cores the first time). Under a lock, so tests starting services in parallel build it
+# once; the build directory is removed afterwards (several GB), the binary kept.
+install_garage() {
+    if garage_version_ok; then return; fi
+    command -v cargo >/dev/null || die "cargo is needed to build Garage"
+    mkdir -p "$CACHE"
+    exec 9>"$CACHE/garage.lock"
+    flock 9
+    if ! garage_version_ok; then
+        log "building Garage $GARAGE_VERSION from crates.io into $GARAGE_ROOT (first time only:"
+        log "  about 10-15 minutes on two idle cores, longer on a busy machine; log in $CACHE/garage-build.log)…"
+        local build="$CACHE/garage-build" started=$SECONDS
+        # CARGO_TARGET_DIR of the caller (the project's) must not receive Garage's build.
+        if ! CARGO_TARGET_DIR="$build" cargo install --locked --force garage \
+            --version "=$GARAGE_VERSION" --root "$GARAGE_ROOT" >"$CACHE/garage-build.log" 2>&1; then
+            tail -n 30 "$CACHE/garage-build.log" >&2
+            die "building Garage failed (full log: $CACHE/garage-build.log)"
+        fi
+        rm -rf "$build"
+        garage_version_ok || die "built Garage, but $GARAGE_BIN --version is not $GARAGE_VERSION"
+        log "Garage built in $((SECONDS - started)) s"
+    fi
+    flock -u 9
+    exec 9>&-
+}
+
 # Runs a command as the cluster's owner.
 as_pg() {
     if [[ $(id -u) -eq 0 ]]; then
@@ -100,20 +153,26 @@ load_state() {
     [[ -n "$DIR" && -f "$DIR/state" ]] || die "no services started (no WXIMG_SERVICES_DIR, no $LAST)"
     # shellcheck disable=SC1091
     source "$DIR/state"
+    S3_SERVER=${S3_SERVER:-moto}
 }
 
 print_env() {
+    local region=us-east-1 key=wximg-test secret=wximg-test-secret
+    if [[ "$S3_SERVER" == garage ]]; then
+        region=garage key=$GARAGE_KEY_ID secret=$GARAGE_SECRET
+    fi
     cat <<EOT
 export WXIMG_SERVICES_DIR='$DIR'
 export WXIMG_TEST_DATABASE_URL='postgres://wximg:$PG_PASSWORD@127.0.0.1:$PG_PORT/wximg'
-export WXIMG_TEST_STORE='s3://$BUCKET?endpoint=http://127.0.0.1:$S3_PORT&region=us-east-1'
-export AWS_ACCESS_KEY_ID='wximg-test' AWS_SECRET_ACCESS_KEY='wximg-test-secret' AWS_REGION='us-east-1'
+export WXIMG_TEST_STORE='s3://$BUCKET?endpoint=http://127.0.0.1:$S3_PORT&region=$region'
+export AWS_ACCESS_KEY_ID='$key' AWS_SECRET_ACCESS_KEY='$secret' AWS_REGION='$region'
+export WXIMG_TEST_S3_SERVER='$S3_SERVER'
 export WXIMG_TEST_PG_PID='$(pg_pid)' WXIMG_TEST_S3_PID='$(s3_pid)'
 EOT
 }
 
 pg_pid() { head -n1 "$DIR/pg/data/postmaster.pid" 2>/dev/null || true; }
-s3_pid() { cat "$DIR/moto.pid" 2>/dev/null || true; }
+s3_pid() { cat "$DIR/s3.pid" 2>/dev/null || true; }
 
 pg_start() {
     as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/log" -w -t 60 start >/dev/null \
@@ -127,10 +186,17 @@ pg_stop() {
 }
 
 s3_start() {
+    case "$S3_SERVER" in
+        moto) moto_start ;;
+        garage) garage_start ;;
+    esac
+}
+
+moto_start() {
     # setsid: its own session, so the caller's Ctrl-C or job control leaves it alone and
     # `stop` ends exactly this process.
-    setsid "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >>"$DIR/moto.log" 2>&1 </dev/null &
-    echo $! >"$DIR/moto.pid"
+    setsid "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >>"$DIR/s3.log" 2>&1 </dev/null &
+    echo $! >"$DIR/s3.pid"
     for _ in $(seq 1 150); do
         if python3 - "$S3_PORT" "$BUCKET" <<'PY' 2>/dev/null; then return; fi
 import sys, urllib.request
@@ -138,11 +204,85 @@ port, bucket = sys.argv[1], sys.argv[2]
 req = urllib.request.Request(f"http://127.0.0.1:{port}/{bucket}", method="PUT")
 urllib.request.urlopen(req, timeout=1).read()
 PY
-        kill -0 "$(s3_pid)" 2>/dev/null || { cat "$DIR/moto.log" >&2; die "moto_server exited"; }
+        kill -0 "$(s3_pid)" 2>/dev/null || { cat "$DIR/s3.log" >&2; die "moto_server exited"; }
         sleep 0.1
     done
-    cat "$DIR/moto.log" >&2
+    cat "$DIR/s3.log" >&2
     die "moto_server did not answer on 127.0.0.1:$S3_PORT"
+}
+
+garage() { "$GARAGE_BIN" -c "$DIR/garage/garage.toml" "$@"; }
+
+# A single Garage node: config, then (first start only) layout, key and bucket. Its
+# metadata and data live under $DIR/garage, so a restart keeps objects, key and bucket.
+garage_start() {
+    local g="$DIR/garage" first=
+    if [[ ! -f "$g/garage.toml" ]]; then
+        first=1
+        mkdir -p "$g/meta" "$g/data"
+        # fsync on: with one node and replication_factor 1 the disk is the only
+        # redundancy, and the embedded store it is compared with fsyncs too.
+        cat >"$g/garage.toml" <<EOT
+metadata_dir = "$g/meta"
+data_dir = "$g/data"
+db_engine = "lmdb"
+metadata_fsync = true
+data_fsync = true
+replication_factor = 1
+consistency_mode = "consistent"
+rpc_bind_addr = "127.0.0.1:$GARAGE_RPC_PORT"
+rpc_public_addr = "127.0.0.1:$GARAGE_RPC_PORT"
+rpc_secret = "$GARAGE_RPC_SECRET"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$S3_PORT"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$GARAGE_ADMIN_PORT"
+admin_token = "$GARAGE_ADMIN_TOKEN"
+EOT
+        chmod 600 "$g/garage.toml"
+    fi
+    # setsid: as for moto. RUST_LOG keeps its log to warnings and errors.
+    RUST_LOG="${WXIMG_GARAGE_LOG:-garage=warn}" setsid "$GARAGE_BIN" -c "$g/garage.toml" server \
+        >>"$DIR/s3.log" 2>&1 </dev/null &
+    echo $! >"$DIR/s3.pid"
+    local ok=
+    for _ in $(seq 1 300); do
+        if garage status >/dev/null 2>&1; then ok=1; break; fi
+        kill -0 "$(s3_pid)" 2>/dev/null || { cat "$DIR/s3.log" >&2; die "garage exited"; }
+        sleep 0.1
+    done
+    [[ -n "$ok" ]] || { cat "$DIR/s3.log" >&2; die "garage did not answer on RPC 127.0.0.1:$GARAGE_RPC_PORT"; }
+    if [[ -n "$first" ]]; then
+        local node
+        node=$(garage node id -q 2>>"$DIR/s3.log") || die "garage node id failed (see $DIR/s3.log)"
+        node=${node%%@*}
+        {
+            garage layout assign -z dc1 -c 1G "$node" &&
+                garage layout apply --version 1 &&
+                garage key import --yes -n wximg-test "$GARAGE_KEY_ID" "$GARAGE_SECRET" &&
+                garage bucket create "$BUCKET" &&
+                garage bucket allow --read --write --owner "$BUCKET" --key wximg-test
+        } >>"$DIR/garage/setup.log" 2>&1 || { cat "$DIR/garage/setup.log" >&2; die "garage setup failed"; }
+    fi
+    # The S3 API answers (403 to an unsigned request) once the node serves the layout.
+    for _ in $(seq 1 300); do
+        if python3 - "$S3_PORT" "$BUCKET" <<'PY' 2>/dev/null; then return; fi
+import sys, urllib.error, urllib.request
+port, bucket = sys.argv[1], sys.argv[2]
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/{bucket}", timeout=1).read()
+except urllib.error.HTTPError as e:
+    sys.exit(0 if e.code == 403 else 1)
+PY
+        kill -0 "$(s3_pid)" 2>/dev/null || { cat "$DIR/s3.log" >&2; die "garage exited"; }
+        sleep 0.1
+    done
+    cat "$DIR/s3.log" >&2
+    die "garage's S3 API did not answer on 127.0.0.1:$S3_PORT"
 }
 
 s3_stop() {
@@ -153,7 +293,7 @@ s3_stop() {
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     fi
-    rm -f "$DIR/moto.pid"
+    rm -f "$DIR/s3.pid"
 }
 
 undo_failed_start() {
@@ -167,8 +307,13 @@ undo_failed_start() {
 }
 
 start() {
+    S3_SERVER="${WXIMG_S3_SERVER:-moto}"
+    case "$S3_SERVER" in
+        moto) install_moto ;;
+        garage) install_garage ;;
+        *) die "WXIMG_S3_SERVER must be moto or garage, not '$S3_SERVER'" ;;
+    esac
     install_postgres
-    install_moto
     PG_BIN=$(pg_bin)
     PG_USER=$(pg_owner)
     DIR=$(mktemp -d "${TMPDIR:-/tmp}/wximg-services.XXXXXX")
@@ -185,7 +330,24 @@ PG_USER='$PG_USER'
 PG_PORT='$PG_PORT'
 PG_PASSWORD='$PG_PASSWORD'
 S3_PORT='$S3_PORT'
+S3_SERVER='$S3_SERVER'
 EOT
+    if [[ "$S3_SERVER" == garage ]]; then
+        local used=" $PG_PORT $S3_PORT " port
+        for var in GARAGE_RPC_PORT GARAGE_ADMIN_PORT; do
+            port=$(free_port)
+            while [[ "$used" == *" $port "* ]]; do port=$(free_port); done
+            used+="$port "
+            echo "$var='$port'" >>"$DIR/state"
+        done
+        # Garage's key format: "GK" + 24 hex digits, and a 64-hex-digit secret.
+        python3 -c 'import secrets; print(f"GARAGE_KEY_ID=GK{secrets.token_hex(12)}")
+print(f"GARAGE_SECRET={secrets.token_hex(32)}")
+print(f"GARAGE_RPC_SECRET={secrets.token_hex(32)}")
+print(f"GARAGE_ADMIN_TOKEN={secrets.token_hex(32)}")' >>"$DIR/state"
+        # shellcheck disable=SC1091
+        source "$DIR/state"
+    fi
     chmod 600 "$DIR/state"
     echo "$DIR" >"$LAST"
 
@@ -208,7 +370,11 @@ EOT
         "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U wximg wximg \
         || die "createdb failed"
 
-    log "moto_server on 127.0.0.1:$S3_PORT, bucket $BUCKET"
+    if [[ "$S3_SERVER" == garage ]]; then
+        log "garage $GARAGE_VERSION on 127.0.0.1:$S3_PORT (RPC $GARAGE_RPC_PORT, admin $GARAGE_ADMIN_PORT), bucket $BUCKET"
+    else
+        log "moto_server on 127.0.0.1:$S3_PORT, bucket $BUCKET"
+    fi
     s3_start
     print_env
 }
@@ -230,5 +396,6 @@ case "${1:-}" in
     s3-stop) load_state; s3_stop ;;
     s3-start) load_state; s3_start ;;
     env) load_state; print_env ;;
-    *) echo "usage: $0 start|stop|pg-stop|pg-start|s3-stop|s3-start|env" >&2; exit 2 ;;
+    install-garage) install_garage; echo "$GARAGE_BIN" ;;
+    *) echo "usage: $0 start|stop|pg-stop|pg-start|s3-stop|s3-start|env|install-garage" >&2; exit 2 ;;
 esac

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Scale-out benchmark: uploads/s and GET rps for
 #   1. one node on embedded storage (SQLite + files),
-#   2. one node on PostgreSQL + S3 (moto),
+#   2. one node on PostgreSQL + S3 (moto, or Garage with WXIMG_S3_SERVER=garage),
 #   3. two nodes on the same PostgreSQL + S3,
 # all on this machine in one run, so the numbers compare with each other (and only so).
 #
 #   cargo build --release -p wximg-cli -p wximg-bench
 #   bench/scaleout/run.sh | tee bench/scaleout/last-run.txt
+#   WXIMG_S3_SERVER=garage bench/scaleout/run.sh | tee bench/scaleout/last-run-garage.txt
 #
 # Needs: wrk (Debian `wrk`), python3, and what scripts/services.sh installs. Knobs:
 # COUNT (uploads per scenario), CONC (upload clients), SIZE (bytes per picture),
-# GET_SECS and GET_CONN (wrk), PROFILE=1 (perf profile of the PG+S3 node while uploading).
+# GET_SECS and GET_CONN (wrk), PROFILE=1 (perf profile of the PG+S3 node while uploading),
+# PICTURE_CACHE_MB (passed to every node as --picture-cache-mb; 0 sends every GET to the
+# store, which is what compares S3 servers; unset: the server's default cache).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WXIMG="$ROOT/target/release/wximg"
@@ -36,17 +39,21 @@ cleanup() {
 }
 trap cleanup EXIT
 eval "$("$ROOT/scripts/services.sh" start)"
+# Which S3 server the pg+s3 scenarios use, in their names and CPU lines.
+export S3="${WXIMG_TEST_S3_SERVER:-moto}"
 
 # start_node NAME ARGS… : starts `wximg serve`, sets NODE_BASE and NODE_PID.
 start_node() {
     local name=$1; shift
     local out="$WORK/$name.out"
-    "$WXIMG" serve --listen 127.0.0.1:0 --public-url http://bench.test "$@" \
+    "$WXIMG" serve --listen 127.0.0.1:0 --public-url http://bench.test \
+        ${PICTURE_CACHE_MB:+--picture-cache-mb "$PICTURE_CACHE_MB"} "$@" \
         >"$out" 2>"$WORK/$name.err" &
     NODE_PID=$!
     PIDS+=("$NODE_PID")
     for _ in $(seq 1 100); do
-        NODE_BASE=$(sed -n 's/^wximg listening on //p' "$out")
+        # The node's shell may not have opened $out yet: not an error under set -e.
+        NODE_BASE=$(sed -n 's/^wximg listening on //p' "$out" 2>/dev/null || true)
         [[ -n "$NODE_BASE" ]] && return
         sleep 0.1
     done
@@ -160,7 +167,7 @@ import sys
 name, count = sys.argv[1], int(sys.argv[2])
 n0, n1, p0, p1, m0, m1 = map(int, sys.argv[3:9])
 line = (f"{name}: CPU per upload: wximg {(n1-n0)/count:.2f} ms, "
-        f"postgres {(p1-p0)/count:.2f} ms, moto {(m1-m0)/count:.2f} ms")
+        f"postgres {(p1-p0)/count:.2f} ms, {__import__('os').environ['S3']} {(m1-m0)/count:.2f} ms")
 c0, c1 = sys.argv[9], sys.argv[10]
 if not name.startswith("pg"):
     line = f"{name}: CPU per upload: wximg {(n1-n0)/count:.2f} ms"
@@ -189,7 +196,7 @@ n0, n1, p0, p1, m0, m1 = map(int, sys.argv[3:9])
 count = float(re.search(r"GET\s+([\d.]+) rps", out).group(1)) * float(__import__("os").environ.get("GET_SECS", "10"))
 line = f"{name}: CPU per GET: wximg {(n1-n0)/count:.3f} ms"
 if name.startswith("pg"):
-    line += f", postgres {(p1-p0)/count:.3f} ms, moto {(m1-m0)/count:.3f} ms"
+    line += f", postgres {(p1-p0)/count:.3f} ms, {__import__('os').environ['S3']} {(m1-m0)/count:.3f} ms"
 print(line + f" (~{count:.0f} GETs)")
 PY
 }
@@ -217,9 +224,14 @@ print(f"{name}: GET {rps:8.1f} rps  (p50 {'/'.join(p50)}, p99 {'/'.join(p99)}, n
 PY
 }
 
+if [[ "$S3" == garage ]]; then
+    S3_VERSION=$("$("$ROOT/scripts/services.sh" install-garage)" --version)
+else
+    S3_VERSION="moto $("${XDG_CACHE_HOME:-$HOME/.cache}/wximg-ci/moto-venv/bin/pip" show moto 2>/dev/null | sed -n 's/^Version: //p')"
+fi
 make_png "$WORK/get.png"
-echo "# $(date -u +%FT%TZ)  $(nproc) cores; COUNT=$COUNT CONC=$CONC SIZE=$SIZE GET_SECS=$GET_SECS GET_CONN=$GET_CONN"
-echo "# wximg $("$WXIMG" --version 2>/dev/null || true); $(psql --version 2>/dev/null || "$(dirname "$(readlink -f "$(command -v pg_ctl)")")/postgres" --version); moto $("$HOME/.cache/wximg-ci/moto-venv/bin/pip" show moto 2>/dev/null | sed -n 's/^Version: //p')"
+echo "# $(date -u +%FT%TZ)  $(nproc) cores; COUNT=$COUNT CONC=$CONC SIZE=$SIZE GET_SECS=$GET_SECS GET_CONN=$GET_CONN PICTURE_CACHE_MB=${PICTURE_CACHE_MB:-default}"
+echo "# wximg $("$WXIMG" --version 2>/dev/null || true); $(psql --version 2>/dev/null || "$(dirname "$(readlink -f "$(command -v pg_ctl)")")/postgres" --version); $S3_VERSION"
 
 # 1. Embedded.
 DATA="$WORK/data"
@@ -239,7 +251,7 @@ if [[ "$PROFILE" == 1 ]] && command -v perf >/dev/null; then
     perf record -F 499 -g -p "$A_PID" -o "$WORK/perf.data" -- sleep 8 >/dev/null 2>&1 &
     PERF=$!
 fi
-profiled_uploads "pg+s3 1 node" "$APPID" "$SECRET" "$A_PID" "$A"
+profiled_uploads "pg+$S3 1 node" "$APPID" "$SECRET" "$A_PID" "$A"
 if [[ -n "${PERF:-}" ]]; then
     wait "$PERF" || true
     echo "## perf: where the PG+S3 node's CPU goes while uploading (top 25, self time)"
@@ -250,13 +262,13 @@ if [[ -n "${PERF:-}" ]]; then
         grep -E '^ +[0-9]' | head -10 || true
 fi
 PIC=$(upload_one "$A" "$APPID" "$SECRET" "$WORK/get.png")
-profiled_gets "pg+s3 1 node" "$PIC" "$A_PID" "$A"
+profiled_gets "pg+$S3 1 node" "$PIC" "$A_PID" "$A"
 
 # 3. Two nodes on the same PostgreSQL + S3.
 start_node pg2 "${SCALE[@]}"
 B=$NODE_BASE B_PID=$NODE_PID
-profiled_uploads "pg+s3 2 nodes" "$APPID" "$SECRET" "$A_PID $B_PID" "$A" "$B"
-profiled_gets "pg+s3 2 nodes" "$PIC" "$A_PID $B_PID" "$A" "$B"
+profiled_uploads "pg+$S3 2 nodes" "$APPID" "$SECRET" "$A_PID $B_PID" "$A" "$B"
+profiled_gets "pg+$S3 2 nodes" "$PIC" "$A_PID $B_PID" "$A" "$B"
 
 echo "## PostgreSQL connections held by the two nodes at the end: $(psql "$WXIMG_TEST_DATABASE_URL" -Atc \
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()" 2>/dev/null)"

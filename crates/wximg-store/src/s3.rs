@@ -14,13 +14,26 @@
 //!   successful `put` is the moment the bytes are safe; the caller commits the metadata row
 //!   only after it (blob first, then row, then errcode 0).
 //! - **Atomic**: an S3 object appears whole or not at all; readers never see part of it.
-//! - **Idempotent, and stored once across nodes**: the PUT is a conditional create
-//!   (`If-None-Match: *`, [`PutMode::Create`]). The key is the BLAKE3 hash of the bytes, so
-//!   if the object already exists — stored earlier, or by another node a millisecond ago —
-//!   it *is* these bytes, and `AlreadyExists` means success once a HEAD shows the object
-//!   (S3 answers 409 while another conditional write of the key is still in flight, and
-//!   that one may yet fail; then we try again). No node overwrites another's object, and
-//!   the store never holds two copies.
+//! - **Idempotent, and stored once across nodes**: the key is the BLAKE3 hash of the
+//!   bytes, so an object already under it — stored earlier, or by another node a
+//!   millisecond ago — *is* these bytes, and is never written again. How that is kept
+//!   depends on the server, which [`S3Blobs::open`] probes once (a conditional create of
+//!   its probe key, twice):
+//!   - **`If-None-Match: *` enforced** (AWS S3, MinIO, R2, moto): the PUT is a
+//!     conditional create ([`PutMode::Create`]), and `AlreadyExists` means success once a
+//!     HEAD shows the object (S3 answers 409 while another conditional write of the key is
+//!     still in flight, and that one may yet fail; then we try again). One request for a
+//!     new picture.
+//!   - **ignored** (Garage 2.x accepts the header and overwrites): a HEAD first, and a PUT
+//!     only when the object is absent. Re-storing a picture that is there therefore never
+//!     rewrites it: an overwrite would send the whole body again and make a new object
+//!     version, and Garage's GET answers 500 ("version is deleted") if the version it is
+//!     reading is replaced meanwhile. Two nodes storing the same *new* bytes at once may
+//!     both PUT; the later simply replaces identical bytes (S3 objects appear whole), both
+//!     acknowledge, and there is still one object. Nothing here relies on the
+//!     precondition for correctness.
+//!
+//!   Either way a blob already there with another size is reported, not overwritten.
 //! - **Streamed reads**: `get` hands back the HTTP body as it arrives (and a `Range` is
 //!   sent to S3 as a `Range` header), so serving a picture never buffers the whole object.
 //! - **Fast-failing readiness**: [`S3Blobs::ping`] uses a second client with short
@@ -30,6 +43,7 @@
 //!   hanging uploads.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -65,6 +79,9 @@ pub struct S3Blobs {
     /// Unique per process, so nodes probing at once do not touch each other's key.
     ping_key: Path,
     location: S3Location,
+    /// Whether the server refuses a conditional create of an existing key (see the
+    /// module docs); `false` until [`S3Blobs::open`] has seen it refused.
+    conditional_create: AtomicBool,
 }
 
 /// An error of the S3 client as one short line: S3 error bodies are multi-line XML, and a
@@ -155,7 +172,61 @@ impl S3Blobs {
                 one_line(&e.to_string())
             ))
         })?;
+        let enforced = blobs.probe_conditional_create().await;
+        if !enforced {
+            tracing::info!(
+                store = %blobs.location.describe(),
+                "the S3 server does not refuse If-None-Match: * on an existing key; \
+                 pictures are stored with a HEAD first and a PUT only when absent"
+            );
+        }
+        blobs.conditional_create.store(enforced, Ordering::Relaxed);
         Ok(blobs)
+    }
+
+    /// Does the server refuse a conditional create (`If-None-Match: *`) of a key that
+    /// exists? Tried on a key of this process's own, then removed. Anything but a clear
+    /// refusal — the second create accepted (Garage), or an error — counts as "no": the
+    /// HEAD-first path is correct on every server, only one request slower.
+    async fn probe_conditional_create(&self) -> bool {
+        let key = Self::key_in(
+            &self.prefix,
+            &format!(".wximg-ping/{:032x}-create", rand::random::<u128>()),
+        );
+        let create = || PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        let probe = async {
+            self.probe
+                .put_opts(&key, PutPayload::from_static(b"1"), create())
+                .await?;
+            let second = self
+                .probe
+                .put_opts(&key, PutPayload::from_static(b"2"), create())
+                .await;
+            Ok::<_, object_store::Error>(matches!(
+                second,
+                Err(object_store::Error::AlreadyExists { .. })
+            ))
+        };
+        let enforced = match tokio::time::timeout(PING_TIMEOUT, probe).await {
+            Ok(Ok(enforced)) => enforced,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %one_line(&e.to_string()), "conditional-create probe failed");
+                false
+            }
+            Err(_) => false,
+        };
+        if let Err(e) = self.probe.delete(&key).await {
+            tracing::warn!(%key, error = %one_line(&e.to_string()), "could not remove the conditional-create probe key");
+        }
+        enforced
+    }
+
+    /// Whether puts rely on the server's conditional create (see the module docs).
+    pub fn conditional_create(&self) -> bool {
+        self.conditional_create.load(Ordering::Relaxed)
     }
 
     /// Builds the clients without touching the network, in three steps: the shared
@@ -211,6 +282,7 @@ impl S3Blobs {
             prefix,
             ping_key,
             location,
+            conditional_create: AtomicBool::new(false),
         })
     }
 
@@ -229,6 +301,20 @@ impl S3Blobs {
     /// The underlying client (with request retries), for tools and tests.
     pub fn raw(&self) -> &AmazonS3 {
         &self.store
+    }
+
+    /// Is an object of `len` bytes under `key`? `false` if there is none; an object of
+    /// another size is a damaged store, reported rather than overwritten.
+    async fn stored(&self, key: &Path, len: u64) -> Result<bool> {
+        match self.store.head(key).await {
+            Ok(meta) if meta.size == len => Ok(true),
+            Ok(meta) => Err(StorageError::Corrupt(format!(
+                "object {key} has {} bytes, expected {len}",
+                meta.size
+            ))),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(blob_error(e)),
+        }
     }
 
     /// Where this store is (`endpoint/bucket/prefix`), for messages.
@@ -258,6 +344,18 @@ impl BlobStore for S3Blobs {
     async fn put(&self, id: &ImageId, bytes: Bytes) -> Result<()> {
         let key = self.key(id);
         let len = bytes.len() as u64;
+        if !self.conditional_create() {
+            // The server would overwrite: never PUT over an object that is there.
+            if self.stored(&key, len).await? {
+                return Ok(());
+            }
+            return self
+                .store
+                .put(&key, PutPayload::from(bytes))
+                .await
+                .map(|_| ())
+                .map_err(blob_error);
+        }
         let payload = PutPayload::from(bytes);
         for attempt in 1..=PUT_ATTEMPTS {
             let options = PutOptions {
@@ -272,20 +370,11 @@ impl BlobStore for S3Blobs {
                 // other write may yet fail; so see the object before trusting it, or the
                 // caller would commit a row for bytes that never landed.
                 Err(object_store::Error::AlreadyExists { .. }) => {
-                    match self.store.head(&key).await {
-                        Ok(meta) if meta.size == len => return Ok(()),
-                        Ok(meta) => {
-                            return Err(StorageError::Corrupt(format!(
-                                "object {key} has {} bytes, expected {len}",
-                                meta.size
-                            )));
-                        }
-                        Err(object_store::Error::NotFound { .. }) => {
-                            // The other write has not landed (or failed): try again.
-                            tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
-                        }
-                        Err(e) => return Err(blob_error(e)),
+                    if self.stored(&key, len).await? {
+                        return Ok(());
                     }
+                    // The other write has not landed (or failed): try again.
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
                 }
                 Err(e) => return Err(blob_error(e)),
             }
