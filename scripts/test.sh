@@ -87,8 +87,8 @@ if [ -n "$garage_ok" ]; then
   scripts/services.sh stop >/dev/null
   export WXIMG_S3_SERVER=garage
   eval "$(scripts/services.sh start)"
-  suite "scale-out and multi-node tests on PostgreSQL + Garage" \
-    cargo test --workspace --locked --test cli --test api scaleout_
+  suite "scale-out, multi-node and takedown tests on PostgreSQL + Garage" \
+    cargo test --workspace --locked --test cli --test api -- scaleout_ image_cmds::
   suite "server HTTP suite on PostgreSQL + Garage" \
     env WXIMG_TEST_BACKEND=scaleout \
     cargo test --workspace --locked --test api -- --skip scaleout_backend::
