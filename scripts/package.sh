@@ -53,7 +53,7 @@ say "built $deb ($(du -h "$deb" | cut -f1))"
 work=$(mktemp -d "${TMPDIR:-/tmp}/wximg-package.XXXXXX")
 server=""
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
   if [ "$keep" = false ]; then
     dpkg --purge wximg >/dev/null 2>&1 || true
     rm -rf /var/lib/wximg

@@ -88,7 +88,7 @@ if [ -n "$garage_ok" ]; then
   export WXIMG_S3_SERVER=garage
   eval "$(scripts/services.sh start)"
   suite "scale-out, multi-node and takedown tests on PostgreSQL + Garage" \
-    cargo test --workspace --locked --test cli --test api -- scaleout_ image_cmds::
+    cargo test --workspace --locked --test cli --test api -- scaleout_ _scaleout two_nodes
   suite "server HTTP suite on PostgreSQL + Garage" \
     env WXIMG_TEST_BACKEND=scaleout \
     cargo test --workspace --locked --test api -- --skip scaleout_backend::

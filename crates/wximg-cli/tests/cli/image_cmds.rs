@@ -125,8 +125,8 @@ async fn pictures_per_account(backend: Backend<'_>) {
     let server = Server::start(backend, &[]);
     let f = fixture(backend, &server).await;
 
-    let (ok, a_rows, _) = json_lines(backend, &["image", "list", "--appid", &f.a.appid]);
-    assert!(ok);
+    let (ok, a_rows, err) = json_lines(backend, &["image", "list", "--appid", &f.a.appid]);
+    assert!(ok, "{said:?} {err}");
     let ids: Vec<&str> = a_rows
         .iter()
         .map(|r| r["id"].as_str().expect("id"))
@@ -160,8 +160,8 @@ async fn pictures_per_account(backend: Backend<'_>) {
         if let Some(cursor) = &before {
             args.extend(["--before", cursor.as_str()]);
         }
-        let (ok, page, _) = json_lines(backend, &args);
-        assert!(ok);
+        let (ok, page, err) = json_lines(backend, &args);
+        assert!(ok, "{said:?} {err}");
         let Some(row) = page.first() else { break };
         assert_eq!(page.len(), 1);
         before = row["cursor"].as_str().map(str::to_string);
@@ -186,8 +186,8 @@ async fn pictures_per_account(backend: Backend<'_>) {
 
     // Show by URL: both accounts of the shared bytes.
     let url = f.shared["url"].as_str().expect("url");
-    let (ok, shown, _) = json_lines(backend, &["image", "show", url]);
-    assert!(ok);
+    let (ok, shown, err) = json_lines(backend, &["image", "show", url]);
+    assert!(ok, "{said:?} {err}");
     let mut owners: Vec<&str> = shown
         .iter()
         .map(|r| r["appid"].as_str().expect("appid"))
@@ -198,8 +198,8 @@ async fn pictures_per_account(backend: Backend<'_>) {
     assert_eq!(owners, want);
 
     // Usage per account, from the rows (the shared bytes count for each account).
-    let (ok, usage, _) = json_lines(backend, &["image", "usage"]);
-    assert!(ok);
+    let (ok, usage, err) = json_lines(backend, &["image", "usage"]);
+    assert!(ok, "{said:?} {err}");
     let sizes: u64 = a_rows.iter().filter_map(|r| r["size"].as_u64()).sum();
     let line = |appid: &str| {
         usage
@@ -241,7 +241,7 @@ async fn takedown(backend: Backend<'_>) {
 
     // One account's row: the bytes stay for the other, under the same URL.
     let shared_url = f.shared["url"].as_str().expect("url");
-    let (ok, done, _) = json_lines(
+    let (ok, done, err) = json_lines(
         backend,
         &[
             "image", "delete", shared_url, "--appid", &f.a.appid, "--reason", "asked", "--by",
@@ -310,7 +310,7 @@ async fn takedown(backend: Backend<'_>) {
             "ops",
         ],
     );
-    assert!(ok);
+    assert!(ok, "{said:?} {err}");
     wait_status(&http, &server.base, &f.own, 404).await;
     let ta = classic_token(&http, &server.base, &f.a.appid, &f.a.secret).await;
     let back = upload(&http, &server.base, &ta, f.own_bytes.clone()).await;
@@ -318,8 +318,8 @@ async fn takedown(backend: Backend<'_>) {
     assert_eq!(status(&http, &server.base, &back).await, 200);
 
     // The audit log: who, when, why, for which account.
-    let (ok, log, _) = json_lines(backend, &["image", "takedowns", "--appid", &f.a.appid]);
-    assert!(ok);
+    let (ok, log, err) = json_lines(backend, &["image", "takedowns", "--appid", &f.a.appid]);
+    assert!(ok, "{said:?} {err}");
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[0]["reason"], "mistake", "newest first");
     assert_eq!(log[1]["reason"], "asked");
@@ -466,7 +466,7 @@ async fn migrate_carries_rows_per_account_takedowns_and_blocks() {
     let embedded = Backend::Embedded(data.path());
     let server = Server::start(embedded, &[]);
     let f = fixture(embedded, &server).await;
-    let (ok, _, _) = json_lines(
+    let (ok, said, err) = json_lines(
         embedded,
         &[
             "image",
@@ -479,7 +479,7 @@ async fn migrate_carries_rows_per_account_takedowns_and_blocks() {
             "--block",
         ],
     );
-    assert!(ok);
+    assert!(ok, "{said:?} {err}");
     drop(server);
 
     let out = std::process::Command::new(crate::support::WXIMG)
