@@ -126,7 +126,7 @@ async fn pictures_per_account(backend: Backend<'_>) {
     let f = fixture(backend, &server).await;
 
     let (ok, a_rows, err) = json_lines(backend, &["image", "list", "--appid", &f.a.appid]);
-    assert!(ok, "{said:?} {err}");
+    assert!(ok, "{a_rows:?} {err}");
     let ids: Vec<&str> = a_rows
         .iter()
         .map(|r| r["id"].as_str().expect("id"))
@@ -161,7 +161,7 @@ async fn pictures_per_account(backend: Backend<'_>) {
             args.extend(["--before", cursor.as_str()]);
         }
         let (ok, page, err) = json_lines(backend, &args);
-        assert!(ok, "{said:?} {err}");
+        assert!(ok, "{page:?} {err}");
         let Some(row) = page.first() else { break };
         assert_eq!(page.len(), 1);
         before = row["cursor"].as_str().map(str::to_string);
@@ -187,7 +187,7 @@ async fn pictures_per_account(backend: Backend<'_>) {
     // Show by URL: both accounts of the shared bytes.
     let url = f.shared["url"].as_str().expect("url");
     let (ok, shown, err) = json_lines(backend, &["image", "show", url]);
-    assert!(ok, "{said:?} {err}");
+    assert!(ok, "{shown:?} {err}");
     let mut owners: Vec<&str> = shown
         .iter()
         .map(|r| r["appid"].as_str().expect("appid"))
@@ -199,7 +199,7 @@ async fn pictures_per_account(backend: Backend<'_>) {
 
     // Usage per account, from the rows (the shared bytes count for each account).
     let (ok, usage, err) = json_lines(backend, &["image", "usage"]);
-    assert!(ok, "{said:?} {err}");
+    assert!(ok, "{usage:?} {err}");
     let sizes: u64 = a_rows.iter().filter_map(|r| r["size"].as_u64()).sum();
     let line = |appid: &str| {
         usage
@@ -310,7 +310,7 @@ async fn takedown(backend: Backend<'_>) {
             "ops",
         ],
     );
-    assert!(ok, "{said:?} {err}");
+    assert!(ok, "{done:?} {err}");
     wait_status(&http, &server.base, &f.own, 404).await;
     let ta = classic_token(&http, &server.base, &f.a.appid, &f.a.secret).await;
     let back = upload(&http, &server.base, &ta, f.own_bytes.clone()).await;
@@ -319,7 +319,7 @@ async fn takedown(backend: Backend<'_>) {
 
     // The audit log: who, when, why, for which account.
     let (ok, log, err) = json_lines(backend, &["image", "takedowns", "--appid", &f.a.appid]);
-    assert!(ok, "{said:?} {err}");
+    assert!(ok, "{log:?} {err}");
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[0]["reason"], "mistake", "newest first");
     assert_eq!(log[1]["reason"], "asked");
