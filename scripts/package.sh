@@ -88,17 +88,17 @@ envfile=$(value EnvironmentFile); envfile=${envfile#-}; exec_start=$(value ExecS
 [ "$(value ProtectSystem)" = strict ] || die "the unit lacks ProtectSystem=strict"
 # StateDirectory=: systemd makes /var/lib/NAME, owned by the service's user, with its mode.
 install -d -o "$user" -g "$group" -m "${mode:-0755}" "/var/lib/$state"
-as_unit() { # CMD…: run as the unit runs its ExecStart
-  (
-    cd "$workdir"
-    umask "$umask_"
-    set -a
-    # shellcheck disable=SC1090
-    . "$envfile"
-    set +a
-    export WXIMG_LISTEN=127.0.0.1:0
-    exec setpriv --reuid="$user" --regid="$group" --init-groups --no-new-privs -- "$@"
-  )
+# CMD…: run as the unit runs its ExecStart. Called in a subshell (command substitution,
+# or `&`), which the final exec turns into the command itself, so `$!` is its PID.
+as_unit() {
+  cd "$workdir"
+  umask "$umask_"
+  set -a
+  # shellcheck disable=SC1090
+  . "$envfile"
+  set +a
+  export WXIMG_LISTEN=127.0.0.1:0
+  exec setpriv --reuid="$user" --regid="$group" --init-groups --no-new-privs -- "$@"
 }
 
 app=$(as_unit /usr/bin/wximg app create --type official --name packaged --json) \
