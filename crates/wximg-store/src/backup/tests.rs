@@ -112,8 +112,18 @@ async fn a_stopped_store_backs_up_without_writing_into_it() {
     let storage = embedded(&data).await;
     picture(&storage, b"kept").await;
     drop(storage);
-    // Let the last connection close and checkpoint (sqlx closes on its own threads).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Let the last connection close and checkpoint (sqlx closes on its own threads, so
+    // this takes a moment, longer on a loaded machine): the store is stopped once its
+    // WAL is gone or empty.
+    let wal = data.join("wximg.sqlite3-wal");
+    let stopped = std::time::Instant::now();
+    while std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(20),
+            "the store's WAL was not checkpointed 20 s after it closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let before = listing(&data);
     let report = run_backup(&data, &dest).expect("backup");
     assert!(report.is_complete() && report.copied == 1, "{report:?}");
