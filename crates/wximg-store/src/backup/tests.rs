@@ -112,34 +112,29 @@ async fn a_stopped_store_backs_up_without_writing_into_it() {
     let storage = embedded(&data).await;
     picture(&storage, b"kept").await;
     drop(storage);
-    // Let the last connection close and checkpoint (sqlx closes on its own threads, so
-    // this takes a moment, longer on a loaded machine): the store is stopped once its
-    // WAL is gone or empty.
-    let wal = data.join("wximg.sqlite3-wal");
-    let stopped = std::time::Instant::now();
-    while std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
-        assert!(
-            stopped.elapsed() < Duration::from_secs(20),
-            "the store's WAL was not checkpointed 20 s after it closed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let before = listing(&data);
-    let report = run_backup(&data, &dest).expect("backup");
-    assert!(report.is_complete() && report.copied == 1, "{report:?}");
-    // A read-only SQLite connection to a WAL database with no server on it leaves
-    // SQLite's coordination files (an empty WAL and its index) behind; nothing else.
+    // Let the last connection close (sqlx closes on its own threads). Whether it managed
+    // to checkpoint its WAL varies with the machine's load, so the WAL is compared with
+    // itself below rather than expected empty.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let sqlite_own = |p: &PathBuf| {
         let name = p.to_string_lossy();
         name.ends_with("-shm") || name.ends_with("-wal")
     };
+    let wal = data.join("wximg.sqlite3-wal");
+    let wal_before = fs::read(&wal).unwrap_or_default();
+    let mut before = listing(&data);
+    before.retain(|e| !sqlite_own(&e.0));
+    let report = run_backup(&data, &dest).expect("backup");
+    assert!(report.is_complete() && report.copied == 1, "{report:?}");
+    // A read-only SQLite connection to a WAL database with no server on it leaves
+    // SQLite's coordination files (an empty WAL and its index) behind, and never writes
+    // a frame: the WAL is as it was (or empty, if there was none).
+    assert!(
+        fs::read(&wal).unwrap_or_default() == wal_before,
+        "the backup wrote into {}",
+        wal.display()
+    );
     let mut after = listing(&data);
-    for (path, len, _) in after
-        .iter()
-        .filter(|e| e.0.to_string_lossy().ends_with("-wal"))
-    {
-        assert_eq!(*len, 0, "{} holds frames", path.display());
-    }
     after.retain(|e| !sqlite_own(&e.0));
     assert_eq!(before, after, "the backup changed the data directory");
 }
