@@ -498,17 +498,37 @@ mod tests {
     fn gif_and_bmp_only_where_asked() {
         let r = Rules::default();
         let info = r.check_as(&tiny_gif(), IMAGE_MATERIAL_FORMATS).unwrap();
-        assert_eq!((info.format, info.width, info.height), (ImageFormat::Gif, 2, 1));
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (ImageFormat::Gif, 2, 1)
+        );
         let info = r.check_as(&tiny_bmp(2, 2), IMAGE_MATERIAL_FORMATS).unwrap();
-        assert_eq!((info.format, info.width, info.height), (ImageFormat::Bmp, 2, 2));
-        let info = r.check_as(&tiny_bmp(2, -2), IMAGE_MATERIAL_FORMATS).unwrap();
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (ImageFormat::Bmp, 2, 2)
+        );
+        let info = r
+            .check_as(&tiny_bmp(2, -2), IMAGE_MATERIAL_FORMATS)
+            .unwrap();
         assert_eq!(info.height, 2, "top-down rows");
         // uploadimg stays JPEG/PNG, a thumb JPEG only.
-        assert_eq!(r.check(&tiny_gif()).unwrap_err().code, ErrCode::InvalidFileType);
-        assert_eq!(r.check(&tiny_bmp(2, 2)).unwrap_err().code, ErrCode::InvalidFileType);
-        let e = r.check_as(&tiny_png(1, 1), THUMB_MATERIAL_FORMATS).unwrap_err();
+        assert_eq!(
+            r.check(&tiny_gif()).unwrap_err().code,
+            ErrCode::InvalidFileType
+        );
+        assert_eq!(
+            r.check(&tiny_bmp(2, 2)).unwrap_err().code,
+            ErrCode::InvalidFileType
+        );
+        let e = r
+            .check_as(&tiny_png(1, 1), THUMB_MATERIAL_FORMATS)
+            .unwrap_err();
         assert_eq!(e.code, ErrCode::InvalidFileType);
-        assert!(e.reason.contains("PNG is not accepted, only JPEG"), "{}", e.reason);
+        assert!(
+            e.reason.contains("PNG is not accepted, only JPEG"),
+            "{}",
+            e.reason
+        );
         assert!(r.check_as(&tiny_jpeg(3, 2), THUMB_MATERIAL_FORMATS).is_ok());
     }
 
@@ -517,7 +537,9 @@ mod tests {
         let r = Rules::default();
         for file in [tiny_gif(), tiny_bmp(2, 2)] {
             for cut in 1..file.len() {
-                let e = r.check_as(&file[..cut], IMAGE_MATERIAL_FORMATS).unwrap_err();
+                let e = r
+                    .check_as(&file[..cut], IMAGE_MATERIAL_FORMATS)
+                    .unwrap_err();
                 assert_eq!(e.code, ErrCode::InvalidFileType, "cut at {cut}");
             }
         }
@@ -528,13 +550,23 @@ mod tests {
         let r = Rules::default();
         let mut no_image = tiny_gif();
         no_image.drain(27..42);
-        assert!(r.check_as(&no_image, IMAGE_MATERIAL_FORMATS).unwrap_err().reason.contains("no image"));
+        assert!(
+            r.check_as(&no_image, IMAGE_MATERIAL_FORMATS)
+                .unwrap_err()
+                .reason
+                .contains("no image")
+        );
         let mut bad_block = tiny_gif();
         bad_block[27] = 0x99;
         assert!(r.check_as(&bad_block, IMAGE_MATERIAL_FORMATS).is_err());
         let mut two_planes = tiny_bmp(2, 2);
         two_planes[26] = 2;
-        assert!(r.check_as(&two_planes, IMAGE_MATERIAL_FORMATS).unwrap_err().reason.contains("planes"));
+        assert!(
+            r.check_as(&two_planes, IMAGE_MATERIAL_FORMATS)
+                .unwrap_err()
+                .reason
+                .contains("planes")
+        );
         let mut rle24 = tiny_bmp(2, 2);
         rle24[30] = 1; // RLE8 with 24 bits per pixel
         assert!(r.check_as(&rle24, IMAGE_MATERIAL_FORMATS).is_err());
@@ -545,12 +577,21 @@ mod tests {
         let r = Rules::default();
         let mut gif = tiny_gif();
         gif[6..10].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
-        assert_eq!(r.check_as(&gif, IMAGE_MATERIAL_FORMATS).unwrap_err().code, ErrCode::InvalidImageSize);
+        assert_eq!(
+            r.check_as(&gif, IMAGE_MATERIAL_FORMATS).unwrap_err().code,
+            ErrCode::InvalidImageSize
+        );
         let mut frame = tiny_gif();
         frame[32..36].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
-        assert_eq!(r.check_as(&frame, IMAGE_MATERIAL_FORMATS).unwrap_err().code, ErrCode::InvalidImageSize);
+        assert_eq!(
+            r.check_as(&frame, IMAGE_MATERIAL_FORMATS).unwrap_err().code,
+            ErrCode::InvalidImageSize
+        );
         let mut bmp = tiny_bmp(2, 2);
         bmp[18..26].copy_from_slice(&[0x60, 0xEA, 0, 0, 0x60, 0xEA, 0, 0]); // 60000×60000
-        assert_eq!(r.check_as(&bmp, IMAGE_MATERIAL_FORMATS).unwrap_err().code, ErrCode::InvalidImageSize);
+        assert_eq!(
+            r.check_as(&bmp, IMAGE_MATERIAL_FORMATS).unwrap_err().code,
+            ErrCode::InvalidImageSize
+        );
     }
 }

@@ -208,7 +208,11 @@ async fn check_materials(storage: &Storage) -> Result<(usize, Vec<DanglingMateri
         if pictures.contains(&(m.image, m.appid.clone())) {
             continue;
         }
-        let still = storage.meta.material(&m.appid, &m.media_id).await?.is_some();
+        let still = storage
+            .meta
+            .material(&m.appid, &m.media_id)
+            .await?
+            .is_some();
         let has_row = storage
             .meta
             .image_rows(&m.image)

@@ -71,8 +71,7 @@ pub enum MaterialInsert {
 pub trait MaterialStore {
     /// Adds `material` if its account holds fewer than `cap` materials: the counter's
     /// conditional increment and the row's insert are one transaction.
-    async fn insert_material(&self, material: &MaterialRecord, cap: u64)
-    -> Result<MaterialInsert>;
+    async fn insert_material(&self, material: &MaterialRecord, cap: u64) -> Result<MaterialInsert>;
     /// The account's material with this media_id (what drafts use for thumb_media_id:
     /// `None` answers 40007).
     async fn material(&self, appid: &AppId, media_id: &str) -> Result<Option<MaterialRecord>>;

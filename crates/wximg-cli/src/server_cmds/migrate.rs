@@ -65,8 +65,8 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         blobs: Arc::new(S3Blobs::open(&args.to_store).await?),
     };
     copy_rows(&source, &target_meta).await?;
-    let failed = copy_pictures(&source, &target, args.jobs).await?
-        + copy_materials(&source, &target).await;
+    let failed =
+        copy_pictures(&source, &target, args.jobs).await? + copy_materials(&source, &target).await;
     if failed > 0 {
         eprintln!(
             "wximg migrate: {failed} picture(s) or material(s) not copied; their rows were not written. \

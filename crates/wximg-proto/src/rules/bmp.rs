@@ -72,8 +72,7 @@ pub(super) fn bmp(b: &[u8], max_pixels: u64) -> Result<(u32, u32), Rejection> {
     }
     let top_down = height < 0;
     let rows = height.unsigned_abs();
-    if width <= 0 || rows == 0 || width > i64::from(i32::MAX) || rows > u64::from(i32::MAX as u32)
-    {
+    if width <= 0 || rows == 0 || width > i64::from(i32::MAX) || rows > u64::from(i32::MAX as u32) {
         return Err(corrupt(format_args!("dimensions {width}×{height}")));
     }
     let (width, rows32) = (width as u32, rows as u32);

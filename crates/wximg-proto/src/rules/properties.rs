@@ -16,7 +16,10 @@ pub fn assert_hold(data: &[u8]) {
     // The material rules (GIF and BMP too) hold the same properties, and never refuse
     // what uploadimg's accept.
     let material = rules.check_as(data, super::IMAGE_MATERIAL_FORMATS);
-    assert_eq!(material, rules.check_as(data, super::IMAGE_MATERIAL_FORMATS));
+    assert_eq!(
+        material,
+        rules.check_as(data, super::IMAGE_MATERIAL_FORMATS)
+    );
     if let Ok(info) = &material {
         assert!(info.width > 0 && info.height > 0);
         assert!(u64::from(info.width) * u64::from(info.height) <= rules.max_pixels);
@@ -28,7 +31,11 @@ pub fn assert_hold(data: &[u8]) {
     }
     let verdict = rules.check(data);
     if let Ok(info) = &verdict {
-        assert_eq!(material.as_ref().ok(), Some(info), "material refused an uploadimg picture");
+        assert_eq!(
+            material.as_ref().ok(),
+            Some(info),
+            "material refused an uploadimg picture"
+        );
     }
     assert_eq!(
         verdict,

@@ -149,11 +149,7 @@ pub async fn add_material(
         Limits {
             max_bytes,
             permits: &state.upload_permits,
-            weight: media::permits_for(
-                max_bytes,
-                state.rules.max_bytes,
-                state.upload_permit_total,
-            ),
+            weight: media::permits_for(max_bytes, state.rules.max_bytes, state.upload_permit_total),
         },
     )
     .await
@@ -392,6 +388,10 @@ mod tests {
             u64::from(big) * media::memory_bound(unit) as u64
                 >= media::memory_bound(IMAGE_MAX_BYTES) as u64
         );
-        assert_eq!(media::permits_for(IMAGE_MAX_BYTES, unit, 4), 4, "never more than there are");
+        assert_eq!(
+            media::permits_for(IMAGE_MAX_BYTES, unit, 4),
+            4,
+            "never more than there are"
+        );
     }
 }

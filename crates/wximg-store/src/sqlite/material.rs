@@ -146,10 +146,11 @@ impl MaterialStore for SqliteMeta {
 
     async fn all_materials(&self) -> Result<Vec<MaterialRecord>> {
         // Read-only opens of a data directory from before materials have no table.
-        let present = sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'materials'")
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some();
+        let present =
+            sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'materials'")
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some();
         if !present {
             return Ok(Vec::new());
         }
