@@ -724,7 +724,9 @@ async fn a_takedown_of_the_picture_removes_its_materials() {
     )
     .await
     .expect("fsck");
-    assert!(report.is_clean(), "{report:?}");
+    // On the scale-out backend the database is shared with the tests running alongside:
+    // only what this test made is looked at.
+    assert!(report.dangling_materials.iter().all(|m| m.media_id != media_id), "{report:?}");
 }
 
 #[tokio::test]
@@ -749,8 +751,16 @@ async fn fsck_counts_materials_and_reports_one_without_its_picture() {
     let report = wximg_store::fsck::check(&app.storage, &options)
         .await
         .expect("fsck");
-    assert!(report.is_clean(), "{report:?}");
-    assert_eq!(report.materials, 1);
+    // On the scale-out backend the database is shared with the tests running alongside:
+    // only what this test made is looked at.
+    let ours = |r: &wximg_store::fsck::Report, id: &str| {
+        r.dangling_materials
+            .iter()
+            .filter(|m| m.media_id == id)
+            .count()
+    };
+    assert_eq!(ours(&report, &media_id), 0, "{report:?}");
+    assert!(report.materials >= 1);
     // A material row naming a picture its account has no row of (only damage does this).
     let mut stray = app
         .storage
@@ -762,7 +772,7 @@ async fn fsck_counts_materials_and_reports_one_without_its_picture() {
         .await
         .expect("read")
         .expect("there");
-    stray.media_id = "x".repeat(64);
+    stray.media_id = format!("stray{}", rand_suffix());
     stray.image = ImageId::of(b"never stored");
     assert!(
         app.storage
@@ -775,8 +785,8 @@ async fn fsck_counts_materials_and_reports_one_without_its_picture() {
         .await
         .expect("fsck");
     assert!(!report.is_intact(), "{report:?}");
-    assert_eq!(report.dangling_materials.len(), 1);
-    assert_eq!(report.dangling_materials[0].media_id, stray.media_id);
+    assert_eq!(ours(&report, &stray.media_id), 1, "{report:?}");
+    assert_eq!(ours(&report, &media_id), 0, "{report:?}");
 }
 
 /// The appid a token belongs to.
@@ -822,4 +832,11 @@ async fn methods_and_paths() {
     assert_eq!(v["image_count"], 0, "POST is taken too: {v}");
     let v = app.get_json("/cgi-bin/material/get_materialcount").await;
     assert_eq!(code(&v), 41001, "{v}");
+}
+
+/// A suffix no other run picked (the scale-out database outlives a run).
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
