@@ -726,7 +726,13 @@ async fn a_takedown_of_the_picture_removes_its_materials() {
     .expect("fsck");
     // On the scale-out backend the database is shared with the tests running alongside:
     // only what this test made is looked at.
-    assert!(report.dangling_materials.iter().all(|m| m.media_id != media_id), "{report:?}");
+    assert!(
+        report
+            .dangling_materials
+            .iter()
+            .all(|m| m.media_id != media_id),
+        "{report:?}"
+    );
 }
 
 #[tokio::test]
