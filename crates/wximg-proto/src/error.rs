@@ -52,10 +52,17 @@ error_table! {
     InvalidCredential = 40001, "invalid credential, access_token is invalid or not latest", "unknown token, or one ended by a newer token";
     /// `grant_type` is missing or not `client_credential`.
     InvalidGrantType = 40002, "invalid grant_type", "grant_type missing or not client_credential";
+    /// `add_material`'s `type` is missing or not one wximg hosts (`image`, `thumb`), or
+    /// `batchget_material`'s is not one the platform lists.
+    InvalidMediaType = 40004, "invalid media type", "add_material: type missing, unknown, or voice/video (wximg hosts pictures only); batchget_material: type not image/video/voice/news";
     /// The upload is not a real, whole JPEG or PNG.
-    InvalidFileType = 40005, "invalid file type", "media is not a whole, well-formed JPEG or PNG (judged by its bytes)";
+    InvalidFileType = 40005, "invalid file type", "media is not a whole, well-formed picture of a format the call takes (uploadimg: JPEG/PNG; image material: also GIF/BMP; thumb: JPEG), judged by its bytes";
+    /// A material's file is over its type's byte limit.
+    InvalidMediaSize = 40006, "invalid media size", "add_material: media over 10 MB (image) or 64 KB (thumb)";
+    /// No material of the caller's app has this media_id.
+    InvalidMediaId = 40007, "invalid media_id", "get_material/del_material: media_id missing, or not a material of the caller's account";
     /// The upload is too large in bytes or in pixels.
-    InvalidImageSize = 40009, "invalid image size", "media larger than 1,048,576 bytes, or its header claims more than the pixel limit";
+    InvalidImageSize = 40009, "invalid image size", "uploadimg: media larger than 1,048,576 bytes; any picture whose header claims more than the pixel limit";
     /// Unknown or malformed appid.
     InvalidAppId = 40013, "invalid appid", "appid unknown or not of the form wx + 16 hex digits";
     /// The secret does not match the app.
@@ -84,6 +91,8 @@ error_table! {
     DailyQuota = 45009, "reach max api daily quota limit", "the app's daily quota for this API (or 20 stable_token force refreshes) is used up";
     /// The app's per-minute quota for this API is used up.
     MinuteQuota = 45011, "api minute-quota reach limit  mustslower  retry next minute", "the app's per-minute quota for this API is used up";
+    /// The account's material library is full.
+    MediaCountLimit = 45034, "media file count is out of limit", "add_material: the account already holds 100,000 picture materials (uploadimg pictures do not count)";
     /// The body could not be parsed.
     DataFormatError = 47001, "data format error", "body is not valid JSON / multipart, or a JSON body over 8 KiB";
     /// The app type (or grant) does not allow this API, or the call came from a web page

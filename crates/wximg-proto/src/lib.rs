@@ -20,4 +20,7 @@ pub mod wire;
 
 pub use error::ErrCode;
 pub use ids::{AppId, AppSecret, AppType, ImageId};
-pub use rules::{ImageFormat, PictureInfo, Rejection, Rules};
+pub use rules::{
+    IMAGE_MATERIAL_FORMATS, ImageFormat, PictureInfo, Rejection, Rules, THUMB_MATERIAL_FORMATS,
+    UPLOADIMG_FORMATS,
+};

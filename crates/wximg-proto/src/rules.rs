@@ -1,6 +1,8 @@
-//! The picture rules of `uploadimg`.
+//! The picture rules of `uploadimg` and of permanent material (`add_material`).
 //!
-//! The platform takes "jpg / png only, under 1 MB". wximg decides that from the bytes alone
+//! `uploadimg` takes "jpg / png only, under 1 MB" ([`Rules::check`]); an image material
+//! also takes GIF and BMP, up to 10 MB, and a thumb only JPEG up to 64 KB
+//! ([`Rules::check_as`] with the formats and limit of the call). wximg decides that from the bytes alone
 //! — never from a filename or a part's Content-Type — with a *structural* parse that reads
 //! every header but decodes no pixel:
 //!
@@ -10,6 +12,13 @@
 //!   photos people upload.
 //! - **PNG**: the signature; IHDR first with valid fields; every chunk's CRC; PLTE where the
 //!   colour type needs one; consecutive IDAT chunks; IEND last, with nothing after it.
+//! - **GIF** (material only): the header; the logical screen descriptor; the colour
+//!   tables its flags announce; every extension and image block with its sub-blocks
+//!   (each image with an LZW code size and data); at least one image; the trailer (bytes
+//!   after it tolerated, as after a JPEG's EOI).
+//! - **BMP** (material only): the file header; a known info header with sane fields
+//!   (planes 1, a known bit depth and compression); the pixel array where the header puts
+//!   it, whole (uncompressed: every row; RLE: every run up to end-of-bitmap).
 //! - **Size**: more than [`Rules::max_bytes`] (1,048,576) bytes → 40009; a header claiming
 //!   more than [`Rules::max_pixels`] (50 megapixels) → 40009, decided from the header, so a
 //!   "pixel bomb" costs nothing to refuse.
@@ -22,34 +31,71 @@ use std::fmt;
 
 use crate::ErrCode;
 
+mod bmp;
+mod gif;
 mod jpeg;
 mod png;
 pub mod properties;
 
+use bmp::bmp;
+use gif::gif;
 use jpeg::jpeg;
 use png::{PNG_SIGNATURE, png};
 
-/// The formats `uploadimg` accepts.
+/// The formats wximg stores: `uploadimg` accepts the first two ([`UPLOADIMG_FORMATS`]),
+/// an image material all four ([`IMAGE_MATERIAL_FORMATS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageFormat {
     Jpeg,
     Png,
+    Gif,
+    Bmp,
 }
 
+/// What `uploadimg` accepts: "jpg / png only".
+pub const UPLOADIMG_FORMATS: &[ImageFormat] = &[ImageFormat::Jpeg, ImageFormat::Png];
+/// What an image material accepts: "bmp/png/jpeg/jpg/gif".
+pub const IMAGE_MATERIAL_FORMATS: &[ImageFormat] = &[
+    ImageFormat::Jpeg,
+    ImageFormat::Png,
+    ImageFormat::Gif,
+    ImageFormat::Bmp,
+];
+/// What a thumb material accepts: "JPG".
+pub const THUMB_MATERIAL_FORMATS: &[ImageFormat] = &[ImageFormat::Jpeg];
+
 impl ImageFormat {
-    /// The path segment of its URLs: `mmbiz_jpg` or `mmbiz_png`.
+    pub const ALL: [ImageFormat; 4] = [
+        ImageFormat::Jpeg,
+        ImageFormat::Png,
+        ImageFormat::Gif,
+        ImageFormat::Bmp,
+    ];
+
+    /// The path segment of its URLs: `mmbiz_jpg`, `mmbiz_png`, `mmbiz_gif`, `mmbiz_bmp`.
+    /// (The platform's CDN serves BMP under a bare `mmbiz/`; wximg keeps one
+    /// `mmbiz_<kind>` form for every format, so "is this URL ours" has one rule.)
     pub fn url_kind(self) -> &'static str {
         match self {
             ImageFormat::Jpeg => "mmbiz_jpg",
             ImageFormat::Png => "mmbiz_png",
+            ImageFormat::Gif => "mmbiz_gif",
+            ImageFormat::Bmp => "mmbiz_bmp",
         }
     }
 
     pub fn from_url_kind(kind: &str) -> Option<ImageFormat> {
-        match kind {
-            "mmbiz_jpg" => Some(ImageFormat::Jpeg),
-            "mmbiz_png" => Some(ImageFormat::Png),
-            _ => None,
+        ImageFormat::ALL.into_iter().find(|f| f.url_kind() == kind)
+    }
+
+    /// The value of the platform's `?wx_fmt=` on material URLs: `jpeg`, `png`, `gif`,
+    /// `bmp` (note `jpeg`, not the row's `jpg`).
+    pub fn wx_fmt(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "jpeg",
+            ImageFormat::Png => "png",
+            ImageFormat::Gif => "gif",
+            ImageFormat::Bmp => "bmp",
         }
     }
 
@@ -57,22 +103,47 @@ impl ImageFormat {
         match self {
             ImageFormat::Jpeg => "image/jpeg",
             ImageFormat::Png => "image/png",
+            ImageFormat::Gif => "image/gif",
+            ImageFormat::Bmp => "image/bmp",
         }
     }
 
-    /// Short name for storage rows: `jpg` / `png`.
+    /// Short name for storage rows: `jpg` / `png` / `gif` / `bmp`.
     pub fn as_str(self) -> &'static str {
         match self {
             ImageFormat::Jpeg => "jpg",
             ImageFormat::Png => "png",
+            ImageFormat::Gif => "gif",
+            ImageFormat::Bmp => "bmp",
+        }
+    }
+
+    /// The format's name for people (refusal reasons).
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "JPEG",
+            ImageFormat::Png => "PNG",
+            ImageFormat::Gif => "GIF",
+            ImageFormat::Bmp => "BMP",
         }
     }
 
     pub fn parse(s: &str) -> Option<ImageFormat> {
-        match s {
-            "jpg" => Some(ImageFormat::Jpeg),
-            "png" => Some(ImageFormat::Png),
-            _ => None,
+        ImageFormat::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
+    /// The format whose signature `bytes` start with, if one of ours.
+    fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
+        if bytes.starts_with(&[0xFF, 0xD8]) {
+            Some(ImageFormat::Jpeg)
+        } else if bytes.starts_with(PNG_SIGNATURE) {
+            Some(ImageFormat::Png)
+        } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+            Some(ImageFormat::Gif)
+        } else if bytes.starts_with(b"BM") {
+            Some(ImageFormat::Bmp)
+        } else {
+            None
         }
     }
 }
@@ -140,8 +211,19 @@ impl Default for Rules {
 }
 
 impl Rules {
-    /// Checks a whole file. `Ok` means the server would accept it.
+    /// Checks a whole file as `uploadimg` does (JPEG or PNG). `Ok` means the server
+    /// would accept it.
     pub fn check(&self, bytes: &[u8]) -> Result<PictureInfo, Rejection> {
+        self.check_as(bytes, UPLOADIMG_FORMATS)
+    }
+
+    /// Checks a whole file that must be one of `formats` (and within these limits): the
+    /// one rule code behind `uploadimg` and both kinds of picture material.
+    pub fn check_as(
+        &self,
+        bytes: &[u8],
+        formats: &[ImageFormat],
+    ) -> Result<PictureInfo, Rejection> {
         if bytes.is_empty() {
             return Err(Rejection {
                 code: ErrCode::MediaDataMissing,
@@ -155,27 +237,36 @@ impl Rules {
                 self.max_bytes
             )));
         }
-        let info = if bytes.starts_with(&[0xFF, 0xD8]) {
-            let (width, height) = jpeg(bytes, self.max_pixels)?;
-            PictureInfo {
-                format: ImageFormat::Jpeg,
-                width,
-                height,
-            }
-        } else if bytes.starts_with(PNG_SIGNATURE) {
-            let (width, height) = png(bytes, self.max_pixels)?;
-            PictureInfo {
-                format: ImageFormat::Png,
-                width,
-                height,
-            }
-        } else {
-            return Err(Rejection::file_type(match sniff_other(bytes) {
-                Some(name) => format!("{name} is not accepted, only JPEG and PNG; use --fit"),
-                None => "not a JPEG or PNG file".to_string(),
-            }));
+        let accepted = || {
+            formats
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        Ok(info)
+        let format = match ImageFormat::sniff(bytes) {
+            Some(format) if formats.contains(&format) => format,
+            found => {
+                let name = found.map(ImageFormat::name).or_else(|| sniff_other(bytes));
+                return Err(Rejection::file_type(match name {
+                    Some(name) => {
+                        format!("{name} is not accepted, only {}; use --fit", accepted())
+                    }
+                    None => format!("not a {} file", accepted()),
+                }));
+            }
+        };
+        let (width, height) = match format {
+            ImageFormat::Jpeg => jpeg(bytes, self.max_pixels)?,
+            ImageFormat::Png => png(bytes, self.max_pixels)?,
+            ImageFormat::Gif => gif(bytes, self.max_pixels)?,
+            ImageFormat::Bmp => bmp(bytes, self.max_pixels)?,
+        };
+        Ok(PictureInfo {
+            format,
+            width,
+            height,
+        })
     }
 
     fn pixels_ok(max_pixels: u64, width: u32, height: u32) -> Result<(), Rejection> {
@@ -348,6 +439,7 @@ mod tests {
         let e = r.check(b"GIF89a\x01\x00\x01\x00").unwrap_err();
         assert_eq!(e.code, ErrCode::InvalidFileType);
         assert!(e.reason.contains("GIF"));
+        assert!(e.reason.contains("only JPEG, PNG"), "{}", e.reason);
         let e = r.check(b"RIFF\0\0\0\0WEBPVP8 ").unwrap_err();
         assert!(e.reason.contains("WebP"));
         assert!(r.check(b"hello world").unwrap_err().reason.contains("text"));
@@ -369,5 +461,137 @@ mod tests {
         let mut p = tiny_png(1, 1);
         p.push(0);
         assert!(Rules::default().check(&p).is_err());
+    }
+
+    /// A hand-made 2×1 GIF: a 2-colour global table, one image, LZW code size 2.
+    fn tiny_gif() -> Vec<u8> {
+        let mut v = b"GIF89a".to_vec();
+        v.extend([2, 0, 1, 0, 0x80, 0, 0]); // 2×1 screen, global table of 2 colours
+        v.extend([0, 0, 0, 255, 255, 255]);
+        v.extend([0x21, 0xF9, 4, 0, 0, 0, 0, 0]); // graphic control extension
+        v.extend([0x2C, 0, 0, 0, 0, 2, 0, 1, 0, 0]); // image 2×1 at 0,0
+        v.extend([2, 2, 0x44, 0x01, 0]); // LZW code size 2, one sub-block
+        v.push(0x3B);
+        v
+    }
+
+    /// A hand-made 2×2, 24-bit uncompressed BMP (rows of 6 bytes padded to 8).
+    fn tiny_bmp(w: i32, h: i32) -> Vec<u8> {
+        let rows = h.unsigned_abs() as usize;
+        let row = (24 * w.unsigned_abs() as usize).div_ceil(32) * 4;
+        let size = 14 + 40 + row * rows;
+        let mut v = b"BM".to_vec();
+        v.extend((size as u32).to_le_bytes());
+        v.extend([0; 4]);
+        v.extend(54u32.to_le_bytes());
+        v.extend(40u32.to_le_bytes());
+        v.extend(w.to_le_bytes());
+        v.extend(h.to_le_bytes());
+        v.extend(1u16.to_le_bytes());
+        v.extend(24u16.to_le_bytes());
+        v.extend([0; 24]); // compression 0, sizes, resolutions, palette counts
+        v.extend(std::iter::repeat_n(0x7Fu8, row * rows));
+        v
+    }
+
+    #[test]
+    fn gif_and_bmp_only_where_asked() {
+        let r = Rules::default();
+        let info = r.check_as(&tiny_gif(), IMAGE_MATERIAL_FORMATS).unwrap();
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (ImageFormat::Gif, 2, 1)
+        );
+        let info = r.check_as(&tiny_bmp(2, 2), IMAGE_MATERIAL_FORMATS).unwrap();
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (ImageFormat::Bmp, 2, 2)
+        );
+        let info = r
+            .check_as(&tiny_bmp(2, -2), IMAGE_MATERIAL_FORMATS)
+            .unwrap();
+        assert_eq!(info.height, 2, "top-down rows");
+        // uploadimg stays JPEG/PNG, a thumb JPEG only.
+        assert_eq!(
+            r.check(&tiny_gif()).unwrap_err().code,
+            ErrCode::InvalidFileType
+        );
+        assert_eq!(
+            r.check(&tiny_bmp(2, 2)).unwrap_err().code,
+            ErrCode::InvalidFileType
+        );
+        let e = r
+            .check_as(&tiny_png(1, 1), THUMB_MATERIAL_FORMATS)
+            .unwrap_err();
+        assert_eq!(e.code, ErrCode::InvalidFileType);
+        assert!(
+            e.reason.contains("PNG is not accepted, only JPEG"),
+            "{}",
+            e.reason
+        );
+        assert!(r.check_as(&tiny_jpeg(3, 2), THUMB_MATERIAL_FORMATS).is_ok());
+    }
+
+    #[test]
+    fn every_gif_and_bmp_truncation_is_refused() {
+        let r = Rules::default();
+        for file in [tiny_gif(), tiny_bmp(2, 2)] {
+            for cut in 1..file.len() {
+                let e = r
+                    .check_as(&file[..cut], IMAGE_MATERIAL_FORMATS)
+                    .unwrap_err();
+                assert_eq!(e.code, ErrCode::InvalidFileType, "cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_gif_and_bmp_are_refused() {
+        let r = Rules::default();
+        let mut no_image = tiny_gif();
+        no_image.drain(27..42);
+        assert!(
+            r.check_as(&no_image, IMAGE_MATERIAL_FORMATS)
+                .unwrap_err()
+                .reason
+                .contains("no image")
+        );
+        let mut bad_block = tiny_gif();
+        bad_block[27] = 0x99;
+        assert!(r.check_as(&bad_block, IMAGE_MATERIAL_FORMATS).is_err());
+        let mut two_planes = tiny_bmp(2, 2);
+        two_planes[26] = 2;
+        assert!(
+            r.check_as(&two_planes, IMAGE_MATERIAL_FORMATS)
+                .unwrap_err()
+                .reason
+                .contains("planes")
+        );
+        let mut rle24 = tiny_bmp(2, 2);
+        rle24[30] = 1; // RLE8 with 24 bits per pixel
+        assert!(r.check_as(&rle24, IMAGE_MATERIAL_FORMATS).is_err());
+    }
+
+    #[test]
+    fn gif_and_bmp_pixel_bombs_are_size_errors() {
+        let r = Rules::default();
+        let mut gif = tiny_gif();
+        gif[6..10].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(
+            r.check_as(&gif, IMAGE_MATERIAL_FORMATS).unwrap_err().code,
+            ErrCode::InvalidImageSize
+        );
+        let mut frame = tiny_gif();
+        frame[32..36].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(
+            r.check_as(&frame, IMAGE_MATERIAL_FORMATS).unwrap_err().code,
+            ErrCode::InvalidImageSize
+        );
+        let mut bmp = tiny_bmp(2, 2);
+        bmp[18..26].copy_from_slice(&[0x60, 0xEA, 0, 0, 0x60, 0xEA, 0, 0]); // 60000×60000
+        assert_eq!(
+            r.check_as(&bmp, IMAGE_MATERIAL_FORMATS).unwrap_err().code,
+            ErrCode::InvalidImageSize
+        );
     }
 }

@@ -50,6 +50,78 @@ impl UploadImgOk {
     }
 }
 
+/// The success of calls that answer nothing but success (`del_material`):
+/// `{"errcode":0,"errmsg":"ok"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OkBody {
+    pub errcode: i64,
+    pub errmsg: String,
+}
+
+impl OkBody {
+    pub fn ok() -> OkBody {
+        OkBody {
+            errcode: 0,
+            errmsg: "ok".into(),
+        }
+    }
+}
+
+// --- Permanent material. Their success answers carry **no `errcode` key**, as the
+// platform's: one real publishing client throws on any answer holding one, even 0.
+
+/// `add_material`'s success (`type=image` and `type=thumb` alike):
+/// `{"media_id":"…","url":"…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddMaterialOk {
+    pub media_id: String,
+    pub url: String,
+}
+
+/// `get_materialcount`'s success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialCountOk {
+    pub voice_count: u64,
+    pub video_count: u64,
+    pub image_count: u64,
+    pub news_count: u64,
+}
+
+/// `batchget_material`'s request body `{"type":"image","offset":0,"count":20}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchGetMaterialRequest {
+    #[serde(default, rename = "type", deserialize_with = "lenient::text")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub offset: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub count: Option<i64>,
+}
+
+/// `batchget_material`'s success for pictures (voice and video share the shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchGetMaterialOk {
+    pub item: Vec<MaterialItem>,
+    pub total_count: u64,
+    pub item_count: u64,
+}
+
+/// One material of a `batchget_material` page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialItem {
+    pub media_id: String,
+    pub name: String,
+    pub update_time: i64,
+    pub url: String,
+}
+
+/// `get_material` and `del_material`'s request body `{"media_id":"…"}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaIdRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub media_id: Option<String>,
+}
+
 /// `/cgi-bin/token` and `/cgi-bin/stable_token`'s success.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenOk {
@@ -191,6 +263,15 @@ mod lenient {
         })
     }
 
+    /// A JSON integer, or a string of one (`"20"`); any other value reads as absent.
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+    }
+
     /// `true`/`false`, or `"true"`/`"1"`/`1` for true; any other value reads as false,
     /// and `null` as absent.
     pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
@@ -289,6 +370,24 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&pre).expect("json"),
             r#"{"expires_in":1800,"pre_auth_code":"p"}"#
+        );
+    }
+
+    #[test]
+    fn material_answers_have_no_errcode() {
+        let ok = AddMaterialOk {
+            media_id: "m".into(),
+            url: "u".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&ok).expect("json"),
+            r#"{"media_id":"m","url":"u"}"#
+        );
+        let r: BatchGetMaterialRequest =
+            serde_json::from_str(r#"{"type":"image","offset":"5","count":20}"#).expect("lenient");
+        assert_eq!(
+            (r.kind.as_deref(), r.offset, r.count),
+            (Some("image"), Some(5), Some(20))
         );
     }
 

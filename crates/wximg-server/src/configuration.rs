@@ -8,6 +8,9 @@ use wximg_proto::Rules;
 
 use wximg_store::StorageConfig;
 
+/// The platform's cap on an account's picture library: "图片素材上限为100000".
+pub const DEFAULT_MATERIAL_LIMIT: u64 = 100_000;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Address to listen on; port 0 picks a free port.
@@ -36,6 +39,9 @@ pub struct Settings {
     /// Connections held at once (`None`: derived from the descriptor limit, see
     /// `crate::connections::default_max_connections`).
     pub max_connections: Option<usize>,
+    /// How many picture materials (`add_material` image and thumb) one account may hold:
+    /// the platform's 100,000 ([`DEFAULT_MATERIAL_LIMIT`]); past it, 45034.
+    pub material_limit: u64,
     /// Quotas, whitelists' proxies, cloud calls, fault injection, the debug page.
     pub platform: crate::platform::PlatformSettings,
 }
@@ -55,6 +61,7 @@ impl Settings {
             header_timeout: Duration::from_secs(30),
             max_connections: None,
             picture_cache_bytes: 64 * 1024 * 1024,
+            material_limit: DEFAULT_MATERIAL_LIMIT,
             platform: Default::default(),
         }
     }

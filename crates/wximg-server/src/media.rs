@@ -12,7 +12,10 @@
 //! Reading a body holds one permit of `upload_permits` from its first byte, which bounds
 //! memory however many clients send at once: the multipart parser buffers whatever the
 //! socket has ready, so the permit must come before the parser, not after it finds `media`.
-//! Bodies without a permit wait in the kernel's socket buffers, not in ours.
+//! Bodies without a permit wait in the kernel's socket buffers, not in ours. A permit is
+//! sized for `uploadimg`'s picture limit; a call with a larger limit (a 10 MB image
+//! material) takes as many permits as its [`memory_bound`] needs ([`permits_for`]), so
+//! the bound of `upload_concurrency` × one picture holds whatever mix of calls arrives.
 
 pub mod framing;
 
@@ -27,12 +30,25 @@ use crate::error::ApiError;
 /// The bytes of a `media` part, with the memory permit they hold.
 pub struct Media {
     pub bytes: Vec<u8>,
+    /// The part's filename, as sent (a bare name, a full path, or none).
+    pub filename: Option<String>,
     pub _permit: OwnedSemaphorePermit,
 }
 
 pub struct Limits<'a> {
     pub max_bytes: usize,
     pub permits: &'a std::sync::Arc<Semaphore>,
+    /// How many of `permits` reading this body holds (see [`permits_for`]); 1 for a body
+    /// of the picture limit the permits were sized for.
+    pub weight: u32,
+}
+
+/// The permits a body of limit `max_bytes` must hold when one permit stands for a body
+/// of limit `unit_bytes`: enough that its [`memory_bound`] is covered, and never more
+/// than the `total` there are (or it would wait forever).
+pub fn permits_for(max_bytes: usize, unit_bytes: usize, total: usize) -> u32 {
+    let need = memory_bound(max_bytes).div_ceil(memory_bound(unit_bytes).max(1));
+    u32::try_from(need.clamp(1, total.max(1))).unwrap_or(u32::MAX)
 }
 
 /// What a body may carry beyond its picture: part headers, boundaries, small fields.
@@ -73,7 +89,7 @@ pub async fn read_media(
     let permit = limits
         .permits
         .clone()
-        .acquire_owned()
+        .acquire_many_owned(limits.weight.max(1))
         .await
         .map_err(|e| ApiError::detail(ErrCode::SystemError, e.to_string()))?;
     let mut data = body.into_data_stream();
@@ -114,6 +130,7 @@ pub async fn read_media(
             while field.chunk().await.map_err(malformed)?.is_some() {}
             continue;
         }
+        let filename = field.file_name().map(str::to_string);
         let hint = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -137,6 +154,7 @@ pub async fn read_media(
         }
         return Ok(Media {
             bytes,
+            filename,
             _permit: permit,
         });
     }

@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::configuration::Settings;
 use crate::error::ApiError;
 use crate::routes::{
-    component, debug, fallback, health, images, metrics, stable_token, token, uploadimg,
+    component, debug, fallback, health, images, material, metrics, stable_token, token, uploadimg,
 };
 use crate::state::AppState;
 use wximg_store::Storage;
@@ -53,6 +53,8 @@ impl Application {
                 .into(),
             rules: settings.rules,
             upload_permits: Arc::new(Semaphore::new(settings.upload_concurrency.max(1))),
+            upload_permit_total: settings.upload_concurrency.max(1),
+            material_limit: settings.material_limit,
             body_permits: Arc::new(Semaphore::new(settings.body_concurrency.max(1))),
             readiness: Default::default(),
             drain_limit: settings.drain_limit,
@@ -123,6 +125,28 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
         .route("/cgi-bin/media/uploadimg", post_only(uploadimg::uploadimg))
         .route(
+            "/cgi-bin/material/add_material",
+            post_only(material::add_material),
+        )
+        .route(
+            "/cgi-bin/material/get_materialcount",
+            get(material::get_materialcount)
+                .post(material::get_materialcount)
+                .fallback(fallback::require_get),
+        )
+        .route(
+            "/cgi-bin/material/batchget_material",
+            post_only(material::batchget_material),
+        )
+        .route(
+            "/cgi-bin/material/get_material",
+            post_only(material::get_material),
+        )
+        .route(
+            "/cgi-bin/material/del_material",
+            post_only(material::del_material),
+        )
+        .route(
             "/cgi-bin/component/api_component_token",
             post_only(component::component_token),
         )
@@ -160,6 +184,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(debug_page)
         .route("/mmbiz_jpg/{id}/{size}", get(images::jpg))
         .route("/mmbiz_png/{id}/{size}", get(images::png))
+        .route("/mmbiz_gif/{id}/{size}", get(images::gif))
+        .route("/mmbiz_bmp/{id}/{size}", get(images::bmp))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))

@@ -17,6 +17,10 @@ pub struct AppState {
     pub rules: Rules,
     /// One permit per picture held in memory (see `Settings::upload_concurrency`).
     pub upload_permits: Arc<Semaphore>,
+    /// How many permits `upload_permits` holds in all (`Settings::upload_concurrency`).
+    pub upload_permit_total: usize,
+    /// Picture materials one account may hold (`Settings::material_limit`).
+    pub material_limit: u64,
     /// One permit per small (JSON) body being read (see `Settings::body_concurrency`).
     pub body_permits: Arc<Semaphore>,
     pub drain_limit: u64,

@@ -19,6 +19,10 @@
 //!   crash interrupted: no row points at them and uploads of those bytes are refused while
 //!   the mark stays, so `repair` finishes the deletion (the blob, then the mark) at once.
 //!
+//! - **Every material row must name a picture row of its own account** (see
+//!   `crate::material`): one that does not is a [`DanglingMaterial`], a material whose
+//!   bytes are no longer promised anywhere. Never repaired either: it is reported.
+//!
 //! Repair and running servers: a server that is storing a picture has its blob in place
 //! a moment before its row. To not delete such a blob, [`check`] with `repair` waits
 //! [`Options::grace`] (longer than a request may take), lists the rows again, and removes
@@ -82,6 +86,24 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// A material row whose account has no row of its picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DanglingMaterial {
+    pub appid: wximg_proto::AppId,
+    pub media_id: String,
+    pub image: ImageId,
+}
+
+impl std::fmt::Display for DanglingMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "material {} of {} names picture {}, which has no row of that account",
+            self.media_id, self.appid, self.image
+        )
+    }
+}
+
 /// What a check found (and, with `repair`, did).
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -101,17 +123,21 @@ pub struct Report {
     pub pending_deletions: Vec<ImageId>,
     /// Interrupted takedowns `repair` finished (blob and mark removed).
     pub finished_deletions: Vec<ImageId>,
+    /// Material rows looked at.
+    pub materials: usize,
+    /// Materials without their picture row.
+    pub dangling_materials: Vec<DanglingMaterial>,
 }
 
 impl Report {
     /// Nothing wrong and nothing left to clean up: the exit status 0 of `wximg fsck`.
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty() && self.orphans.is_empty() && self.pending_deletions.is_empty()
+        self.is_intact() && self.orphans.is_empty() && self.pending_deletions.is_empty()
     }
 
     /// No acknowledged picture is lost or damaged (orphans may remain).
     pub fn is_intact(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.dangling_materials.is_empty()
     }
 }
 
@@ -164,6 +190,46 @@ pub async fn check_blob(blobs: &dyn BlobStore, record: &ImageRecord) -> Result<O
     Ok(None)
 }
 
+/// Every material row against the picture rows: `(materials looked at, dangling ones)`.
+/// Materials are listed before pictures (a material commits after its picture, so a
+/// listed material's picture is in the later listing), and each suspect is looked at
+/// again on its own, since a takedown may have removed both in between.
+async fn check_materials(storage: &Storage) -> Result<(usize, Vec<DanglingMaterial>)> {
+    let materials = storage.meta.all_materials().await?;
+    let pictures: HashSet<(ImageId, wximg_proto::AppId)> = storage
+        .meta
+        .images()
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row.appid))
+        .collect();
+    let mut dangling = Vec::new();
+    for m in &materials {
+        if pictures.contains(&(m.image, m.appid.clone())) {
+            continue;
+        }
+        let still = storage
+            .meta
+            .material(&m.appid, &m.media_id)
+            .await?
+            .is_some();
+        let has_row = storage
+            .meta
+            .image_rows(&m.image)
+            .await?
+            .iter()
+            .any(|row| row.appid == m.appid);
+        if still && !has_row {
+            dangling.push(DanglingMaterial {
+                appid: m.appid.clone(),
+                media_id: m.media_id.clone(),
+                image: m.image,
+            });
+        }
+    }
+    Ok((materials.len(), dangling))
+}
+
 /// Checks storage; with [`Options::repair`], removes orphan blobs. Errors are storage
 /// failures that stopped the check (it then proves nothing); problems it found are in the
 /// [`Report`].
@@ -192,6 +258,9 @@ pub async fn check(storage: &Storage, options: &Options) -> Result<Report> {
         }
     }
     report.problems.sort_by_key(|p| p.id().hex());
+    let (materials, dangling) = check_materials(storage).await?;
+    report.materials = materials;
+    report.dangling_materials = dangling;
 
     let marked: HashSet<ImageId> = storage.meta.blob_deletions().await?.into_iter().collect();
     let mut orphans: Vec<ImageId> = blob_ids

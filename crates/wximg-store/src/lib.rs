@@ -16,6 +16,7 @@
 //!   embedded default, one data directory with no setup; both group-commit their writes
 //!   on writer threads.
 //! - [`postgres`] + [`s3`]: scale-out, shared by any number of nodes.
+//! - [`material`]: permanent material, an account's picture library over picture rows.
 //! - `rows`: how each table's row becomes its record, once for every driver.
 //! - [`fsck`]: every row has its exact blob; orphans found and removed.
 //! - `takedown`: removing a picture ([`Storage::take_down`]): its rows, then its blob once
@@ -30,6 +31,7 @@
 pub mod backup;
 pub mod fsck;
 pub mod local;
+pub mod material;
 pub mod postgres;
 mod records;
 mod rows;
@@ -49,6 +51,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use wximg_proto::{AppId, ImageId};
 
+pub use material::{MaterialInsert, MaterialKind, MaterialRecord, MaterialStore};
 pub use records::{
     AppRecord, AppUsage, BlockedRecord, CallCount, Export, ImageCursor, ImageQuery, ImageRecord,
     Record, StableState, StoredRecord, TakedownOutcome, TakedownRecord, TakedownRequest, TokenKind,
@@ -94,7 +97,7 @@ pub const KEEP_EXPIRED_SECS: i64 = 86_400;
 
 /// The metadata repository. Every method is one atomic step.
 #[async_trait]
-pub trait MetaStore: Send + Sync + 'static {
+pub trait MetaStore: MaterialStore + Send + Sync + 'static {
     /// Cheap round trip that proves the database answers and is writable.
     async fn ping(&self) -> Result<()>;
 
@@ -285,6 +288,28 @@ impl Storage {
     /// writes are not this process's own (`migrate` into S3).
     pub async fn store_picture_verified(&self, record: &ImageRecord, bytes: Bytes) -> Result<()> {
         self.store(record, bytes, true).await
+    }
+
+    /// Stores a permanent material: its picture as [`Storage::store_picture`] does (blob,
+    /// then row), then the material row if the account's library has room (`cap`). Only
+    /// `Added` may be acknowledged. A refusal ([`MaterialInsert::LibraryFull`]) or a
+    /// crash after the picture leaves that picture row (one per bytes and account, as an
+    /// `uploadimg` of them would), never a material without its picture.
+    pub async fn store_material(
+        &self,
+        record: &ImageRecord,
+        bytes: Bytes,
+        material: &MaterialRecord,
+        cap: u64,
+    ) -> Result<MaterialInsert> {
+        debug_assert_eq!(material.image, record.id);
+        debug_assert_eq!(material.appid, record.appid);
+        // Full already: nothing to store (the insert below re-checks, race-free).
+        if self.meta.material_count(&record.appid).await? >= cap {
+            return Ok(MaterialInsert::LibraryFull);
+        }
+        self.store_picture(record, bytes).await?;
+        self.meta.insert_material(material, cap).await
     }
 
     async fn store(&self, record: &ImageRecord, bytes: Bytes, read_back: bool) -> Result<()> {

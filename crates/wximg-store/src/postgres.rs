@@ -33,6 +33,7 @@
 //! password (see [`PostgresMeta::open`]).
 
 mod import;
+mod material;
 
 pub use import::Imported;
 
@@ -523,6 +524,8 @@ impl MetaStore for PostgresMeta {
                 generation: generation - 1,
             });
         }
+        // The materials of the removed rows go with them (see `crate::material`).
+        material::drop_materials_of(&mut tx, &r.id, r.appid.as_ref()).await?;
         for row in &removed {
             sqlx::query(
                 "INSERT INTO takedowns (generation, id, appid, format, size, taken_at, reason, \

@@ -262,3 +262,19 @@ pub(crate) fn one<R: Columns, T>(row: Option<R>, map: fn(&R) -> Result<T>) -> Re
 pub(crate) fn all<R: Columns, T>(rows: Vec<R>, map: fn(&R) -> Result<T>) -> Result<Vec<T>> {
     rows.iter().map(map).collect()
 }
+
+/// A `materials` row.
+pub(crate) fn material(row: &impl Columns) -> Result<crate::MaterialRecord> {
+    Ok(crate::MaterialRecord {
+        media_id: row.text("media_id")?,
+        appid: appid(row)?,
+        kind: crate::MaterialKind::parse(&row.text("kind")?)
+            .ok_or_else(|| corrupt("material kind"))?,
+        image: ImageId::from_hash(hash32(row, "image", "material image id")?),
+        format: ImageFormat::parse(&row.text("format")?)
+            .ok_or_else(|| corrupt("material format"))?,
+        name: row.text("name")?,
+        url: row.text("url")?,
+        created_at: row.int("created_at")?,
+    })
+}

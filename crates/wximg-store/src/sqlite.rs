@@ -23,6 +23,7 @@ use crate::{
     TokenRecord, Usage,
 };
 
+mod material;
 mod upload_path;
 
 pub struct SqliteMeta {
@@ -413,6 +414,8 @@ impl MetaStore for SqliteMeta {
             .bind(&appid)
             .execute(&mut *tx)
             .await?;
+        // The materials of the removed rows go with them (see `crate::material`).
+        material::drop_materials_of(&mut tx, &r.id, r.appid.as_ref()).await?;
         for row in &removed {
             sqlx::query(
                 "INSERT INTO takedowns (generation, id, appid, format, size, taken_at, reason, \

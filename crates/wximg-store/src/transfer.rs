@@ -127,3 +127,51 @@ pub async fn copy_pictures(
     }
     (tally, failures)
 }
+
+/// Copies every material of `source` that `target` lacks, after the pictures (a material
+/// row must name a picture row of its account, see `crate::material`): a material whose
+/// picture row the target does not have (its copy failed) is not written, and fails.
+/// Returns the tally and, for each material that failed, its media_id and why.
+pub async fn copy_materials(source: &Storage, target: &Storage) -> (Tally, Vec<(String, String)>) {
+    let mut tally = Tally::default();
+    let mut failures = Vec::new();
+    let materials = match source.meta.all_materials().await {
+        Ok(materials) => materials,
+        Err(e) => {
+            tally.failed += 1;
+            failures.push((String::new(), format!("source materials: {e}")));
+            return (tally, failures);
+        }
+    };
+    for material in materials {
+        let copied = async {
+            let has_picture = target
+                .meta
+                .image_rows(&material.image)
+                .await
+                .map_err(|e| format!("target lookup: {e}"))?
+                .iter()
+                .any(|row| row.appid == material.appid);
+            if !has_picture {
+                return Err(format!(
+                    "its picture {} was not copied, so the material is not either",
+                    material.image
+                ));
+            }
+            target
+                .meta
+                .import_material(&material)
+                .await
+                .map_err(|e| format!("target: {e}"))
+        }
+        .await;
+        match copied {
+            Ok(copied) => tally.add(copied),
+            Err(why) => {
+                tally.failed += 1;
+                failures.push((material.media_id.clone(), why));
+            }
+        }
+    }
+    (tally, failures)
+}

@@ -85,11 +85,20 @@ pub async fn run(args: FsckArgs) -> anyhow::Result<ExitCode> {
                 "removed": ids(&report.removed),
                 "pending_deletions": ids(&report.pending_deletions),
                 "finished_deletions": ids(&report.finished_deletions),
+                "materials": report.materials,
+                "dangling_materials": report.dangling_materials.iter().map(|m| json!({
+                    "appid": m.appid.to_string(),
+                    "media_id": m.media_id,
+                    "id": m.image.to_string(),
+                })).collect::<Vec<_>>(),
             })
         );
     } else {
         for problem in &report.problems {
             println!("{problem}");
+        }
+        for material in &report.dangling_materials {
+            println!("{material}");
         }
         for id in &report.orphans {
             println!("orphan blob {id} (no picture row; `--repair` removes it)");

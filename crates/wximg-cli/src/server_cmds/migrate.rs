@@ -6,7 +6,8 @@
 //!    40001/42001 as before), 3. stable-token states, 4. platform records (whitelists,
 //!    quota limits, third-party platform state) and quota counters, when the source has
 //!    them, 5. the takedown audit log and the blocked hashes, when the source has them,
-//!    6. pictures (one row per account): blob, then row.
+//!    6. pictures (one row per account): blob, then row, 7. permanent materials, each
+//!    after its picture (one whose picture failed is not written).
 //!
 //! The rules that make it safe to run at any time, any number of times:
 //! - **Nothing is overwritten.** Every row is inserted with `ON CONFLICT DO NOTHING`; a
@@ -64,10 +65,11 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         blobs: Arc::new(S3Blobs::open(&args.to_store).await?),
     };
     copy_rows(&source, &target_meta).await?;
-    let failed = copy_pictures(&source, &target, args.jobs).await?;
+    let failed =
+        copy_pictures(&source, &target, args.jobs).await? + copy_materials(&source, &target).await;
     if failed > 0 {
         eprintln!(
-            "wximg migrate: {failed} picture(s) not copied; their rows were not written. \
+            "wximg migrate: {failed} picture(s) or material(s) not copied; their rows were not written. \
              Fix the cause (`wximg fsck` for the source) and run migrate again: \
              it resumes where it stopped."
         );
@@ -89,6 +91,17 @@ async fn copy_rows(source: &Storage, target: &PostgresMeta) -> anyhow::Result<()
     println!("{}", imported.takedowns.line("takedown audit entries"));
     println!("{}", imported.blocked.line("blocked pictures"));
     Ok(())
+}
+
+/// Step 3: every material (after its picture). Returns how many failed (each named on
+/// stderr).
+async fn copy_materials(source: &Storage, target: &Storage) -> u64 {
+    let (tally, failures) = transfer::copy_materials(source, target).await;
+    for (media_id, why) in &failures {
+        eprintln!("wximg migrate: material {media_id}: {why}");
+    }
+    println!("{}", tally.line("materials"));
+    tally.failed
 }
 
 /// Step 2: every picture whose row the target lacks, blob first and verified, then its

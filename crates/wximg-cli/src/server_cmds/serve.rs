@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// How many uploads may hold their picture in memory at once (each up to 1 MiB).
     #[arg(long, env = "WXIMG_UPLOAD_CONCURRENCY", default_value_t = 32)]
     pub upload_concurrency: usize,
+    /// Picture materials (add_material image and thumb) one account may hold; past it
+    /// add_material answers 45034. The platform's is 100,000.
+    #[arg(long, env = "WXIMG_MATERIAL_LIMIT", value_name = "N", default_value_t = wximg_server::configuration::DEFAULT_MATERIAL_LIMIT)]
+    pub material_limit: u64,
     /// Longest time, in seconds, one API request may take.
     #[arg(long, env = "WXIMG_REQUEST_TIMEOUT", default_value_t = 60)]
     pub request_timeout: u64,
@@ -88,6 +92,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::new(args.listen, args.storage.config());
     settings.public_url = args.public_url;
     settings.upload_concurrency = args.upload_concurrency;
+    settings.material_limit = args.material_limit;
     settings.request_timeout = Duration::from_secs(args.request_timeout.max(1));
     settings.header_timeout = Duration::from_secs(args.header_timeout.max(1));
     settings.max_connections = args.max_connections;

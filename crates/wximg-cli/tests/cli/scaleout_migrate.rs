@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use serde_json::Value;
 use wximg_proto::ImageId;
 use wximg_server::platform::quota;
 use wximg_store::MetaStore;
@@ -151,6 +152,117 @@ async fn migrate_copies_verifies_and_resumes() {
             .await
             .expect("GET");
         assert_eq!(got.status(), 200, "{path}");
+        assert_eq!(&got.bytes().await.expect("body").to_vec(), png, "{path}");
+    }
+}
+
+/// `add_material?type=image` of `bytes` on the server at `base`.
+async fn add_material(http: &reqwest::Client, base: &str, token: &str, bytes: Vec<u8>) -> Value {
+    let form = reqwest::multipart::Form::new().part(
+        "media",
+        reqwest::multipart::Part::bytes(bytes).file_name("img.jpg"),
+    );
+    let resp = http
+        .post(format!(
+            "{base}/cgi-bin/material/add_material?access_token={token}&type=image"
+        ))
+        .multipart(form)
+        .send()
+        .await
+        .expect("add_material");
+    resp.json().await.expect("JSON answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_copies_materials_after_their_pictures() {
+    let Some(svc) = services("migrate_copies_materials_after_their_pictures") else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("temp dir");
+    let App { appid, secret, .. } = create_app(Backend::Embedded(data.path()), "official");
+    let http = http();
+    let (token, materials) = {
+        let node = embedded_node(data.path());
+        let token = classic_token(&http, &node.base, &appid, &secret).await;
+        let mut materials = Vec::new();
+        for _ in 0..2 {
+            let png = unique_png();
+            let v = add_material(&http, &node.base, &token, png.clone()).await;
+            assert!(v.get("errcode").is_none(), "{v}");
+            let media_id = v["media_id"].as_str().expect("media_id").to_string();
+            materials.push((media_id, url_path(v["url"].as_str().expect("url")), png));
+        }
+        (token, materials)
+    };
+
+    // The second material's picture is damaged: neither it nor its material is copied.
+    let (_, _, damaged) = &materials[1];
+    let hex = ImageId::of(damaged).hex();
+    let blob = data.path().join("blobs").join(&hex[..2]).join(&hex);
+    let mut broken = damaged.clone();
+    broken[20] ^= 0xFF;
+    std::fs::write(&blob, &broken).expect("damage the blob");
+    let (ok, text) = migrate(&svc, data.path());
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("pictures: 1 copied, 0 already there, 1 FAILED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("materials: 1 copied, 0 already there, 1 FAILED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("was not copied, so the material is not either"),
+        "{text}"
+    );
+
+    std::fs::write(&blob, damaged).expect("repair the blob");
+    let (ok, text) = migrate(&svc, data.path());
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("materials: 1 copied, 1 already there"),
+        "{text}"
+    );
+    let (ok, text) = migrate(&svc, data.path());
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("materials: 0 copied, 2 already there"),
+        "{text}"
+    );
+
+    // On the scale-out side: the library, its count (the cap's counter came along), the
+    // bytes by media_id and by URL.
+    let node = node(&svc);
+    let count: Value = http
+        .get(format!(
+            "{}/cgi-bin/material/get_materialcount?access_token={token}",
+            node.base
+        ))
+        .send()
+        .await
+        .expect("count")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(count["image_count"], 2, "{count}");
+    for (media_id, path, png) in &materials {
+        let got = http
+            .post(format!(
+                "{}/cgi-bin/material/get_material?access_token={token}",
+                node.base
+            ))
+            .json(&serde_json::json!({ "media_id": media_id }))
+            .send()
+            .await
+            .expect("get_material");
+        assert_eq!(got.headers()["content-type"], "image/png");
+        assert_eq!(&got.bytes().await.expect("body").to_vec(), png);
+        let got = http
+            .get(format!("{}{path}", node.base))
+            .send()
+            .await
+            .expect("GET");
         assert_eq!(&got.bytes().await.expect("body").to_vec(), png, "{path}");
     }
 }

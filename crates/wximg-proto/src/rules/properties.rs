@@ -13,7 +13,30 @@ use super::{ImageFormat, Rules};
 ///   size branches with small inputs).
 pub fn assert_hold(data: &[u8]) {
     let rules = Rules::default();
+    // The material rules (GIF and BMP too) hold the same properties, and never refuse
+    // what uploadimg's accept.
+    let material = rules.check_as(data, super::IMAGE_MATERIAL_FORMATS);
+    assert_eq!(
+        material,
+        rules.check_as(data, super::IMAGE_MATERIAL_FORMATS)
+    );
+    if let Ok(info) = &material {
+        assert!(info.width > 0 && info.height > 0);
+        assert!(u64::from(info.width) * u64::from(info.height) <= rules.max_pixels);
+        match info.format {
+            ImageFormat::Gif => assert!(data.starts_with(b"GIF8")),
+            ImageFormat::Bmp => assert!(data.starts_with(b"BM")),
+            _ => {}
+        }
+    }
     let verdict = rules.check(data);
+    if let Ok(info) = &verdict {
+        assert_eq!(
+            material.as_ref().ok(),
+            Some(info),
+            "material refused an uploadimg picture"
+        );
+    }
     assert_eq!(
         verdict,
         rules.check(data),
@@ -32,6 +55,7 @@ pub fn assert_hold(data: &[u8]) {
                     "a PNG cut short must be refused"
                 );
             }
+            ImageFormat::Gif | ImageFormat::Bmp => panic!("uploadimg accepted {:?}", info.format),
         }
     }
     let tight = Rules {

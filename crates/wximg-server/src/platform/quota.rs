@@ -21,6 +21,11 @@ use wximg_store::MetaStore;
 /// The APIs that have quotas, as `wximg app quota --api` names them.
 pub const APIS: &[&str] = &[
     "uploadimg",
+    "add_material",
+    "get_materialcount",
+    "batchget_material",
+    "get_material",
+    "del_material",
     "token",
     "stable_token",
     "api_component_token",

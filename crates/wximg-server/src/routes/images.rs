@@ -1,4 +1,6 @@
-//! `GET`/`HEAD` `/mmbiz_jpg/<id>/0` and `/mmbiz_png/<id>/0`: the stored bytes.
+//! `GET`/`HEAD` `/mmbiz_jpg/<id>/0`, `/mmbiz_png/<id>/0` (and, for picture materials,
+//! `/mmbiz_gif/<id>/0` and `/mmbiz_bmp/<id>/0`): the stored bytes. The query (uploadimg's
+//! `?from=appmsg`, material's `?wx_fmt=jpeg`) is ignored, as the platform's CDN does.
 //!
 //! Content never changes under a URL (the id is the content's hash), so answers carry a
 //! strong `ETag` (the hash) and `Cache-Control: public, max-age=31536000, immutable`;
@@ -77,6 +79,24 @@ pub async fn png(
     headers: HeaderMap,
 ) -> Response {
     serve(state, ImageFormat::Png, id, method, headers).await
+}
+
+pub async fn gif(
+    state: State<AppState>,
+    id: IdPath,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    serve(state, ImageFormat::Gif, id, method, headers).await
+}
+
+pub async fn bmp(
+    state: State<AppState>,
+    id: IdPath,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    serve(state, ImageFormat::Bmp, id, method, headers).await
 }
 
 /// Answers one picture request, step by step: the path, the row, the validators, the

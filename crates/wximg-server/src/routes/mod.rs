@@ -10,6 +10,7 @@ pub mod debug;
 pub mod fallback;
 pub mod health;
 pub mod images;
+pub mod material;
 pub mod metrics;
 pub mod stable_token;
 pub mod token;

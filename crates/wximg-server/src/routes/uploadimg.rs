@@ -47,6 +47,7 @@ pub async fn uploadimg(
         Limits {
             max_bytes: state.rules.max_bytes,
             permits: &state.upload_permits,
+            weight: 1,
         },
     )
     .await?;

@@ -61,6 +61,11 @@ use wximg_store::MetaStore;
 /// 37, 100).
 pub const UPLOADIMG_SETS: &[u32] = &[1, 8, 9, 11, 18, 37, 100];
 
+/// The permission sets under which the permanent-material calls (`add_material`,
+/// `get_material`, `get_materialcount`, `batchget_material`, `del_material`) may be
+/// called: 11 and 100, as the platform's documentation of each says.
+pub const MATERIAL_SETS: &[u32] = &[11, 100];
+
 pub const COMPONENT_TOKEN_TTL: i64 = 7200;
 pub const PREAUTH_TTL: i64 = 1800;
 pub const AUTH_CODE_TTL: i64 = 3600;
