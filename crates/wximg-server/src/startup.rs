@@ -31,6 +31,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     limits: crate::connections::ConnectionLimits,
+    /// This node's event deliverer (see `crate::events`): stops when the server does.
+    deliverer: crate::events::DelivererHandle,
 }
 
 impl Application {
@@ -74,6 +76,11 @@ impl Application {
         if let Some(cache) = &state.pictures {
             crate::takedowns::spawn_poller(state.storage.clone(), cache).await;
         }
+        let deliverer = crate::events::spawn_deliverer(
+            state.storage.clone(),
+            state.clock.clone(),
+            state.platform.events.clone(),
+        );
         let router = router(state.clone(), settings.request_timeout);
         let limits = crate::connections::ConnectionLimits {
             header_timeout: settings.header_timeout,
@@ -87,6 +94,7 @@ impl Application {
             router,
             state,
             limits,
+            deliverer,
         })
     }
 
@@ -104,6 +112,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let _deliverer = self.deliverer;
         crate::connections::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }
