@@ -237,7 +237,11 @@ impl Drop for DelivererHandle {
 }
 
 /// Starts this node's deliverer (see the module docs).
-pub fn spawn_deliverer(storage: Storage, clock: Clock, settings: DeliverySettings) -> DelivererHandle {
+pub fn spawn_deliverer(
+    storage: Storage,
+    clock: Clock,
+    settings: DeliverySettings,
+) -> DelivererHandle {
     let deliverer = Arc::new(deliver::Deliverer::new(storage, clock, settings));
     DelivererHandle(tokio::spawn(async move { deliverer.run(wake()).await }))
 }

@@ -106,6 +106,12 @@ impl Application {
         &self.state.storage
     }
 
+    /// What every handler shares (for code that acts as a handler would, e.g. a test
+    /// enqueuing an event).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// Serves until `shutdown` completes, then stops taking connections and lets
     /// in-flight requests (uploads included) finish.
     pub async fn run_until(

@@ -75,16 +75,15 @@ impl CallbackSettings {
         aes_key: Option<&str>,
         mode: Option<Mode>,
     ) -> Result<CallbackSettings, String> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| format!("--url {url:?} is not a URL: {e}"))?;
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| format!("--url {url:?} is not a URL: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(format!(
                 "--url {url:?} must be http:// or https:// with a host, as the platform's \
                  server URL"
             ));
         }
-        if !(3..=32).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
+        if !(3..=32).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(format!(
                 "--token must be 3 to 32 letters and digits (the platform's rule), got {} \
                  characters{}",
@@ -150,7 +149,10 @@ pub async fn set_callback(
     settings: &CallbackSettings,
     now: i64,
 ) -> Result<(), ApiError> {
-    update(meta, &callback_key(appid), now, None, |_| Ok(settings.clone())).await?;
+    update(meta, &callback_key(appid), now, None, |_| {
+        Ok(settings.clone())
+    })
+    .await?;
     Ok(())
 }
 
@@ -170,8 +172,8 @@ mod tests {
     fn settings_are_checked() {
         let s = CallbackSettings::new("http://127.0.0.1:9/cb", "tok123", None, None).expect("ok");
         assert_eq!(s.mode, Mode::Plain);
-        let s = CallbackSettings::new("https://x.example/cb", "tok123", Some(KEY), None)
-            .expect("ok");
+        let s =
+            CallbackSettings::new("https://x.example/cb", "tok123", Some(KEY), None).expect("ok");
         assert_eq!(s.mode, Mode::Safe);
         assert!(s.key().is_some());
         for (url, token, key, mode, why) in [
@@ -180,9 +182,27 @@ mod tests {
             ("http://x/cb", "to", None, None, "3 to 32"),
             ("http://x/cb", "tok-123", None, None, "others than"),
             ("http://x/cb", &"t".repeat(33), None, None, "3 to 32"),
-            ("http://x/cb", "tok123", Some("short"), None, "43 characters"),
-            ("http://x/cb", "tok123", None, Some(Mode::Safe), "needs --aes-key"),
-            ("http://x/cb", "tok123", None, Some(Mode::Compatible), "needs --aes-key"),
+            (
+                "http://x/cb",
+                "tok123",
+                Some("short"),
+                None,
+                "43 characters",
+            ),
+            (
+                "http://x/cb",
+                "tok123",
+                None,
+                Some(Mode::Safe),
+                "needs --aes-key",
+            ),
+            (
+                "http://x/cb",
+                "tok123",
+                None,
+                Some(Mode::Compatible),
+                "needs --aes-key",
+            ),
         ] {
             let e = CallbackSettings::new(url, token, key, mode).expect_err(url);
             assert!(e.contains(why), "{e:?} should say {why:?}");

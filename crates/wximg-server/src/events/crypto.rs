@@ -39,10 +39,7 @@ pub fn signature(parts: &[&str]) -> String {
     for part in sorted {
         sha.update(part.as_bytes());
     }
-    sha.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Why an EncodingAESKey is not one.
@@ -204,7 +201,10 @@ mod tests {
             signature(&["1411443780", "437374425", TOKEN]),
             signature(&[TOKEN, "437374425", "1411443780"])
         );
-        assert_eq!(signature(&["a"]), "86f7e437faa5a7fce15d1ddcb9eaeaea377667b8");
+        assert_eq!(
+            signature(&["a"]),
+            "86f7e437faa5a7fce15d1ddcb9eaeaea377667b8"
+        );
     }
 
     #[test]

@@ -3,13 +3,13 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, Semaphore};
 use super::callback::{CallbackSettings, Mode};
 use super::{
-    Delivery, DeliverySettings, KEEP_FINISHED, Lease, OUTBOX_PREFIX, OutboxEntry,
-    PublishJobFinish, REPLY_LIMIT, callback, crypto, message,
+    Delivery, DeliverySettings, KEEP_FINISHED, Lease, OUTBOX_PREFIX, OutboxEntry, PublishJobFinish,
+    REPLY_LIMIT, callback, crypto, message,
 };
 use crate::clock::Clock;
+use tokio::sync::{Notify, Semaphore};
 use wximg_store::Storage;
 
 /// One push, ready to send: the URL with the platform's query, and the body.
@@ -314,7 +314,13 @@ impl Deliverer {
             match response.chunk().await {
                 Ok(Some(chunk)) => reply.extend_from_slice(&chunk),
                 Ok(None) => break,
-                Err(e) => return Err(format!("HTTP {}, reading the reply: {}", status.as_u16(), describe(&e))),
+                Err(e) => {
+                    return Err(format!(
+                        "HTTP {}, reading the reply: {}",
+                        status.as_u16(),
+                        describe(&e)
+                    ));
+                }
             }
         }
         reply.truncate(REPLY_LIMIT);
@@ -370,7 +376,10 @@ mod tests {
         let push = push_for(&s, &event(), 1_700_000_001, "42", [0; 16]);
         assert!(push.url.starts_with("http://h/cb?x=1&signature="));
         let q = query(&push.url);
-        assert_eq!(q["signature"], crypto::signature(&["tok123", "1700000001", "42"]));
+        assert_eq!(
+            q["signature"],
+            crypto::signature(&["tok123", "1700000001", "42"])
+        );
         assert_eq!(q["openid"], message::publisher_openid(&event().appid));
         assert!(!q.contains_key("encrypt_type"));
         assert_eq!(push.body, message::publish_job_finish_xml(&event()));
@@ -379,8 +388,8 @@ mod tests {
     #[test]
     fn safe_push_decrypts_to_the_event() {
         for mode in [Mode::Safe, Mode::Compatible] {
-            let s = CallbackSettings::new("http://h/cb", "tok123", Some(KEY), Some(mode))
-                .expect("ok");
+            let s =
+                CallbackSettings::new("http://h/cb", "tok123", Some(KEY), Some(mode)).expect("ok");
             let push = push_for(&s, &event(), 1_700_000_001, "42", rand::random());
             let q = query(&push.url);
             assert_eq!(q["encrypt_type"], "aes");

@@ -10,6 +10,7 @@
 
 mod support;
 
+mod events;
 mod ops;
 mod platform_cloud;
 mod platform_component;
