@@ -39,6 +39,7 @@ pub mod media;
 pub mod metrics;
 pub mod picture_cache;
 pub mod platform;
+pub mod request_log;
 pub mod routes;
 pub mod secrets;
 pub mod startup;

@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::configuration::Settings;
 use crate::error::ApiError;
 use crate::routes::{
-    component, debug, fallback, health, images, metrics, stable_token, token, uploadimg,
+    component, debug, fallback, health, images, metrics, openapi, stable_token, token, uploadimg,
 };
 use crate::state::AppState;
 use wximg_store::Storage;
@@ -81,7 +81,9 @@ impl Application {
             state.clock.clone(),
             state.platform.events.clone(),
         );
-        let router = router(state.clone(), settings.request_timeout);
+        let log =
+            crate::request_log::RequestLogger::spawn(state.storage.clone(), state.platform.clone());
+        let router = router(state.clone(), settings.request_timeout, log);
         let limits = crate::connections::ConnectionLimits {
             header_timeout: settings.header_timeout,
             max_connections: settings
@@ -124,7 +126,11 @@ impl Application {
 }
 
 /// The routes of the service.
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+pub fn router(
+    state: AppState,
+    request_timeout: Duration,
+    log: crate::request_log::RequestLogger,
+) -> Router {
     let api = Router::new()
         .route(
             "/cgi-bin/token",
@@ -153,6 +159,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/cgi-bin/component/api_authorizer_token",
             post_only(component::authorizer_token),
         )
+        .route("/cgi-bin/openapi/quota/get", post_only(openapi::quota_get))
+        .route("/cgi-bin/clear_quota", post_only(openapi::clear_quota))
+        .route(
+            "/cgi-bin/clear_quota/v2",
+            post_only(openapi::clear_quota_v2),
+        )
+        .route("/cgi-bin/openapi/rid/get", post_only(openapi::rid_get))
         // Innermost first: an injected fault (which reads the body away) runs inside the
         // request timeout, so a dripping body cannot hold its answer past it.
         .route_layer(middleware::from_fn_with_state(
@@ -181,7 +194,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route_layer(middleware::from_fn(answer::name_endpoint))
         .fallback(fallback::not_found)
         .layer(answer::catch_panic())
-        .layer(middleware::from_fn(answer::frame))
+        .layer(middleware::from_fn_with_state(log, answer::frame))
         .layer(middleware::from_fn_with_state(
             crate::unread_body::DrainLimits::new(state.drain_limit, request_timeout),
             crate::unread_body::finish,

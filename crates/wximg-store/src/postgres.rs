@@ -33,6 +33,7 @@
 //! password (see [`PostgresMeta::open`]).
 
 mod import;
+mod request_log;
 
 pub use import::Imported;
 

@@ -23,6 +23,7 @@ use crate::{
     TokenRecord, Usage,
 };
 
+mod request_log;
 mod upload_path;
 
 pub struct SqliteMeta {

@@ -11,6 +11,7 @@ pub mod fallback;
 pub mod health;
 pub mod images;
 pub mod metrics;
+pub mod openapi;
 pub mod stable_token;
 pub mod token;
 pub mod uploadimg;

@@ -11,6 +11,7 @@
 mod support;
 
 mod events;
+mod openapi;
 mod ops;
 mod platform_cloud;
 mod platform_component;
