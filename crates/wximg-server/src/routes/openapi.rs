@@ -345,9 +345,9 @@ mod tests {
     #[test]
     fn months_follow_the_civil_calendar() {
         assert_eq!(month_of_day(0), 197_001);
-        assert_eq!(month_of_day(beijing_day(1_704_124_799)), 202_312); // 23:59:59 Dec 31
-        assert_eq!(month_of_day(beijing_day(1_704_124_800)), 202_401);
-        assert_eq!(month_of_day(beijing_day(1_709_222_400 - 8 * 3600)), 202_403); // Mar 1
+        assert_eq!(month_of_day(beijing_day(1_704_038_399)), 202_312); // 23:59:59 Dec 31, Beijing
+        assert_eq!(month_of_day(beijing_day(1_704_038_400)), 202_401);
+        assert_eq!(month_of_day(beijing_day(1_709_251_200 - 8 * 3600)), 202_403); // Mar 1, Beijing
     }
 
     #[test]
