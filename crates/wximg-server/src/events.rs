@@ -77,6 +77,9 @@ pub struct DeliverySettings {
     pub poll_interval: Duration,
     /// Events sent at once by one node.
     pub concurrency: usize,
+    /// How much longer than its attempts' timeouts and pauses a claim lasts: a node that
+    /// died holding a claim delays its event by about this much.
+    pub lease_margin: Duration,
 }
 
 impl Default for DeliverySettings {
@@ -87,6 +90,7 @@ impl Default for DeliverySettings {
             retry_delay: Duration::from_secs(1),
             poll_interval: Duration::from_secs(1),
             concurrency: 16,
+            lease_margin: Duration::from_secs(30),
         }
     }
 }
@@ -115,7 +119,8 @@ pub enum Delivery {
     Failed,
 }
 
-/// A node's claim on an entry.
+/// A node's claim on an entry. Its end is wall-clock time (leases are about nodes being
+/// alive, not about the platform's time), whatever clock the server's rules use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     pub owner: String,

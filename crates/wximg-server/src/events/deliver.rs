@@ -110,10 +110,11 @@ impl Deliverer {
         }
     }
 
-    /// The seconds a claim lasts: every attempt's timeout and pause, and a margin.
+    /// The seconds a claim lasts: every attempt's timeout and pause, and the margin.
     fn lease_secs(&self) -> i64 {
         let per = self.settings.timeout + self.settings.retry_delay;
-        (per.as_secs() as i64 + 1) * i64::from(self.settings.attempts) + 60
+        let all = per * self.settings.attempts + self.settings.lease_margin;
+        all.as_secs() as i64 + 1
     }
 
     pub(super) async fn run(self: Arc<Self>, wake: &'static Notify) {
@@ -153,12 +154,13 @@ impl Deliverer {
     async fn poll_once(self: Arc<Self>) -> wximg_store::Result<()> {
         let meta = self.storage.meta.as_ref();
         let now = self.clock.now();
+        let wall = Clock::default().now();
         for (key, record) in meta.records(OUTBOX_PREFIX, now).await? {
             let Ok(mut entry) = serde_json::from_str::<OutboxEntry>(&record.value) else {
                 tracing::warn!(key, "an outbox record that is not an event: left alone");
                 continue;
             };
-            let free = entry.lease.as_ref().is_none_or(|l| l.until <= now);
+            let free = entry.lease.as_ref().is_none_or(|l| l.until <= wall);
             if entry.state != Delivery::Pending || !free || self.sending(&key) {
                 continue;
             }
@@ -167,7 +169,7 @@ impl Deliverer {
             };
             entry.lease = Some(Lease {
                 owner: self.owner.clone(),
-                until: now + self.lease_secs(),
+                until: wall + self.lease_secs(),
             });
             let Ok(text) = serde_json::to_string(&entry) else {
                 continue;

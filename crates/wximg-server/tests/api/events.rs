@@ -18,7 +18,16 @@ use wximg_server::events::{
     outbox, set_callback,
 };
 
-use crate::support::{TestApp, spawn_with};
+use crate::support::{TestApp, scaleout, spawn_with};
+
+/// Whether `got` sends are what `want` allows. On the shared PostgreSQL every test's
+/// server may claim every test's event, and a test that ends takes its in-flight claims
+/// down with it (a node dying): the event is taken over when the lease ends, and the
+/// send that was in flight may be made again — delivery is at least once, as the
+/// platform's (which tells receivers to deduplicate on FromUserName + CreateTime).
+fn sends_ok(got: usize, want: usize) -> bool {
+    if scaleout() { got >= want } else { got == want }
+}
 
 const TOKEN: &str = "wximgToken42";
 const KEY: &str = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR";
@@ -84,6 +93,9 @@ async fn server() -> TestApp {
         s.platform.events.timeout = Duration::from_secs(1);
         s.platform.events.retry_delay = Duration::from_millis(100);
         s.platform.events.poll_interval = Duration::from_millis(100);
+        // On the shared PostgreSQL every test's server may claim every test's event, and
+        // a test that ends takes its claims down with it: another takes over soon.
+        s.platform.events.lease_margin = Duration::from_secs(1);
     })
     .await
 }
@@ -138,7 +150,7 @@ async fn wait_for_hits(
 /// Waits until the outbox entry of `publish_id` is finished; returns its state and sends.
 async fn wait_finished(app: &TestApp, appid: &AppId, publish_id: &str) -> (Delivery, u32) {
     let key = event_key(appid, publish_id);
-    for _ in 0..500 {
+    for _ in 0..1500 {
         let entries = outbox(app.storage.meta.as_ref(), app.clock.now())
             .await
             .expect("outbox");
