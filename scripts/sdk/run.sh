@@ -228,6 +228,11 @@ if (( WECHATPY_OK )); then
     PYTHONDONTWRITEBYTECODE=1 run_suite wechatpy \
         "$VENV/bin/python" "$HERE/wechatpy_test.py" "$BASE" "$APPID" "$SECRET" "$WORK/wechatpy"
 fi
+if (( WECHATPY_OK )); then
+    # PUBLISHJOBFINISH pushes (needs the article workflow's endpoints), parsed by wechatpy.
+    PYTHONDONTWRITEBYTECODE=1 run_suite wechatpy-events \
+        "$VENV/bin/python" "$HERE/wechatpy_events_test.py" "$BASE" "$APPID" "$SECRET" "$WORK/wechatpy" "$BIN" "$DATA"
+fi
 if (( CO_OK )); then
     mkdir -p "$WORK/co-wechat-api"
     NODE_PATH=$NODE_DIR/node_modules run_suite co-wechat-api \

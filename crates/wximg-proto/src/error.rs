@@ -111,6 +111,20 @@ error_table! {
     AuthorizationCodeExpired = 61010, "code is expired", "third-party platform: authorization_code past its 3600 s life";
     /// The `authorizer_refresh_token` is not the grant's current one.
     RefreshTokenInvalid = 61023, "refresh_token is invalid", "third-party platform: authorizer_refresh_token unknown, or replaced by a re-authorization";
+    /// `clear_quota`: the account's 10 clears of this month are spent.
+    ClearQuotaLimit = 48006, "forbid to clear quota because of reaching the limit", "clear_quota: the account's 10 clears this month (Beijing time) are used up";
+    /// `openapi/rid/get`: no request with this rid is kept.
+    RidNotFound = 76001, "rid not found, please check", "openapi/rid/get: no request with this rid in the request log (kept 7 days, bounded)";
+    /// `openapi/rid/get`: the rid is empty or not of the platform's form.
+    RidInvalid = 76002, "rid is error", "openapi/rid/get: rid missing or not three groups of 8 hex digits";
+    /// `openapi/rid/get`: the rid is another account's request.
+    RidNoPermission = 76003, "could not query this rid,no permission", "openapi/rid/get: the rid belongs to another account's request (or to one no account was known for)";
+    /// `openapi/rid/get`: the rid is older than 7 days.
+    RidExpired = 76004, "rid time is error", "openapi/rid/get: the rid's time is more than 7 days ago (or in the future)";
+    /// `openapi/quota/get`: no such API.
+    CgiPathNotFound = 76021, "cgi_path not found, please check", "openapi/quota/get: cgi_path names no API of wximg";
+    /// `openapi/quota/get`: the API is not the caller's kind of account's.
+    CgiPathNoPermission = 76022, "could not use this cgi_path，no permission", "openapi/quota/get: a /sns/ path, or a third-party platform API asked with an account's token";
     /// The bytes were taken down with `wximg image delete --block`: the platform's code
     /// for content its security check refuses.
     RiskyContent = 87014, "risky content", "the picture's bytes were taken down with `wximg image delete --block`";

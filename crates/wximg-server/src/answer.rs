@@ -76,6 +76,10 @@ pub fn endpoint_name(route: &str) -> &'static str {
         "/cgi-bin/component/api_create_preauthcode" => "api_create_preauthcode",
         "/cgi-bin/component/api_query_auth" => "api_query_auth",
         "/cgi-bin/component/api_authorizer_token" => "api_authorizer_token",
+        "/cgi-bin/openapi/quota/get" => "quota_get",
+        "/cgi-bin/clear_quota" => "clear_quota",
+        "/cgi-bin/clear_quota/v2" => "clear_quota_v2",
+        "/cgi-bin/openapi/rid/get" => "rid_get",
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         "/metrics" => "metrics",
@@ -136,8 +140,13 @@ impl ResponseForPanic for PanicAnswer {
     }
 }
 
-/// The middleware that frames every answer (see the module docs).
-pub async fn frame(mut request: Request, next: Next) -> Response {
+/// The middleware that frames every answer (see the module docs), and hands every API
+/// request to the request log (`crate::request_log`) once answered.
+pub async fn frame(
+    axum::extract::State(log): axum::extract::State<crate::request_log::RequestLogger>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let rid = new_rid(crate::clock::Clock::default().now());
     let method = request.method().clone();
@@ -145,6 +154,7 @@ pub async fn frame(mut request: Request, next: Next) -> Response {
     let slot = EndpointSlot::default();
     request.extensions_mut().insert(rid.clone());
     request.extensions_mut().insert(slot.clone());
+    let capture = log.watch(&mut request);
 
     let mut response = next.run(request).await;
     let endpoint = slot.0.get().copied().unwrap_or(unrouted);
@@ -160,6 +170,11 @@ pub async fn frame(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", value);
     }
     let elapsed = started.elapsed();
+    if let Some(capture) = capture {
+        response = log
+            .finish(capture, response, rid.as_str(), endpoint, elapsed)
+            .await;
+    }
     crate::metrics::record_request(endpoint, errcode, response.status().as_u16(), elapsed);
     tracing::debug!(%rid, %method, endpoint, errcode, status = response.status().as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1000.0, "answered");
     response
@@ -209,7 +224,10 @@ mod tests {
             )
             .route_layer(axum::middleware::from_fn(name_endpoint))
             .layer(catch_panic())
-            .layer(axum::middleware::from_fn(frame));
+            .layer(axum::middleware::from_fn_with_state(
+                crate::request_log::RequestLogger::default(),
+                frame,
+            ));
         let request = axum::http::Request::get("/cgi-bin/boom")
             .body(Body::empty())
             .expect("request");

@@ -18,6 +18,8 @@
 //!   and the JSON bodies `wximg_proto::wire`.
 //! - [`platform`]: quotas, IP whitelists, cloud calls, fault injection and the
 //!   third-party platform.
+//! - [`events`]: pushing the platform's events (`PUBLISHJOBFINISH`) to an app's callback
+//!   URL, through a durable outbox; [`request_log`]: what `openapi/rid/get` answers.
 //! - [`picture_cache`], [`metrics`], [`telemetry`], [`clock`]: serving hot pictures from
 //!   memory, Prometheus metrics, logs, and the (testable) time; [`takedowns`]: every
 //!   node drops taken-down pictures from its cache.
@@ -31,11 +33,13 @@ pub mod clock;
 pub mod configuration;
 pub mod connections;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod media;
 pub mod metrics;
 pub mod picture_cache;
 pub mod platform;
+pub mod request_log;
 pub mod routes;
 pub mod secrets;
 pub mod startup;

@@ -20,7 +20,8 @@ use crate::clock::Clock;
 use crate::configuration::Settings;
 use crate::error::ApiError;
 use crate::routes::{
-    component, debug, fallback, health, images, material, metrics, stable_token, token, uploadimg,
+    component, debug, fallback, health, images, material, metrics, openapi, stable_token, token,
+    uploadimg,
 };
 use crate::state::AppState;
 use wximg_store::Storage;
@@ -31,6 +32,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     limits: crate::connections::ConnectionLimits,
+    /// This node's event deliverer (see `crate::events`): stops when the server does.
+    deliverer: crate::events::DelivererHandle,
 }
 
 impl Application {
@@ -76,7 +79,14 @@ impl Application {
         if let Some(cache) = &state.pictures {
             crate::takedowns::spawn_poller(state.storage.clone(), cache).await;
         }
-        let router = router(state.clone(), settings.request_timeout);
+        let deliverer = crate::events::spawn_deliverer(
+            state.storage.clone(),
+            state.clock.clone(),
+            state.platform.events.clone(),
+        );
+        let log =
+            crate::request_log::RequestLogger::spawn(state.storage.clone(), state.platform.clone());
+        let router = router(state.clone(), settings.request_timeout, log);
         let limits = crate::connections::ConnectionLimits {
             header_timeout: settings.header_timeout,
             max_connections: settings
@@ -89,6 +99,7 @@ impl Application {
             router,
             state,
             limits,
+            deliverer,
         })
     }
 
@@ -100,18 +111,29 @@ impl Application {
         &self.state.storage
     }
 
+    /// What every handler shares (for code that acts as a handler would, e.g. a test
+    /// enqueuing an event).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// Serves until `shutdown` completes, then stops taking connections and lets
     /// in-flight requests (uploads included) finish.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let _deliverer = self.deliverer;
         crate::connections::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }
 
 /// The routes of the service.
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+pub fn router(
+    state: AppState,
+    request_timeout: Duration,
+    log: crate::request_log::RequestLogger,
+) -> Router {
     let api = Router::new()
         .route(
             "/cgi-bin/token",
@@ -162,6 +184,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/cgi-bin/component/api_authorizer_token",
             post_only(component::authorizer_token),
         )
+        .route("/cgi-bin/openapi/quota/get", post_only(openapi::quota_get))
+        .route("/cgi-bin/clear_quota", post_only(openapi::clear_quota))
+        .route(
+            "/cgi-bin/clear_quota/v2",
+            post_only(openapi::clear_quota_v2),
+        )
+        .route("/cgi-bin/openapi/rid/get", post_only(openapi::rid_get))
         // Innermost first: an injected fault (which reads the body away) runs inside the
         // request timeout, so a dripping body cannot hold its answer past it.
         .route_layer(middleware::from_fn_with_state(
@@ -192,7 +221,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route_layer(middleware::from_fn(answer::name_endpoint))
         .fallback(fallback::not_found)
         .layer(answer::catch_panic())
-        .layer(middleware::from_fn(answer::frame))
+        .layer(middleware::from_fn_with_state(log, answer::frame))
         .layer(middleware::from_fn_with_state(
             crate::unread_body::DrainLimits::new(state.drain_limit, request_timeout),
             crate::unread_body::finish,

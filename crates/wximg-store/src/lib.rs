@@ -21,6 +21,7 @@
 //! - [`fsck`]: every row has its exact blob; orphans found and removed.
 //! - `takedown`: removing a picture ([`Storage::take_down`]): its rows, then its blob once
 //!   no row needs it, never the other way round.
+//! - [`request_log`]: the bounded, masked log of API requests behind `openapi/rid/get`.
 //! - [`transfer`]: copying one deployment into another (`wximg migrate`).
 //! - [`backup`]: online backup and restore of the embedded store (`wximg backup`,
 //!   `wximg restore`).
@@ -34,6 +35,7 @@ pub mod local;
 pub mod material;
 pub mod postgres;
 mod records;
+pub mod request_log;
 mod rows;
 pub mod s3;
 pub mod sqlite;
@@ -57,6 +59,7 @@ pub use records::{
     Record, StableState, StoredRecord, TakedownOutcome, TakedownRecord, TakedownRequest, TokenKind,
     TokenRecord, Usage,
 };
+pub use request_log::{RequestLogEntry, RequestLogStore};
 pub use takedown::DELETION_WAIT;
 
 /// What went wrong below the API. Every variant but [`StorageError::Blocked`] answers
@@ -97,7 +100,7 @@ pub const KEEP_EXPIRED_SECS: i64 = 86_400;
 
 /// The metadata repository. Every method is one atomic step.
 #[async_trait]
-pub trait MetaStore: MaterialStore + Send + Sync + 'static {
+pub trait MetaStore: MaterialStore + RequestLogStore + Send + Sync + 'static {
     /// Cheap round trip that proves the database answers and is writable.
     async fn ping(&self) -> Result<()>;
 

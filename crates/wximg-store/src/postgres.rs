@@ -34,6 +34,7 @@
 
 mod import;
 mod material;
+mod request_log;
 
 pub use import::Imported;
 

@@ -24,6 +24,7 @@ use crate::{
 };
 
 mod material;
+mod request_log;
 mod upload_path;
 
 pub struct SqliteMeta {

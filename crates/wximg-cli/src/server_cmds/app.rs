@@ -45,6 +45,32 @@ pub enum AppCommand {
     Quota(QuotaArgs),
     /// Show or change the IP whitelist of the app's token calls (40164 elsewhere).
     Whitelist(WhitelistArgs),
+    /// Show or set where the app's events (PUBLISHJOBFINISH) are pushed: the console's
+    /// server URL, Token, EncodingAESKey and message encryption mode.
+    Callback(CallbackArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CallbackArgs {
+    appid: AppId,
+    /// The receiver's URL (http:// or https://).
+    #[arg(long)]
+    url: Option<String>,
+    /// The Token the pushes are signed with (3 to 32 letters and digits).
+    #[arg(long, requires = "url")]
+    token: Option<String>,
+    /// The EncodingAESKey (43 characters), or `new` to make one (printed).
+    #[arg(long, value_name = "KEY", requires = "url")]
+    aes_key: Option<String>,
+    /// plain | compatible | safe (default: safe with --aes-key, else plain).
+    #[arg(long, requires = "url")]
+    mode: Option<wximg_server::events::Mode>,
+    /// Print the settings (the default when nothing changes).
+    #[arg(long, conflicts_with_all = ["url", "clear"])]
+    show: bool,
+    /// Remove the settings: no more pushes.
+    #[arg(long, conflicts_with = "url")]
+    clear: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -167,6 +193,10 @@ pub async fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
         AppCommand::Whitelist(list) => {
             cx.existing(&list.appid).await?;
             whitelist_command(&cx, list).await?;
+        }
+        AppCommand::Callback(callback) => {
+            cx.existing(&callback.appid).await?;
+            callback_command(&cx, callback).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -389,6 +419,65 @@ async fn quota_command(cx: &Ctx<'_>, args: QuotaArgs) -> anyhow::Result<()> {
                 show(limits.daily),
                 show(limits.per_minute)
             );
+        }
+    }
+    Ok(())
+}
+
+/// `wximg app callback`: sets or clears what was asked, then prints the settings.
+async fn callback_command(cx: &Ctx<'_>, args: CallbackArgs) -> anyhow::Result<()> {
+    use wximg_server::events::{self, CallbackSettings};
+    let appid = &args.appid;
+    if args.clear {
+        let had = events::clear_callback(cx.meta, appid)
+            .await
+            .map_err(api_error)?;
+        if cx.json {
+            println!(
+                "{}",
+                json!({"appid": appid.as_str(), "callback": null, "cleared": had})
+            );
+        } else if had {
+            println!("{appid}: callback removed (its events are no longer pushed)");
+        } else {
+            println!("{appid}: had no callback");
+        }
+        return Ok(());
+    }
+    if let Some(url) = &args.url {
+        let Some(token) = &args.token else {
+            anyhow::bail!("--url needs --token (3 to 32 letters and digits) to sign the pushes");
+        };
+        let aes_key = match args.aes_key.as_deref() {
+            Some("new") => Some(events::crypto::new_encoding_aes_key()),
+            other => other.map(str::to_string),
+        };
+        let settings = CallbackSettings::new(url, token, aes_key.as_deref(), args.mode)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        events::set_callback(cx.meta, appid, &settings, cx.now)
+            .await
+            .map_err(api_error)?;
+    }
+    let settings = events::callback(cx.meta, appid, cx.now)
+        .await
+        .map_err(api_error)?;
+    let original = events::message::original_id(appid);
+    match (settings, cx.json) {
+        (None, true) => println!("{}", json!({"appid": appid.as_str(), "callback": null})),
+        (None, false) => println!("{appid}: no callback (events are not pushed)"),
+        (Some(s), true) => println!(
+            "{}",
+            json!({
+                "appid": appid.as_str(), "url": s.url, "token": s.token,
+                "aes_key": s.aes_key, "mode": s.mode.as_str(), "original_id": original,
+            })
+        ),
+        (Some(s), false) => {
+            println!("url          {}", s.url);
+            println!("token        {}", s.token);
+            println!("aes-key      {}", s.aes_key.as_deref().unwrap_or("-"));
+            println!("mode         {}", s.mode.as_str());
+            println!("original-id  {original} (the ToUserName of its events)");
         }
     }
     Ok(())

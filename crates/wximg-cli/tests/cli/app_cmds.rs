@@ -57,3 +57,87 @@ fn app_lifecycle() {
         "lists the valid types"
     );
 }
+
+#[test]
+fn app_callback_sets_shows_validates_and_clears() {
+    let data = tempfile::tempdir().unwrap();
+    let created = create_app(Backend::Embedded(data.path()), "official");
+    let appid = created.appid.as_str();
+    let none = app(data.path(), &["callback", appid, "--show", "--json"]);
+    assert!(none.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&none.stdout).unwrap();
+    assert!(v["callback"].is_null());
+
+    let set = app(
+        data.path(),
+        &[
+            "callback",
+            appid,
+            "--url",
+            "http://127.0.0.1:9/cb",
+            "--token",
+            "tok123",
+            "--aes-key",
+            "new",
+            "--json",
+        ],
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&set.stdout).unwrap();
+    assert_eq!(v["url"], "http://127.0.0.1:9/cb");
+    assert_eq!(v["mode"], "safe", "a key means safe mode by default");
+    assert_eq!(v["aes_key"].as_str().map(str::len), Some(43));
+    assert!(v["original_id"].as_str().unwrap().starts_with("gh_"));
+
+    for (args, says) in [
+        (
+            vec!["--url", "http://x/cb", "--token", "t!"],
+            "3 to 32 letters and digits",
+        ),
+        (
+            vec![
+                "--url",
+                "http://x/cb",
+                "--token",
+                "tok123",
+                "--aes-key",
+                "short",
+            ],
+            "43 characters",
+        ),
+        (
+            vec![
+                "--url",
+                "http://x/cb",
+                "--token",
+                "tok123",
+                "--mode",
+                "safe",
+            ],
+            "needs --aes-key",
+        ),
+        (vec!["--url", "ftp://x/cb", "--token", "tok123"], "http://"),
+        (vec!["--url", "http://x/cb"], "needs --token"),
+    ] {
+        let out = app(data.path(), &[&["callback", appid][..], &args].concat());
+        assert!(!out.status.success(), "{args:?} must be refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // The refused changes left the settings as they were.
+    let shown = app(data.path(), &["callback", appid]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("http://127.0.0.1:9/cb") && text.contains("safe"),
+        "{text}"
+    );
+
+    let cleared = app(data.path(), &["callback", appid, "--clear"]);
+    assert!(cleared.status.success());
+    let after = app(data.path(), &["callback", appid, "--show"]);
+    assert!(String::from_utf8_lossy(&after.stdout).contains("no callback"));
+}

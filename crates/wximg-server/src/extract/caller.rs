@@ -75,7 +75,9 @@ impl FromRequestParts<AppState> for Caller {
         let meta = state.storage.meta.as_ref();
         let now = state.clock.now();
         if let Some(token) = q.get("access_token").filter(|t| !t.is_empty()) {
-            return by_token(meta, token, now).await;
+            let caller = by_token(meta, token, now).await?;
+            crate::request_log::note_app(&parts.extensions, &caller.app.appid);
+            return Ok(caller);
         }
         let Ok(CallerIp(from)) = CallerIp::from_request_parts(parts, state).await;
         let app = cloud::cloud_caller(
@@ -92,6 +94,7 @@ impl FromRequestParts<AppState> for Caller {
                 "no access_token, and no cloud call (X-WX-APPID from a --trusted-cidr network)",
             )
         })?;
+        crate::request_log::note_app(&parts.extensions, &app.appid);
         Ok(Caller {
             app,
             via: Via::CloudCall { from },

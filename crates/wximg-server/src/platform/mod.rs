@@ -55,6 +55,8 @@ pub struct PlatformSettings {
     pub default_quota: QuotaLimits,
     /// Whether `/debug/` is served; `None`: on with embedded storage, off with PostgreSQL.
     pub debug_page: Option<bool>,
+    /// How event pushes are sent (see `crate::events`).
+    pub events: crate::events::DeliverySettings,
 }
 
 fn corrupt(key: &str, e: serde_json::Error) -> ApiError {

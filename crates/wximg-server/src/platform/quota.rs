@@ -32,6 +32,9 @@ pub const APIS: &[&str] = &[
     "api_create_preauthcode",
     "api_query_auth",
     "api_authorizer_token",
+    "quota_get",
+    "clear_quota",
+    "rid_get",
 ];
 
 /// An API's limits; `None` is unlimited.

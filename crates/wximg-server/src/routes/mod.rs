@@ -12,6 +12,7 @@ pub mod health;
 pub mod images;
 pub mod material;
 pub mod metrics;
+pub mod openapi;
 pub mod stable_token;
 pub mod token;
 pub mod uploadimg;

@@ -10,7 +10,9 @@
 
 mod support;
 
+mod events;
 mod material;
+mod openapi;
 mod ops;
 mod platform_cloud;
 mod platform_component;

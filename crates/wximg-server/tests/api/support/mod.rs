@@ -20,6 +20,9 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub clock: Clock,
     pub storage: Storage,
+    /// The server's shared state (what a handler sees).
+    #[allow(dead_code)]
+    pub state: wximg_server::state::AppState,
     pub http: reqwest::Client,
     pub data_dir: tempfile::TempDir,
     /// Held: dropping it stops the server.
@@ -72,6 +75,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("server builds");
     let addr = app.local_addr().expect("bound");
     let storage = app.storage().clone();
+    let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -81,6 +85,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         addr,
         clock,
         storage,
+        state,
         http: {
             // reqwest links rustls without a provider of its own (see wximg-store).
             let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,0 +1,81 @@
+//! [`RequestLogStore`] on PostgreSQL.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use wximg_proto::AppId;
+
+use super::PostgresMeta;
+use crate::request_log::{RequestLogEntry, RequestLogStore};
+use crate::{Result, StorageError};
+
+#[async_trait]
+impl RequestLogStore for PostgresMeta {
+    async fn insert_requests(&self, entries: &[RequestLogEntry]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for e in entries {
+            sqlx::query(
+                "INSERT INTO request_log (rid, appid, endpoint, invoke_time, cost_in_ms, \
+                 request_url, request_body, response_body, client_ip) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&e.rid)
+            .bind(e.appid.as_ref().map(AppId::as_str))
+            .bind(&e.endpoint)
+            .bind(e.invoke_time)
+            .bind(e.cost_in_ms)
+            .bind(&e.request_url)
+            .bind(&e.request_body)
+            .bind(&e.response_body)
+            .bind(&e.client_ip)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn request(&self, rid: &str) -> Result<Option<RequestLogEntry>> {
+        let row = sqlx::query("SELECT * FROM request_log WHERE rid = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(rid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(RequestLogEntry {
+                rid: r.try_get("rid")?,
+                appid: match r.try_get::<Option<String>, _>("appid")? {
+                    None => None,
+                    Some(s) => Some(AppId::parse(&s).ok_or_else(|| {
+                        StorageError::Corrupt(format!("request_log: appid {s:?}"))
+                    })?),
+                },
+                endpoint: r.try_get("endpoint")?,
+                invoke_time: r.try_get("invoke_time")?,
+                cost_in_ms: r.try_get("cost_in_ms")?,
+                request_url: r.try_get("request_url")?,
+                request_body: r.try_get("request_body")?,
+                response_body: r.try_get("response_body")?,
+                client_ip: r.try_get("client_ip")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn prune_requests(&self, before: i64, keep: u64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let old = sqlx::query("DELETE FROM request_log WHERE invoke_time < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let over = sqlx::query(
+            "DELETE FROM request_log WHERE seq <= \
+             (SELECT seq FROM request_log ORDER BY seq DESC LIMIT 1 OFFSET $1)",
+        )
+        .bind(keep as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(old + over)
+    }
+}
