@@ -102,6 +102,26 @@ error_table! {
     AuthorizationCodeExpired = 61010, "code is expired", "third-party platform: authorization_code past its 3600 s life";
     /// The `authorizer_refresh_token` is not the grant's current one.
     RefreshTokenInvalid = 61023, "refresh_token is invalid", "third-party platform: authorizer_refresh_token unknown, or replaced by a re-authorization";
+    // --- Drafts and publishing (draft/*, freepublish/*; see wximg_proto::articles).
+    /// `thumb_media_id` is not a permanent material of this account, or a draft's
+    /// `media_id` (or a publish job's `publish_id`) is unknown to it.
+    InvalidMediaId = 40007, "invalid media_id", "draft/freepublish: thumb_media_id not a permanent material of this account, or an unknown draft media_id / publish_id";
+    /// A draft body without articles.
+    EmptyNewsData = 44003, "empty news data", "draft: no articles (or an article without a title)";
+    /// An article without content.
+    EmptyContent = 44004, "empty content", "draft: an article's content is missing or empty";
+    /// An article's content over the platform's size.
+    ContentSizeOutOfLimit = 45002, "content size out of limit", "draft: content of 20,000 text characters or more, or of 1 MiB or more (or a draft body over 4 MiB)";
+    /// An article's title over the platform's length.
+    TitleSizeOutOfLimit = 45003, "title size out of limit", "draft: title longer than 32 characters";
+    /// An article's digest over the platform's length.
+    DescriptionSizeOutOfLimit = 45004, "description size out of limit", "draft: digest longer than 128 characters";
+    /// Too many articles in one draft.
+    ArticleSizeOutOfLimit = 45008, "article size out of limit", "draft: more than 8 articles";
+    /// An article's author over the platform's length.
+    AuthorSizeOutOfLimit = 45110, "author size out of limit", "draft: author longer than 16 characters";
+    /// A published article's `article_id` (or its index) is unknown.
+    InvalidArticleId = 53600, "invalid article_id", "freepublish: unknown article_id, or an index it does not have";
     /// The bytes were taken down with `wximg image delete --block`: the platform's code
     /// for content its security check refuses.
     RiskyContent = 87014, "risky content", "the picture's bytes were taken down with `wximg image delete --block`";

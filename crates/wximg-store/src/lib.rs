@@ -18,6 +18,8 @@
 //! - [`postgres`] + [`s3`]: scale-out, shared by any number of nodes.
 //! - `rows`: how each table's row becomes its record, once for every driver.
 //! - [`fsck`]: every row has its exact blob; orphans found and removed.
+//! - [`articles`]: drafts, publish jobs and published articles ([`ArticleStore`]).
+//! - [`material`]: permanent materials ([`MaterialStore`]).
 //! - `takedown`: removing a picture ([`Storage::take_down`]): its rows, then its blob once
 //!   no row needs it, never the other way round.
 //! - [`transfer`]: copying one deployment into another (`wximg migrate`).
@@ -27,9 +29,11 @@
 //! [`open`] picks the implementations from a [`StorageConfig`]; [`open_read_only`] opens
 //! an embedded store without writing to it.
 
+pub mod articles;
 pub mod backup;
 pub mod fsck;
 pub mod local;
+pub mod material;
 pub mod postgres;
 mod records;
 mod rows;
@@ -54,6 +58,8 @@ pub use records::{
     Record, StableState, StoredRecord, TakedownOutcome, TakedownRecord, TakedownRequest, TokenKind,
     TokenRecord, Usage,
 };
+pub use articles::{ArticleStore, DraftRecord, PublishJobRecord, PublishedRecord};
+pub use material::{MaterialKind, MaterialRecord, MaterialStore};
 pub use takedown::DELETION_WAIT;
 
 /// What went wrong below the API. Every variant but [`StorageError::Blocked`] answers
@@ -94,7 +100,7 @@ pub const KEEP_EXPIRED_SECS: i64 = 86_400;
 
 /// The metadata repository. Every method is one atomic step.
 #[async_trait]
-pub trait MetaStore: Send + Sync + 'static {
+pub trait MetaStore: MaterialStore + ArticleStore + Send + Sync + 'static {
     /// Cheap round trip that proves the database answers and is writable.
     async fn ping(&self) -> Result<()>;
 

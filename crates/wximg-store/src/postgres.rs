@@ -32,7 +32,9 @@
 //! Configuration errors are reported once, on one line, naming `host:port` and never the
 //! password (see [`PostgresMeta::open`]).
 
+mod articles;
 mod import;
+mod material;
 
 pub use import::Imported;
 

@@ -23,6 +23,8 @@ use crate::{
     TokenRecord, Usage,
 };
 
+mod articles;
+mod material;
 mod upload_path;
 
 pub struct SqliteMeta {

@@ -88,6 +88,9 @@ async fn copy_rows(source: &Storage, target: &PostgresMeta) -> anyhow::Result<()
     println!("{}", imported.call_counts.line("quota counters"));
     println!("{}", imported.takedowns.line("takedown audit entries"));
     println!("{}", imported.blocked.line("blocked pictures"));
+    println!("{}", imported.drafts.line("drafts"));
+    println!("{}", imported.publish_jobs.line("publish jobs"));
+    println!("{}", imported.published_articles.line("published articles"));
     Ok(())
 }
 
