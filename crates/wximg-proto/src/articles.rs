@@ -164,6 +164,9 @@ pub struct NewsItem {
     pub title: String,
     pub author: String,
     pub digest: String,
+    /// Left out when empty: what `no_content: 1` asks for (a stored article always has
+    /// content, 44004 otherwise).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub content: String,
     pub content_source_url: String,
     pub thumb_media_id: String,

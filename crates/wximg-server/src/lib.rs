@@ -16,6 +16,8 @@
 //!   made, hashed and compared; [`apps`]: account administration.
 //! - [`media`]: streaming the `media` part; the picture rules are `wximg_proto::rules`
 //!   and the JSON bodies `wximg_proto::wire`.
+//! - [`articles`]: drafts, publishing and the published article's page (`/s/<id>`):
+//!   the content cleaning, the publish jobs and their finisher.
 //! - [`platform`]: quotas, IP whitelists, cloud calls, fault injection and the
 //!   third-party platform.
 //! - [`picture_cache`], [`metrics`], [`telemetry`], [`clock`]: serving hot pictures from
@@ -27,10 +29,12 @@
 
 pub mod answer;
 pub mod apps;
+pub mod articles;
 pub mod clock;
 pub mod configuration;
 pub mod connections;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod media;
 pub mod metrics;

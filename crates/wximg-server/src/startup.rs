@@ -20,7 +20,8 @@ use crate::clock::Clock;
 use crate::configuration::Settings;
 use crate::error::ApiError;
 use crate::routes::{
-    component, debug, fallback, health, images, metrics, stable_token, token, uploadimg,
+    article_page, component, debug, draft, fallback, freepublish, health, images, metrics,
+    stable_token, token, uploadimg,
 };
 use crate::state::AppState;
 use wximg_store::Storage;
@@ -74,6 +75,7 @@ impl Application {
         if let Some(cache) = &state.pictures {
             crate::takedowns::spawn_poller(state.storage.clone(), cache).await;
         }
+        crate::articles::publish::spawn_finisher(state.clone());
         let router = router(state.clone(), settings.request_timeout);
         let limits = crate::connections::ConnectionLimits {
             header_timeout: settings.header_timeout,
@@ -138,6 +140,28 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/cgi-bin/component/api_authorizer_token",
             post_only(component::authorizer_token),
         )
+        .route("/cgi-bin/draft/add", post_only(draft::add))
+        .route("/cgi-bin/draft/get", post_only(draft::get))
+        .route("/cgi-bin/draft/update", post_only(draft::update))
+        .route("/cgi-bin/draft/delete", post_only(draft::delete))
+        .route("/cgi-bin/draft/batchget", post_only(draft::batchget))
+        .route(
+            "/cgi-bin/draft/count",
+            get(draft::count)
+                .post(draft::count)
+                .fallback(fallback::require_get),
+        )
+        .route("/cgi-bin/freepublish/submit", post_only(freepublish::submit))
+        .route("/cgi-bin/freepublish/get", post_only(freepublish::get))
+        .route(
+            "/cgi-bin/freepublish/getarticle",
+            post_only(freepublish::getarticle),
+        )
+        .route("/cgi-bin/freepublish/delete", post_only(freepublish::delete))
+        .route(
+            "/cgi-bin/freepublish/batchget",
+            post_only(freepublish::batchget),
+        )
         // Innermost first: an injected fault (which reads the body away) runs inside the
         // request timeout, so a dripping body cannot hold its answer past it.
         .route_layer(middleware::from_fn_with_state(
@@ -160,6 +184,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(debug_page)
         .route("/mmbiz_jpg/{id}/{size}", get(images::jpg))
         .route("/mmbiz_png/{id}/{size}", get(images::png))
+        .route("/s/{id}", get(article_page::article_page))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))

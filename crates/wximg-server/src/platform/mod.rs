@@ -55,6 +55,11 @@ pub struct PlatformSettings {
     pub default_quota: QuotaLimits,
     /// Whether `/debug/` is served; `None`: on with embedded storage, off with PostgreSQL.
     pub debug_page: Option<bool>,
+    /// How long a freepublish job publishes before it ends (`--publish-delay`); `None`:
+    /// [`crate::articles::publish::DEFAULT_DELAY`].
+    pub publish_delay: Option<std::time::Duration>,
+    /// Publish jobs made to end in a failure status (`--publish-faults`).
+    pub publish_faults: Vec<faults::PublishFault>,
 }
 
 fn corrupt(key: &str, e: serde_json::Error) -> ApiError {

@@ -27,6 +27,17 @@ pub const APIS: &[&str] = &[
     "api_create_preauthcode",
     "api_query_auth",
     "api_authorizer_token",
+    "draft_add",
+    "draft_get",
+    "draft_update",
+    "draft_delete",
+    "draft_batchget",
+    "draft_count",
+    "freepublish_submit",
+    "freepublish_get",
+    "freepublish_getarticle",
+    "freepublish_delete",
+    "freepublish_batchget",
 ];
 
 /// An API's limits; `None` is unlimited.

@@ -61,6 +61,10 @@ use wximg_store::MetaStore;
 /// 37, 100).
 pub const UPLOADIMG_SETS: &[u32] = &[1, 8, 9, 11, 18, 37, 100];
 
+/// The sets under which an authorizer token may call the draft and publishing APIs
+/// (`draft/*`, `freepublish/*`): the platform's draft_add page names 11 and 100.
+pub const ARTICLE_SETS: &[u32] = &[11, 100];
+
 pub const COMPONENT_TOKEN_TTL: i64 = 7200;
 pub const PREAUTH_TTL: i64 = 1800;
 pub const AUTH_CODE_TTL: i64 = 3600;
