@@ -10,6 +10,9 @@
 
 mod support;
 
+mod article_page;
+mod drafts;
+mod freepublish;
 mod ops;
 mod platform_cloud;
 mod platform_component;
