@@ -237,10 +237,14 @@ mod with_material {
         }
         // What was removed is kept beside the draft for the debug page, not in the answer.
         assert!(!v.to_string().contains("removed"), "{v}");
-        let appid = AppId::parse(
-            app.storage.meta.apps().await.expect("apps")[0].appid.as_str(),
-        )
-        .expect("appid");
+        let appid = app
+            .storage
+            .meta
+            .token(&wximg_server::secrets::hash_token(&token))
+            .await
+            .expect("read")
+            .expect("token")
+            .appid;
         let draft = app.storage.meta.draft(&appid, &media_id).await.expect("read").expect("draft");
         let notes = wximg_server::articles::cleaning_notes(&draft).expect("notes");
         assert_eq!(notes[0].removed_pictures, 2, "{notes:?}");
