@@ -80,7 +80,9 @@ impl PublishStatus {
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            PublishStatus::OriginalFailed | PublishStatus::NormalFailed | PublishStatus::AuditFailed
+            PublishStatus::OriginalFailed
+                | PublishStatus::NormalFailed
+                | PublishStatus::AuditFailed
         )
     }
 
@@ -436,12 +438,27 @@ mod tests {
         let ok = r#"{"title":"t","content":"<p>x</p>","thumb_media_id":"m"}"#;
         assert_eq!(article(ok).check(), Ok(()));
         let cases = [
-            (r#"{"content":"x","thumb_media_id":"m"}"#, ErrCode::EmptyNewsData),
-            (r#"{"title":" ","content":"x","thumb_media_id":"m"}"#, ErrCode::EmptyNewsData),
-            (r#"{"title":"t","thumb_media_id":"m"}"#, ErrCode::EmptyContent),
-            (r#"{"title":"t","content":"  ","thumb_media_id":"m"}"#, ErrCode::EmptyContent),
+            (
+                r#"{"content":"x","thumb_media_id":"m"}"#,
+                ErrCode::EmptyNewsData,
+            ),
+            (
+                r#"{"title":" ","content":"x","thumb_media_id":"m"}"#,
+                ErrCode::EmptyNewsData,
+            ),
+            (
+                r#"{"title":"t","thumb_media_id":"m"}"#,
+                ErrCode::EmptyContent,
+            ),
+            (
+                r#"{"title":"t","content":"  ","thumb_media_id":"m"}"#,
+                ErrCode::EmptyContent,
+            ),
             (r#"{"title":"t","content":"x"}"#, ErrCode::InvalidMediaId),
-            (r#"{"title":"t","content":"x","thumb_media_id":7}"#, ErrCode::InvalidMediaId),
+            (
+                r#"{"title":"t","content":"x","thumb_media_id":7}"#,
+                ErrCode::InvalidMediaId,
+            ),
         ];
         for (json, code) in cases {
             assert_eq!(article(json).check(), Err(code), "{json}");
@@ -486,7 +503,10 @@ mod tests {
     #[test]
     fn publish_statuses_round_trip() {
         for code in 0..=6 {
-            assert_eq!(PublishStatus::from_code(code).map(PublishStatus::code), Some(code));
+            assert_eq!(
+                PublishStatus::from_code(code).map(PublishStatus::code),
+                Some(code)
+            );
         }
         assert_eq!(PublishStatus::from_code(7), None);
     }

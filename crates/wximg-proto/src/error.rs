@@ -85,7 +85,7 @@ error_table! {
     /// The app's per-minute quota for this API is used up.
     MinuteQuota = 45011, "api minute-quota reach limit  mustslower  retry next minute", "the app's per-minute quota for this API is used up";
     /// The body could not be parsed.
-    DataFormatError = 47001, "data format error", "body is not valid JSON / multipart, or a JSON body over 8 KiB";
+    DataFormatError = 47001, "data format error", "body is not valid JSON / multipart, or a small JSON body over 8 KiB (draft bodies: see 45002); draft/freepublish batchget count outside 1..=20";
     /// The app type (or grant) does not allow this API, or the call came from a web page
     /// of another site.
     ApiUnauthorized = 48001, "api unauthorized", "the app type (or a component grant) does not allow this API, or a web page of another site made the call (Origin, Sec-Fetch-Site)";

@@ -151,13 +151,19 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                 .post(draft::count)
                 .fallback(fallback::require_get),
         )
-        .route("/cgi-bin/freepublish/submit", post_only(freepublish::submit))
+        .route(
+            "/cgi-bin/freepublish/submit",
+            post_only(freepublish::submit),
+        )
         .route("/cgi-bin/freepublish/get", post_only(freepublish::get))
         .route(
             "/cgi-bin/freepublish/getarticle",
             post_only(freepublish::getarticle),
         )
-        .route("/cgi-bin/freepublish/delete", post_only(freepublish::delete))
+        .route(
+            "/cgi-bin/freepublish/delete",
+            post_only(freepublish::delete),
+        )
         .route(
             "/cgi-bin/freepublish/batchget",
             post_only(freepublish::batchget),

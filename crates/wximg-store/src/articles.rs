@@ -122,8 +122,7 @@ pub trait ArticleStore {
     async fn published_by_url(&self, url_id: &str) -> Result<Option<PublishedRecord>>;
     /// One page of the account's published messages that still have an article, newest
     /// first: their `article_id`s.
-    async fn published_ids(&self, appid: &AppId, offset: u64, count: u64)
-    -> Result<Vec<String>>;
+    async fn published_ids(&self, appid: &AppId, offset: u64, count: u64) -> Result<Vec<String>>;
     /// How many published messages of the account still have an article.
     async fn published_count(&self, appid: &AppId) -> Result<u64>;
     /// Marks article `idx` (or, `None`, every article) of a published message deleted;

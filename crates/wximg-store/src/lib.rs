@@ -53,13 +53,13 @@ use bytes::Bytes;
 use futures_util::Stream;
 use wximg_proto::{AppId, ImageId};
 
+pub use articles::{ArticleStore, DraftRecord, PublishJobRecord, PublishedRecord};
+pub use material::{MaterialKind, MaterialRecord, MaterialStore};
 pub use records::{
     AppRecord, AppUsage, BlockedRecord, CallCount, Export, ImageCursor, ImageQuery, ImageRecord,
     Record, StableState, StoredRecord, TakedownOutcome, TakedownRecord, TakedownRequest, TokenKind,
     TokenRecord, Usage,
 };
-pub use articles::{ArticleStore, DraftRecord, PublishJobRecord, PublishedRecord};
-pub use material::{MaterialKind, MaterialRecord, MaterialStore};
 pub use takedown::DELETION_WAIT;
 
 /// What went wrong below the API. Every variant but [`StorageError::Blocked`] answers

@@ -232,7 +232,10 @@ pub(crate) const EXPORT_QUERIES: [(&str, &str); 10] = [
         "blocked_images",
         "SELECT id, blocked_at, reason, blocked_by FROM blocked_images ORDER BY blocked_at, id",
     ),
-    ("drafts", "SELECT * FROM drafts ORDER BY created_at, media_id"),
+    (
+        "drafts",
+        "SELECT * FROM drafts ORDER BY created_at, media_id",
+    ),
     (
         "publish_jobs",
         "SELECT * FROM publish_jobs ORDER BY submitted_at, publish_id",

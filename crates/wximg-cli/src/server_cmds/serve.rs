@@ -73,7 +73,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WXIMG_PUBLISH_FAULTS", value_delimiter = ',')]
     pub publish_faults: Vec<PublishFault>,
     /// Seconds a freepublish job publishes (publish_status 1) before it ends.
-    #[arg(long, env = "WXIMG_PUBLISH_DELAY", default_value_t = 1.5, value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "WXIMG_PUBLISH_DELAY",
+        default_value_t = 1.5,
+        value_name = "SECONDS"
+    )]
     pub publish_delay: f64,
     /// Honour the per-request `X-Wximg-Fault: ERRCODE` header, and
     /// `X-Wximg-Publish-Status: STATUS` on freepublish/submit (never on a public server).

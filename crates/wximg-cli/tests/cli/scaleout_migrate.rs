@@ -227,13 +227,29 @@ async fn migrate_copies_the_article_workflow() {
     let (ok, text) = migrate(&svc, data.path());
     assert!(ok, "{text}");
     assert!(text.contains("drafts: 0 copied, 1 already there"), "{text}");
-    assert!(text.contains("published articles: 0 copied, 1 already there"), "{text}");
+    assert!(
+        text.contains("published articles: 0 copied, 1 already there"),
+        "{text}"
+    );
 
     let meta = PostgresMeta::open(&svc.database_url).await.expect("meta");
-    assert_eq!(meta.draft(&appid, &draft.media_id).await.expect("read"), Some(draft));
-    let copied = meta.publish_job(publish_id).await.expect("read").expect("job");
+    assert_eq!(
+        meta.draft(&appid, &draft.media_id).await.expect("read"),
+        Some(draft)
+    );
+    let copied = meta
+        .publish_job(publish_id)
+        .await
+        .expect("read")
+        .expect("job");
     assert_eq!((copied.status, copied.finished_at), (0, Some(t)));
-    assert_eq!(meta.published(&appid, &article_id).await.expect("read").len(), 1);
+    assert_eq!(
+        meta.published(&appid, &article_id)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
     let node = node(&svc);
     let page = http()
         .get(format!("{}/s/{url_id}", node.base))

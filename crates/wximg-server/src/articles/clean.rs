@@ -29,9 +29,7 @@ use ammonia::Url;
 use html5ever::buffer_queue::BufferQueue;
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
-use html5ever::tokenizer::{
-    TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-};
+use html5ever::tokenizer::{TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
 use serde::{Deserialize, Serialize};
 use wximg_proto::ImageId;
 use wximg_store::MetaStore;
@@ -467,10 +465,17 @@ mod tests {
         let (html, report) = clean_with(&content, &hosted());
         assert!(!html.contains("example.com"), "{html}");
         assert!(html.contains(r#"src="http://127.0.0.1:8080/mmbiz_png/ABC/0?from=appmsg""#));
-        assert!(html.contains(r#"style="width:10px""#), "inline style is kept: {html}");
+        assert!(
+            html.contains(r#"style="width:10px""#),
+            "inline style is kept: {html}"
+        );
         assert_eq!(report.removed_pictures, 1);
         assert_eq!(report.removed_picture_urls, ["https://example.com/x.png"]);
-        assert_eq!(report.removed_tags.get("img"), None, "counted as a picture, not a tag");
+        assert_eq!(
+            report.removed_tags.get("img"),
+            None,
+            "counted as a picture, not a tag"
+        );
         assert!(report.removed_attributes.is_empty(), "{report:?}");
     }
 
@@ -483,7 +488,11 @@ mod tests {
         }
         assert!(html.contains(r#"class="c""#), "{html}");
         assert_eq!(report.removed_tags.get("script"), Some(&1));
-        assert_eq!(report.removed_tags.get("b"), None, "script text is not markup");
+        assert_eq!(
+            report.removed_tags.get("b"),
+            None,
+            "script text is not markup"
+        );
         assert_eq!(report.removed_tags.get("iframe"), Some(&1));
         assert_eq!(report.removed_attributes.get("onclick"), Some(&1));
         assert_eq!(report.removed_attributes.get("id"), Some(&1));
@@ -496,7 +505,8 @@ mod tests {
         let (html, report) = clean_with(&content, &hosted());
         assert!(html.contains(&format!(r#"src="{}""#, HERE)), "{html}");
         assert!(!report.removed_anything(), "{report:?}");
-        let outside = r#"<img src="http://127.0.0.1:8080/mmbiz_png/ABC/0" data-src="http://x/y.png">"#;
+        let outside =
+            r#"<img src="http://127.0.0.1:8080/mmbiz_png/ABC/0" data-src="http://x/y.png">"#;
         assert_eq!(clean_with(outside, &hosted()).1.removed_pictures, 1);
     }
 
@@ -509,7 +519,10 @@ mod tests {
 
     #[test]
     fn a_digest_is_the_first_text() {
-        assert_eq!(text_prefix("<p>  one\n two</p><p>three</p>", 9), "one twoth");
+        assert_eq!(
+            text_prefix("<p>  one\n two</p><p>three</p>", 9),
+            "one twoth"
+        );
     }
 
     #[test]
@@ -517,7 +530,9 @@ mod tests {
         let h = Hosting::new("http://127.0.0.1:8080").expect("url");
         let id = ImageId::of(b"x").to_string();
         let ok = |u: String| h.picture_id(&u).is_some();
-        assert!(ok(format!("http://127.0.0.1:8080/mmbiz_jpg/{id}/0?from=appmsg")));
+        assert!(ok(format!(
+            "http://127.0.0.1:8080/mmbiz_jpg/{id}/0?from=appmsg"
+        )));
         assert!(ok(format!("https://127.0.0.1:8080/sz_mmbiz_png/{id}/640")));
         assert!(ok(format!("//127.0.0.1:8080/mmbiz_gif/{id}/0?wx_fmt=gif")));
         assert!(!ok(format!("http://127.0.0.1:9090/mmbiz_jpg/{id}/0")));
@@ -526,7 +541,15 @@ mod tests {
         assert!(!ok(format!("http://127.0.0.1:8080/other/{id}/0")));
         assert!(!ok(format!("/mmbiz_jpg/{id}/0")));
         let prefixed = Hosting::new("https://pics.example.com/wximg/").expect("url");
-        assert!(prefixed.picture_id(&format!("http://pics.example.com/wximg/mmbiz_jpg/{id}/0")).is_some());
-        assert!(prefixed.picture_id(&format!("http://pics.example.com/mmbiz_jpg/{id}/0")).is_none());
+        assert!(
+            prefixed
+                .picture_id(&format!("http://pics.example.com/wximg/mmbiz_jpg/{id}/0"))
+                .is_some()
+        );
+        assert!(
+            prefixed
+                .picture_id(&format!("http://pics.example.com/mmbiz_jpg/{id}/0"))
+                .is_none()
+        );
     }
 }

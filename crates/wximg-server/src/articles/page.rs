@@ -94,7 +94,10 @@ pub fn render(record: &PublishedRecord, article: &NewsItem) -> Response {
     let title = escape(&article.title);
     let mut meta = String::new();
     if !article.author.is_empty() {
-        meta.push_str(&format!("<span class=\"author\">{}</span>", escape(&article.author)));
+        meta.push_str(&format!(
+            "<span class=\"author\">{}</span>",
+            escape(&article.author)
+        ));
     }
     meta.push_str(&format!(
         "<span class=\"date\">{}</span>",
@@ -148,6 +151,9 @@ mod tests {
 
     #[test]
     fn text_is_escaped() {
-        assert_eq!(escape(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

@@ -257,7 +257,10 @@ pub fn spawn_finisher(state: AppState) {
                 // Once per outage: the jobs stay due and end on a later tick.
                 Err(e) if !failing => {
                     failing = true;
-                    tracing::warn!(detail = e.detail.as_deref().unwrap_or(""), "cannot end publish jobs yet");
+                    tracing::warn!(
+                        detail = e.detail.as_deref().unwrap_or(""),
+                        "cannot end publish jobs yet"
+                    );
                 }
                 Err(_) => {}
             }

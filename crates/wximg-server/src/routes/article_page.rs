@@ -9,7 +9,11 @@ use crate::state::AppState;
 
 pub async fn article_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     // Page ids are 22 URL-safe characters; anything else is no page (and no query).
-    if id.len() != 22 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if id.len() != 22
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return page::not_found();
     }
     let record = match state.storage.meta.published_by_url(&id).await {

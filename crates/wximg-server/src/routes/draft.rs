@@ -10,8 +10,8 @@
 use axum::extract::{FromRequest, Request, State};
 use wximg_proto::ErrCode;
 use wximg_proto::articles::{
-    BatchGetRequest, CountOk, DraftAddOk, DraftAddRequest, DraftBatchOk, DraftContent,
-    DraftItem, DraftUpdateRequest, MAX_ARTICLES, MAX_BATCH, MediaIdRequest, NewsOk, Ok0,
+    BatchGetRequest, CountOk, DraftAddOk, DraftAddRequest, DraftBatchOk, DraftContent, DraftItem,
+    DraftUpdateRequest, MAX_ARTICLES, MAX_BATCH, MediaIdRequest, NewsOk, Ok0,
 };
 use wximg_store::{AppRecord, DraftRecord};
 

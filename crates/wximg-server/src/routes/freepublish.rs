@@ -56,11 +56,7 @@ async fn published_of(
     app: &AppRecord,
     article_id: &str,
 ) -> Result<Vec<PublishedRecord>, ApiError> {
-    let found = state
-        .storage
-        .meta
-        .published(&app.appid, article_id)
-        .await?;
+    let found = state.storage.meta.published(&app.appid, article_id).await?;
     if found.is_empty() {
         return Err(ApiError::detail(
             ErrCode::InvalidArticleId,

@@ -15,33 +15,96 @@ use crate::support::{TestApp, code, spawn_app, spawn_with};
 async fn unknown_ids_answer_the_platforms_codes() {
     let app = spawn_app().await;
     let token = app.official_token().await;
-    for body in [json!({"publish_id": "2247483650"}), json!({"publish_id": 2247483650_i64}), json!({"publish_id": "x"}), json!({})] {
-        assert_eq!(code(&call(&app, "/cgi-bin/freepublish/get", &token, &body).await), 40007, "{body}");
+    for body in [
+        json!({"publish_id": "2247483650"}),
+        json!({"publish_id": 2247483650_i64}),
+        json!({"publish_id": "x"}),
+        json!({}),
+    ] {
+        assert_eq!(
+            code(&call(&app, "/cgi-bin/freepublish/get", &token, &body).await),
+            40007,
+            "{body}"
+        );
     }
-    for path in ["/cgi-bin/freepublish/getarticle", "/cgi-bin/freepublish/delete"] {
-        assert_eq!(code(&call(&app, path, &token, &json!({"article_id": "nope"})).await), 53600, "{path}");
+    for path in [
+        "/cgi-bin/freepublish/getarticle",
+        "/cgi-bin/freepublish/delete",
+    ] {
+        assert_eq!(
+            code(&call(&app, path, &token, &json!({"article_id": "nope"})).await),
+            53600,
+            "{path}"
+        );
     }
-    assert_eq!(code(&call(&app, "/cgi-bin/freepublish/submit", &token, &json!({})).await), 40007);
-    let v = call(&app, "/cgi-bin/freepublish/batchget", &token, &json!({"offset":0,"count":10})).await;
+    assert_eq!(
+        code(&call(&app, "/cgi-bin/freepublish/submit", &token, &json!({})).await),
+        40007
+    );
+    let v = call(
+        &app,
+        "/cgi-bin/freepublish/batchget",
+        &token,
+        &json!({"offset":0,"count":10}),
+    )
+    .await;
     assert_eq!(v, json!({"total_count":0,"item_count":0,"item":[]}));
     let mini = app.create_app(AppType::MiniProgram).await;
     let mini = app.token(&mini).await;
-    assert_eq!(code(&call(&app, "/cgi-bin/freepublish/submit", &mini, &json!({"media_id":"m"})).await), 48001);
-    assert_eq!(code(&app.get_json(&format!("/cgi-bin/freepublish/get?access_token={token}")).await), 43002);
+    assert_eq!(
+        code(
+            &call(
+                &app,
+                "/cgi-bin/freepublish/submit",
+                &mini,
+                &json!({"media_id":"m"})
+            )
+            .await
+        ),
+        48001
+    );
+    assert_eq!(
+        code(
+            &app.get_json(&format!("/cgi-bin/freepublish/get?access_token={token}"))
+                .await
+        ),
+        43002
+    );
 }
 
 #[tokio::test]
 async fn an_injected_errcode_on_submit_answers_before_anything_is_stored() {
     let app = spawn_with(|s| {
-        s.platform.faults = wximg_server::platform::faults::parse_rules("freepublish_submit:-1:1.0").expect("rules");
+        s.platform.faults =
+            wximg_server::platform::faults::parse_rules("freepublish_submit:-1:1.0")
+                .expect("rules");
     })
     .await;
     let token = app.official_token().await;
-    let v = call_raw(&app, "/cgi-bin/freepublish/submit", &token, r#"{"media_id":"m"}"#, None).await;
+    let v = call_raw(
+        &app,
+        "/cgi-bin/freepublish/submit",
+        &token,
+        r#"{"media_id":"m"}"#,
+        None,
+    )
+    .await;
     assert_eq!(code(&v), -1);
-    assert!("9:0.5".parse::<wximg_server::platform::faults::PublishFault>().is_err());
-    assert!("0:0.5".parse::<wximg_server::platform::faults::PublishFault>().is_err());
-    assert!("3:0.5".parse::<wximg_server::platform::faults::PublishFault>().is_ok());
+    assert!(
+        "9:0.5"
+            .parse::<wximg_server::platform::faults::PublishFault>()
+            .is_err()
+    );
+    assert!(
+        "0:0.5"
+            .parse::<wximg_server::platform::faults::PublishFault>()
+            .is_err()
+    );
+    assert!(
+        "3:0.5"
+            .parse::<wximg_server::platform::faults::PublishFault>()
+            .is_ok()
+    );
 }
 
 /// A server whose jobs publish for one second (its clock stands still until moved).
@@ -66,7 +129,13 @@ async fn submit(app: &TestApp, token: &str, media_id: &str, status: Option<&str>
 }
 
 async fn status(app: &TestApp, token: &str, publish_id: &Value) -> Value {
-    call(app, "/cgi-bin/freepublish/get", token, &json!({ "publish_id": publish_id })).await
+    call(
+        app,
+        "/cgi-bin/freepublish/get",
+        token,
+        &json!({ "publish_id": publish_id }),
+    )
+    .await
 }
 
 /// These need `material/add_material` for the cover: they pass once the material branch
@@ -79,17 +148,32 @@ mod with_material {
         let app = publishing_app(|_| {}).await;
         let token = app.official_token().await;
         let cover = thumb(&app, &token).await;
-        let media_id = add_draft(&app, &token, vec![article("一", "<p>1</p>", &cover), article("二", "<p>2</p>", &cover)]).await;
+        let media_id = add_draft(
+            &app,
+            &token,
+            vec![
+                article("一", "<p>1</p>", &cover),
+                article("二", "<p>2</p>", &cover),
+            ],
+        )
+        .await;
         let v = submit(&app, &token, &media_id, None).await;
         assert_eq!(v["errcode"], 0, "{v}");
         assert_eq!(v["errmsg"], "ok");
         let publish_id = v["publish_id"].clone();
-        let id: i64 = publish_id.as_str().expect("a string").parse().expect("numeric");
+        let id: i64 = publish_id
+            .as_str()
+            .expect("a string")
+            .parse()
+            .expect("numeric");
         assert!(id >= 2_247_483_648, "{id}");
         assert_eq!(v["msg_data_id"].as_i64(), Some(id));
 
         let v = status(&app, &token, &publish_id).await;
-        assert_eq!(v, json!({"publish_id": publish_id, "publish_status": 1, "fail_idx": []}));
+        assert_eq!(
+            v,
+            json!({"publish_id": publish_id, "publish_status": 1, "fail_idx": []})
+        );
         app.clock.advance(2);
         let v = status(&app, &token, &publish_id).await;
         assert_eq!(v["publish_status"], 0, "{v}");
@@ -103,23 +187,73 @@ mod with_material {
         assert_eq!(v["fail_idx"], json!([]));
         // The same answer again (ended once), and the draft is gone from the box.
         assert_eq!(status(&app, &token, &publish_id).await, v);
-        assert_eq!(code(&call(&app, "/cgi-bin/draft/get", &token, &json!({"media_id": media_id})).await), 40007);
-        assert_eq!(app.get_json(&format!("/cgi-bin/draft/count?access_token={token}")).await["total_count"], 0);
+        assert_eq!(
+            code(
+                &call(
+                    &app,
+                    "/cgi-bin/draft/get",
+                    &token,
+                    &json!({"media_id": media_id})
+                )
+                .await
+            ),
+            40007
+        );
+        assert_eq!(
+            app.get_json(&format!("/cgi-bin/draft/count?access_token={token}"))
+                .await["total_count"],
+            0
+        );
         // Another account knows nothing of it.
         let other = app.official_token().await;
         assert_eq!(code(&status(&app, &other, &publish_id).await), 40007);
-        assert_eq!(code(&call(&app, "/cgi-bin/freepublish/getarticle", &other, &json!({"article_id": article_id})).await), 53600);
+        assert_eq!(
+            code(
+                &call(
+                    &app,
+                    "/cgi-bin/freepublish/getarticle",
+                    &other,
+                    &json!({"article_id": article_id})
+                )
+                .await
+            ),
+            53600
+        );
 
-        let v = call(&app, "/cgi-bin/freepublish/getarticle", &token, &json!({"article_id": article_id})).await;
+        let v = call(
+            &app,
+            "/cgi-bin/freepublish/getarticle",
+            &token,
+            &json!({"article_id": article_id}),
+        )
+        .await;
         assert!(v.get("errcode").is_none(), "{v}");
         assert_eq!(v["news_item"][0]["title"], "一");
         assert_eq!(v["news_item"][0]["url"].as_str(), Some(url));
         assert_eq!(v["news_item"][0]["is_deleted"], false);
-        let v = call(&app, "/cgi-bin/freepublish/batchget", &token, &json!({"offset":0,"count":10,"no_content":1})).await;
+        let v = call(
+            &app,
+            "/cgi-bin/freepublish/batchget",
+            &token,
+            &json!({"offset":0,"count":10,"no_content":1}),
+        )
+        .await;
         assert_eq!(v["total_count"], 1);
-        assert_eq!(v["item"][0]["article_id"].as_str(), Some(article_id.as_str()));
-        assert_eq!(v["item"][0]["content"]["news_item"].as_array().map(Vec::len), Some(2));
-        assert!(v["item"][0]["content"]["news_item"][0].get("content").is_none());
+        assert_eq!(
+            v["item"][0]["article_id"].as_str(),
+            Some(article_id.as_str())
+        );
+        assert_eq!(
+            v["item"][0]["content"]["news_item"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+        assert!(
+            v["item"][0]["content"]["news_item"][0]
+                .get("content")
+                .is_none()
+        );
 
         // Deleting article 2, then a bad index, then all: status 5 once nothing is left.
         let del = |index: i64| {
@@ -134,9 +268,21 @@ mod with_material {
         assert_eq!(v["article_detail"]["count"], 1);
         assert_eq!(del(0).await, json!({"errcode":0,"errmsg":"ok"}));
         assert_eq!(status(&app, &token, &publish_id).await["publish_status"], 5);
-        let v = call(&app, "/cgi-bin/freepublish/getarticle", &token, &json!({"article_id": article_id})).await;
+        let v = call(
+            &app,
+            "/cgi-bin/freepublish/getarticle",
+            &token,
+            &json!({"article_id": article_id}),
+        )
+        .await;
         assert_eq!(v["news_item"][0]["is_deleted"], true);
-        let v = call(&app, "/cgi-bin/freepublish/batchget", &token, &json!({"offset":0,"count":10})).await;
+        let v = call(
+            &app,
+            "/cgi-bin/freepublish/batchget",
+            &token,
+            &json!({"offset":0,"count":10}),
+        )
+        .await;
         assert_eq!(v["total_count"], 0);
     }
 
@@ -145,14 +291,32 @@ mod with_material {
         let app = publishing_app(|_| {}).await;
         let token = app.official_token().await;
         let cover = thumb(&app, &token).await;
-        let media_id = add_draft(&app, &token, vec![article("一", "<p>1</p>", &cover), article("二", "<p>2</p>", &cover)]).await;
+        let media_id = add_draft(
+            &app,
+            &token,
+            vec![
+                article("一", "<p>1</p>", &cover),
+                article("二", "<p>2</p>", &cover),
+            ],
+        )
+        .await;
         let routine = submit(&app, &token, &media_id, Some("3")).await["publish_id"].clone();
         let review = submit(&app, &token, &media_id, Some("4")).await["publish_id"].clone();
         assert_eq!(status(&app, &token, &routine).await["publish_status"], 1);
         app.clock.advance(2);
-        assert_eq!(status(&app, &token, &routine).await, json!({"publish_id": routine, "publish_status": 3, "fail_idx": []}));
-        assert_eq!(status(&app, &token, &review).await, json!({"publish_id": review, "publish_status": 4, "fail_idx": [1, 2]}));
-        assert_eq!(app.get_json(&format!("/cgi-bin/draft/count?access_token={token}")).await["total_count"], 1);
+        assert_eq!(
+            status(&app, &token, &routine).await,
+            json!({"publish_id": routine, "publish_status": 3, "fail_idx": []})
+        );
+        assert_eq!(
+            status(&app, &token, &review).await,
+            json!({"publish_id": review, "publish_status": 4, "fail_idx": [1, 2]})
+        );
+        assert_eq!(
+            app.get_json(&format!("/cgi-bin/draft/count?access_token={token}"))
+                .await["total_count"],
+            1
+        );
 
         let app = publishing_app(|s| {
             s.platform.publish_faults = vec!["2:1.0".parse().expect("rule")];
@@ -190,7 +354,13 @@ mod with_material {
         }
         let job = ended.expect("the finisher ended the job");
         assert_eq!(job.status, 0);
-        assert_eq!(meta.published(&job.appid, &job.article_id).await.expect("read").len(), 1);
+        assert_eq!(
+            meta.published(&job.appid, &job.article_id)
+                .await
+                .expect("read")
+                .len(),
+            1
+        );
         assert_eq!(meta.draft_count(&job.appid).await.expect("count"), 0);
     }
 }

@@ -203,12 +203,7 @@ impl ArticleStore for PostgresMeta {
         rows::one(query.fetch_optional(&self.pool).await?, rows::published)
     }
 
-    async fn published_ids(
-        &self,
-        appid: &AppId,
-        offset: u64,
-        count: u64,
-    ) -> Result<Vec<String>> {
+    async fn published_ids(&self, appid: &AppId, offset: u64, count: u64) -> Result<Vec<String>> {
         let query = sqlx::query(
             "SELECT article_id, MAX(published_at) AS at FROM published_articles \
              WHERE appid = $1 AND deleted_at IS NULL GROUP BY article_id \

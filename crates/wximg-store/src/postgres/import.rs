@@ -4,8 +4,8 @@
 //! only what the first did not.
 
 use super::{PostgresMeta, insert_token};
-use crate::transfer::Tally;
 use crate::articles::{ArticleStore, DraftRecord, PublishedRecord};
+use crate::transfer::Tally;
 use crate::{
     AppRecord, BlockedRecord, CallCount, Export, Result, StableState, StoredRecord, TakedownRecord,
     TokenRecord,
@@ -59,7 +59,9 @@ impl PostgresMeta {
             imported.drafts.add(self.import_draft(draft).await?);
         }
         for job in &rows.publish_jobs {
-            imported.publish_jobs.add(self.insert_publish_job(job).await?);
+            imported
+                .publish_jobs
+                .add(self.insert_publish_job(job).await?);
         }
         for article in &rows.published_articles {
             imported
