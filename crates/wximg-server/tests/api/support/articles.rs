@@ -70,8 +70,17 @@ pub async fn call_raw(
 
 /// Adds a draft of `articles`: its media_id.
 pub async fn add_draft(app: &TestApp, token: &str, articles: Vec<Value>) -> String {
-    let v = call(app, "/cgi-bin/draft/add", token, &json!({ "articles": articles })).await;
-    assert!(v.get("errcode").is_none(), "draft/add success has no errcode: {v}");
+    let v = call(
+        app,
+        "/cgi-bin/draft/add",
+        token,
+        &json!({ "articles": articles }),
+    )
+    .await;
+    assert!(
+        v.get("errcode").is_none(),
+        "draft/add success has no errcode: {v}"
+    );
     v["media_id"]
         .as_str()
         .unwrap_or_else(|| panic!("no media_id: {v}"))
