@@ -6,7 +6,8 @@
 //!    40001/42001 as before), 3. stable-token states, 4. platform records (whitelists,
 //!    quota limits, third-party platform state) and quota counters, when the source has
 //!    them, 5. the takedown audit log and the blocked hashes, when the source has them,
-//!    6. pictures (one row per account): blob, then row.
+//!    6. drafts, publish jobs and published articles, when the source has them,
+//!    7. pictures (one row per account): blob, then row.
 //!
 //! The rules that make it safe to run at any time, any number of times:
 //! - **Nothing is overwritten.** Every row is inserted with `ON CONFLICT DO NOTHING`; a
