@@ -99,6 +99,7 @@ wximg=${CARGO_TARGET_DIR:-target}/debug/wximg
 suite "real SDK clients (wechatpy, co-wechat-api)" scripts/sdk/run.sh "$wximg"
 suite "third-party platform through wechatpy's component client" scripts/sdk/wechatpy_component.sh "$wximg"
 suite "the /debug/ page in headless Chromium" env WXIMG_BIN="$wximg" scripts/browser/debug_page.sh
+suite "the published article's page (/s/) in headless Chromium" env WXIMG_BIN="$wximg" scripts/browser/article_page.sh
 suite "crash consistency (3 SIGKILLs, then fsck)" scripts/crash.sh --kills 3 --uploads 100 --binary "$wximg"
 suite "the Debian package: dpkg -i, systemd-analyze verify, served as its unit runs it" scripts/package.sh
 command -v cargo-deny >/dev/null || cargo install --locked --quiet cargo-deny

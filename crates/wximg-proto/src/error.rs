@@ -60,7 +60,7 @@ error_table! {
     /// A material's file is over its type's byte limit.
     InvalidMediaSize = 40006, "invalid media size", "add_material: media over 10 MB (image) or 64 KB (thumb)";
     /// No material of the caller's app has this media_id.
-    InvalidMediaId = 40007, "invalid media_id", "get_material/del_material: media_id missing, or not a material of the caller's account";
+    InvalidMediaId = 40007, "invalid media_id", "get_material/del_material: media_id missing or not a material of the caller's account; draft/freepublish: thumb_media_id not a permanent material of this account, or an unknown draft media_id / publish_id";
     /// The upload is too large in bytes or in pixels.
     InvalidImageSize = 40009, "invalid image size", "uploadimg: media larger than 1,048,576 bytes; any picture whose header claims more than the pixel limit";
     /// Unknown or malformed appid.
@@ -94,7 +94,7 @@ error_table! {
     /// The account's material library is full.
     MediaCountLimit = 45034, "media file count is out of limit", "add_material: the account already holds 100,000 picture materials (uploadimg pictures do not count)";
     /// The body could not be parsed.
-    DataFormatError = 47001, "data format error", "body is not valid JSON / multipart, or a JSON body over 8 KiB";
+    DataFormatError = 47001, "data format error", "body is not valid JSON / multipart, or a small JSON body over 8 KiB (draft bodies: see 45002); draft/freepublish batchget count outside 1..=20";
     /// The app type (or grant) does not allow this API, or the call came from a web page
     /// of another site.
     ApiUnauthorized = 48001, "api unauthorized", "the app type (or a component grant) does not allow this API, or a web page of another site made the call (Origin, Sec-Fetch-Site)";
@@ -125,6 +125,23 @@ error_table! {
     CgiPathNotFound = 76021, "cgi_path not found, please check", "openapi/quota/get: cgi_path names no API of wximg";
     /// `openapi/quota/get`: the API is not the caller's kind of account's.
     CgiPathNoPermission = 76022, "could not use this cgi_path，no permission", "openapi/quota/get: a /sns/ path, or a third-party platform API asked with an account's token";
+    // --- Drafts and publishing (draft/*, freepublish/*; see wximg_proto::articles).
+    /// A draft body without articles.
+    EmptyNewsData = 44003, "empty news data", "draft: no articles (or an article without a title)";
+    /// An article without content.
+    EmptyContent = 44004, "empty content", "draft: an article's content is missing or empty";
+    /// An article's content over the platform's size.
+    ContentSizeOutOfLimit = 45002, "content size out of limit", "draft: content of 20,000 text characters or more, or of 1 MiB or more (or a draft body over 4 MiB)";
+    /// An article's title over the platform's length.
+    TitleSizeOutOfLimit = 45003, "title size out of limit", "draft: title longer than 32 characters";
+    /// An article's digest over the platform's length.
+    DescriptionSizeOutOfLimit = 45004, "description size out of limit", "draft: digest longer than 128 characters";
+    /// Too many articles in one draft.
+    ArticleSizeOutOfLimit = 45008, "article size out of limit", "draft: more than 8 articles";
+    /// An article's author over the platform's length.
+    AuthorSizeOutOfLimit = 45110, "author size out of limit", "draft: author longer than 16 characters";
+    /// A published article's `article_id` (or its index) is unknown.
+    InvalidArticleId = 53600, "invalid article_id", "freepublish: unknown article_id, or an index it does not have";
     /// The bytes were taken down with `wximg image delete --block`: the platform's code
     /// for content its security check refuses.
     RiskyContent = 87014, "risky content", "the picture's bytes were taken down with `wximg image delete --block`";

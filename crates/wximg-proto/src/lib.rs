@@ -10,8 +10,11 @@
 //!   pre-flight check.
 //! - [`wire`]: the JSON bodies of the API, and the request id (`rid`) format.
 //! - [`ids`]: validated domain values — [`ids::AppId`], [`ids::ImageId`], …
+//! - [`articles`]: the bodies and limits of drafts and publishing (`draft/*`,
+//!   `freepublish/*`).
 //! - [`calendar`]: the day and minute a count belongs to (Beijing days, as the platform).
 
+pub mod articles;
 pub mod calendar;
 pub mod error;
 pub mod ids;

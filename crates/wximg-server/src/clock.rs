@@ -39,6 +39,19 @@ impl Clock {
         base + self.offset.load(Ordering::Relaxed)
     }
 
+    /// Unix time in milliseconds (a frozen clock's moves by whole seconds only).
+    pub fn now_ms(&self) -> i64 {
+        let base = if self.frozen {
+            0
+        } else {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
+        };
+        base + self.offset.load(Ordering::Relaxed) * 1000
+    }
+
     /// Moves this clock (and every clone of it) forward.
     pub fn advance(&self, secs: i64) {
         self.offset.fetch_add(secs, Ordering::Relaxed);

@@ -16,6 +16,8 @@
 //!   made, hashed and compared; [`apps`]: account administration.
 //! - [`media`]: streaming the `media` part; the picture rules are `wximg_proto::rules`
 //!   and the JSON bodies `wximg_proto::wire`.
+//! - [`articles`]: drafts, publishing and the published article's page (`/s/<id>`):
+//!   the content cleaning, the publish jobs and their finisher.
 //! - [`platform`]: quotas, IP whitelists, cloud calls, fault injection and the
 //!   third-party platform.
 //! - [`events`]: pushing the platform's events (`PUBLISHJOBFINISH`) to an app's callback
@@ -29,6 +31,7 @@
 
 pub mod answer;
 pub mod apps;
+pub mod articles;
 pub mod clock;
 pub mod configuration;
 pub mod connections;

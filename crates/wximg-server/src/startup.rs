@@ -20,8 +20,8 @@ use crate::clock::Clock;
 use crate::configuration::Settings;
 use crate::error::ApiError;
 use crate::routes::{
-    component, debug, fallback, health, images, material, metrics, openapi, stable_token, token,
-    uploadimg,
+    article_page, component, debug, draft, fallback, freepublish, health, images, material,
+    metrics, openapi, stable_token, token, uploadimg,
 };
 use crate::state::AppState;
 use wximg_store::Storage;
@@ -79,6 +79,7 @@ impl Application {
         if let Some(cache) = &state.pictures {
             crate::takedowns::spawn_poller(state.storage.clone(), cache).await;
         }
+        crate::articles::publish::spawn_finisher(state.clone());
         let deliverer = crate::events::spawn_deliverer(
             state.storage.clone(),
             state.clock.clone(),
@@ -191,6 +192,34 @@ pub fn router(
             post_only(openapi::clear_quota_v2),
         )
         .route("/cgi-bin/openapi/rid/get", post_only(openapi::rid_get))
+        .route("/cgi-bin/draft/add", post_only(draft::add))
+        .route("/cgi-bin/draft/get", post_only(draft::get))
+        .route("/cgi-bin/draft/update", post_only(draft::update))
+        .route("/cgi-bin/draft/delete", post_only(draft::delete))
+        .route("/cgi-bin/draft/batchget", post_only(draft::batchget))
+        .route(
+            "/cgi-bin/draft/count",
+            get(draft::count)
+                .post(draft::count)
+                .fallback(fallback::require_get),
+        )
+        .route(
+            "/cgi-bin/freepublish/submit",
+            post_only(freepublish::submit),
+        )
+        .route("/cgi-bin/freepublish/get", post_only(freepublish::get))
+        .route(
+            "/cgi-bin/freepublish/getarticle",
+            post_only(freepublish::getarticle),
+        )
+        .route(
+            "/cgi-bin/freepublish/delete",
+            post_only(freepublish::delete),
+        )
+        .route(
+            "/cgi-bin/freepublish/batchget",
+            post_only(freepublish::batchget),
+        )
         // Innermost first: an injected fault (which reads the body away) runs inside the
         // request timeout, so a dripping body cannot hold its answer past it.
         .route_layer(middleware::from_fn_with_state(
@@ -215,6 +244,7 @@ pub fn router(
         .route("/mmbiz_png/{id}/{size}", get(images::png))
         .route("/mmbiz_gif/{id}/{size}", get(images::gif))
         .route("/mmbiz_bmp/{id}/{size}", get(images::bmp))
+        .route("/s/{id}", get(article_page::article_page))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))

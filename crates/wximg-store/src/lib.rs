@@ -19,6 +19,8 @@
 //! - [`material`]: permanent material, an account's picture library over picture rows.
 //! - `rows`: how each table's row becomes its record, once for every driver.
 //! - [`fsck`]: every row has its exact blob; orphans found and removed.
+//! - [`articles`]: drafts, publish jobs and published articles ([`ArticleStore`]).
+//! - [`material`]: permanent materials ([`MaterialStore`]).
 //! - `takedown`: removing a picture ([`Storage::take_down`]): its rows, then its blob once
 //!   no row needs it, never the other way round.
 //! - [`request_log`]: the bounded, masked log of API requests behind `openapi/rid/get`.
@@ -29,6 +31,7 @@
 //! [`open`] picks the implementations from a [`StorageConfig`]; [`open_read_only`] opens
 //! an embedded store without writing to it.
 
+pub mod articles;
 pub mod backup;
 pub mod fsck;
 pub mod local;
@@ -53,6 +56,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use wximg_proto::{AppId, ImageId};
 
+pub use articles::{ArticleStore, DraftRecord, PublishJobRecord, PublishedRecord};
 pub use material::{MaterialInsert, MaterialKind, MaterialRecord, MaterialStore};
 pub use records::{
     AppRecord, AppUsage, BlockedRecord, CallCount, Export, ImageCursor, ImageQuery, ImageRecord,
@@ -100,7 +104,9 @@ pub const KEEP_EXPIRED_SECS: i64 = 86_400;
 
 /// The metadata repository. Every method is one atomic step.
 #[async_trait]
-pub trait MetaStore: MaterialStore + RequestLogStore + Send + Sync + 'static {
+pub trait MetaStore:
+    MaterialStore + ArticleStore + RequestLogStore + Send + Sync + 'static
+{
     /// Cheap round trip that proves the database answers and is writable.
     async fn ping(&self) -> Result<()>;
 

@@ -32,6 +32,7 @@
 //! Configuration errors are reported once, on one line, naming `host:port` and never the
 //! password (see [`PostgresMeta::open`]).
 
+mod articles;
 mod import;
 mod material;
 mod request_log;

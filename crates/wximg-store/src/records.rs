@@ -121,6 +121,12 @@ pub struct Export {
     pub takedowns: Vec<TakedownRecord>,
     /// Bytes refused on upload (`wximg image delete --block`).
     pub blocked: Vec<BlockedRecord>,
+    /// The draft boxes (see [`crate::articles`]).
+    pub drafts: Vec<crate::articles::DraftRecord>,
+    /// Publish jobs, ended or not.
+    pub publish_jobs: Vec<crate::articles::PublishJobRecord>,
+    /// Published articles (deleted ones too, so their pages keep saying so).
+    pub published_articles: Vec<crate::articles::PublishedRecord>,
 }
 
 /// One picture row removed by a takedown: the audit log's entry.

@@ -207,7 +207,7 @@ pub(crate) const DISTINCT_USAGE_QUERY: &str = "SELECT COUNT(*) AS pictures, \
 
 /// The tables [`crate::MetaStore::export`] copies, each with the query that reads it
 /// whole (the same SQL on both databases).
-pub(crate) const EXPORT_QUERIES: [(&str, &str); 7] = [
+pub(crate) const EXPORT_QUERIES: [(&str, &str); 10] = [
     ("apps", "SELECT * FROM apps ORDER BY created_at, appid"),
     ("tokens", "SELECT * FROM tokens ORDER BY issued_at"),
     (
@@ -232,6 +232,18 @@ pub(crate) const EXPORT_QUERIES: [(&str, &str); 7] = [
         "blocked_images",
         "SELECT id, blocked_at, reason, blocked_by FROM blocked_images ORDER BY blocked_at, id",
     ),
+    (
+        "drafts",
+        "SELECT * FROM drafts ORDER BY created_at, media_id",
+    ),
+    (
+        "publish_jobs",
+        "SELECT * FROM publish_jobs ORDER BY submitted_at, publish_id",
+    ),
+    (
+        "published_articles",
+        "SELECT * FROM published_articles ORDER BY published_at, article_id, idx",
+    ),
 ];
 
 /// Maps the rows of one of [`EXPORT_QUERIES`]' tables into `export`.
@@ -248,6 +260,9 @@ pub(crate) fn add_to_export<R: Columns>(
         "call_counts" => export.call_counts = all(found, call_count)?,
         "takedowns" => export.takedowns = all(found, takedown)?,
         "blocked_images" => export.blocked = all(found, blocked)?,
+        "drafts" => export.drafts = all(found, draft)?,
+        "publish_jobs" => export.publish_jobs = all(found, publish_job)?,
+        "published_articles" => export.published_articles = all(found, published)?,
         other => return Err(StorageError::Corrupt(format!("no export of table {other}"))),
     }
     Ok(())
@@ -277,4 +292,59 @@ pub(crate) fn material(row: &impl Columns) -> Result<crate::MaterialRecord> {
         url: row.text("url")?,
         created_at: row.int("created_at")?,
     })
+}
+/// A `drafts` row.
+pub(crate) fn draft(row: &impl Columns) -> Result<crate::articles::DraftRecord> {
+    Ok(crate::articles::DraftRecord {
+        media_id: row.text("media_id")?,
+        appid: appid(row)?,
+        articles: row.text("articles")?,
+        cleaning: row.text("cleaning")?,
+        version: row.int("version")?,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
+    })
+}
+
+/// A `publish_jobs` row.
+pub(crate) fn publish_job(row: &impl Columns) -> Result<crate::articles::PublishJobRecord> {
+    Ok(crate::articles::PublishJobRecord {
+        publish_id: row.int("publish_id")?,
+        appid: appid(row)?,
+        media_id: row.text("media_id")?,
+        msg_data_id: row.int("msg_data_id")?,
+        articles: row.text("articles")?,
+        cleaning: row.text("cleaning")?,
+        submitted_at: row.int("submitted_at")?,
+        due_at_ms: row.int("due_at_ms")?,
+        outcome: row.int("outcome")?,
+        fail_idx: row.text("fail_idx")?,
+        article_id: row.text("article_id")?,
+        status: row.int("status")?,
+        finished_at: row.opt_int("finished_at")?,
+    })
+}
+
+/// A `published_articles` row.
+pub(crate) fn published(row: &impl Columns) -> Result<crate::articles::PublishedRecord> {
+    Ok(crate::articles::PublishedRecord {
+        article_id: row.text("article_id")?,
+        idx: row.int("idx")?,
+        appid: appid(row)?,
+        publish_id: row.int("publish_id")?,
+        url_id: row.text("url_id")?,
+        article: row.text("article")?,
+        published_at: row.int("published_at")?,
+        deleted_at: row.opt_int("deleted_at")?,
+    })
+}
+
+/// The `article_id` column of a listing.
+pub(crate) fn article_id(row: &impl Columns) -> Result<String> {
+    row.text("article_id")
+}
+
+/// A `total` count column.
+pub(crate) fn total(row: &impl Columns) -> Result<u64> {
+    fitting(row, "total", "count")
 }

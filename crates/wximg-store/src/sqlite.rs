@@ -23,6 +23,7 @@ use crate::{
     TokenRecord, Usage,
 };
 
+mod articles;
 mod material;
 mod request_log;
 mod upload_path;

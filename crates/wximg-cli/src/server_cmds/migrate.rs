@@ -6,7 +6,8 @@
 //!    40001/42001 as before), 3. stable-token states, 4. platform records (whitelists,
 //!    quota limits, third-party platform state) and quota counters, when the source has
 //!    them, 5. the takedown audit log and the blocked hashes, when the source has them,
-//!    6. pictures (one row per account): blob, then row, 7. permanent materials, each
+//!    6. drafts, publish jobs and published articles, when the source has them,
+//!    7. pictures (one row per account): blob, then row, 8. permanent materials, each
 //!    after its picture (one whose picture failed is not written).
 //!
 //! The rules that make it safe to run at any time, any number of times:
@@ -90,6 +91,9 @@ async fn copy_rows(source: &Storage, target: &PostgresMeta) -> anyhow::Result<()
     println!("{}", imported.call_counts.line("quota counters"));
     println!("{}", imported.takedowns.line("takedown audit entries"));
     println!("{}", imported.blocked.line("blocked pictures"));
+    println!("{}", imported.drafts.line("drafts"));
+    println!("{}", imported.publish_jobs.line("publish jobs"));
+    println!("{}", imported.published_articles.line("published articles"));
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use wximg_proto::AppType;
+use wximg_server::platform::faults::PublishFault;
 use wximg_server::platform::{Cidr, FaultRule, QuotaLimits};
 use wximg_server::{Application, Clock, Settings, startup, telemetry};
 
@@ -71,7 +72,20 @@ pub struct ServeArgs {
     /// 'uploadimg:-1:0.1,token:45011:0.05' (ENDPOINT:ERRCODE:RATE, endpoint `*` for all).
     #[arg(long, env = "WXIMG_FAULTS", value_delimiter = ',')]
     pub faults: Vec<FaultRule>,
-    /// Honour the per-request `X-Wximg-Fault: ERRCODE` header (never on a public server).
+    /// Make publish jobs end in a failure publish_status at chosen rates: '3:0.5,4:0.1'
+    /// (STATUS:RATE; 2 originality check failed, 3 routine failure, 4 refused by review).
+    #[arg(long, env = "WXIMG_PUBLISH_FAULTS", value_delimiter = ',')]
+    pub publish_faults: Vec<PublishFault>,
+    /// Seconds a freepublish job publishes (publish_status 1) before it ends.
+    #[arg(
+        long,
+        env = "WXIMG_PUBLISH_DELAY",
+        default_value_t = 1.5,
+        value_name = "SECONDS"
+    )]
+    pub publish_delay: f64,
+    /// Honour the per-request `X-Wximg-Fault: ERRCODE` header, and
+    /// `X-Wximg-Publish-Status: STATUS` on freepublish/submit (never on a public server).
     #[arg(long, env = "WXIMG_ALLOW_FAULT_HEADER")]
     pub allow_fault_header: bool,
     /// Serve the API debugging page at /debug/ (default: on with embedded storage, off
@@ -101,12 +115,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.platform.trust_forwarded_for = args.trust_forwarded_for;
     settings.platform.faults = args.faults;
     settings.platform.allow_fault_header = args.allow_fault_header;
+    settings.platform.publish_faults = args.publish_faults;
+    settings.platform.publish_delay = Some(
+        Duration::try_from_secs_f64(args.publish_delay)
+            .map_err(|e| anyhow::anyhow!("--publish-delay {}: {e}", args.publish_delay))?,
+    );
     settings.platform.debug_page = args.debug_page;
     settings.platform.default_quota = QuotaLimits {
         daily: args.default_daily_quota,
         per_minute: args.default_minute_quota,
     };
-    if !settings.platform.faults.is_empty() || settings.platform.allow_fault_header {
+    if !settings.platform.faults.is_empty()
+        || !settings.platform.publish_faults.is_empty()
+        || settings.platform.allow_fault_header
+    {
         tracing::warn!("fault injection is on: some answers are made up on purpose");
     }
     let clock = Clock::default();

@@ -267,6 +267,111 @@ async fn migrate_copies_materials_after_their_pictures() {
     }
 }
 
+/// Drafts, publish jobs and published articles are copied too, once; the article's page
+/// is then served by the scale-out nodes.
+#[tokio::test]
+async fn migrate_copies_the_article_workflow() {
+    use wximg_store::{ArticleStore, DraftRecord, PublishJobRecord, PublishedRecord};
+    let Some(svc) = services("migrate_copies_the_article_workflow") else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("temp dir");
+    let App { appid, .. } = create_app(Backend::Embedded(data.path()), "official");
+    let appid = wximg_proto::AppId::parse(&appid).expect("appid");
+    let t = now();
+    let unique = format!("{t}{}", std::process::id());
+    let article = r#"{"title":"迁移","author":"a","digest":"d","content":"<p>moved</p>","content_source_url":"","thumb_media_id":"m","show_cover_pic":0,"need_open_comment":0,"only_fans_can_comment":0,"url":"","thumb_url":""}"#;
+    let draft = DraftRecord {
+        media_id: format!("draft-{unique}"),
+        appid: appid.clone(),
+        articles: format!("[{article}]"),
+        cleaning: "[{}]".into(),
+        version: 1,
+        created_at: t,
+        updated_at: t,
+    };
+    let article_id = format!("article-{unique}");
+    let url_id = wximg_server::articles::publish::url_id(&article_id, 1);
+    let publish_id = 2_247_483_648 + (t % 1_000_000) * 1000 + i64::from(std::process::id() % 1000);
+    let job = PublishJobRecord {
+        publish_id,
+        appid: appid.clone(),
+        media_id: format!("published-draft-{unique}"),
+        msg_data_id: publish_id,
+        articles: format!("[{article}]"),
+        cleaning: "[{}]".into(),
+        submitted_at: t,
+        due_at_ms: t * 1000,
+        outcome: 0,
+        fail_idx: "[]".into(),
+        article_id: article_id.clone(),
+        status: 1,
+        finished_at: None,
+    };
+    {
+        let source = SqliteMeta::open(&data.path().join("wximg.sqlite3"))
+            .await
+            .expect("open the source");
+        source.insert_draft(&draft).await.expect("draft");
+        assert!(source.insert_publish_job(&job).await.expect("job"));
+        let published = PublishedRecord {
+            article_id: article_id.clone(),
+            idx: 1,
+            appid: appid.clone(),
+            publish_id,
+            url_id: url_id.clone(),
+            article: article.into(),
+            published_at: t,
+            deleted_at: None,
+        };
+        assert!(
+            source
+                .finish_publish_job(publish_id, 0, t, &[published])
+                .await
+                .expect("finish")
+        );
+    }
+    let (ok, text) = migrate(&svc, data.path());
+    assert!(ok, "{text}");
+    assert!(text.contains("drafts: 1 copied"), "{text}");
+    assert!(text.contains("publish jobs: 1 copied"), "{text}");
+    assert!(text.contains("published articles: 1 copied"), "{text}");
+    let (ok, text) = migrate(&svc, data.path());
+    assert!(ok, "{text}");
+    assert!(text.contains("drafts: 0 copied, 1 already there"), "{text}");
+    assert!(
+        text.contains("published articles: 0 copied, 1 already there"),
+        "{text}"
+    );
+
+    let meta = PostgresMeta::open(&svc.database_url).await.expect("meta");
+    assert_eq!(
+        meta.draft(&appid, &draft.media_id).await.expect("read"),
+        Some(draft)
+    );
+    let copied = meta
+        .publish_job(publish_id)
+        .await
+        .expect("read")
+        .expect("job");
+    assert_eq!((copied.status, copied.finished_at), (0, Some(t)));
+    assert_eq!(
+        meta.published(&appid, &article_id)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+    let node = node(&svc);
+    let page = http()
+        .get(format!("{}/s/{url_id}", node.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("html").contains("迁移"));
+}
+
 #[test]
 fn migrate_refuses_what_is_not_a_data_directory() {
     let empty = tempfile::tempdir().expect("temp dir");

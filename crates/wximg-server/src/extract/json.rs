@@ -24,6 +24,11 @@ use crate::state::AppState;
 /// leaves room for whitespace and unknown fields, and keeps a bogus body cheap.
 pub const JSON_BODY_LIMIT: usize = 8 * 1024;
 
+/// The largest body of the draft calls (`draft/add`, `draft/update`): up to eight
+/// articles whose content must each stay under 1 MiB, JSON-escaped (`\u5b57` is six bytes
+/// for a three-byte character) — bounded, but not by the 8 KiB of the small bodies.
+pub const DRAFT_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
 /// A request body read as JSON object `T` (see the module docs for what is refused).
 #[derive(Debug, Clone)]
 pub struct JsonBody<T>(pub T);
@@ -37,23 +42,51 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .acquire()
             .await
             .map_err(|e| ApiError::detail(ErrCode::SystemError, e.to_string()))?;
-        let bytes = read_small(request.into_body(), JSON_BODY_LIMIT).await?;
+        let bytes = read_small(
+            request.into_body(),
+            JSON_BODY_LIMIT,
+            ErrCode::DataFormatError,
+        )
+        .await?;
         parse(&bytes).map(JsonBody)
     }
 }
 
-/// The whole body if it is at most `limit` bytes; a longer one is 47001.
-async fn read_small(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// A draft body read as JSON object `T`: as [`JsonBody`], up to [`DRAFT_BODY_LIMIT`];
+/// a longer one is 45002 `content size out of limit` (only content makes a draft body
+/// that large). It holds one of the upload permits while it is read and parsed, so at
+/// most `Settings::upload_concurrency` such bodies are in memory at once.
+#[derive(Debug, Clone)]
+pub struct DraftBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for DraftBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<DraftBody<T>, ApiError> {
+        let _permit = state
+            .upload_permits
+            .acquire()
+            .await
+            .map_err(|e| ApiError::detail(ErrCode::SystemError, e.to_string()))?;
+        let bytes = read_small(
+            request.into_body(),
+            DRAFT_BODY_LIMIT,
+            ErrCode::ContentSizeOutOfLimit,
+        )
+        .await?;
+        parse(&bytes).map(DraftBody)
+    }
+}
+
+/// The whole body if it is at most `limit` bytes; a longer one is `over`.
+async fn read_small(body: Body, limit: usize, over: ErrCode) -> Result<Vec<u8>, ApiError> {
     let failed = |e: axum::Error| ApiError::detail(ErrCode::DataFormatError, format!("body: {e}"));
     let mut data = body.into_data_stream();
     let mut bytes = Vec::new();
     while let Some(chunk) = data.next().await {
         let chunk = chunk.map_err(failed)?;
         if bytes.len() + chunk.len() > limit {
-            return Err(ApiError::detail(
-                ErrCode::DataFormatError,
-                format!("body over {limit} bytes"),
-            ));
+            return Err(ApiError::detail(over, format!("body over {limit} bytes")));
         }
         bytes.extend_from_slice(&chunk);
     }

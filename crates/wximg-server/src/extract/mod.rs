@@ -12,4 +12,4 @@ mod json;
 pub mod origin;
 
 pub use caller::{Caller, Via};
-pub use json::{JSON_BODY_LIMIT, JsonBody};
+pub use json::{DRAFT_BODY_LIMIT, DraftBody, JSON_BODY_LIMIT, JsonBody};

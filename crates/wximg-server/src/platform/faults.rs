@@ -10,6 +10,13 @@
 //!   `--allow-fault-header` (otherwise the header is ignored, so a public server cannot be
 //!   made to lie by its callers).
 //!
+//! - `--publish-faults '3:0.5,4:0.1'`: for each rule `STATUS:RATE`, that fraction of the
+//!   accepted `freepublish/submit` jobs end in `publish_status` STATUS (2 original
+//!   failed, 3 routine failure, 4 refused by review) instead of 0 when they finish; and,
+//!   with `--allow-fault-header`, `X-Wximg-Publish-Status: 3` on a submit decides its
+//!   job's end. (A submit itself still answers 0 with its publish_id, as the platform's
+//!   does: the failure shows in `freepublish/get` and in the job's event.)
+//!
 //! A fault is answered before the handler runs, so it never stores anything (the body it
 //! leaves unread is read away by `crate::unread_body`, so the client can read the
 //! answer). Each one is counted in `wximg_faults_injected_total{endpoint,errcode}`.
@@ -66,6 +73,69 @@ impl FromStr for FaultRule {
             rate,
         })
     }
+}
+
+/// One `STATUS:RATE` rule of `--publish-faults`: a failure a publish job ends in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishFault {
+    pub status: wximg_proto::articles::PublishStatus,
+    /// Probability in `0.0..=1.0`.
+    pub rate: f64,
+}
+
+impl FromStr for PublishFault {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PublishFault, String> {
+        let Some((status, rate)) = s.trim().split_once(':') else {
+            return Err(format!("{s:?}: a publish fault is STATUS:RATE, e.g. 3:0.5"));
+        };
+        let status = status
+            .parse::<i64>()
+            .ok()
+            .and_then(wximg_proto::articles::PublishStatus::from_code)
+            .filter(|s| s.is_failure())
+            .ok_or_else(|| {
+                format!("{s:?}: the status must be a failure publish_status (2, 3 or 4)")
+            })?;
+        let rate = rate
+            .parse::<f64>()
+            .ok()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| format!("{s:?}: the rate must be a number from 0 to 1"))?;
+        Ok(PublishFault { status, rate })
+    }
+}
+
+/// The status a new publish job will end in: the `X-Wximg-Publish-Status` header's (with
+/// `--allow-fault-header`), else the first `--publish-faults` rule that fires, else 0.
+pub fn publish_outcome(
+    platform: &super::PlatformSettings,
+    headers: &axum::http::HeaderMap,
+) -> wximg_proto::articles::PublishStatus {
+    use wximg_proto::articles::PublishStatus;
+    if platform.allow_fault_header
+        && let Some(value) = headers.get("x-wximg-publish-status")
+    {
+        match value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .and_then(PublishStatus::from_code)
+            .filter(|s| s.is_failure() || *s == PublishStatus::Success)
+        {
+            Some(status) => return status,
+            None => tracing::warn!(
+                ?value,
+                "X-Wximg-Publish-Status is not 0, 2, 3 or 4; ignored"
+            ),
+        }
+    }
+    platform
+        .publish_faults
+        .iter()
+        .find(|r| rand::random::<f64>() < r.rate)
+        .map_or(PublishStatus::Success, |r| r.status)
 }
 
 /// Parses a comma-separated list of rules (the `--faults` value).

@@ -57,6 +57,11 @@ pub struct PlatformSettings {
     pub debug_page: Option<bool>,
     /// How event pushes are sent (see `crate::events`).
     pub events: crate::events::DeliverySettings,
+    /// How long a freepublish job publishes before it ends (`--publish-delay`); `None`:
+    /// [`crate::articles::publish::DEFAULT_DELAY`].
+    pub publish_delay: Option<std::time::Duration>,
+    /// Publish jobs made to end in a failure status (`--publish-faults`).
+    pub publish_faults: Vec<faults::PublishFault>,
 }
 
 fn corrupt(key: &str, e: serde_json::Error) -> ApiError {

@@ -35,6 +35,17 @@ pub const APIS: &[&str] = &[
     "quota_get",
     "clear_quota",
     "rid_get",
+    "draft_add",
+    "draft_get",
+    "draft_update",
+    "draft_delete",
+    "draft_batchget",
+    "draft_count",
+    "freepublish_submit",
+    "freepublish_get",
+    "freepublish_getarticle",
+    "freepublish_delete",
+    "freepublish_batchget",
 ];
 
 /// An API's limits; `None` is unlimited.

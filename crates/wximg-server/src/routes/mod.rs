@@ -5,9 +5,12 @@
 //! decided by the extractors of `crate::extract` that the handler's signature takes; the
 //! bodies' shapes are `wximg_proto::wire`'s.
 
+pub mod article_page;
 pub mod component;
 pub mod debug;
+pub mod draft;
 pub mod fallback;
+pub mod freepublish;
 pub mod health;
 pub mod images;
 pub mod material;

@@ -10,7 +10,10 @@
 
 mod support;
 
+mod article_page;
+mod drafts;
 mod events;
+mod freepublish;
 mod material;
 mod openapi;
 mod ops;

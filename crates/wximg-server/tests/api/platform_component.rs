@@ -565,3 +565,36 @@ async fn rotating_a_component_secret_or_deleting_it_ends_its_credentials() {
             .is_none()
     );
 }
+
+/// The draft and publishing APIs take an authorizer token only under sets 11 or 100.
+#[tokio::test]
+async fn drafts_and_publishing_need_set_11_or_100() {
+    let app = spawn_app().await;
+    let p = component_with_token(&app).await;
+    for (sets, allowed) in [
+        (&[1u32, 8][..], false),
+        (&[11][..], true),
+        (&[100][..], true),
+    ] {
+        let account = app.create_app(AppType::Official).await;
+        let auth_code = authorize(&app, &p, &account.appid, sets).await;
+        let v = query_auth(&app, &p, &auth_code).await;
+        let access = text(&v["authorization_info"], "authorizer_access_token");
+        let v = app
+            .get_json(&format!("/cgi-bin/draft/count?access_token={access}"))
+            .await;
+        let get = app
+            .post_json(
+                &format!("/cgi-bin/freepublish/get?access_token={access}"),
+                &json!({"publish_id": "2247483650"}),
+            )
+            .await;
+        if allowed {
+            assert_eq!(v, json!({"total_count": 0}), "sets {sets:?}");
+            assert_eq!(code(&get), 40007, "sets {sets:?}: {get}");
+        } else {
+            assert_eq!(code(&v), 48001, "sets {sets:?}: {v}");
+            assert_eq!(code(&get), 48001, "sets {sets:?}: {get}");
+        }
+    }
+}

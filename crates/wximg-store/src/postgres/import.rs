@@ -4,6 +4,7 @@
 //! only what the first did not.
 
 use super::{PostgresMeta, insert_token};
+use crate::articles::{ArticleStore, DraftRecord, PublishedRecord};
 use crate::transfer::Tally;
 use crate::{
     AppRecord, BlockedRecord, CallCount, Export, Result, StableState, StoredRecord, TakedownRecord,
@@ -54,7 +55,60 @@ impl PostgresMeta {
                     .add(self.import_takedown(takedown, generation).await?);
             }
         }
+        for draft in &rows.drafts {
+            imported.drafts.add(self.import_draft(draft).await?);
+        }
+        for job in &rows.publish_jobs {
+            imported
+                .publish_jobs
+                .add(self.insert_publish_job(job).await?);
+        }
+        for article in &rows.published_articles {
+            imported
+                .published_articles
+                .add(self.import_published(article).await?);
+        }
         Ok(imported)
+    }
+
+    /// A draft, unless its media_id is here already.
+    async fn import_draft(&self, d: &DraftRecord) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO drafts (media_id, appid, articles, cleaning, version, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (media_id) DO NOTHING",
+        )
+        .bind(&d.media_id)
+        .bind(d.appid.as_str())
+        .bind(&d.articles)
+        .bind(&d.cleaning)
+        .bind(d.version)
+        .bind(d.created_at)
+        .bind(d.updated_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// A published article, unless (article_id, idx) is here already.
+    async fn import_published(&self, p: &PublishedRecord) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO published_articles (article_id, idx, appid, publish_id, url_id, \
+             article, published_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&p.article_id)
+        .bind(p.idx)
+        .bind(p.appid.as_str())
+        .bind(p.publish_id)
+        .bind(&p.url_id)
+        .bind(&p.article)
+        .bind(p.published_at)
+        .bind(p.deleted_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
     }
 
     /// A blocked hash, unless it is blocked here already.
@@ -171,4 +225,7 @@ pub struct Imported {
     pub call_counts: Tally,
     pub takedowns: Tally,
     pub blocked: Tally,
+    pub drafts: Tally,
+    pub publish_jobs: Tally,
+    pub published_articles: Tally,
 }

@@ -65,6 +65,9 @@ pub const UPLOADIMG_SETS: &[u32] = &[1, 8, 9, 11, 18, 37, 100];
 /// `get_material`, `get_materialcount`, `batchget_material`, `del_material`) may be
 /// called: 11 and 100, as the platform's documentation of each says.
 pub const MATERIAL_SETS: &[u32] = &[11, 100];
+/// The sets under which an authorizer token may call the draft and publishing APIs
+/// (`draft/*`, `freepublish/*`): the platform's draft_add page names 11 and 100.
+pub const ARTICLE_SETS: &[u32] = &[11, 100];
 
 pub const COMPONENT_TOKEN_TTL: i64 = 7200;
 pub const PREAUTH_TTL: i64 = 1800;

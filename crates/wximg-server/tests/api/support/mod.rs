@@ -5,6 +5,7 @@
 //! `WXIMG_TEST_DATABASE_URL` and `WXIMG_TEST_STORE` name (see `scripts/services.sh`),
 //! otherwise on the embedded SQLite + files in a temp directory.
 
+pub mod articles;
 pub mod pictures;
 
 use std::net::SocketAddr;

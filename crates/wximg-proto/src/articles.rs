@@ -1,0 +1,513 @@
+//! The article workflow's wire: the JSON bodies of `draft/*` and `freepublish/*`, and the
+//! platform's limits on an article.
+//!
+//! Invariant: every shape here is the platform's, field for field, so a client written
+//! against the real service reads wximg's answers unchanged. Success answers of
+//! `draft/add`, `draft/get`, `draft/batchget`, `draft/count` and the `freepublish` reads
+//! carry **no `errcode` key** (as the platform's; one real client throws on any answer
+//! holding one); `draft/update`, `draft/delete`, `freepublish/submit` and
+//! `freepublish/delete` answer `errcode: 0` as the platform does. What wximg adds for the
+//! developer (what the content cleaning removed) is never in these bodies.
+//!
+//! Requests are read leniently, as the other request types of [`crate::wire`]: a field of
+//! the wrong JSON type reads as absent, and the 0/1 switches also take `"1"` and `true`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ErrCode;
+
+/// Most articles in one draft (the platform's multi-article message).
+pub const MAX_ARTICLES: usize = 8;
+/// Longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 32;
+/// Longest author, in characters.
+pub const MAX_AUTHOR_CHARS: usize = 16;
+/// Longest digest, in characters.
+pub const MAX_DIGEST_CHARS: usize = 128;
+/// Content must have fewer text characters than this ("必须少于2万字符").
+pub const CONTENT_TEXT_CHARS: usize = 20_000;
+/// Content must be smaller than this many bytes ("小于1M").
+pub const CONTENT_BYTES: usize = 1024 * 1024;
+/// `batchget`'s `count` must be in `1..=MAX_BATCH`.
+pub const MAX_BATCH: i64 = 20;
+
+/// The platform's freepublish job states (`publish_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PublishStatus {
+    /// 0: published.
+    Success,
+    /// 1: still publishing.
+    Publishing,
+    /// 2: refused by the originality check.
+    OriginalFailed,
+    /// 3: a routine failure.
+    NormalFailed,
+    /// 4: refused by the platform's review.
+    AuditFailed,
+    /// 5: published, then every article deleted by the account.
+    DeletedAfterSuccess,
+    /// 6: published, then every article banned by the platform.
+    BannedAfterSuccess,
+}
+
+impl PublishStatus {
+    pub const fn code(self) -> i64 {
+        match self {
+            PublishStatus::Success => 0,
+            PublishStatus::Publishing => 1,
+            PublishStatus::OriginalFailed => 2,
+            PublishStatus::NormalFailed => 3,
+            PublishStatus::AuditFailed => 4,
+            PublishStatus::DeletedAfterSuccess => 5,
+            PublishStatus::BannedAfterSuccess => 6,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<PublishStatus> {
+        Some(match code {
+            0 => PublishStatus::Success,
+            1 => PublishStatus::Publishing,
+            2 => PublishStatus::OriginalFailed,
+            3 => PublishStatus::NormalFailed,
+            4 => PublishStatus::AuditFailed,
+            5 => PublishStatus::DeletedAfterSuccess,
+            6 => PublishStatus::BannedAfterSuccess,
+            _ => return None,
+        })
+    }
+
+    /// The statuses a job can end in when it ends badly (what fault injection may pick).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            PublishStatus::OriginalFailed
+                | PublishStatus::NormalFailed
+                | PublishStatus::AuditFailed
+        )
+    }
+
+    /// Whether `fail_idx` lists the refused articles for this status (2 and 4, as the
+    /// platform documents).
+    pub fn names_failed_articles(self) -> bool {
+        matches!(
+            self,
+            PublishStatus::OriginalFailed | PublishStatus::AuditFailed
+        )
+    }
+}
+
+/// One article as a client sends it (`draft/add`'s `articles[]`, `draft/update`'s
+/// `articles`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArticleInput {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub article_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub author: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub digest: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub content: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub content_source_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub thumb_media_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::switch")]
+    pub show_cover_pic: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::switch")]
+    pub need_open_comment: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::switch")]
+    pub only_fans_can_comment: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub pic_crop_235_1: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub pic_crop_1_1: Option<String>,
+}
+
+impl ArticleInput {
+    /// The platform's checks that need nothing but the article (in the platform's order of
+    /// fields): a title (44003) of at most [`MAX_TITLE_CHARS`] (45003), an author of at
+    /// most [`MAX_AUTHOR_CHARS`] (45110), a digest of at most [`MAX_DIGEST_CHARS`] (45004),
+    /// content (44004) under [`CONTENT_BYTES`] (45002), a cover (40007). The cover's
+    /// existence and the content's text length are the server's to check.
+    pub fn check(&self) -> Result<(), ErrCode> {
+        let chars = |s: &Option<String>| s.as_deref().map_or(0, |s| s.chars().count());
+        if self.title.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            return Err(ErrCode::EmptyNewsData);
+        }
+        if chars(&self.title) > MAX_TITLE_CHARS {
+            return Err(ErrCode::TitleSizeOutOfLimit);
+        }
+        if chars(&self.author) > MAX_AUTHOR_CHARS {
+            return Err(ErrCode::AuthorSizeOutOfLimit);
+        }
+        if chars(&self.digest) > MAX_DIGEST_CHARS {
+            return Err(ErrCode::DescriptionSizeOutOfLimit);
+        }
+        match self.content.as_deref() {
+            None => return Err(ErrCode::EmptyContent),
+            Some(c) if c.trim().is_empty() => return Err(ErrCode::EmptyContent),
+            Some(c) if c.len() >= CONTENT_BYTES => return Err(ErrCode::ContentSizeOutOfLimit),
+            Some(_) => {}
+        }
+        if self.thumb_media_id.as_deref().is_none_or(str::is_empty) {
+            return Err(ErrCode::InvalidMediaId);
+        }
+        Ok(())
+    }
+}
+
+/// An article as stored and as the reads answer it (`news_item[]`). `url` is the page
+/// of the article (a preview for a draft, the published page once published).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewsItem {
+    pub title: String,
+    pub author: String,
+    pub digest: String,
+    /// Left out when empty: what `no_content: 1` asks for (a stored article always has
+    /// content, 44004 otherwise).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub content: String,
+    pub content_source_url: String,
+    pub thumb_media_id: String,
+    pub show_cover_pic: i64,
+    pub need_open_comment: i64,
+    pub only_fans_can_comment: i64,
+    pub url: String,
+    pub thumb_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pic_crop_235_1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pic_crop_1_1: Option<String>,
+    /// Only in `freepublish` answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_deleted: Option<bool>,
+}
+
+/// `draft/add`'s request. `articles` that is not an array reads as absent (44003); an
+/// element that is not an object reads as an empty article.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftAddRequest {
+    #[serde(default, deserialize_with = "lenient::articles")]
+    pub articles: Option<Vec<ArticleInput>>,
+}
+
+/// `draft/add`'s success: `{"media_id":"…"}` (no errcode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftAddOk {
+    pub media_id: String,
+}
+
+/// The body of `draft/get`, `draft/delete` and `freepublish/submit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaIdRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub media_id: Option<String>,
+}
+
+/// `draft/get`'s and `freepublish/getarticle`'s success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewsOk {
+    pub news_item: Vec<NewsItem>,
+}
+
+/// `draft/update`'s request: `articles` is ONE article object, `index` counts from 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftUpdateRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub media_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::number")]
+    pub index: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::article")]
+    pub articles: Option<ArticleInput>,
+}
+
+/// `{"errcode":0,"errmsg":"ok"}`, and what some calls add to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ok0 {
+    pub errcode: i64,
+    pub errmsg: String,
+}
+
+impl Ok0 {
+    pub fn new() -> Ok0 {
+        Ok0 {
+            errcode: 0,
+            errmsg: "ok".into(),
+        }
+    }
+}
+
+impl Default for Ok0 {
+    fn default() -> Ok0 {
+        Ok0::new()
+    }
+}
+
+/// `draft/batchget`'s and `freepublish/batchget`'s request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchGetRequest {
+    #[serde(default, deserialize_with = "lenient::number")]
+    pub offset: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::number")]
+    pub count: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::number")]
+    pub no_content: Option<i64>,
+}
+
+/// `draft/batchget`'s success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftBatchOk {
+    pub total_count: u64,
+    pub item_count: u64,
+    pub item: Vec<DraftItem>,
+}
+
+/// One draft of `draft/batchget`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftItem {
+    pub media_id: String,
+    pub content: DraftContent,
+    pub update_time: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftContent {
+    pub news_item: Vec<NewsItem>,
+}
+
+/// `draft/count`'s and `freepublish`'s count answers: `{"total_count":N}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountOk {
+    pub total_count: u64,
+}
+
+/// `freepublish/submit`'s success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitOk {
+    pub errcode: i64,
+    pub errmsg: String,
+    pub publish_id: String,
+    pub msg_data_id: i64,
+}
+
+/// `freepublish/get`'s request; `publish_id` may come as a string or a number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishIdRequest {
+    #[serde(default, deserialize_with = "lenient::id")]
+    pub publish_id: Option<String>,
+}
+
+/// `freepublish/get`'s success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishStatusOk {
+    pub publish_id: String,
+    pub publish_status: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub article_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub article_detail: Option<ArticleDetail>,
+    pub fail_idx: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArticleDetail {
+    pub count: u64,
+    pub item: Vec<ArticleUrl>,
+}
+
+/// One published article's page: `idx` counts from 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArticleUrl {
+    pub idx: i64,
+    pub article_url: String,
+}
+
+/// `freepublish/getarticle`'s and `freepublish/delete`'s request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArticleIdRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub article_id: Option<String>,
+    /// `delete` only: which article (from 1); absent or 0: all of them.
+    #[serde(default, deserialize_with = "lenient::number")]
+    pub index: Option<i64>,
+}
+
+/// `freepublish/batchget`'s success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedBatchOk {
+    pub total_count: u64,
+    pub item_count: u64,
+    pub item: Vec<PublishedItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedItem {
+    pub article_id: String,
+    pub content: PublishedContent,
+    pub update_time: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedContent {
+    pub news_item: Vec<NewsItem>,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+/// Lenient readers of request fields (see the module docs).
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    use super::ArticleInput;
+
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::String(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// A string or a number, as text (ids some clients send as numbers).
+    pub fn id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    }
+
+    /// An integer, or a string of one.
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+    }
+
+    /// A 0/1 switch: `1`, `"1"`, `true` are 1; any other value present is 0.
+    pub fn switch<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Null => None,
+            Value::Bool(b) => Some(i64::from(b)),
+            Value::Number(n) => Some(i64::from(n.as_i64() == Some(1))),
+            Value::String(s) => Some(i64::from(s.trim() == "1" || s.trim() == "true")),
+            _ => Some(0),
+        })
+    }
+
+    fn one(value: Value) -> ArticleInput {
+        if value.is_object() {
+            ArticleInput::deserialize(value).unwrap_or_default()
+        } else {
+            ArticleInput::default()
+        }
+    }
+
+    pub fn article<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ArticleInput>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            v @ Value::Object(_) => Some(one(v)),
+            _ => None,
+        })
+    }
+
+    pub fn articles<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<ArticleInput>>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Array(items) => Some(items.into_iter().map(one).collect()),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn article(json: &str) -> ArticleInput {
+        serde_json::from_str(json).expect("article")
+    }
+
+    #[test]
+    fn checks_answer_the_platform_codes() {
+        let ok = r#"{"title":"t","content":"<p>x</p>","thumb_media_id":"m"}"#;
+        assert_eq!(article(ok).check(), Ok(()));
+        let cases = [
+            (
+                r#"{"content":"x","thumb_media_id":"m"}"#,
+                ErrCode::EmptyNewsData,
+            ),
+            (
+                r#"{"title":" ","content":"x","thumb_media_id":"m"}"#,
+                ErrCode::EmptyNewsData,
+            ),
+            (
+                r#"{"title":"t","thumb_media_id":"m"}"#,
+                ErrCode::EmptyContent,
+            ),
+            (
+                r#"{"title":"t","content":"  ","thumb_media_id":"m"}"#,
+                ErrCode::EmptyContent,
+            ),
+            (r#"{"title":"t","content":"x"}"#, ErrCode::InvalidMediaId),
+            (
+                r#"{"title":"t","content":"x","thumb_media_id":7}"#,
+                ErrCode::InvalidMediaId,
+            ),
+        ];
+        for (json, code) in cases {
+            assert_eq!(article(json).check(), Err(code), "{json}");
+        }
+        let long = |field: &str, n: usize| {
+            let mut a = article(ok);
+            let s = Some("字".repeat(n));
+            match field {
+                "title" => a.title = s,
+                "author" => a.author = s,
+                _ => a.digest = s,
+            }
+            a.check()
+        };
+        assert_eq!(long("title", 32), Ok(()));
+        assert_eq!(long("title", 33), Err(ErrCode::TitleSizeOutOfLimit));
+        assert_eq!(long("author", 16), Ok(()));
+        assert_eq!(long("author", 17), Err(ErrCode::AuthorSizeOutOfLimit));
+        assert_eq!(long("digest", 128), Ok(()));
+        assert_eq!(long("digest", 129), Err(ErrCode::DescriptionSizeOutOfLimit));
+        let mut big = article(ok);
+        big.content = Some("x".repeat(CONTENT_BYTES));
+        assert_eq!(big.check(), Err(ErrCode::ContentSizeOutOfLimit));
+    }
+
+    #[test]
+    fn requests_are_read_leniently() {
+        let r: DraftAddRequest =
+            serde_json::from_str(r#"{"articles":[{"title":1,"need_open_comment":"1"},5]}"#)
+                .expect("body");
+        let a = r.articles.expect("articles");
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].title, None);
+        assert_eq!(a[0].need_open_comment, Some(1));
+        assert_eq!(a[1], ArticleInput::default());
+        let r: DraftAddRequest = serde_json::from_str(r#"{"articles":{}}"#).expect("body");
+        assert_eq!(r.articles, None);
+        let r: PublishIdRequest = serde_json::from_str(r#"{"publish_id":2247483650}"#).expect("id");
+        assert_eq!(r.publish_id.as_deref(), Some("2247483650"));
+    }
+
+    #[test]
+    fn publish_statuses_round_trip() {
+        for code in 0..=6 {
+            assert_eq!(
+                PublishStatus::from_code(code).map(PublishStatus::code),
+                Some(code)
+            );
+        }
+        assert_eq!(PublishStatus::from_code(7), None);
+    }
+}
