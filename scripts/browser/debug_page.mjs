@@ -147,6 +147,36 @@ try {
   check("the request names the token", (await page.textContent("#request")).includes(`component_access_token=${ctoken}`));
   await page.screenshot({ path: join(artifacts, "debug-page-component.png"), fullPage: true });
 
+  // 5. The article workflow: a permanent material uploaded from the page, then a draft whose
+  // content has a script and a picture from elsewhere; the page shows what the platform's
+  // content rules removed (the API's answer says nothing of it).
+  await page.selectOption("#endpoint", "material/add_material");
+  await page.fill("#access_token", "");
+  await page.selectOption("#material_type", "image");
+  await page.setInputFiles("#media", picture);
+  await page.click("#send");
+  await page.waitForFunction(() => document.querySelector("#response").textContent.includes("media_id"), null,
+    { timeout: 10000 }).catch(() => {});
+  const matRaw = await page.textContent("#response");
+  const mat = JSON.parse(matRaw.slice(matRaw.indexOf("{")) || "{}");
+  check("add_material from the page answers media_id and url, no errcode",
+    typeof mat.media_id === "string" && /wx_fmt=png/.test(mat.url || "") && !("errcode" in mat), matRaw);
+  await page.selectOption("#endpoint", "api:draft/add");
+  check("a draft call shows its body template", (await page.inputValue("#api_body")).includes("thumb_media_id"));
+  const external = "http://example.invalid/elsewhere.png";
+  await page.fill("#api_body", JSON.stringify({ articles: [{
+    title: "From the debug page", thumb_media_id: mat.media_id,
+    content: `<p>kept</p><img src="${mat.url}"><img src="${external}"><script>alert(1)</script>`,
+  }] }));
+  await page.click("#send");
+  await page.waitForFunction(() => !document.querySelector("#cleaning").hidden, null, { timeout: 10000 }).catch(() => {});
+  const draftRaw = await page.textContent("#response");
+  check("draft/add from the page answers a media_id", /"media_id":"[^"]+"/.test(draftRaw), draftRaw);
+  const cleaning = await page.textContent("#cleaning_report");
+  check("the page shows the removed picture and the stripped script",
+    cleaning.includes(external) && /script/i.test(cleaning) && !cleaning.includes(mat.url), cleaning);
+  await page.screenshot({ path: join(artifacts, "debug-page-draft.png"), fullPage: true });
+
   check("nothing was loaded from outside the server", outside.length === 0, outside.join(" "));
 } catch (e) {
   check("the browser session ran", false, String(e));

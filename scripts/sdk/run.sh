@@ -6,6 +6,8 @@
 #
 # - wechatpy (PyPI) in a venv cached at $XDG_CACHE_HOME/wximg-ci/sdk-venv
 # - co-wechat-api (npm) in a dir cached at $XDG_CACHE_HOME/wximg-ci/sdk-node
+# - the publishing tools md2wechat (PyPI, same venv) and @wenyan-md/core (npm, same dir),
+#   whose API host is hard-coded: the tests redirect it at the HTTP layer (see each test)
 # Both are reused while their pins match. Prints one line per check and ends with the line
 # "N passed, M failed"; exits non-zero if any check failed or an SDK could not be installed.
 # Only loopback is used; the server listens on a port the kernel picks.
@@ -17,6 +19,11 @@ set -uo pipefail
 WECHATPY_VERSION=1.8.18        # newest 1.8.x on PyPI (pip index versions wechatpy)
 PILLOW_VERSION=13.0.0          # only to make test pictures in the venv
 CO_WECHAT_API_VERSION=3.11.0   # newest 3.x on npm (npm view co-wechat-api versions)
+MD2WECHAT_VERSION=2.0.1        # publishing tool (PyPI); brings its own wechatpy, same 1.8.18
+WENYAN_VERSION=3.0.10          # @wenyan-md/core, publishing tool (npm), and its peer deps:
+JSDOM_VERSION=27.4.0
+FORMDATA_NODE_VERSION=6.0.3
+FORM_DATA_ENCODER_VERSION=4.1.0
 READY_TIMEOUT=${WXIMG_SDK_READY_TIMEOUT:-30}  # seconds to wait for "wximg listening on …"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -100,10 +107,10 @@ install_wechatpy() {
         fail "install wechatpy: $PY does not run: $pyver"
         return
     fi
-    pin="python=$pyver wechatpy[cryptography]==$WECHATPY_VERSION pillow==$PILLOW_VERSION"
+    pin="python=$pyver wechatpy[cryptography]==$WECHATPY_VERSION pillow==$PILLOW_VERSION md2wechat==$MD2WECHAT_VERSION"
     lock_cache
     if [[ -f $VENV/.wximg-pin && $(cat "$VENV/.wximg-pin") == "$pin" ]] \
-        && "$VENV/bin/python" -c 'import wechatpy, PIL' >/dev/null 2>&1; then
+        && "$VENV/bin/python" -c 'import wechatpy, PIL, skills.md2wechat.scripts.publish' >/dev/null 2>&1; then
         echo "# wechatpy $WECHATPY_VERSION: reusing $VENV"
         WECHATPY_OK=1
     else
@@ -111,8 +118,9 @@ install_wechatpy() {
         rm -rf "$VENV"
         if "$PY" -m venv "$VENV" >"$log" 2>&1 \
             && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-                "wechatpy[cryptography]==$WECHATPY_VERSION" "pillow==$PILLOW_VERSION" >>"$log" 2>&1 \
-            && "$VENV/bin/python" -c 'import wechatpy, PIL' >>"$log" 2>&1; then
+                "wechatpy[cryptography]==$WECHATPY_VERSION" "pillow==$PILLOW_VERSION" \
+                "md2wechat==$MD2WECHAT_VERSION" >>"$log" 2>&1 \
+            && "$VENV/bin/python" -c 'import wechatpy, PIL, skills.md2wechat.scripts.publish' >>"$log" 2>&1; then
             echo "$pin" >"$VENV/.wximg-pin"
             WECHATPY_OK=1
         else
@@ -129,7 +137,8 @@ install_wechatpy() {
 CO_OK=0
 install_co_wechat_api() {
     local log=$WORK/npm.log want
-    want=$(printf '{\n  "name": "wximg-sdk-node",\n  "private": true,\n  "dependencies": {\n    "co-wechat-api": "%s"\n  }\n}\n' "$CO_WECHAT_API_VERSION")
+    want=$(printf '{\n  "name": "wximg-sdk-node",\n  "private": true,\n  "dependencies": {\n    "co-wechat-api": "%s",\n    "@wenyan-md/core": "%s",\n    "jsdom": "%s",\n    "formdata-node": "%s",\n    "form-data-encoder": "%s"\n  }\n}\n' \
+        "$CO_WECHAT_API_VERSION" "$WENYAN_VERSION" "$JSDOM_VERSION" "$FORMDATA_NODE_VERSION" "$FORM_DATA_ENCODER_VERSION")
     if ! command -v "$NODE" >/dev/null || ! command -v "$NPM" >/dev/null; then
         fail "install co-wechat-api: $NODE or $NPM not found"
         return
@@ -232,6 +241,20 @@ if (( WECHATPY_OK )); then
     # PUBLISHJOBFINISH pushes (needs the article workflow's endpoints), parsed by wechatpy.
     PYTHONDONTWRITEBYTECODE=1 run_suite wechatpy-events \
         "$VENV/bin/python" "$HERE/wechatpy_events_test.py" "$BASE" "$APPID" "$SECRET" "$WORK/wechatpy" "$BIN" "$DATA"
+fi
+if (( WECHATPY_OK )); then
+    mkdir -p "$WORK/md2wechat"
+    PYTHONDONTWRITEBYTECODE=1 run_suite md2wechat \
+        "$VENV/bin/python" "$HERE/md2wechat_test.py" "$BASE" "$APPID" "$SECRET" "$WORK/md2wechat"
+fi
+if (( CO_OK && WECHATPY_OK )); then
+    mkdir -p "$WORK/wenyan/pictures"
+    if "$VENV/bin/python" "$HERE/make_pictures.py" "$WORK/wenyan/pictures"; then
+        run_suite wenyan "$NODE" "$HERE/wenyan_test.mjs" "$BASE" "$APPID" "$SECRET" \
+            "$WORK/wenyan" "$NODE_DIR/node_modules" "$WORK/wenyan/pictures"
+    else
+        fail "make the wenyan article's pictures"
+    fi
 fi
 if (( CO_OK )); then
     mkdir -p "$WORK/co-wechat-api"
