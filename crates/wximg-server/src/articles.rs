@@ -31,7 +31,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Via};
 use crate::platform::quota;
 use crate::state::AppState;
-use clean::CleaningReport;
+pub use clean::CleaningReport;
 
 pub use crate::platform::component::ARTICLE_SETS;
 

@@ -6,12 +6,24 @@
 //! The page calls the same API paths as any SDK, from the browser, so what it shows is
 //! exactly what a client gets. It is served when `--debug-page` is on (the default with
 //! embedded storage, off with PostgreSQL; see `PlatformSettings::debug_page`).
+//!
+//! One thing the platform never says in an answer is what its content rules removed
+//! from a draft (scripts, disallowed tags and attributes, pictures it does not host):
+//! `GET /debug/cleaning?access_token=&media_id=` shows it for a draft of the token's
+//! account, from the notes `draft/add` and `draft/update` keep with the draft.
 
+use axum::Json;
 use axum::Router;
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use wximg_proto::ErrCode;
 
+use crate::articles::{self, CleaningReport};
+use crate::error::ApiError;
+use crate::extract::Caller;
 use crate::state::AppState;
 
 const INDEX: &str = include_str!("../../assets/debug/index.html");
@@ -34,6 +46,45 @@ pub fn router() -> Router<AppState> {
             "/debug/debug.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
         )
+        .route("/debug/cleaning", get(cleaning))
+}
+
+#[derive(Deserialize)]
+struct CleaningQuery {
+    #[serde(default)]
+    media_id: String,
+}
+
+/// What cleaning removed from a draft, article by article.
+#[derive(Serialize)]
+struct CleaningAnswer {
+    media_id: String,
+    articles: Vec<CleaningReport>,
+}
+
+/// `GET /debug/cleaning`: the cleaning notes of one of the caller's drafts; 40007 for a
+/// draft that is not the caller's (or not there).
+async fn cleaning(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<CleaningQuery>,
+) -> Result<Json<CleaningAnswer>, ApiError> {
+    let appid = &caller.app.appid;
+    let draft = state
+        .storage
+        .meta
+        .draft(appid, &query.media_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::detail(
+                ErrCode::InvalidMediaId,
+                format!("{appid} has no draft {:?}", query.media_id),
+            )
+        })?;
+    Ok(Json(CleaningAnswer {
+        articles: articles::cleaning_notes(&draft)?,
+        media_id: draft.media_id,
+    }))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

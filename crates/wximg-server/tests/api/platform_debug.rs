@@ -59,3 +59,58 @@ async fn by_default_it_follows_the_storage() {
         assert_eq!(status, 200, "on by default with embedded storage");
     }
 }
+
+/// `/debug/cleaning` shows what the content rules removed from a draft — what the
+/// platform's own answer never says — and only to the draft's account.
+#[tokio::test]
+async fn the_cleaning_notes_of_a_draft_are_shown_to_its_account_only() {
+    use crate::support::articles::{add_draft, article, body_picture, thumb};
+    use serde_json::Value;
+
+    let app = spawn_with(|s| s.platform.debug_page = Some(true)).await;
+    let token = app.official_token().await;
+    let cover = thumb(&app, &token).await;
+    let hosted = body_picture(&app, &token, 1).await;
+    let content = format!(
+        r#"<p onclick="x()">text</p><img src="{hosted}"><img src="https://example.com/elsewhere.png"><script>alert(1)</script>"#
+    );
+    let media_id = add_draft(&app, &token, vec![article("t", &content, &cover)]).await;
+    let notes = |token: String, media_id: String| {
+        let app = &app;
+        async move {
+            let url = app.url(&format!(
+                "/debug/cleaning?access_token={token}&media_id={media_id}"
+            ));
+            let text = app.fetch(&url).await.text().await.expect("body");
+            serde_json::from_str::<Value>(&text).expect("JSON")
+        }
+    };
+    let v = notes(token.clone(), media_id.clone()).await;
+    assert_eq!(v["media_id"], media_id.as_str(), "{v}");
+    let first = &v["articles"][0];
+    assert_eq!(first["removed_pictures"], 1, "{v}");
+    assert_eq!(
+        first["removed_picture_urls"][0], "https://example.com/elsewhere.png",
+        "{v}"
+    );
+    assert_eq!(first["removed_tags"]["script"], 1, "{v}");
+    assert_eq!(first["removed_attributes"]["onclick"], 1, "{v}");
+    assert!(
+        !v.to_string().contains(&hosted),
+        "the hosted picture stays: {v}"
+    );
+
+    // Another account's token, or no such draft: 40007, as the draft calls answer.
+    let other = app.official_token().await;
+    assert_eq!(
+        notes(other, media_id.clone()).await["errcode"],
+        40007,
+        "another account's draft"
+    );
+    assert_eq!(notes(token.clone(), "nope".into()).await["errcode"], 40007);
+    assert_eq!(
+        notes("bad-token".into(), media_id).await["errcode"],
+        40001,
+        "a token is needed"
+    );
+}
