@@ -30,6 +30,55 @@ impl ErrorBody {
             errmsg: format!("{message} rid: {rid}"),
         }
     }
+    /// The body for `code` with the platform's ` hint: [...]` segment between the
+    /// message and the rid: `invalid file type hint: [OOr9Ra0781d418] rid: …`.
+    pub fn with_hint(code: ErrCode, message: &str, hint: &Hint, rid: &Rid) -> ErrorBody {
+        ErrorBody {
+            errcode: code.code(),
+            errmsg: format!("{message} hint: [{hint}] rid: {rid}"),
+        }
+    }
+}
+
+/// The platform's `hint` of a media, material or draft error: 14 characters, as in
+/// the captures (`OOr9Ra0781d418`, `MBuA4a08739031`, `dYFmga04150021`): five letters
+/// or digits, `a`, then eight lowercase hex digits. Clients quote it; none parses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint(String);
+
+impl Hint {
+    /// A hint from 64 random bits.
+    pub fn new(random: u64) -> Hint {
+        const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut s = String::with_capacity(14);
+        let mut r = random >> 32;
+        for _ in 0..5 {
+            s.push(ALNUM[(r % ALNUM.len() as u64) as usize] as char);
+            r /= ALNUM.len() as u64;
+        }
+        s.push('a');
+        s.push_str(&format!("{:08x}", random as u32));
+        Hint(s)
+    }
+
+    /// Splits a trailing ` hint: [...]` off `errmsg` (the rid already removed): the
+    /// message the table knows, and the hint if there was one.
+    pub fn split(errmsg: &str) -> (&str, Option<&str>) {
+        match errmsg.trim_end().rsplit_once(" hint: [") {
+            Some((head, tail)) if tail.ends_with(']') => (head, Some(&tail[..tail.len() - 1])),
+            _ => (errmsg, None),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// `uploadimg`'s success: `{"url":"…","errcode":0,"errmsg":"ok"}`.
@@ -346,6 +395,25 @@ mod tests {
             Some(rid)
         );
         assert_eq!(Rid::parse("64d0640d-1a2b3c4d-5e6f7a8"), None);
+    }
+
+    #[test]
+    fn hints_sit_between_message_and_rid() {
+        let rid = Rid::new(0x64d0640d, 0x1a2b3c4d_5e6f7a8b);
+        let hint = Hint::new(0x0123_4567_0781_d418);
+        assert_eq!(hint.as_str().len(), 14);
+        assert!(hint.as_str()[5..].starts_with("a0781d418"), "{hint}");
+        let body = ErrorBody::with_hint(ErrCode::InvalidFileType, "invalid file type", &hint, &rid);
+        assert_eq!(
+            body.errmsg,
+            format!("invalid file type hint: [{hint}] rid: 64d0640d-1a2b3c4d-5e6f7a8b")
+        );
+        assert_eq!(Rid::from_errmsg(&body.errmsg), Some(rid));
+        assert_eq!(
+            Hint::split("media data missing hint: [MBuA4a08739031]"),
+            ("media data missing", Some("MBuA4a08739031"))
+        );
+        assert_eq!(Hint::split("api unauthorized"), ("api unauthorized", None));
     }
 
     #[test]

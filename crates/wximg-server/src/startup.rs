@@ -162,6 +162,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/cgi-bin/component/api_authorizer_token",
             post_only(component::authorizer_token),
         )
+        // A cloud call's answer carries x-openapi-seqid (platform::cloud).
+        .route_layer(middleware::from_fn(
+            crate::platform::cloud::mark_cloud_calls,
+        ))
         // Innermost first: an injected fault (which reads the body away) runs inside the
         // request timeout, so a dripping body cannot hold its answer past it.
         .route_layer(middleware::from_fn_with_state(
