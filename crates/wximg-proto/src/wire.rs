@@ -235,6 +235,36 @@ pub struct AuthorizerTokenRequest {
     pub authorizer_refresh_token: Option<String>,
 }
 
+/// `api_start_push_ticket`'s request body (note `component_secret`, not
+/// `api_component_token`'s `component_appsecret`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartPushTicketRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_appid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_secret: Option<String>,
+}
+
+/// `api_get_authorizer_info`'s request body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerInfoRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_appid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub authorizer_appid: Option<String>,
+}
+
+/// `api_get_authorizer_list`'s request body: `offset` and `count` (at most 500).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerListRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_appid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub offset: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub count: Option<i64>,
+}
+
 // The component answers below keep the field order wximg has always sent: alphabetical
 // (they were once `serde_json::Value` maps). Clients read them by name; do not reorder.
 
@@ -297,6 +327,70 @@ pub struct AuthorizerTokenOk {
     pub authorizer_access_token: String,
     pub authorizer_refresh_token: String,
     pub expires_in: i64,
+}
+
+/// `api_get_authorizer_info`'s success: the account, and what it authorized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerInfoOk {
+    pub authorizer_info: AuthorizerInfo,
+    pub authorization_info: GrantInfo,
+}
+
+/// The account part of `api_get_authorizer_info` (an official account's fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerInfo {
+    pub nick_name: String,
+    pub head_img: String,
+    /// 0 subscription account, 2 service account (mini programs: 0).
+    pub service_type_info: TypeId,
+    /// -1 not verified.
+    pub verify_type_info: TypeId,
+    /// The original ID, `gh_` + 12 hex digits.
+    pub user_name: String,
+    pub principal_name: String,
+    pub alias: String,
+    pub business_info: BusinessInfo,
+    pub qrcode_url: String,
+}
+
+/// `{"id": N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeId {
+    pub id: i64,
+}
+
+/// What the account has opened (wximg's accounts: nothing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusinessInfo {
+    pub open_store: u8,
+    pub open_scan: u8,
+    pub open_pay: u8,
+    pub open_card: u8,
+    pub open_shake: u8,
+}
+
+/// The authorization part of `api_get_authorizer_info`. The platform also sends
+/// `authorizer_refresh_token`; wximg stores refresh tokens only as hashes and cannot
+/// (the platform itself omits it in some answers, see `AuthorizerListItem`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantInfo {
+    pub authorizer_appid: String,
+    pub func_info: Vec<FuncInfo>,
+}
+
+/// `api_get_authorizer_list`'s success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerListOk {
+    pub total_count: i64,
+    pub list: Vec<AuthorizerListItem>,
+}
+
+/// One authorized account. No `refresh_token`: wximg keeps only its hash (answers of
+/// the platform without it are reported when the code was never exchanged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerListItem {
+    pub authorizer_appid: String,
+    pub auth_time: i64,
 }
 
 /// Lenient readers of request fields: what the platform accepts, not what serde would.

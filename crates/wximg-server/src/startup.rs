@@ -162,6 +162,18 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/cgi-bin/component/api_authorizer_token",
             post_only(component::authorizer_token),
         )
+        .route(
+            "/cgi-bin/component/api_start_push_ticket",
+            post_only(component::start_push_ticket),
+        )
+        .route(
+            "/cgi-bin/component/api_get_authorizer_info",
+            post_only(component::get_authorizer_info),
+        )
+        .route(
+            "/cgi-bin/component/api_get_authorizer_list",
+            post_only(component::get_authorizer_list),
+        )
         // A cloud call's answer carries x-openapi-seqid (platform::cloud).
         .route_layer(middleware::from_fn(
             crate::platform::cloud::mark_cloud_calls,
