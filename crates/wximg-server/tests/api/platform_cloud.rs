@@ -12,9 +12,19 @@ async fn cloud_upload(
     query: &str,
     headers: &[(&str, &str)],
 ) -> serde_json::Value {
+    cloud_upload_of(app, query, headers, pictures::jpeg(12, 12, 3)).await
+}
+
+/// [`cloud_upload`] of these bytes.
+async fn cloud_upload_of(
+    app: &crate::support::TestApp,
+    query: &str,
+    headers: &[(&str, &str)],
+    bytes: Vec<u8>,
+) -> serde_json::Value {
     let form = reqwest::multipart::Form::new().part(
         "media",
-        reqwest::multipart::Part::bytes(pictures::jpeg(12, 12, 3)).file_name("c.jpg"),
+        reqwest::multipart::Part::bytes(bytes).file_name("c.jpg"),
     );
     let mut req = app
         .http
@@ -284,7 +294,16 @@ async fn resource_reuse_makes_the_call_as_from_appid() {
     let reuser = app.create_app(AppType::Service).await;
     let mini = app.create_app(AppType::MiniProgram).await;
     let header = [("X-WX-APPID", owner.appid.as_str())];
-    let v = cloud_upload(&app, &format!("?from_appid={}", reuser.appid), &header).await;
+    // Bytes of this test alone: pictures are shared by content, and the first uploader's
+    // row is the one kept (the scale-out database is shared by every test).
+    let bytes = pictures::jpeg(14, 11, rand::random());
+    let v = cloud_upload_of(
+        &app,
+        &format!("?from_appid={}", reuser.appid),
+        &header,
+        bytes,
+    )
+    .await;
     assert_eq!(code(&v), 0, "{v}");
     let id = v["url"]
         .as_str()
