@@ -6,7 +6,10 @@
 //! against [`ErrCode::ALL`] by a test, so the three can never drift apart.
 //!
 //! The messages are the real platform's, byte for byte (including its odd spacing in
-//! 45011), because some SDKs match on them.
+//! 45011, its "meida" in 40006 and the getStableAccessToken advice in 40001 since late
+//! 2023), because some SDKs match on them. The table holds the message only: the frame
+//! adds ` hint: [xxxxxxxxxxxxxx]` for the codes that [`ErrCode::carries_hint`] names
+//! when a media, material or draft endpoint answers them, then ` rid: …`.
 
 use std::fmt;
 
