@@ -83,13 +83,13 @@ error_table! {
     /// No such API: a path under `/cgi-bin/` that the platform does not have.
     InvalidUrl = 40066, "invalid url", "a path under /cgi-bin/ that is not an API";
     /// No `access_token` in the query.
-    AccessTokenMissing = 41001, "access_token missing", "no access_token in the query string";
+    AccessTokenMissing = 41001, "access_token missing", "no access_token (nor cloudbase_access_token, nor X-WX-CLOUDBASE-ACCESS-TOKEN header) and no cloud call";
     /// No `appid` where one is required.
     AppIdMissing = 41002, "appid missing", "no appid (stable_token: appid given in the query instead of the JSON body)";
     /// No `secret` where one is required.
     AppSecretMissing = 41004, "appsecret missing", "no secret";
     /// No `media` part, or an empty one.
-    MediaDataMissing = 41005, "media data missing", "no media part in the multipart body, or an empty one";
+    MediaDataMissing = 41005, "media data missing", "no media part in the multipart body, or an empty one; add_material: a media part without a filename";
     /// The token's life is over.
     AccessTokenExpired = 42001, "access_token expired", "token past its expires_in";
     /// A GET endpoint was called with a method it does not take.
