@@ -55,7 +55,7 @@ def fetch_component_token():
 
 def preauthcode():
     result = component.create_preauthcode()
-    assert result["pre_auth_code"] and result["expires_in"] == 1800, result
+    assert result["pre_auth_code"] and result["expires_in"] == 600, result
 
 
 def query_auth():

@@ -241,7 +241,7 @@ impl Client {
     ///
     /// The bytes are checked first (nothing is sent if the server would refuse them).
     /// Transient failures are retried with backoff; if the token is refused (40001 /
-    /// 42001) a new one is fetched and the whole picture sent once more.
+    /// 40014 / 42001) a new one is fetched and the whole picture sent once more.
     pub async fn upload_image(&self, file_name: &str, bytes: Bytes) -> Result<Uploaded> {
         let info = self.preflight(&bytes)?;
         let token = self.access_token().await?;

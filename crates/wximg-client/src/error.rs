@@ -84,11 +84,12 @@ impl Error {
     pub fn from_answer(code: i64, errmsg: &str) -> Error {
         let rid = Rid::from_errmsg(errmsg);
         let errmsg = match errmsg.rsplit_once("rid: ") {
-            Some((head, _)) if rid.is_some() => {
-                head.trim_end().trim_end_matches(',').trim_end().to_string()
-            }
-            _ => errmsg.to_string(),
+            Some((head, _)) if rid.is_some() => head.trim_end().trim_end_matches(',').trim_end(),
+            _ => errmsg,
         };
+        // Media, material and draft errors carry ` hint: [...]` before the rid: the
+        // message is what comes before it (the hint identifies nothing a user can use).
+        let errmsg = wximg_proto::wire::Hint::split(errmsg).0.to_string();
         Error::Api { code, errmsg, rid }
     }
 
@@ -123,7 +124,8 @@ impl Error {
         }
     }
 
-    /// Whether the token was refused (40001 / 42001): fetch a new one and try once more.
+    /// Whether the token was refused (40001 / 40014 / 42001): fetch a new one and try
+    /// once more, as wechatpy and WxJava do.
     pub fn is_token_problem(&self) -> bool {
         matches!(self, Error::Api { .. }) && self.errcode().is_some_and(ErrCode::is_token_problem)
     }
@@ -219,6 +221,19 @@ mod tests {
         let e = Error::from_answer(99999, "something new");
         assert!(matches!(&e, Error::Api { errmsg, rid: None, .. } if errmsg == "something new"));
         assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn hints_are_split_off_and_40014_is_a_token_problem() {
+        let e = Error::from_answer(
+            40005,
+            "invalid file type hint: [OOr9Ra0781d418] rid: 64d0640d-1a2b3c4d-5e6f7a8b",
+        );
+        assert!(
+            matches!(&e, Error::Api { errmsg, rid: Some(_), .. } if errmsg == "invalid file type")
+        );
+        assert!(!e.is_token_problem());
+        assert!(Error::from_answer(40014, "invalid access_token").is_token_problem());
     }
 
     #[test]

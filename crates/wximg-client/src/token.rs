@@ -14,7 +14,7 @@
 //!   used only while no one else could have written it ([`TokenCache`]).
 //!
 //! A token is used while it has more than [`REFRESH_MARGIN`] of life left. When the server
-//! refuses a token (40001 / 42001) the caller asks for [`TokenProvider::renew`]: a new token
+//! refuses a token (40001 / 40014 / 42001) the caller asks for [`TokenProvider::renew`]: a new token
 //! is fetched (with `force_refresh` on `stable_token` if the server hands back the very
 //! token it just refused).
 

@@ -6,7 +6,10 @@
 //! against [`ErrCode::ALL`] by a test, so the three can never drift apart.
 //!
 //! The messages are the real platform's, byte for byte (including its odd spacing in
-//! 45011), because some SDKs match on them.
+//! 45011, its "meida" in 40006 and the getStableAccessToken advice in 40001 since late
+//! 2023), because some SDKs match on them. The table holds the message only: the frame
+//! adds ` hint: [xxxxxxxxxxxxxx]` for the codes that [`ErrCode::carries_hint`] names
+//! when a media, material or draft endpoint answers them, then ` rid: …`.
 
 use std::fmt;
 
@@ -49,7 +52,7 @@ error_table! {
     /// Storage failure or a caught panic; nothing was acknowledged.
     SystemError = -1, "system error", "storage failure or internal fault; nothing is acknowledged, retry";
     /// Unknown token, or one ended by a newer one.
-    InvalidCredential = 40001, "invalid credential, access_token is invalid or not latest", "unknown token, or one ended by a newer token";
+    InvalidCredential = 40001, "invalid credential, access_token is invalid or not latest, could get access_token by getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r", "unknown token, or one ended by a newer token";
     /// `grant_type` is missing or not `client_credential`.
     InvalidGrantType = 40002, "invalid grant_type", "grant_type missing or not client_credential";
     /// `add_material`'s `type` is missing or not one wximg hosts (`image`, `thumb`), or
@@ -57,14 +60,22 @@ error_table! {
     InvalidMediaType = 40004, "invalid media type", "add_material: type missing, unknown, or voice/video (wximg hosts pictures only); batchget_material: type not image/video/voice/news";
     /// The upload is not a real, whole JPEG or PNG.
     InvalidFileType = 40005, "invalid file type", "media is not a whole, well-formed picture of a format the call takes (uploadimg: JPEG/PNG; image material: also GIF/BMP; thumb: JPEG), judged by its bytes";
-    /// A material's file is over its type's byte limit.
-    InvalidMediaSize = 40006, "invalid media size", "add_material: media over 10 MB (image) or 64 KB (thumb)";
+    /// A material's file is over its type's byte limit. ("meida": the platform's own
+    /// spelling, in its documentation and in every capture.)
+    InvalidMediaSize = 40006, "invalid meida size", "add_material: media over 10 MB (image) or 64 KB (thumb)";
     /// No material of the caller's app has this media_id.
     InvalidMediaId = 40007, "invalid media_id", "get_material/del_material: media_id missing or not a material of the caller's account; draft/freepublish: thumb_media_id not a permanent material of this account, or an unknown draft media_id / publish_id";
     /// The upload is too large in bytes or in pixels.
     InvalidImageSize = 40009, "invalid image size", "uploadimg: media larger than 1,048,576 bytes; any picture whose header claims more than the pixel limit";
     /// Unknown or malformed appid.
     InvalidAppId = 40013, "invalid appid", "appid unknown or not of the form wx + 16 hex digits";
+    /// A token that is not of the form of any token the platform issues.
+    InvalidAccessToken = 40014, "invalid access_token", "access_token (or cloudbase_access_token) not of a token's form: a character outside A-Z a-z 0-9 _ -, or more than 512 characters";
+    /// The multipart filename of a permanent material has no extension, or one the
+    /// material's type does not take.
+    UnsupportedFileType = 40113, "unsupported file type", "add_material: the media part's filename has no extension, or one the type does not take (image: jpg/jpeg/png/gif/bmp; thumb: jpg/jpeg)";
+    /// The app's secret is frozen (the platform's console can freeze it).
+    AppSecretFrozen = 40243, "AppSecret已被冻结，请登录MP解冻后再次调用。", "token calls: the app's secret is frozen (fault injection only: wximg has no console to freeze it)";
     /// The secret does not match the app.
     InvalidAppSecret = 40125, "invalid appsecret", "secret does not match the app";
     /// The caller's address is not in the app's whitelist.
@@ -72,13 +83,13 @@ error_table! {
     /// No such API: a path under `/cgi-bin/` that the platform does not have.
     InvalidUrl = 40066, "invalid url", "a path under /cgi-bin/ that is not an API";
     /// No `access_token` in the query.
-    AccessTokenMissing = 41001, "access_token missing", "no access_token in the query string";
+    AccessTokenMissing = 41001, "access_token missing", "no access_token (nor cloudbase_access_token, nor X-WX-CLOUDBASE-ACCESS-TOKEN header) and no cloud call";
     /// No `appid` where one is required.
     AppIdMissing = 41002, "appid missing", "no appid (stable_token: appid given in the query instead of the JSON body)";
     /// No `secret` where one is required.
     AppSecretMissing = 41004, "appsecret missing", "no secret";
     /// No `media` part, or an empty one.
-    MediaDataMissing = 41005, "media data missing", "no media part in the multipart body, or an empty one";
+    MediaDataMissing = 41005, "media data missing", "no media part in the multipart body, or an empty one; add_material: a media part without a filename";
     /// The token's life is over.
     AccessTokenExpired = 42001, "access_token expired", "token past its expires_in";
     /// A GET endpoint was called with a method it does not take.
@@ -98,6 +109,14 @@ error_table! {
     /// The app type (or grant) does not allow this API, or the call came from a web page
     /// of another site.
     ApiUnauthorized = 48001, "api unauthorized", "the app type (or a component grant) does not allow this API, or a web page of another site made the call (Origin, Sec-Fetch-Site)";
+    /// The caller's address is not among the component's registered outbound IPs.
+    ComponentIpNotRegistered = 61004, "access clientip is not registered", "third-party platform: a component call from an address outside the component's IP whitelist (`wximg app whitelist COMPONENT_APPID`)";
+    /// The component's ticket is past its life.
+    ComponentTicketExpired = 61005, "component ticket is expired", "third-party platform: component_verify_ticket was the component's but is older than its 12 h life";
+    /// The component_appid names no component.
+    InvalidComponent = 61011, "invalid component", "third-party platform: component_appid is well formed but names no component app";
+    /// A component API was called with a token that is not a component_access_token.
+    MustUseComponentToken = 61014, "must use component token for component api", "third-party platform: a component API called with an account's access_token or an authorizer_access_token";
     /// A component (third-party platform) may not call this API for the authorizer.
     ApiUnauthorizedToComponent = 61007, "api is unauthorized to component", "the authorizer's grant does not cover this API";
     /// The component's authorizer has not authorized it (or revoked the authorization).
@@ -108,7 +127,7 @@ error_table! {
     /// revoked or replaced.
     AuthorizationCodeInvalid = 61009, "code is invalid", "third-party platform: authorization_code unknown, already used, or issued before a revocation or re-authorization";
     /// The `authorization_code` is past its life.
-    AuthorizationCodeExpired = 61010, "code is expired", "third-party platform: authorization_code past its 3600 s life";
+    AuthorizationCodeExpired = 61010, "code is expired", "third-party platform: authorization_code past its 600 s life";
     /// The `authorizer_refresh_token` is not the grant's current one.
     RefreshTokenInvalid = 61023, "refresh_token is invalid", "third-party platform: authorizer_refresh_token unknown, or replaced by a re-authorization";
     /// `clear_quota`: the account's 10 clears of this month are spent.
@@ -142,6 +161,12 @@ error_table! {
     AuthorSizeOutOfLimit = 45110, "author size out of limit", "draft: author longer than 16 characters";
     /// A published article's `article_id` (or its index) is unknown.
     InvalidArticleId = 53600, "invalid article_id", "freepublish: unknown article_id, or an index it does not have";
+    /// A token call from a new IP awaits the administrator's confirmation.
+    IpNeedsConfirmation = 89503, "此次调用需要管理员确认，请耐心等候", "token calls from an IP the account's administrator must confirm (fault injection only)";
+    /// The administrator refused the IP twice within 24 hours.
+    IpRefusedForADay = 89506, "该IP调用求请求已被公众号管理员拒绝，请24小时后再试，建议调用前与管理员沟通确认", "token calls from an IP the administrator refused twice in 24 h (fault injection only)";
+    /// The administrator refused the IP within the hour.
+    IpRefusedForAnHour = 89507, "该IP调用求请求已被公众号管理员拒绝，请1小时后再试，建议调用前与管理员沟通确认", "token calls from an IP the administrator refused in the last hour (fault injection only)";
     /// The bytes were taken down with `wximg image delete --block`: the platform's code
     /// for content its security check refuses.
     RiskyContent = 87014, "risky content", "the picture's bytes were taken down with `wximg image delete --block`";
@@ -163,7 +188,29 @@ impl ErrCode {
     pub const fn is_token_problem(self) -> bool {
         matches!(
             self,
-            ErrCode::InvalidCredential | ErrCode::AccessTokenExpired
+            ErrCode::InvalidCredential | ErrCode::InvalidAccessToken | ErrCode::AccessTokenExpired
+        )
+    }
+
+    /// Whether this code, answered by a media, material or draft endpoint, carries the
+    /// platform's ` hint: [xxxxxxxxxxxxxx]` segment before ` rid:` — the codes those
+    /// endpoints decide themselves (the body, the picture, the media_id, the library).
+    /// What the gateway decides before them (token, quota, permission: 40001, 41001,
+    /// 45009, 48001, …) and `-1` carry none, as in today's captures
+    /// (`api unauthorized rid: …`, `invalid credential, … rid: …`).
+    pub const fn carries_hint(self) -> bool {
+        matches!(
+            self,
+            ErrCode::InvalidMediaType
+                | ErrCode::InvalidFileType
+                | ErrCode::InvalidMediaSize
+                | ErrCode::InvalidMediaId
+                | ErrCode::InvalidImageSize
+                | ErrCode::UnsupportedFileType
+                | ErrCode::MediaDataMissing
+                | ErrCode::EmptyPostData
+                | ErrCode::DataFormatError
+                | ErrCode::MediaCountLimit
         )
     }
 

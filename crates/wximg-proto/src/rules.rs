@@ -285,6 +285,12 @@ fn truncated() -> Rejection {
     Rejection::file_type("the file is truncated")
 }
 
+/// The format of ours whose signature `bytes` start with, if any (the structure is not
+/// checked: [`Rules::check_as`] does that).
+pub fn sniff_format(bytes: &[u8]) -> Option<ImageFormat> {
+    ImageFormat::sniff(bytes)
+}
+
 /// Names a few formats people try to upload, so the reason can say what the file is.
 pub fn sniff_other(b: &[u8]) -> Option<&'static str> {
     let starts = |p: &[u8]| b.starts_with(p);

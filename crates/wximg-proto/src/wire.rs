@@ -30,6 +30,55 @@ impl ErrorBody {
             errmsg: format!("{message} rid: {rid}"),
         }
     }
+    /// The body for `code` with the platform's ` hint: [...]` segment between the
+    /// message and the rid: `invalid file type hint: [OOr9Ra0781d418] rid: …`.
+    pub fn with_hint(code: ErrCode, message: &str, hint: &Hint, rid: &Rid) -> ErrorBody {
+        ErrorBody {
+            errcode: code.code(),
+            errmsg: format!("{message} hint: [{hint}] rid: {rid}"),
+        }
+    }
+}
+
+/// The platform's `hint` of a media, material or draft error: 14 characters, as in
+/// the captures (`OOr9Ra0781d418`, `MBuA4a08739031`, `dYFmga04150021`): five letters
+/// or digits, `a`, then eight lowercase hex digits. Clients quote it; none parses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint(String);
+
+impl Hint {
+    /// A hint from 64 random bits.
+    pub fn new(random: u64) -> Hint {
+        const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut s = String::with_capacity(14);
+        let mut r = random >> 32;
+        for _ in 0..5 {
+            s.push(ALNUM[(r % ALNUM.len() as u64) as usize] as char);
+            r /= ALNUM.len() as u64;
+        }
+        s.push('a');
+        s.push_str(&format!("{:08x}", random as u32));
+        Hint(s)
+    }
+
+    /// Splits a trailing ` hint: [...]` off `errmsg` (the rid already removed): the
+    /// message the table knows, and the hint if there was one.
+    pub fn split(errmsg: &str) -> (&str, Option<&str>) {
+        match errmsg.trim_end().rsplit_once(" hint: [") {
+            Some((head, tail)) if tail.ends_with(']') => (head, Some(&tail[..tail.len() - 1])),
+            _ => (errmsg, None),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Hint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// `uploadimg`'s success: `{"url":"…","errcode":0,"errmsg":"ok"}`.
@@ -186,6 +235,36 @@ pub struct AuthorizerTokenRequest {
     pub authorizer_refresh_token: Option<String>,
 }
 
+/// `api_start_push_ticket`'s request body (note `component_secret`, not
+/// `api_component_token`'s `component_appsecret`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartPushTicketRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_appid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_secret: Option<String>,
+}
+
+/// `api_get_authorizer_info`'s request body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerInfoRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_appid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub authorizer_appid: Option<String>,
+}
+
+/// `api_get_authorizer_list`'s request body: `offset` and `count` (at most 500).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerListRequest {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub component_appid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub offset: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub count: Option<i64>,
+}
+
 // The component answers below keep the field order wximg has always sent: alphabetical
 // (they were once `serde_json::Value` maps). Clients read them by name; do not reorder.
 
@@ -248,6 +327,70 @@ pub struct AuthorizerTokenOk {
     pub authorizer_access_token: String,
     pub authorizer_refresh_token: String,
     pub expires_in: i64,
+}
+
+/// `api_get_authorizer_info`'s success: the account, and what it authorized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerInfoOk {
+    pub authorizer_info: AuthorizerInfo,
+    pub authorization_info: GrantInfo,
+}
+
+/// The account part of `api_get_authorizer_info` (an official account's fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerInfo {
+    pub nick_name: String,
+    pub head_img: String,
+    /// 0 subscription account, 2 service account (mini programs: 0).
+    pub service_type_info: TypeId,
+    /// -1 not verified.
+    pub verify_type_info: TypeId,
+    /// The original ID, `gh_` + 12 hex digits.
+    pub user_name: String,
+    pub principal_name: String,
+    pub alias: String,
+    pub business_info: BusinessInfo,
+    pub qrcode_url: String,
+}
+
+/// `{"id": N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeId {
+    pub id: i64,
+}
+
+/// What the account has opened (wximg's accounts: nothing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusinessInfo {
+    pub open_store: u8,
+    pub open_scan: u8,
+    pub open_pay: u8,
+    pub open_card: u8,
+    pub open_shake: u8,
+}
+
+/// The authorization part of `api_get_authorizer_info`. The platform also sends
+/// `authorizer_refresh_token`; wximg stores refresh tokens only as hashes and cannot
+/// (the platform itself omits it in some answers, see `AuthorizerListItem`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantInfo {
+    pub authorizer_appid: String,
+    pub func_info: Vec<FuncInfo>,
+}
+
+/// `api_get_authorizer_list`'s success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerListOk {
+    pub total_count: i64,
+    pub list: Vec<AuthorizerListItem>,
+}
+
+/// One authorized account. No `refresh_token`: wximg keeps only its hash (answers of
+/// the platform without it are reported when the code was never exchanged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerListItem {
+    pub authorizer_appid: String,
+    pub auth_time: i64,
 }
 
 /// Lenient readers of request fields: what the platform accepts, not what serde would.
@@ -346,6 +489,25 @@ mod tests {
             Some(rid)
         );
         assert_eq!(Rid::parse("64d0640d-1a2b3c4d-5e6f7a8"), None);
+    }
+
+    #[test]
+    fn hints_sit_between_message_and_rid() {
+        let rid = Rid::new(0x64d0640d, 0x1a2b3c4d_5e6f7a8b);
+        let hint = Hint::new(0x0123_4567_0781_d418);
+        assert_eq!(hint.as_str().len(), 14);
+        assert!(hint.as_str()[5..].starts_with("a0781d418"), "{hint}");
+        let body = ErrorBody::with_hint(ErrCode::InvalidFileType, "invalid file type", &hint, &rid);
+        assert_eq!(
+            body.errmsg,
+            format!("invalid file type hint: [{hint}] rid: 64d0640d-1a2b3c4d-5e6f7a8b")
+        );
+        assert_eq!(Rid::from_errmsg(&body.errmsg), Some(rid));
+        assert_eq!(
+            Hint::split("media data missing hint: [MBuA4a08739031]"),
+            ("media data missing", Some("MBuA4a08739031"))
+        );
+        assert_eq!(Hint::split("api unauthorized"), ("api unauthorized", None));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
 use wximg_proto::ErrCode;
-use wximg_proto::wire::{ErrorBody, JSON_CONTENT_TYPE, Rid};
+use wximg_proto::wire::{ErrorBody, Hint, JSON_CONTENT_TYPE, Rid};
 
 use crate::error::ApiError;
 
@@ -92,6 +92,9 @@ pub fn endpoint_name(route: &str) -> &'static str {
         "/cgi-bin/freepublish/delete" => "freepublish_delete",
         "/cgi-bin/freepublish/batchget" => "freepublish_batchget",
         "/s/{id}" => "article_page",
+        "/cgi-bin/component/api_start_push_ticket" => "api_start_push_ticket",
+        "/cgi-bin/component/api_get_authorizer_info" => "api_get_authorizer_info",
+        "/cgi-bin/component/api_get_authorizer_list" => "api_get_authorizer_list",
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         "/metrics" => "metrics",
@@ -99,6 +102,20 @@ pub fn endpoint_name(route: &str) -> &'static str {
         r if r.starts_with("/mmbiz_") => "image",
         _ => "other",
     }
+}
+
+/// Whether `endpoint` is a media, material or draft endpoint: the ones whose own
+/// refusals carry the platform's ` hint: [...]` (see [`ErrCode::carries_hint`]).
+pub fn hints_errors(endpoint: &str) -> bool {
+    matches!(
+        endpoint,
+        "uploadimg"
+            | "add_material"
+            | "get_materialcount"
+            | "batchget_material"
+            | "get_material"
+            | "del_material"
+    ) || endpoint.starts_with("draft_")
 }
 
 /// The name of what answered a request that no route took.
@@ -195,7 +212,11 @@ pub async fn frame(
 /// Replaces `response`'s body with the platform's error body for `error` (keeping the
 /// headers a handler set), and logs the refusal.
 fn write_error(response: &mut Response, error: &ApiError, rid: &Rid, endpoint: &str) {
-    let body = ErrorBody::with_message(error.code, error.errmsg(), rid);
+    let body = if error.code.carries_hint() && hints_errors(endpoint) {
+        ErrorBody::with_hint(error.code, error.errmsg(), &Hint::new(rand::random()), rid)
+    } else {
+        ErrorBody::with_message(error.code, error.errmsg(), rid)
+    };
     let detail = error.detail.as_deref().unwrap_or("");
     if error.code == ErrCode::SystemError {
         tracing::error!(%rid, endpoint, errcode = error.code.code(), detail, "request failed");
@@ -271,5 +292,7 @@ mod tests {
         assert_eq!(endpoint_name("/mmbiz_png/{id}/{size}"), "image");
         assert_eq!(unrouted_name("/cgi-bin/nope"), "cgi_other");
         assert_eq!(unrouted_name("/elsewhere"), "other");
+        assert!(hints_errors("uploadimg") && hints_errors("draft_add"));
+        assert!(!hints_errors("token") && !hints_errors("api_query_auth"));
     }
 }

@@ -220,6 +220,22 @@ pub fn router(
             "/cgi-bin/freepublish/batchget",
             post_only(freepublish::batchget),
         )
+        .route(
+            "/cgi-bin/component/api_start_push_ticket",
+            post_only(component::start_push_ticket),
+        )
+        .route(
+            "/cgi-bin/component/api_get_authorizer_info",
+            post_only(component::get_authorizer_info),
+        )
+        .route(
+            "/cgi-bin/component/api_get_authorizer_list",
+            post_only(component::get_authorizer_list),
+        )
+        // A cloud call's answer carries x-openapi-seqid (platform::cloud).
+        .route_layer(middleware::from_fn(
+            crate::platform::cloud::mark_cloud_calls,
+        ))
         // Innermost first: an injected fault (which reads the body away) runs inside the
         // request timeout, so a dripping body cannot hold its answer past it.
         .route_layer(middleware::from_fn_with_state(

@@ -7,7 +7,9 @@
 //!   and rotates early otherwise, so `expires_in` ≥ 300. `force_refresh` issues a new one
 //!   and ends the old at once; repeated forces within 30 s return the same token; at most
 //!   20 forces per app per day (45009), the day being Beijing's (UTC+8), as the platform's.
-//! - A token past its life answers 42001; one unknown or ended answers 40001.
+//! - A token past its life answers 42001; one unknown or ended answers 40001; a string
+//!   that is not of a token's form at all ([`is_token_form`]) answers 40014, the code the
+//!   platform gives an access_token its gateway cannot parse.
 
 use wximg_proto::wire::TokenOk;
 use wximg_proto::{AppId, AppSecret, ErrCode};
@@ -51,19 +53,56 @@ pub fn credentials<'a>(
     Ok((appid, secret))
 }
 
-/// Checks appid and secret as the token endpoints do; returns the app and its secret.
+/// The checks of a token call (`/cgi-bin/token`, `/cgi-bin/stable_token`) in the
+/// platform's order: the appid first (41002 missing; 40013 malformed or unknown), then
+/// the grant type (40002), then the secret (41004 missing; 40125 wrong). The appid comes
+/// before the grant type: a capture of `/cgi-bin/token?appid=<bad>` with no
+/// `grant_type` answers 40013, not 40002. Returns the app and its secret.
+pub async fn verify_token_request(
+    meta: &dyn MetaStore,
+    appid: Option<&str>,
+    grant_type: Option<&str>,
+    secret: Option<&str>,
+) -> Result<(AppRecord, AppSecret), ApiError> {
+    let app = named_app(meta, appid).await?;
+    if grant_type != Some("client_credential") {
+        return Err(ApiError::detail(
+            ErrCode::InvalidGrantType,
+            format!("grant_type {grant_type:?}"),
+        ));
+    }
+    let secret = app_secret(&app, secret)?;
+    Ok((app, secret))
+}
+
+/// The checks of a call that names an account by appid and secret without a grant type
+/// (`clear_quota/v2`), in the same order as a token call's: the appid (41002, 40013),
+/// then the secret (41004, 40125).
 pub async fn verify_app(
     meta: &dyn MetaStore,
     appid: Option<&str>,
     secret: Option<&str>,
 ) -> Result<(AppRecord, AppSecret), ApiError> {
-    let (appid, secret) = credentials(appid, secret)?;
-    let app = meta.app(&appid).await?.ok_or(ErrCode::InvalidAppId)?;
+    let app = named_app(meta, appid).await?;
+    let secret = app_secret(&app, secret)?;
+    Ok((app, secret))
+}
+
+/// The app an `appid` names: 41002 when absent or empty, 40013 when malformed or unknown.
+async fn named_app(meta: &dyn MetaStore, appid: Option<&str>) -> Result<AppRecord, ApiError> {
+    let appid = required(appid, ErrCode::AppIdMissing)?;
+    let appid = AppId::parse(appid).ok_or(ErrCode::InvalidAppId)?;
+    Ok(meta.app(&appid).await?.ok_or(ErrCode::InvalidAppId)?)
+}
+
+/// `secret` checked against the app's: 41004 when absent or empty, 40125 when wrong.
+fn app_secret(app: &AppRecord, secret: Option<&str>) -> Result<AppSecret, ApiError> {
+    let secret = required(secret, ErrCode::AppSecretMissing)?;
     let secret = AppSecret::parse(secret).ok_or(ErrCode::InvalidAppSecret)?;
     if !secrets::same_hash(&secrets::hash_secret(&secret), &app.secret_hash) {
         return Err(ErrCode::InvalidAppSecret.into());
     }
-    Ok((app, secret))
+    Ok(secret)
 }
 
 /// `/cgi-bin/token`: a new token; earlier ones keep 5 minutes.
@@ -164,6 +203,34 @@ pub async fn stable(
     ))
 }
 
+/// The longest token the platform documents ("至少保留 512 个字符的存储空间").
+pub const MAX_TOKEN_LEN: usize = 512;
+
+/// Whether `token` could be an access token at all: the platform's and wximg's are
+/// URL-safe (`A-Z a-z 0-9 _ -`) and at most [`MAX_TOKEN_LEN`] long. Anything else —
+/// a space, `+`/`/`/`=` of non-URL-safe base64, quotes copied with it, a JWT's dots —
+/// is 40014 `invalid access_token`, before any lookup.
+pub fn is_token_form(token: &str) -> bool {
+    token.len() <= MAX_TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// 40014 unless `token` is of a token's form ([`is_token_form`]).
+pub fn check_token_form(token: &str) -> Result<(), ApiError> {
+    if is_token_form(token) {
+        return Ok(());
+    }
+    Err(ApiError::detail(
+        ErrCode::InvalidAccessToken,
+        format!(
+            "a token of {} characters that is not URL-safe or longer than {MAX_TOKEN_LEN}",
+            token.chars().count()
+        ),
+    ))
+}
+
 /// Finds the app an access token belongs to.
 pub async fn authenticate(
     meta: &dyn MetaStore,
@@ -173,6 +240,7 @@ pub async fn authenticate(
     if token.is_empty() {
         return Err(ErrCode::AccessTokenMissing.into());
     }
+    check_token_form(token)?;
     let hash = secrets::hash_token(token);
     let (record, app) = meta
         .token_with_app(&hash)

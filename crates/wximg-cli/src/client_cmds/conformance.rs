@@ -86,6 +86,16 @@ fn ends_with_rid(msg: &str) -> bool {
             .all(|g| g.len() == 8 && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// ` hint: [xxxxxxxxxxxxxx]`: the platform's hint segment (wximg's are 14 letters and
+/// digits; captures of the platform also show `.`, `-`, `_`, `!`, so any short word).
+fn is_hint(s: &str) -> bool {
+    s.strip_prefix(" hint: [")
+        .and_then(|s| s.strip_suffix(']'))
+        .is_some_and(|h| {
+            (1..=32).contains(&h.len()) && !h.bytes().any(|b| b.is_ascii_whitespace() || b == b']')
+        })
+}
+
 /// Where the checks go and what they carry: the app's credentials, and the token the
 /// first check obtains for the upload checks.
 struct Target {
@@ -183,6 +193,39 @@ async fn judge(target: &mut Target, expect: Expect, answer: Answer) -> Result<St
             }
             _ => Err(body.to_string()),
         },
+        Expect::Message {
+            code,
+            message,
+            hint,
+        } => {
+            let errmsg = body["errmsg"].as_str().unwrap_or("");
+            let shown = format!("{} {errmsg}", answer.errcode());
+            if answer.errcode() != code {
+                return Err(shown);
+            }
+            let head = errmsg
+                .rsplit_once(" rid: ")
+                .map_or(errmsg, |(head, _)| head);
+            let matches = match head.strip_prefix(message) {
+                Some("") => !hint,
+                Some(rest) => hint && is_hint(rest),
+                None => false,
+            };
+            if matches {
+                Ok(expect.describe())
+            } else {
+                Err(shown)
+            }
+        }
+        Expect::TokenProblem(code) => {
+            let errmsg = body["errmsg"].as_str().unwrap_or("");
+            let seen = wximg_client::Error::from_answer(answer.errcode(), errmsg);
+            if answer.errcode() == code && seen.is_token_problem() {
+                Ok(expect.describe())
+            } else {
+                Err(format!("{} {errmsg}", answer.errcode()))
+            }
+        }
         Expect::Uploaded(kind) => match body["url"].as_str() {
             Some(url) if answer.errcode() == 0 && body["errmsg"] == "ok" && url.contains(kind) => {
                 served(&target.http, url, kind).await

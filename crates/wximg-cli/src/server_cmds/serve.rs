@@ -99,6 +99,11 @@ pub struct ServeArgs {
     /// Per-minute quota of every API for apps without their own; default unlimited.
     #[arg(long, env = "WXIMG_DEFAULT_MINUTE_QUOTA", value_name = "N")]
     pub default_minute_quota: Option<i64>,
+    /// Give APIs without an app's own limit the platform's documented daily limits
+    /// (/cgi-bin/token 2,000 a day, stable_token 500,000 and 10,000 a minute, draft/*
+    /// 500-1,000, freepublish/* 10-100), before --default-daily/minute-quota.
+    #[arg(long, env = "WXIMG_PLATFORM_QUOTAS")]
+    pub platform_quotas: bool,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -125,6 +130,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         daily: args.default_daily_quota,
         per_minute: args.default_minute_quota,
     };
+    settings.platform.platform_quotas = args.platform_quotas;
     if !settings.platform.faults.is_empty()
         || !settings.platform.publish_faults.is_empty()
         || settings.platform.allow_fault_header

@@ -183,3 +183,29 @@ async fn refused_pictures_send_nothing() {
     assert_eq!(e.code(), 40005);
     assert_eq!(uploads, 0, "pre-flight: no byte sent");
 }
+
+/// 40014 `invalid access_token` is a token problem, as 40001 and 42001 are (wechatpy and
+/// WxJava refetch on it): one fresh token, the picture sent once more — and only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_access_token_refetches_the_token_once() {
+    let s = AppServer::start();
+    let (base, f) = front(&s.server.base, 40014, 1).await;
+    let c = client(&base, &s, quick(5));
+    let jpg = encode(&picture(60, 40, 10), ImageFormat::Jpeg);
+    let up = c
+        .upload_image("x.jpg", jpg.into())
+        .await
+        .expect("succeeds with a fresh token");
+    assert!(up.url.contains("/mmbiz_jpg/"));
+    assert_eq!(
+        f.uploads.load(Ordering::SeqCst),
+        2,
+        "refused once, then sent again"
+    );
+
+    let jpg = encode(&picture(60, 40, 11), ImageFormat::Jpeg);
+    let (e, uploads) = failed_upload(40014, 100, 5, "x.jpg", jpg).await;
+    assert_eq!(e.code(), 40014);
+    assert!(e.is_token_problem());
+    assert_eq!(uploads, 2, "one refetch, not a loop");
+}

@@ -225,7 +225,8 @@ async fn component_rotate_secret_and_delete_take_effect_on_a_running_server() {
     );
     assert_eq!(
         errcode(&post(url, token_call(&new_secret, "x")).await),
-        40013
+        61011,
+        "no such component: invalid component"
     );
     assert!(
         !String::from_utf8_lossy(&wximg(d, &["component", "list"]).stdout).contains(&component)
@@ -379,4 +380,33 @@ async fn serve_flags_faults_cloud_calls_and_the_debug_page() {
     let other = tempfile::tempdir().expect("tempdir");
     let second = Server::start(Backend::Embedded(other.path()), &[]);
     assert_eq!(debug_page_status(&http, &second.base).await, 200);
+}
+
+/// `serve --platform-quotas`: `/cgi-bin/token` gets the platform's documented 2,000 calls
+/// a day, so an integration that fetches a token per request meets 45009 here first.
+#[tokio::test]
+async fn serve_platform_quotas_refuse_the_2001st_token_call() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let d = data.path();
+    let support::App { appid, secret, .. } = create_app(Backend::Embedded(d), "official");
+    let server = Server::start(Backend::Embedded(d), &["--platform-quotas"]);
+    let url = format!(
+        "{}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}",
+        server.base
+    );
+    let http = crate::support::http();
+    for call in 1..=2000 {
+        let v = answer(http.get(&url)).await;
+        assert!(v["access_token"].is_string(), "call {call}: {v}");
+    }
+    let v = answer(http.get(&url)).await;
+    assert_eq!(errcode(&v), 45009, "call 2001: {v}");
+    // `wximg app quota` lifts it for the app, as the console's own limit would.
+    let out = wximg(
+        d,
+        &["app", "quota", &appid, "--api", "token", "--daily", "5000"],
+    );
+    assert!(out.status.success());
+    let v = answer(http.get(&url)).await;
+    assert!(v["access_token"].is_string(), "{v}");
 }

@@ -41,8 +41,13 @@ fn every_check_passes_against_wximg() {
     assert!(passed >= 20, "{text}");
     for name in [
         "token: valid credentials",
+        "token: unknown appid, no grant_type",
         "uploadimg: a PNG",
         "uploadimg: more than 1 MiB",
+        "uploadimg: unknown access_token",
+        "uploadimg: malformed access_token",
+        "uploadimg: no media part",
+        "uploadimg: not a picture",
     ] {
         assert!(
             text.lines()
@@ -83,6 +88,18 @@ fn failures_are_reported_and_fail_the_run() {
             .starts_with("-1 system error")
     );
     assert_eq!(find("token: valid credentials")["pass"], true);
+    // The checks of today's messages and codes see the made-up answers too.
+    for name in [
+        "uploadimg: malformed access_token",
+        "uploadimg: no media part",
+        "uploadimg: unknown access_token",
+    ] {
+        assert_eq!(find(name)["pass"], false, "{name}");
+    }
+    assert_eq!(
+        find("uploadimg: not a picture")["expected"],
+        "40005 invalid file type hint: […]"
+    );
 
     // And a base URL where nothing listens fails every check, not the program.
     let out = conformance(

@@ -4,12 +4,15 @@
 //! headers — so a handler that takes a `Caller` has refused a bad token *before* reading
 //! the body (an upload with a wrong token costs no body read). In order:
 //! 0. (Before this runs: a call from another site's web page is 48001, [`super::origin`].)
-//! 1. `?access_token=` non-empty: the account's own token ([`crate::tokens`]: 40001,
-//!    42001), else an `authorizer_access_token` of a third-party platform
+//! 1. A token ([`cloud::token_of`]: `?access_token=`, `?cloudbase_access_token=`, or the
+//!    `X-WX-CLOUDBASE-ACCESS-TOKEN` header): 40014 if it is not of a token's form, then
+//!    the account's own token ([`crate::tokens`]: 40001, 42001), else an
+//!    `authorizer_access_token` of a third-party platform
 //!    ([`crate::platform::component`]); neither: 40001.
 //! 2. No token: a cloud call from a `--trusted-cidr` network that names its account in
 //!    the `X-WX-APPID` header ([`crate::platform::cloud`]: 40013 for an unknown one;
-//!    `from_appid` alone names nobody), else 41001.
+//!    `from_appid` alone names nobody, with the header it makes the call as that account,
+//!    48001 if there is none), else 41001. Its answer carries `x-openapi-seqid`.
 //!
 //! What the caller may then do (48001: app type, permission sets) is the handler's to
 //! say, with [`Caller::require_sets`], since it depends on the API.
@@ -74,7 +77,7 @@ impl FromRequestParts<AppState> for Caller {
         let q = query_map(parts.uri.query());
         let meta = state.storage.meta.as_ref();
         let now = state.clock.now();
-        if let Some(token) = q.get("access_token").filter(|t| !t.is_empty()) {
+        if let Some(token) = cloud::token_of(&q, &parts.headers) {
             let caller = by_token(meta, token, now).await?;
             crate::request_log::note_app(&parts.extensions, &caller.app.appid);
             return Ok(caller);
@@ -95,6 +98,9 @@ impl FromRequestParts<AppState> for Caller {
             )
         })?;
         crate::request_log::note_app(&parts.extensions, &app.appid);
+        if let Some(slot) = parts.extensions.get::<cloud::CloudCallSlot>() {
+            slot.mark();
+        }
         Ok(Caller {
             app,
             via: Via::CloudCall { from },

@@ -53,6 +53,10 @@ pub struct PlatformSettings {
     /// Quotas of apps that have none of their own (unlimited by default, and then
     /// nothing is counted: no database write on the hot path unless someone asked).
     pub default_quota: QuotaLimits,
+    /// Whether APIs without limits of the app's own get the platform's documented
+    /// defaults (`--platform-quotas`, see [`quota::platform_limits`]) before
+    /// `default_quota`.
+    pub platform_quotas: bool,
     /// Whether `/debug/` is served; `None`: on with embedded storage, off with PostgreSQL.
     pub debug_page: Option<bool>,
     /// How event pushes are sent (see `crate::events`).

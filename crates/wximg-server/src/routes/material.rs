@@ -14,7 +14,9 @@
 //! Then `add_material`: the `type` (40004 unless `image` or `thumb`: wximg hosts pictures
 //! only, so `voice` and `video` get the platform's answer to a type it does not take), the
 //! body read streaming (44002/47001/41005; over 10 MB, or 64 KB for a thumb, 40006), the
-//! filename ([`material_name`]), the picture rules by the bytes (40005; the pixel limit
+//! filename ([`material_name`]: 41005 without one, 40113 without an extension the type
+//! takes), the picture rules by the bytes (40113 for a picture of a format the type does
+//! not take, 40005 for anything else that is not a whole picture; the pixel limit
 //! 40009), storage (87014 for blocked bytes, 45034 when the library is full).
 //!
 //! A material's URL is served by this server as `uploadimg`'s are, in the platform's form
@@ -91,18 +93,84 @@ fn material_kind(uri: &Uri) -> Result<MaterialKind, ApiError> {
     }
 }
 
+/// The file extensions a material of `kind` may be named with: the documentation's
+/// "bmp/png/jpeg/jpg/gif" for an image, "JPG" for a thumb. Compared without case.
+fn extensions_of(kind: MaterialKind) -> &'static [&'static str] {
+    match kind {
+        MaterialKind::Image => &["jpg", "jpeg", "png", "gif", "bmp"],
+        MaterialKind::Thumb => &["jpg", "jpeg"],
+    }
+}
+
 /// The material's `name` (what `batchget_material` lists) from the part's filename: its
-/// last path segment (silenceper sends the full path), or `media` when none was sent.
+/// last path segment (silenceper sends the full path) — if the platform would take it.
 ///
-/// The one place where a rule on filenames belongs: today every name is taken (real
-/// clients send `img.jpg`, `cover.jpg` whatever the bytes are, and the bytes decide).
-fn material_name(filename: Option<&str>) -> Result<String, ApiError> {
+/// The one place where the rule on filenames lives. The platform judges
+/// `add_material`'s filename by its extension: none, or one the type does not take,
+/// answers 40113 `unsupported file type` (captured: "不加后缀名会：unsupported file type
+/// hint"; an SDK that sends `media` without extension gets it), and a part with no
+/// filename at all 41005 (captured on the temporary-material upload, whose
+/// multipart handling `add_material` shares: "filename 必传，否则报错 41005"). Which
+/// accepted extension it is does not matter: the bytes decide the format, so a PNG
+/// named `cover.jpg` — what clients that name every part `img.jpg` or `cover.jpg`
+/// send — is taken as the PNG it is. (`uploadimg` judges by the bytes alone: no
+/// evidence was found that it looks at the name.)
+fn material_name(kind: MaterialKind, filename: Option<&str>) -> Result<String, ApiError> {
     let name = filename
         .and_then(|f| f.rsplit(['/', '\\']).next())
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .unwrap_or("media");
-    Ok(name.to_string())
+        .ok_or_else(|| {
+            ApiError::detail(ErrCode::MediaDataMissing, "the media part has no filename")
+        })?;
+    let extension = name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .filter(|ext| !ext.is_empty());
+    match extension {
+        Some(ext) if extensions_of(kind).contains(&ext.as_str()) => Ok(name.to_string()),
+        other => Err(ApiError::detail(
+            ErrCode::UnsupportedFileType,
+            format!(
+                "filename {name:?}: extension {other:?} is not one of {:?} ({kind:?})",
+                extensions_of(kind)
+            ),
+        )),
+    }
+}
+
+/// The code for bytes the picture rules refused as a material of `formats`: 40113 when
+/// they are a picture of a format the type does not take (a WebP or HEIC named `.png`, a
+/// PNG thumb — captured as `unsupported file type` on `add_material`), else the rules'
+/// own code (40005 for what is no picture or a broken one, 40009 for a pixel bomb).
+fn material_refusal(
+    bytes: &[u8],
+    formats: &[ImageFormat],
+    rejection: wximg_proto::Rejection,
+) -> ApiError {
+    let other_format = ImageFormat::ALL
+        .into_iter()
+        .find(|f| !formats.contains(f) && wximg_proto::rules::sniff_format(bytes) == Some(*f))
+        .map(ImageFormat::name)
+        .or_else(|| {
+            wximg_proto::rules::sniff_other(bytes)
+                .filter(|n| is_picture_format(n) && !formats.iter().any(|f| f.name() == *n))
+        });
+    match other_format {
+        Some(found) if rejection.code == ErrCode::InvalidFileType => ApiError::detail(
+            ErrCode::UnsupportedFileType,
+            format!("{found} bytes: {}", rejection.reason),
+        ),
+        _ => ApiError::detail(rejection.code, rejection.reason),
+    }
+}
+
+/// Whether a name from `sniff_other` is a picture format (not text, PDF, ISO media…).
+fn is_picture_format(name: &str) -> bool {
+    matches!(
+        name,
+        "GIF" | "WebP" | "BMP" | "TIFF" | "AVIF" | "HEIC" | "JPEG 2000" | "JPEG XL" | "ICO"
+    )
 }
 
 /// A new media_id: 48 random bytes, URL-safe base64 (64 characters, as the platform's).
@@ -161,14 +229,14 @@ pub async fn add_material(
         },
         _ => e,
     })?;
-    let name = material_name(media.filename.as_deref())?;
+    let name = material_name(kind, media.filename.as_deref())?;
     let rules = Rules {
         max_bytes,
         max_pixels: state.rules.max_pixels,
     };
     let info = rules
         .check_as(&media.bytes, formats)
-        .map_err(|r| ApiError::detail(r.code, r.reason))?;
+        .map_err(|r| material_refusal(&media.bytes, formats, r))?;
 
     let now = state.clock.now();
     let id = ImageId::of(&media.bytes);
@@ -370,12 +438,32 @@ mod tests {
     }
 
     #[test]
-    fn names_are_the_last_path_segment() {
-        let name = |f| material_name(f).expect("taken");
+    fn names_are_the_last_path_segment_with_an_accepted_extension() {
+        let name = |f| material_name(MaterialKind::Image, f).expect("taken");
         assert_eq!(name(Some("/home/u/a b.jpg")), "a b.jpg");
-        assert_eq!(name(Some("C:\\pics\\cover.jpg")), "cover.jpg");
-        assert_eq!(name(Some("")), "media");
-        assert_eq!(name(None), "media");
+        assert_eq!(name(Some("C:\\pics\\cover.JPG")), "cover.JPG");
+        assert_eq!(name(Some("x.Png")), "x.Png");
+        let code = |kind, f| material_name(kind, f).map_err(|e| e.code).err();
+        assert_eq!(
+            code(MaterialKind::Image, None),
+            Some(ErrCode::MediaDataMissing)
+        );
+        assert_eq!(
+            code(MaterialKind::Image, Some("")),
+            Some(ErrCode::MediaDataMissing)
+        );
+        for bad in ["media", "cover.", "a.webp", "a.jpg.exe", "jpg"] {
+            assert_eq!(
+                code(MaterialKind::Image, Some(bad)),
+                Some(ErrCode::UnsupportedFileType),
+                "{bad}"
+            );
+        }
+        assert_eq!(code(MaterialKind::Thumb, Some("c.jpeg")), None);
+        assert_eq!(
+            code(MaterialKind::Thumb, Some("c.png")),
+            Some(ErrCode::UnsupportedFileType)
+        );
     }
 
     #[test]

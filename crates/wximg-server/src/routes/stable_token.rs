@@ -3,11 +3,11 @@
 //! The credentials must be in the JSON body: an appid in the query string alone answers
 //! 41002, as the platform does. In order: a call from another site's web page (48001,
 //! `crate::extract::origin`), the body (44002/47001, see `crate::extract::JsonBody`),
-//! the grant type (40002), appid and secret, the app's IP whitelist (40164), the quota;
+//! the appid, the grant type (40002) and the secret in `/cgi-bin/token`'s order (see
+//! `crate::tokens::verify_token_request`), the app's IP whitelist (40164), the quota;
 //! then the stable token (see `crate::tokens::stable`).
 
 use axum::extract::State;
-use wximg_proto::ErrCode;
 use wximg_proto::wire::{StableTokenRequest, TokenOk};
 
 use crate::answer::ApiJson;
@@ -23,12 +23,14 @@ pub async fn stable_token(
     CallerIp(caller): CallerIp,
     JsonBody(request): JsonBody<StableTokenRequest>,
 ) -> Result<ApiJson<TokenOk>, ApiError> {
-    if request.grant_type.as_deref() != Some("client_credential") {
-        return Err(ErrCode::InvalidGrantType.into());
-    }
     let meta = state.storage.meta.as_ref();
-    let (app, secret) =
-        tokens::verify_app(meta, request.appid.as_deref(), request.secret.as_deref()).await?;
+    let (app, secret) = tokens::verify_token_request(
+        meta,
+        request.appid.as_deref(),
+        request.grant_type.as_deref(),
+        request.secret.as_deref(),
+    )
+    .await?;
     let now = state.clock.now();
     whitelist::check_whitelist(meta, &app.appid, caller, now).await?;
     quota::charge(&state.platform, meta, &app.appid, "stable_token", now).await?;

@@ -1,11 +1,11 @@
 //! `GET /cgi-bin/token?grant_type=client_credential&appid=…&secret=…`
 //!
 //! In order: a call from another site's web page (48001, `crate::extract::origin`),
-//! the grant type (40002), appid and secret (41002/41004/40013/40125), the app's IP
-//! whitelist (40164), the quota (45009/45011); then a new token.
+//! the appid (41002/40013), the grant type (40002), the secret (41004/40125) — the
+//! platform's order, see [`tokens::verify_token_request`] — the app's IP whitelist
+//! (40164), the quota (45009/45011); then a new token.
 
 use axum::extract::{RawQuery, State};
-use wximg_proto::ErrCode;
 use wximg_proto::wire::TokenOk;
 
 use crate::answer::ApiJson;
@@ -21,13 +21,11 @@ pub async fn token(
     RawQuery(query): RawQuery,
 ) -> Result<ApiJson<TokenOk>, ApiError> {
     let q = super::query_map(query.as_deref());
-    if q.get("grant_type").map(String::as_str) != Some("client_credential") {
-        return Err(ErrCode::InvalidGrantType.into());
-    }
     let meta = state.storage.meta.as_ref();
-    let (app, _secret) = tokens::verify_app(
+    let (app, _secret) = tokens::verify_token_request(
         meta,
         q.get("appid").map(String::as_str),
+        q.get("grant_type").map(String::as_str),
         q.get("secret").map(String::as_str),
     )
     .await?;

@@ -21,6 +21,7 @@ mod platform_cloud;
 mod platform_component;
 mod platform_debug;
 mod platform_faults;
+mod platform_fidelity;
 mod platform_quota;
 mod scaleout_backend;
 mod serving;

@@ -12,9 +12,19 @@ async fn cloud_upload(
     query: &str,
     headers: &[(&str, &str)],
 ) -> serde_json::Value {
+    cloud_upload_of(app, query, headers, pictures::jpeg(12, 12, 3)).await
+}
+
+/// [`cloud_upload`] of these bytes.
+async fn cloud_upload_of(
+    app: &crate::support::TestApp,
+    query: &str,
+    headers: &[(&str, &str)],
+    bytes: Vec<u8>,
+) -> serde_json::Value {
     let form = reqwest::multipart::Form::new().part(
         "media",
-        reqwest::multipart::Part::bytes(pictures::jpeg(12, 12, 3)).file_name("c.jpg"),
+        reqwest::multipart::Part::bytes(bytes).file_name("c.jpg"),
     );
     let mut req = app
         .http
@@ -202,9 +212,14 @@ async fn only_the_header_names_a_cloud_caller_and_foreign_pages_are_refused() {
     // The query alone names nobody.
     let v = cloud_upload(&app, &from, &[]).await;
     assert_eq!(code(&v), 41001, "from_appid without the header: {v}");
-    // With the header, from_appid may only repeat its account.
-    let v = cloud_upload(&app, &format!("?from_appid={}", other.appid), &[header]).await;
-    assert_eq!(code(&v), 48001, "from_appid naming another account: {v}");
+    // With the header, from_appid is resource reuse: the call is made as that account
+    // (see `resource_reuse_makes_the_call_as_from_appid`); one that names nobody is the
+    // platform's "wrong subject", 48001.
+    let v = cloud_upload(&app, "?from_appid=wx0000000000000000", &[header]).await;
+    assert_eq!(code(&v), 48001, "from_appid naming no account: {v}");
+    let v = cloud_upload(&app, "?from_appid=nonsense", &[header]).await;
+    assert_eq!(code(&v), 48001, "from_appid not an appid: {v}");
+    let _ = other;
     // A web page of another origin or site, even with the header.
     for refused in [
         ("Origin", "http://evil.example"),
@@ -265,4 +280,134 @@ async fn only_the_header_names_a_cloud_caller_and_foreign_pages_are_refused() {
             .json(&body);
         assert_eq!(code(&crate::support::answer(req).await), 48001, "{path}");
     }
+}
+
+/// The open-API service's resource reuse: the header names the environment's account,
+/// `from_appid` the account the call is made as (its pictures, its quota, its type).
+#[tokio::test]
+async fn resource_reuse_makes_the_call_as_from_appid() {
+    let app = spawn_with(|s| {
+        s.platform.trusted_cidrs = vec!["127.0.0.0/8".parse().expect("cidr")];
+    })
+    .await;
+    let owner = app.create_app(AppType::Official).await;
+    let reuser = app.create_app(AppType::Service).await;
+    let mini = app.create_app(AppType::MiniProgram).await;
+    let header = [("X-WX-APPID", owner.appid.as_str())];
+    // Bytes of this test alone: pictures are shared by content, and the first uploader's
+    // row is the one kept (the scale-out database is shared by every test).
+    let bytes = pictures::jpeg(14, 11, rand::random());
+    let v = cloud_upload_of(
+        &app,
+        &format!("?from_appid={}", reuser.appid),
+        &header,
+        bytes,
+    )
+    .await;
+    assert_eq!(code(&v), 0, "{v}");
+    let id = v["url"]
+        .as_str()
+        .and_then(|u| u.split('/').nth_back(1))
+        .expect("an id in the url")
+        .to_string();
+    let record = app
+        .storage
+        .meta
+        .image(&wximg_proto::ImageId::parse(&id).expect("image id"))
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        record.appid.as_str(),
+        reuser.appid,
+        "stored as from_appid's"
+    );
+    // The account the call is made as decides what it may do.
+    let v = cloud_upload(&app, &format!("?from_appid={}", mini.appid), &header).await;
+    assert_eq!(code(&v), 48001, "{v}");
+}
+
+/// A cloud call's answer carries `x-openapi-seqid` (how clients tell the cloud path was
+/// taken); a token call's does not.
+#[tokio::test]
+async fn cloud_calls_answer_with_an_openapi_seqid() {
+    let app = spawn_with(|s| {
+        s.platform.trusted_cidrs = vec!["127.0.0.0/8".parse().expect("cidr")];
+    })
+    .await;
+    let c = app.create_app(AppType::Official).await;
+    let send = |headers: Vec<(&'static str, String)>, query: String| {
+        let form = reqwest::multipart::Form::new().part(
+            "media",
+            reqwest::multipart::Part::bytes(pictures::jpeg(12, 12, 5)).file_name("c.jpg"),
+        );
+        let mut req = app
+            .http
+            .post(app.url(&format!("/cgi-bin/media/uploadimg{query}")))
+            .multipart(form);
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        req.send()
+    };
+    let resp = send(vec![("X-WX-APPID", c.appid.clone())], String::new())
+        .await
+        .expect("sent");
+    let seqid = resp
+        .headers()
+        .get("x-openapi-seqid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .expect("x-openapi-seqid on a cloud call");
+    assert_eq!(seqid.len(), 32, "{seqid}");
+    let v: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(code(&v), 0, "{v}");
+    // Each call its own.
+    let again = send(vec![("X-WX-APPID", c.appid.clone())], String::new())
+        .await
+        .expect("sent");
+    assert_ne!(
+        again
+            .headers()
+            .get("x-openapi-seqid")
+            .and_then(|v| v.to_str().ok()),
+        Some(seqid.as_str())
+    );
+    // A refusal after the caller was known still carries it (a mini program may not).
+    let mini = app.create_app(AppType::MiniProgram).await;
+    let resp = send(vec![("X-WX-APPID", mini.appid.clone())], String::new())
+        .await
+        .expect("sent");
+    assert!(resp.headers().contains_key("x-openapi-seqid"));
+    // A token call: none.
+    let token = app.token(&c).await;
+    let resp = send(vec![], format!("?access_token={token}"))
+        .await
+        .expect("sent");
+    assert!(!resp.headers().contains_key("x-openapi-seqid"));
+}
+
+/// `cloudbase_access_token` in the query, or the `X-WX-CLOUDBASE-ACCESS-TOKEN` header as
+/// a container receives it, stands in for `access_token` (from anywhere: it is a token).
+#[tokio::test]
+async fn cloudbase_access_token_is_taken_in_the_query_and_the_header() {
+    let app = spawn_app().await;
+    let c = app.create_app(AppType::Official).await;
+    let token = app.token(&c).await;
+    let v = cloud_upload(&app, &format!("?cloudbase_access_token={token}"), &[]).await;
+    assert_eq!(code(&v), 0, "{v}");
+    let v = cloud_upload(&app, "", &[("X-WX-CLOUDBASE-ACCESS-TOKEN", &token)]).await;
+    assert_eq!(code(&v), 0, "{v}");
+    // access_token wins when both are given; a wrong one is refused like any token.
+    let v = cloud_upload(
+        &app,
+        &format!("?access_token=unknown0token&cloudbase_access_token={token}"),
+        &[],
+    )
+    .await;
+    assert_eq!(code(&v), 40001, "{v}");
+    let v = cloud_upload(&app, "?cloudbase_access_token=unknown0token", &[]).await;
+    assert_eq!(code(&v), 40001, "{v}");
+    let v = cloud_upload(&app, "?cloudbase_access_token=not%20a%20token", &[]).await;
+    assert_eq!(code(&v), 40014, "{v}");
 }

@@ -59,6 +59,26 @@ async fn token_refusals() {
         ),
         (token_path("wx123", &c.secret), 40013),
         (token_path("wx0000000000000000", &c.secret), 40013),
+        // The platform's order: the appid before the grant type, the grant type before
+        // the secret (captured: a bad appid and no grant_type answers 40013).
+        (
+            format!(
+                "/cgi-bin/token?appid=wx0000000000000000&secret={}",
+                c.secret
+            ),
+            40013,
+        ),
+        ("/cgi-bin/token?appid=nonsense".to_string(), 40013),
+        ("/cgi-bin/token?secret=x".to_string(), 41002),
+        ("/cgi-bin/token".to_string(), 41002),
+        (format!("/cgi-bin/token?appid={}", c.appid), 40002),
+        (
+            format!(
+                "/cgi-bin/token?grant_type=password&appid={}&secret=bad",
+                c.appid
+            ),
+            40002,
+        ),
         (
             token_path(&c.appid, "00000000000000000000000000000000"),
             40125,
@@ -216,6 +236,14 @@ async fn stable_token_refusals() {
             40125,
         ),
         (json!([1, 2]), 47001),
+        // /cgi-bin/token's order: appid, grant type, secret.
+        (
+            json!({"appid": "wx0000000000000000", "secret": c.secret}),
+            40013,
+        ),
+        (json!({"grant_type": "nope", "appid": "wx1"}), 40013),
+        (json!({"grant_type": "nope"}), 41002),
+        (json!({"appid": c.appid}), 40002),
     ];
     for (body, want) in cases {
         assert_eq!(

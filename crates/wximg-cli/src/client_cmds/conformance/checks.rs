@@ -20,6 +20,17 @@ pub(super) enum Expect {
     StableToken,
     /// errcode 0, errmsg "ok", a URL of this kind (`mmbiz_jpg`…) that serves a picture.
     Uploaded(&'static str),
+    /// An error with this errcode whose errmsg is exactly this message, then — when
+    /// `hint` — the platform's ` hint: [14 characters]`, then ` rid: …` (today's form of
+    /// media, material and draft errors; token-family errors have no hint).
+    Message {
+        code: i64,
+        message: &'static str,
+        hint: bool,
+    },
+    /// An error with this errcode that the client library takes for a token problem
+    /// (fetch a new token, send once more), as wechatpy and WxJava do for 40014.
+    TokenProblem(i64),
 }
 
 impl Expect {
@@ -29,6 +40,13 @@ impl Expect {
             Expect::ClassicToken => "access_token, expires_in 7200".into(),
             Expect::StableToken => "access_token, expires_in 300..7200".into(),
             Expect::Uploaded(kind) => format!("errcode 0, url …/{kind}/…, served"),
+            Expect::Message {
+                code,
+                message,
+                hint: true,
+            } => format!("{code} {message} hint: […]"),
+            Expect::Message { code, message, .. } => format!("{code} {message}"),
+            Expect::TokenProblem(code) => format!("{code}, refetch the token"),
         }
     }
 }
@@ -70,6 +88,16 @@ pub(super) const CHECKS: &[Check] = &[
             t.get(&format!(
                 "/cgi-bin/token?grant_type=client_credential&appid={}",
                 t.appid
+            ))
+        },
+    },
+    Check {
+        name: "token: unknown appid, no grant_type",
+        expect: Expect::Code(40013),
+        request: |t| {
+            t.get(&format!(
+                "/cgi-bin/token?appid=wx0000000000000000&secret={}",
+                t.secret
             ))
         },
     },
@@ -136,15 +164,31 @@ pub(super) const CHECKS: &[Check] = &[
     },
     Check {
         name: "uploadimg: unknown access_token",
-        expect: Expect::Code(40001),
+        expect: Expect::Message {
+            code: 40001,
+            message: wximg_proto::ErrCode::InvalidCredential.message(),
+            hint: false,
+        },
         request: |t| {
             t.post("/cgi-bin/media/uploadimg?access_token=conformance-not-a-token")
                 .multipart(media(jpeg(), "a.jpg"))
         },
     },
     Check {
+        name: "uploadimg: malformed access_token",
+        expect: Expect::TokenProblem(40014),
+        request: |t| {
+            t.post("/cgi-bin/media/uploadimg?access_token=not%20a%20token%2B%2F%3D")
+                .multipart(media(jpeg(), "a.jpg"))
+        },
+    },
+    Check {
         name: "uploadimg: no media part",
-        expect: Expect::Code(41005),
+        expect: Expect::Message {
+            code: 41005,
+            message: "media data missing",
+            hint: true,
+        },
         request: |t| {
             t.post(&t.upload_path())
                 .multipart(Form::new().text("type", "news_image"))
@@ -157,7 +201,11 @@ pub(super) const CHECKS: &[Check] = &[
     },
     Check {
         name: "uploadimg: not a picture",
-        expect: Expect::Code(40005),
+        expect: Expect::Message {
+            code: 40005,
+            message: "invalid file type",
+            hint: true,
+        },
         request: |t| t.upload(b"this is text, not a JPEG".to_vec(), "a.jpg"),
     },
     Check {

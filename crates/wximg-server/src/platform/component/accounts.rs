@@ -144,28 +144,82 @@ pub async fn verify_component_request(
     ticket: Option<&str>,
     now: i64,
 ) -> Result<Component, ApiError> {
+    let component = verify_component_secret(meta, appid, secret, now).await?;
+    let ticket = ticket.unwrap_or("");
+    // The ticket's age when it is the current or the previous one.
+    let age = if !ticket.is_empty() && component.ticket == ticket {
+        Some(now - component.ticket_at)
+    } else if !ticket.is_empty() && component.previous_ticket.as_deref() == Some(ticket) {
+        component.previous_ticket_at.map(|at| now - at)
+    } else {
+        None
+    };
+    match age {
+        Some(age) if age < TICKET_LIFE => Ok(component),
+        Some(age) => Err(ApiError::detail(
+            ErrCode::ComponentTicketExpired,
+            format!(
+                "{}: its ticket is {age} s old, more than {TICKET_LIFE}",
+                component.appid
+            ),
+        )),
+        None => Err(ApiError::detail(
+            ErrCode::ComponentTicketInvalid,
+            format!("{}: not its current or previous ticket", component.appid),
+        )),
+    }
+}
+
+/// The component an appid and secret prove, in the platform's order: 41002 / 41004
+/// when absent, 40013 for a malformed appid, 61011 `invalid component` for one that
+/// names no component, 40125 for a wrong secret.
+pub async fn verify_component_secret(
+    meta: &dyn MetaStore,
+    appid: Option<&str>,
+    secret: Option<&str>,
+    now: i64,
+) -> Result<Component, ApiError> {
     let (appid, secret) = tokens::credentials(appid, secret)?;
     let (component, _) = load::<Component>(meta, &component_key(&appid), now)
         .await?
-        .ok_or(ErrCode::InvalidAppId)?;
+        .ok_or_else(|| {
+            ApiError::detail(ErrCode::InvalidComponent, format!("no component {appid}"))
+        })?;
     let secret = AppSecret::parse(secret).ok_or(ErrCode::InvalidAppSecret)?;
     let given = secret_hash_hex(&secret);
     if !secrets::same_text(&given, &component.secret_hash) {
         return Err(ErrCode::InvalidAppSecret.into());
     }
-    let ticket = ticket.unwrap_or("");
-    let current = component.ticket == ticket && now - component.ticket_at < TICKET_LIFE;
-    let previous = component.previous_ticket.as_deref() == Some(ticket)
-        && component
-            .previous_ticket_at
-            .is_some_and(|at| now - at < TICKET_LIFE);
-    if ticket.is_empty() || !(current || previous) {
-        return Err(ApiError::detail(
-            ErrCode::ComponentTicketInvalid,
-            format!("{appid}: not its current or previous ticket"),
-        ));
-    }
     Ok(component)
+}
+
+/// `api_start_push_ticket`: the platform (re)starts pushing tickets — a new
+/// `component_verify_ticket` now, the current one kept as the previous.
+pub async fn start_push_ticket(
+    meta: &dyn MetaStore,
+    component: &Component,
+    now: i64,
+) -> Result<(), ApiError> {
+    let appid = component.appid.clone();
+    update(
+        meta,
+        &format!("component:{appid}"),
+        now,
+        None,
+        |c: Option<Component>| {
+            let mut c = c.ok_or_else(|| {
+                ApiError::detail(
+                    ErrCode::InvalidComponent,
+                    format!("{appid} deleted meanwhile"),
+                )
+            })?;
+            c.previous_ticket = Some(std::mem::replace(&mut c.ticket, new_ticket()));
+            c.previous_ticket_at = Some(std::mem::replace(&mut c.ticket_at, now));
+            Ok(c)
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Issues a component token for `component` (checked by [`verify_component_request`]).
@@ -190,7 +244,8 @@ pub async fn issue_component_token(
     Ok((token, COMPONENT_TOKEN_TTL))
 }
 
-/// The component a `component_access_token` belongs to (41001 / 40001 / 42001), checked
+/// The component a `component_access_token` belongs to (41001 / 40014 / 40001 / 42001;
+/// 61014 for a token that is an account's or an authorizer's, not a component's), checked
 /// against the body's `component_appid` when one is given. A token of a deleted
 /// component, or of one whose secret was rotated since, is ended (40001).
 pub async fn authenticate_component(
@@ -200,9 +255,19 @@ pub async fn authenticate_component(
     now: i64,
 ) -> Result<Component, ApiError> {
     let token = required(token, ErrCode::AccessTokenMissing)?;
-    let (record, _) = load::<ComponentToken>(meta, &format!("ctoken:{}", hash_hex(token)), now)
-        .await?
-        .ok_or(ErrCode::InvalidCredential)?;
+    tokens::check_token_form(token)?;
+    let Some((record, _)) =
+        load::<ComponentToken>(meta, &format!("ctoken:{}", hash_hex(token)), now).await?
+    else {
+        return Err(if super::is_account_token(meta, token, now).await? {
+            ApiError::detail(
+                ErrCode::MustUseComponentToken,
+                "an account's access_token or an authorizer_access_token on a component API",
+            )
+        } else {
+            ErrCode::InvalidCredential.into()
+        });
+    };
     let component = live_component(meta, &record.component, record.epoch, now).await?;
     if record.expires_at <= now {
         return Err(ErrCode::AccessTokenExpired.into());

@@ -33,6 +33,44 @@ pub struct Grant {
     pub revoked_at: Option<i64>,
 }
 
+/// The live grant of `authorizer` to `component` (61003 if it has none, or revoked it).
+pub async fn authorizer_grant(
+    meta: &dyn MetaStore,
+    component: &Component,
+    authorizer: Option<&str>,
+    now: i64,
+) -> Result<(Grant, AppRecord), ApiError> {
+    let authorizer = required(authorizer, ErrCode::AppIdMissing)?;
+    let appid = AppId::parse(authorizer).ok_or(ErrCode::InvalidAppId)?;
+    let (grant, _) = load::<Grant>(meta, &grant_key(&component.appid, authorizer), now)
+        .await?
+        .filter(|(g, _)| g.revoked_at.is_none())
+        .ok_or(ErrCode::ComponentNotAuthorized)?;
+    let app = meta
+        .app(&appid)
+        .await?
+        .ok_or(ErrCode::ComponentNotAuthorized)?;
+    Ok((grant, app))
+}
+
+/// Every live grant to `component`, oldest authorization first (ties by appid), and
+/// their number: what `api_get_authorizer_list` pages through.
+pub async fn authorizer_list(
+    meta: &dyn MetaStore,
+    component: &Component,
+    now: i64,
+) -> Result<Vec<Grant>, ApiError> {
+    let mut grants: Vec<Grant> = meta
+        .records(&grants_prefix(&component.appid), now)
+        .await?
+        .into_iter()
+        .filter_map(|(_, r)| serde_json::from_str::<Grant>(&r.value).ok())
+        .filter(|g| g.revoked_at.is_none())
+        .collect();
+    grants.sort_by(|a, b| (a.granted_at, &a.authorizer).cmp(&(b.granted_at, &b.authorizer)));
+    Ok(grants)
+}
+
 /// An unused authorization code (`authcode:`): single use, for one grant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct AuthCode {

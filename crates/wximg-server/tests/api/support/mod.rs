@@ -221,3 +221,32 @@ pub async fn checked_json(resp: reqwest::Response) -> Value {
 pub fn code(v: &Value) -> i64 {
     v["errcode"].as_i64().unwrap_or(0)
 }
+
+/// Asserts that `v` is an error whose errmsg is `message`, the platform's
+/// ` hint: [xxxxxxxxxxxxxx]` (14 letters and digits), then ` rid: …`: the form of media,
+/// material and draft errors today.
+#[allow(dead_code)]
+pub fn assert_hinted(v: &Value, message: &str) {
+    let msg = v["errmsg"].as_str().unwrap_or("");
+    let hint = msg
+        .strip_prefix(message)
+        .and_then(|rest| rest.strip_prefix(" hint: ["))
+        .and_then(|rest| rest.split_once("] rid: "))
+        .map(|(hint, _)| hint);
+    assert!(
+        hint.is_some_and(|h| h.len() == 14 && h.bytes().all(|b| b.is_ascii_alphanumeric())),
+        "errmsg {msg:?} is not {message:?} + hint + rid"
+    );
+}
+
+/// Asserts that `v`'s errmsg is exactly `message` then ` rid: …`, with no hint (the
+/// token family, quotas, permissions).
+#[allow(dead_code)]
+pub fn assert_unhinted(v: &Value, message: &str) {
+    let msg = v["errmsg"].as_str().unwrap_or("");
+    assert!(
+        msg.strip_prefix(message)
+            .is_some_and(|rest| rest.starts_with(" rid: ")),
+        "errmsg {msg:?} is not {message:?} + rid"
+    );
+}
