@@ -91,6 +91,13 @@ pub async fn run(args: FsckArgs) -> anyhow::Result<ExitCode> {
                     "media_id": m.media_id,
                     "id": m.image.to_string(),
                 })).collect::<Vec<_>>(),
+                "articles": report.articles,
+                "broken_article_pictures": report.broken_article_pictures.iter().map(|b| json!({
+                    "appid": b.appid.to_string(),
+                    "article": b.article,
+                    "id": b.image.to_string(),
+                    "taken_down": b.taken_down,
+                })).collect::<Vec<_>>(),
             })
         );
     } else {
@@ -99,6 +106,9 @@ pub async fn run(args: FsckArgs) -> anyhow::Result<ExitCode> {
         }
         for material in &report.dangling_materials {
             println!("{material}");
+        }
+        for broken in &report.broken_article_pictures {
+            println!("note: {broken}");
         }
         for id in &report.orphans {
             println!("orphan blob {id} (no picture row; `--repair` removes it)");
@@ -114,6 +124,13 @@ pub async fn run(args: FsckArgs) -> anyhow::Result<ExitCode> {
         }
         for id in &report.finished_deletions {
             println!("finished the takedown of blob {id}");
+        }
+        if report.articles > 0 {
+            println!(
+                "{} drafts and published articles: {} show a picture that is not stored",
+                report.articles,
+                report.broken_article_pictures.len()
+            );
         }
         println!(
             "{} picture rows, {} blobs: {} verified, {} missing or corrupt, {} orphans, {} removed — {}",

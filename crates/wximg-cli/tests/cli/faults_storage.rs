@@ -135,16 +135,28 @@ async fn disk_full_answers_minus_one_leaves_nothing_partial_and_recovers() {
     // Space returns: uploads work again without a restart.
     remount("remount,size=64m", &data);
     let mut recovered = false;
+    let mut answers = Vec::new();
     for n in 1000..1010 {
         let v = upload(&http, &server.base, &token, distinct_jpeg(&base, n, 60_000)).await;
         if v["errcode"] == 0 {
             recovered = true;
             break;
         }
+        answers.push(v);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(recovered, "uploads still fail after space returned");
-    assert_eq!(readyz(&http, &server.base).await, 200);
+    assert!(
+        recovered,
+        "uploads still fail after space returned: {answers:?}\n{}",
+        server.logs()
+    );
+    let r = http
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .expect("readyz");
+    let status = r.status().as_u16();
+    assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
     server.kill();
     let (_, report) = fsck(&data, &[]);
     assert!(

@@ -499,6 +499,51 @@ mod with_material {
         assert_eq!(notes[0].removed_attributes.get("onclick"), Some(&1));
     }
 
+    /// fsck looks at the pictures articles show: one taken down after the draft was made
+    /// is reported, with the takedown that explains it, and the check still passes.
+    #[tokio::test]
+    async fn fsck_reports_a_picture_a_draft_shows_that_was_taken_down() {
+        use wximg_proto::ImageId;
+        let app = spawn_app().await;
+        let token = app.official_token().await;
+        let cover = thumb(&app, &token).await;
+        let kept = body_picture(&app, &token, 501).await;
+        let gone = body_picture(&app, &token, 502).await;
+        let content = format!(r#"<p>two</p><img src="{kept}"><img src="{gone}">"#);
+        let media_id = add_draft(&app, &token, vec![article("t", &content, &cover)]).await;
+        let gone_id = ImageId::of(&crate::support::pictures::png(40, 30, 502));
+        app.storage
+            .take_down(&wximg_store::TakedownRequest {
+                id: gone_id,
+                appid: None,
+                reason: "test".into(),
+                by: "tester".into(),
+                block: false,
+                at: app.clock.now(),
+            })
+            .await
+            .expect("taken down");
+        let report = wximg_store::fsck::check(
+            &app.storage,
+            &wximg_store::fsck::Options {
+                grace: std::time::Duration::ZERO,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("fsck");
+        // The scale-out database is shared with other tests: look at this draft only.
+        let mine: Vec<_> = report
+            .broken_article_pictures
+            .iter()
+            .filter(|b| b.article == format!("draft {media_id}"))
+            .collect();
+        assert_eq!(mine.len(), 1, "{:?}", report.broken_article_pictures);
+        assert_eq!(mine[0].image, gone_id);
+        assert!(mine[0].taken_down, "{:?}", mine[0]);
+        assert!(report.articles >= 1);
+    }
+
     #[tokio::test]
     async fn content_of_twenty_thousand_characters_is_45002() {
         let app = spawn_app().await;
