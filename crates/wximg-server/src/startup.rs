@@ -43,7 +43,11 @@ impl Application {
     /// message when storage or the address cannot be had.
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
         // A bad certificate fails before anything is opened or bound.
-        let tls = settings.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let storage = wximg_store::open(&settings.storage).await?;
         let listener = TcpListener::bind(settings.listen)
@@ -136,8 +140,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let _deliverer = self.deliverer;
-        crate::connections::serve(self.listener, self.router, self.limits, self.tls, shutdown)
-            .await
+        crate::connections::serve(self.listener, self.router, self.limits, self.tls, shutdown).await
     }
 }
 

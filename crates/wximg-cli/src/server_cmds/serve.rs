@@ -107,10 +107,20 @@ pub struct ServeArgs {
     pub platform_quotas: bool,
     /// Serve HTTPS with this certificate chain (PEM; `wximg tls init` makes one for the
     /// platform's host names). Needs --tls-key.
-    #[arg(long, env = "WXIMG_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "WXIMG_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM).
-    #[arg(long, env = "WXIMG_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "WXIMG_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
 }
 

@@ -104,8 +104,8 @@ pub async fn run(args: TlsArgs) -> anyhow::Result<ExitCode> {
 fn names(args: &InitArgs) -> anyhow::Result<Vec<String>> {
     let mut names: Vec<String> = DEFAULT_NAMES.iter().map(|s| s.to_string()).collect();
     if let Some(url) = &args.public_url {
-        let host = public_host(url)
-            .with_context(|| format!("--public-url {url:?}: no host in it"))?;
+        let host =
+            public_host(url).with_context(|| format!("--public-url {url:?}: no host in it"))?;
         names.push(host);
     }
     names.extend(args.hosts.iter().map(|h| h.trim().to_ascii_lowercase()));
@@ -260,7 +260,10 @@ fn print_instructions(dir: &Path, files: &Files, names: &[String]) {
         .map(String::as_str)
         .filter(|n| n.parse::<std::net::IpAddr>().is_err() && *n != "localhost")
         .collect();
-    println!("wrote {} (ca.pem, ca-key.pem, cert.pem, key.pem)", abs(dir).display());
+    println!(
+        "wrote {} (ca.pem, ca-key.pem, cert.pem, key.pem)",
+        abs(dir).display()
+    );
     println!("certificate names: {}", names.join(", "));
     println!();
     println!("# 1. Serve HTTPS on the platform's port (443 needs root or CAP_NET_BIND_SERVICE):");
@@ -268,12 +271,16 @@ fn print_instructions(dir: &Path, files: &Files, names: &[String]) {
         "wximg serve --tls-cert {cert} --tls-key {key} --listen 127.0.0.1:443 --public-url https://{PICTURE_HOST}"
     );
     println!();
-    println!("# 2. Send the platform's names to it (/etc/hosts; remove the line to reach the real platform):");
+    println!(
+        "# 2. Send the platform's names to it (/etc/hosts; remove the line to reach the real platform):"
+    );
     println!("127.0.0.1 {}", hosts.join(" "));
     println!();
     println!("# 3. Trust the CA, in the client's own setting:");
     println!("export REQUESTS_CA_BUNDLE={ca}   # Python requests (wechatpy, md2wechat)");
-    println!("export SSL_CERT_FILE={ca}        # Python ssl/httpx/aiohttp, Go (crypto/x509, Linux), OpenSSL");
+    println!(
+        "export SSL_CERT_FILE={ca}        # Python ssl/httpx/aiohttp, Go (crypto/x509, Linux), OpenSSL"
+    );
     println!("export NODE_EXTRA_CA_CERTS={ca}  # Node (wenyan, co-wechat-api, wechat-api)");
     println!(
         "keytool -importcert -noprompt -alias wximg-dev-ca -file {ca} -keystore wximg-dev.jks -storepass changeit"
@@ -281,7 +288,9 @@ fn print_instructions(dir: &Path, files: &Files, names: &[String]) {
     println!(
         "#   then: java -Djavax.net.ssl.trustStore=wximg-dev.jks -Djavax.net.ssl.trustStorePassword=changeit …  # WxJava"
     );
-    println!("curl --cacert {ca} 'https://{API_HOST}/cgi-bin/token?grant_type=client_credential&appid=…&secret=…'");
+    println!(
+        "curl --cacert {ca} 'https://{API_HOST}/cgi-bin/token?grant_type=client_credential&appid=…&secret=…'"
+    );
     println!();
     println!(
         "# ca-key.pem signs certificates for any name that a machine trusting ca.pem accepts: keep it to development."
@@ -299,7 +308,10 @@ mod tests {
             Some("pics.example.com")
         );
         assert_eq!(public_host("http://[::1]:80").as_deref(), Some("::1"));
-        assert_eq!(public_host("http://u:p@h.example/").as_deref(), Some("h.example"));
+        assert_eq!(
+            public_host("http://u:p@h.example/").as_deref(),
+            Some("h.example")
+        );
         assert_eq!(public_host("https://"), None);
     }
 }
