@@ -8,6 +8,13 @@
 # - co-wechat-api (npm) in a dir cached at $XDG_CACHE_HOME/wximg-ci/sdk-node
 # - the publishing tools md2wechat (PyPI, same venv) and @wenyan-md/core (npm, same dir),
 #   whose API host is hard-coded: the tests redirect it at the HTTP layer (see each test)
+# - "hard-coded hosts over TLS": a second server, started by `wximg tls init` +
+#   `wximg serve --tls-cert … --listen 127.x.y.z:443` on a random loopback address, and
+#   wenyan and the stock wechatpy WeChatClient run against https://api.weixin.qq.com with
+#   NO redirect: the test resolves the platform's names to that address (a Node preload
+#   replacing dns.lookup, a socket.getaddrinfo replacement in Python) and each client
+#   trusts the CA through its own setting (NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE).
+#   Binding port 443 needs root or CAP_NET_BIND_SERVICE: without it this suite FAILs.
 # Both are reused while their pins match. Prints one line per check and ends with the line
 # "N passed, M failed"; exits non-zero if any check failed or an SDK could not be installed.
 # Only loopback is used; the server listens on a port the kernel picks.
@@ -59,6 +66,19 @@ BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 # --- scratch dir and the server's lifetime --------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wximg-sdk.XXXXXX")
 SERVER_PID=
+TLS_PID=
+stop_tls_server() {
+    if [[ -n $TLS_PID ]] && kill -0 "$TLS_PID" 2>/dev/null; then
+        kill -TERM "$TLS_PID" 2>/dev/null
+        for _ in $(seq 1 100); do
+            kill -0 "$TLS_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$TLS_PID" 2>/dev/null && kill -KILL "$TLS_PID" 2>/dev/null
+        wait "$TLS_PID" 2>/dev/null
+    fi
+    TLS_PID=
+}
 stop_server() {
     if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM "$SERVER_PID" 2>/dev/null
@@ -75,6 +95,7 @@ stop_server() {
     SERVER_PID=
 }
 cleanup() {
+    stop_tls_server
     stop_server
     if [[ ${WXIMG_SDK_KEEP:-} == 1 ]]; then
         echo "# kept $WORK" >&2
@@ -272,5 +293,79 @@ if grep -q 'panicked' "$WORK/serve.log"; then
     grep -m 5 'panicked' "$WORK/serve.log" >&2
     fail "server log has a panic"
 fi
+stop_server
+
+# --- hard-coded hosts over TLS (wximg tls init; real DNS override, the client's own CA) --
+tls_suites() {
+    local tls=$WORK/tls data=$WORK/tls-data app appid secret addr line listening=
+    if ! "$BIN" tls init --dir "$tls" >"$WORK/tls-init.out" 2>&1; then
+        cat "$WORK/tls-init.out" >&2
+        fail "wximg tls init --dir $tls"
+        return
+    fi
+    if ! app=$("$BIN" app create --type official --json --data "$data" 2>"$WORK/tls-app.err"); then
+        cat "$WORK/tls-app.err" >&2
+        fail "wximg app create (TLS server)"
+        return
+    fi
+    read -r appid secret < <(printf '%s' "$app" | "$PY" -c \
+        'import json,sys; a=json.load(sys.stdin); print(a["appid"], a["secret"])' 2>/dev/null)
+    # A random loopback address, so that port 443 clashes with nothing else on the machine.
+    addr=127.$((RANDOM % 254 + 1)).$((RANDOM % 254 + 1)).$((RANDOM % 253 + 2))
+    "$BIN" serve --listen "$addr:443" --data "$data" --tls-cert "$tls/cert.pem" \
+        --tls-key "$tls/key.pem" --public-url https://mmbiz.qpic.cn \
+        >"$WORK/tls-serve.out" 2>"$WORK/tls-serve.log" &
+    TLS_PID=$!
+    for _ in $(seq 1 $((READY_TIMEOUT * 10))); do
+        line=$(head -n 1 "$WORK/tls-serve.out" 2>/dev/null)
+        if [[ $line == "wximg listening on https://$addr:443" ]]; then
+            listening=1
+            break
+        fi
+        kill -0 "$TLS_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ -z $listening ]]; then
+        tail -n 20 "$WORK/tls-serve.log" >&2
+        if grep -q "cannot listen" "$WORK/tls-serve.log"; then
+            fail "hard-coded hosts over TLS: cannot bind $addr:443 (run as root or give wximg CAP_NET_BIND_SERVICE)"
+        else
+            fail "hard-coded hosts over TLS: wximg serve --tls-cert did not listen on https://$addr:443"
+        fi
+        stop_tls_server
+        return
+    fi
+    echo "# TLS server https://$addr:443 (pid $TLS_PID), app $appid; api.weixin.qq.com and mmbiz.qpic.cn resolve to it"
+    if (( CO_OK && WECHATPY_OK )); then
+        mkdir -p "$WORK/wenyan-tls/pictures"
+        if "$VENV/bin/python" "$HERE/make_pictures.py" "$WORK/wenyan-tls/pictures"; then
+            NODE_EXTRA_CA_CERTS=$tls/ca.pem WXIMG_LOOPBACK=$addr \
+                WXIMG_RESOLVE_LOG=$WORK/wenyan-tls/lookups.log \
+                run_suite wenyan-tls "$NODE" --import "$HERE/resolve_loopback.mjs" \
+                "$HERE/wenyan_tls_test.mjs" "$appid" "$secret" "$WORK/wenyan-tls" \
+                "$NODE_DIR/node_modules" "$WORK/wenyan-tls/pictures"
+        else
+            fail "make the wenyan TLS article's pictures"
+        fi
+    fi
+    if (( WECHATPY_OK )); then
+        mkdir -p "$WORK/wechatpy-tls"
+        REQUESTS_CA_BUNDLE=$tls/ca.pem PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$HERE \
+            run_suite wechatpy-tls "$VENV/bin/python" "$HERE/wechatpy_tls_test.py" \
+            "$addr" "$appid" "$secret" "$WORK/wechatpy-tls"
+    fi
+    if kill -0 "$TLS_PID" 2>/dev/null; then
+        pass "TLS server still running after the hard-coded-host checks"
+    else
+        tail -n 40 "$WORK/tls-serve.log" >&2
+        fail "TLS server exited during the hard-coded-host checks"
+    fi
+    if grep -q 'panicked' "$WORK/tls-serve.log"; then
+        grep -m 5 'panicked' "$WORK/tls-serve.log" >&2
+        fail "TLS server log has a panic"
+    fi
+    stop_tls_server
+}
+tls_suites
 
 finish

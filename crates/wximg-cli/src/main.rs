@@ -1,7 +1,7 @@
 //! `wximg`: one binary for both sides of the `uploadimg` API.
 //!
 //! Server-side commands (`serve`, `app`, `image`, `component`, `fsck`, `migrate`,
-//! `backup`, `restore`) work on storage directly (through `wximg-store`) and live in
+//! `backup`, `restore`, and `tls init`) work on storage or local files directly (through `wximg-store`) and live in
 //! [`server_cmds`]; client commands (`token`, `upload`, `publish`, `conformance`) talk to
 //! an API over HTTP and live in [`client_cmds`].
 
@@ -46,6 +46,9 @@ enum Command {
     /// Restore a backup made by `wximg backup` into an empty data directory (--data DIR),
     /// verifying every blob.
     Restore(server_cmds::backup::RestoreArgs),
+    /// HTTPS for clients that hard-code the platform's host: `tls init` makes a local CA
+    /// and a certificate for api.weixin.qq.com and mmbiz.qpic.cn, and prints how to trust it.
+    Tls(server_cmds::tls::TlsArgs),
     /// Run the wire checks (tokens, uploadimg and its rejections, serving) against any
     /// server and print a pass/fail table.
     Conformance(client_cmds::conformance::ConformanceArgs),
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             Command::Fsck(args) => server_cmds::fsck::run(args).await,
             Command::Backup(args) => server_cmds::backup::run_backup(args).await,
             Command::Restore(args) => server_cmds::backup::run_restore(args).await,
+            Command::Tls(args) => server_cmds::tls::run(args).await,
             Command::Conformance(args) => client_cmds::conformance::run(args).await,
             Command::Client(cmd) => client_cmds::run(cmd).await,
         }

@@ -44,6 +44,8 @@ pub struct Settings {
     pub material_limit: u64,
     /// Quotas, whitelists' proxies, cloud calls, fault injection, the debug page.
     pub platform: crate::platform::PlatformSettings,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP (`None`: HTTP).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Settings {
@@ -63,6 +65,7 @@ impl Settings {
             picture_cache_bytes: 64 * 1024 * 1024,
             material_limit: DEFAULT_MATERIAL_LIMIT,
             platform: Default::default(),
+            tls: None,
         }
     }
 }

@@ -7,6 +7,12 @@
 //! closed to make room for the new client; when none is idle, the new client is answered
 //! 503 and closed, at once, rather than left in the backlog while `/healthz` starves.
 //!
+//! With TLS (`--tls-cert`), the handshake is part of the connection's start: the
+//! handshake and the first bytes of the first request must both come within the header
+//! timeout, and a connection still in its handshake holds its slot like one that sent
+//! nothing, so it is shed or dropped the same way. HTTP/1.1 and HTTP/2 (by ALPN or
+//! preface) are served inside TLS exactly as over plain TCP.
+//!
 //! Written over hyper-util rather than `axum::serve` because axum's does not expose the
 //! HTTP/1 buffer size, the header-read timeout or HTTP/2's settings we must bound.
 
@@ -18,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -130,6 +136,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<crate::tls::Acceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -204,6 +211,7 @@ pub async fn serve(
             router: router.clone(),
             builder: builder.clone(),
             header_timeout: limits.header_timeout,
+            tls: tls.clone(),
             shed: shed.subscribe(),
             stopping: stopping.clone(),
             _permit: permit,
@@ -224,22 +232,27 @@ struct Connection {
     router: Router,
     builder: hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
     header_timeout: Duration,
+    tls: Option<crate::tls::Acceptor>,
     shed: watch::Receiver<u64>,
     stopping: tokio_util::sync::CancellationToken,
     _permit: OwnedSemaphorePermit,
 }
 
+/// A connection whose start (TLS handshake, protocol bytes) is over: ready for hyper.
+enum Started {
+    Plain(Lingering),
+    Tls(Box<Rewind<tokio_rustls::server::TlsStream<Lingering>>>),
+}
+
 impl Connection {
     async fn run(self) {
-        use hyper_util::rt::TokioIo;
-        use tower::ServiceExt as _;
-
         let Connection {
             stream,
             peer,
             router,
             builder,
             header_timeout,
+            tls,
             mut shed,
             stopping,
             _permit,
@@ -247,29 +260,94 @@ impl Connection {
 
         // hyper-util's auto connection has no timer while it reads the bytes that tell
         // HTTP/1 from HTTP/2, and hyper's header-read timeout starts only after them: a
-        // peer that connected and sent nothing was held for ever (faults_network).
-        let started = Instant::now();
+        // peer that connected and sent nothing was held for ever (faults_network). So
+        // the start — TLS handshake included — is bounded here, by the header timeout.
+        let begun = Instant::now();
+        let start = async move {
+            // The connection's permit goes with its socket: a lingering close still counts.
+            let socket = Lingering {
+                stream: Some(stream),
+                permit: Some(_permit),
+            };
+            match tls {
+                None => {
+                    let tcp = socket.stream.as_ref()?;
+                    protocol_known(tcp).await.then_some(Started::Plain(socket))
+                }
+                Some(acceptor) => {
+                    let stream = acceptor
+                        .accept(socket)
+                        .await
+                        .inspect_err(|e| tracing::debug!(%peer, "TLS handshake failed: {e}"))
+                        .ok()?;
+                    Rewind::protocol_known(stream)
+                        .await
+                        .map(|s| Started::Tls(Box::new(s)))
+                }
+            }
+        };
         let known = async {
+            tokio::pin!(start);
             loop {
                 tokio::select! {
-                    known = protocol_known(&stream) => return known,
+                    started = &mut start => return started,
                     changed = shed.changed() => {
-                        if changed.is_err() || started.elapsed() >= SHED_AFTER_IDLE {
-                            return false; // shed to make room: it has sent nothing yet
+                        if changed.is_err() || begun.elapsed() >= SHED_AFTER_IDLE {
+                            return None; // shed to make room: it has sent no request yet
                         }
                     }
                 }
             }
         };
-        tokio::select! {
-            known = tokio::time::timeout(header_timeout, known) => {
-                if !matches!(known, Ok(true)) {
-                    return; // silent past the timeout, shed, or gone
-                }
-            }
+        let started = tokio::select! {
+            known = tokio::time::timeout(header_timeout, known) => match known {
+                Ok(Some(started)) => started,
+                // Silent (or mid-handshake) past the timeout, shed, or gone.
+                _ => return,
+            },
             () = stopping.cancelled() => return, // no request has begun
+        };
+        let http = Http {
+            peer,
+            router,
+            builder,
+            header_timeout,
+            shed,
+            stopping,
+        };
+        match started {
+            Started::Plain(socket) => http.serve(socket).await,
+            Started::Tls(stream) => http.serve(stream).await,
         }
+    }
+}
 
+/// What serving HTTP on a started connection needs, whatever carries the bytes.
+struct Http {
+    peer: SocketAddr,
+    router: Router,
+    builder: hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    header_timeout: Duration,
+    shed: watch::Receiver<u64>,
+    stopping: tokio_util::sync::CancellationToken,
+}
+
+impl Http {
+    async fn serve<I>(self, stream: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        use hyper_util::rt::TokioIo;
+        use tower::ServiceExt as _;
+
+        let Http {
+            peer,
+            router,
+            builder,
+            header_timeout,
+            mut shed,
+            stopping,
+        } = self;
         let activity = Activity::new();
         let service = hyper::service::service_fn({
             let activity = activity.clone();
@@ -286,11 +364,6 @@ impl Connection {
                 }
             }
         });
-        // The connection's permit goes with its socket: a lingering close still counts.
-        let stream = Lingering {
-            stream: Some(stream),
-            permit: Some(_permit),
-        };
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         tokio::pin!(connection);
         let mut tick = tokio::time::interval(header_timeout.min(Duration::from_secs(1)));
@@ -495,11 +568,99 @@ async fn refuse(mut stream: TcpStream, _slot: OwnedSemaphorePermit) {
     .await;
 }
 
+/// A stream whose first bytes were read to learn the protocol, and are given back to
+/// the next reader before anything else (TLS has no `peek`).
+struct Rewind<S> {
+    first: [u8; 24],
+    /// `first[at..len]` is still to be read.
+    at: usize,
+    len: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> Rewind<S> {
+    /// Reads until the protocol is known, as [`protocol_known`] judges it; `None` if the
+    /// peer closed (or failed) first.
+    async fn protocol_known(mut inner: S) -> Option<Rewind<S>> {
+        let mut first = [0u8; 24];
+        let mut len = 0;
+        loop {
+            match inner.read(&mut first[len..]).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => len += n,
+            }
+            if len == first.len() || first[..len] != H2_PREFACE[..len] {
+                return Some(Rewind {
+                    first,
+                    at: 0,
+                    len,
+                    inner,
+                });
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.at < self.len {
+            let n = (self.len - self.at).min(buf.remaining());
+            let at = self.at;
+            buf.put_slice(&self.first[at..at + n]);
+            self.at += n;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The first bytes an HTTP/2 client sends (over TLS too, after ALPN chose `h2`).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /// Waits until the peer has sent enough for hyper-util to tell HTTP/1 from HTTP/2: the
 /// 24-byte HTTP/2 preface, or any byte that departs from it. `false` if it closed first.
 /// Peeks, so hyper still reads every byte.
 async fn protocol_known(stream: &TcpStream) -> bool {
-    const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let mut buf = [0u8; 24];
     loop {
         match stream.peek(&mut buf).await {

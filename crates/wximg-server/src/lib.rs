@@ -7,7 +7,8 @@
 //! - [`startup`]: builds the service and runs it; [`configuration`]: its settings;
 //!   [`state`]: what every handler shares; [`connections`]: the accept loop (the
 //!   connection cap, idle and header timeouts); [`unread_body`]: keeping a connection
-//!   usable when an answer comes before its request's body was read.
+//!   usable when an answer comes before its request's body was read; [`tls`]: HTTPS
+//!   (`--tls-cert/--tls-key`).
 //! - [`routes`]: one module per endpoint; [`answer`]: the wire frame of every answer;
 //!   [`error`]: [`error::ApiError`], the one error type the rules and handlers return.
 //! - [`extract`]: what a handler's signature asks for — [`extract::Caller`] (who is
@@ -49,6 +50,7 @@ pub mod startup;
 pub mod state;
 pub mod takedowns;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 pub mod unread_body;
 

@@ -32,6 +32,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     limits: crate::connections::ConnectionLimits,
+    /// Set when the listener speaks HTTPS (`Settings::tls`).
+    tls: Option<crate::tls::Acceptor>,
     /// This node's event deliverer (see `crate::events`): stops when the server does.
     deliverer: crate::events::DelivererHandle,
 }
@@ -40,6 +42,13 @@ impl Application {
     /// Opens storage, binds the listener and builds the routes. Fails with one clear
     /// message when storage or the address cannot be had.
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
+        // A bad certificate fails before anything is opened or bound.
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let storage = wximg_store::open(&settings.storage).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -51,7 +60,7 @@ impl Application {
             public_url: settings
                 .public_url
                 .clone()
-                .unwrap_or_else(|| format!("http://{local}"))
+                .unwrap_or_else(|| format!("{scheme}://{local}"))
                 .trim_end_matches('/')
                 .into(),
             rules: settings.rules,
@@ -100,8 +109,14 @@ impl Application {
             router,
             state,
             limits,
+            tls,
             deliverer,
         })
+    }
+
+    /// `https` when the listener speaks TLS, else `http`: what a client's URL starts with.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -125,7 +140,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let _deliverer = self.deliverer;
-        crate::connections::serve(self.listener, self.router, self.limits, shutdown).await
+        crate::connections::serve(self.listener, self.router, self.limits, self.tls, shutdown).await
     }
 }
 

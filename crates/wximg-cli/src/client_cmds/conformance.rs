@@ -10,7 +10,12 @@
 //! current token and spend one of its 20 daily forces) — and it deletes nothing, since
 //! it makes nothing that can be deleted.
 //!
-//! Exit status 0 only when every check passed.
+//! After the table of one-request checks ([`checks::CHECKS`]) come the checks that take
+//! several requests ([`probes`]): HTTPS on the platform's host names (`--ca`), and the
+//! CDN's URL forms (widths, `tp=webp`, `sz_mmbiz_*`, hotlink protection). A check that
+//! cannot apply to this server says why and counts as skipped, never as passed.
+//!
+//! Exit status 0 only when no check failed.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,6 +23,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod checks;
+mod probes;
 
 use checks::{CHECKS, Expect, media};
 
@@ -34,6 +40,16 @@ pub struct ConformanceArgs {
     /// Print one JSON object per check instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// A CA certificate (PEM) the server's certificate must validate against for the
+    /// platform's host names, api.weixin.qq.com and mmbiz.qpic.cn (`wximg tls init`'s
+    /// ca.pem); the names are sent to the --base-url's address. Without it the TLS
+    /// checks are skipped.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
+    /// The server protects pictures from hotlinking (`serve --hotlink-protection`, as
+    /// the platform's CDN always does): a foreign Referer must get the placeholder.
+    #[arg(long)]
+    pub expect_hotlink_protection: bool,
 }
 
 /// What one check found.
@@ -41,7 +57,53 @@ struct Outcome {
     name: &'static str,
     expected: String,
     got: String,
-    pass: bool,
+    verdict: Verdict,
+}
+
+/// A check's result: a skipped check could not apply here (and says why in `got`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl Verdict {
+    fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "FAIL",
+            Verdict::Skip => "skip",
+        }
+    }
+}
+
+impl Outcome {
+    fn judged(
+        name: &'static str,
+        expected: impl Into<String>,
+        got: Result<String, String>,
+    ) -> Self {
+        Outcome {
+            name,
+            expected: expected.into(),
+            verdict: if got.is_ok() {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            },
+            got: got.unwrap_or_else(|e| e),
+        }
+    }
+
+    fn skipped(name: &'static str, expected: impl Into<String>, why: impl Into<String>) -> Self {
+        Outcome {
+            name,
+            expected: expected.into(),
+            got: why.into(),
+            verdict: Verdict::Skip,
+        }
+    }
 }
 
 /// A parsed API answer and the frame around it.
@@ -104,6 +166,8 @@ struct Target {
     appid: String,
     secret: String,
     token: String,
+    /// The URL the JPEG upload check was given, for the serving checks after it.
+    jpeg_url: Option<String>,
 }
 
 impl Target {
@@ -228,6 +292,9 @@ async fn judge(target: &mut Target, expect: Expect, answer: Answer) -> Result<St
         }
         Expect::Uploaded(kind) => match body["url"].as_str() {
             Some(url) if answer.errcode() == 0 && body["errmsg"] == "ok" && url.contains(kind) => {
+                if kind == "mmbiz_jpg" && target.jpeg_url.is_none() {
+                    target.jpeg_url = Some(url.to_string());
+                }
                 served(&target.http, url, kind).await
             }
             _ => Err(body.to_string()),
@@ -254,32 +321,42 @@ async fn served(http: &reqwest::Client, url: &str, kind: &str) -> Result<String,
 
 pub async fn run(args: ConformanceArgs) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
-        .user_agent(concat!("wximg-conformance/", env!("CARGO_PKG_VERSION")))
-        .build()?;
+        .user_agent(concat!("wximg-conformance/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &args.ca {
+        // A server with a local CA's certificate is reached by its own URL too.
+        let pem = std::fs::read(ca).map_err(|e| anyhow::anyhow!("--ca {}: {e}", ca.display()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| anyhow::anyhow!("--ca {}: {e}", ca.display()))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    let http = builder.build()?;
     let mut target = Target {
         http,
         base: args.base_url.trim_end_matches('/').to_string(),
         appid: args.appid,
         secret: args.secret,
         token: String::new(),
+        jpeg_url: None,
     };
-    let mut outcomes = Vec::with_capacity(CHECKS.len());
+    let mut outcomes = Vec::with_capacity(CHECKS.len() + 10);
     for check in CHECKS {
         let got = match target.answer((check.request)(&target)).await {
             Ok(answer) => judge(&mut target, check.expect, answer).await,
             Err(e) => Err(e),
         };
-        outcomes.push(Outcome {
-            name: check.name,
-            expected: check.expect.describe(),
-            pass: got.is_ok(),
-            got: got.unwrap_or_else(|e| e),
-        });
+        outcomes.push(Outcome::judged(check.name, check.expect.describe(), got));
     }
+    outcomes.extend(probes::tls_checks(&target, args.ca.as_deref()).await);
+    outcomes.extend(probes::cdn_checks(&target, args.expect_hotlink_protection).await);
     print_report(&outcomes, args.json);
-    let failed = outcomes.iter().filter(|o| !o.pass).count();
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.verdict == Verdict::Fail)
+        .count();
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -288,13 +365,21 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_report(outcomes: &[Outcome], json: bool) {
-    let passed = outcomes.iter().filter(|o| o.pass).count();
-    let failed = outcomes.len() - passed;
+    let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict == v).count();
+    let (passed, failed, skipped) = (
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::Skip),
+    );
     if json {
         for o in outcomes {
             println!(
                 "{}",
-                json!({"check": o.name, "expected": o.expected, "got": o.got, "pass": o.pass})
+                json!({
+                    "check": o.name, "expected": o.expected, "got": o.got,
+                    "pass": o.verdict == Verdict::Pass,
+                    "result": o.verdict.word().to_ascii_lowercase(),
+                })
             );
         }
         return;
@@ -314,9 +399,9 @@ fn print_report(outcomes: &[Outcome], json: bool) {
         println!(
             "{:<width$}  {:<6}  {:<38}  {got}",
             o.name,
-            if o.pass { "pass" } else { "FAIL" },
+            o.verdict.word(),
             o.expected
         );
     }
-    println!("{passed} passed, {failed} failed");
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
 }

@@ -1,5 +1,6 @@
 //! The commands that work on storage: `serve`, `app`, `image`, `component`, `fsck`,
-//! `migrate`, `backup`, `restore`.
+//! `migrate`, `backup`, `restore`; and `tls init`, which makes the certificate `serve
+//! --tls-cert` uses.
 //!
 //! Each takes the same storage flags ([`StorageArgs`]) and opens storage through
 //! `wximg-store`; none writes SQL or files of its own.
@@ -11,6 +12,7 @@ pub mod fsck;
 pub mod image;
 pub mod migrate;
 pub mod serve;
+pub mod tls;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,7 @@
 //! `wximg serve`: run the API server.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -104,6 +105,23 @@ pub struct ServeArgs {
     /// 500-1,000, freepublish/* 10-100), before --default-daily/minute-quota.
     #[arg(long, env = "WXIMG_PLATFORM_QUOTAS")]
     pub platform_quotas: bool,
+    /// Serve HTTPS with this certificate chain (PEM; `wximg tls init` makes one for the
+    /// platform's host names). Needs --tls-key.
+    #[arg(
+        long,
+        env = "WXIMG_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(
+        long,
+        env = "WXIMG_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -131,6 +149,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         per_minute: args.default_minute_quota,
     };
     settings.platform.platform_quotas = args.platform_quotas;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        settings.tls = Some(wximg_server::tls::TlsFiles { cert, key });
+    }
     if !settings.platform.faults.is_empty()
         || !settings.platform.publish_faults.is_empty()
         || settings.platform.allow_fault_header
@@ -155,7 +176,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let addr = app.local_addr()?;
     // The one line tests and scripts wait for.
-    println!("wximg listening on http://{addr}");
+    println!("wximg listening on {}://{addr}", app.scheme());
     tracing::info!(%addr, "listening");
     app.run_until(startup::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

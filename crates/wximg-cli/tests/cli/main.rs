@@ -26,3 +26,4 @@ mod platform_conformance;
 mod scaleout_migrate;
 mod scaleout_multinode;
 mod shutdown;
+mod tls_https;

@@ -108,7 +108,12 @@ pub(super) const CHECKS: &[Check] = &[
     },
     Check {
         name: "token: wrong secret",
-        expect: Expect::Code(40125),
+        // Token-family errors carry no hint segment.
+        expect: Expect::Message {
+            code: 40125,
+            message: wximg_proto::ErrCode::InvalidAppSecret.message(),
+            hint: false,
+        },
         request: |t| t.token_query("client_credential", &t.appid, &t.wrong_secret()),
     },
     // --- /cgi-bin/stable_token (never force_refresh)
@@ -229,6 +234,50 @@ pub(super) const CHECKS: &[Check] = &[
         name: "uploadimg: GET",
         expect: Expect::Code(43002),
         request: |t| t.get(&t.upload_path()),
+    },
+    // --- material/add_material judges the filename's extension (uploadimg does not)
+    Check {
+        name: "add_material: a JPEG named without extension",
+        expect: Expect::Message {
+            code: 40113,
+            message: wximg_proto::ErrCode::UnsupportedFileType.message(),
+            hint: true,
+        },
+        request: |t| {
+            t.post(&format!(
+                "/cgi-bin/material/add_material?access_token={}&type=image",
+                t.token
+            ))
+            .multipart(media(jpeg(), "picture"))
+        },
+    },
+    Check {
+        name: "add_material: a JPEG named .txt",
+        expect: Expect::Code(40113),
+        request: |t| {
+            t.post(&format!(
+                "/cgi-bin/material/add_material?access_token={}&type=image",
+                t.token
+            ))
+            .multipart(media(jpeg(), "picture.txt"))
+        },
+    },
+    Check {
+        name: "uploadimg: a JPEG named .txt (judged by its bytes)",
+        expect: Expect::Uploaded("mmbiz_jpg"),
+        request: |t| t.upload(jpeg(), "picture.txt"),
+    },
+    // --- third-party platform
+    Check {
+        name: "component: an account's token on a component API",
+        expect: Expect::Code(61014),
+        request: |t| {
+            t.post(&format!(
+                "/cgi-bin/component/api_create_preauthcode?component_access_token={}",
+                t.token
+            ))
+            .json(&json!({"component_appid": t.appid}))
+        },
     },
 ];
 

@@ -196,7 +196,9 @@ impl Server {
 
     /// The host:port the server listens on.
     pub fn addr(&self) -> String {
-        self.base.trim_start_matches("http://").to_string()
+        let base = self.base.as_str();
+        let base = base.strip_prefix("https://").unwrap_or(base);
+        base.trim_start_matches("http://").to_string()
     }
 
     /// SIGKILL, and reap it.
