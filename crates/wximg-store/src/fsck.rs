@@ -282,12 +282,12 @@ pub fn article_picture_ids(content: &str) -> Vec<ImageId> {
             .bytes()
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
             .count();
-        if kind > 0 && after[len..].starts_with('/') {
-            if let Some(id) = ImageId::parse(&after[..len]) {
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
+        if kind > 0
+            && after[len..].starts_with('/')
+            && let Some(id) = ImageId::parse(&after[..len])
+            && !ids.contains(&id)
+        {
+            ids.push(id);
         }
     }
     ids
