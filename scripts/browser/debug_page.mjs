@@ -143,7 +143,7 @@ try {
   await page.waitForFunction(() => document.querySelector("#response").textContent.includes("pre_auth_code"), null,
     { timeout: 10000 }).catch(() => {});
   const pre = await page.textContent("#response");
-  check("api_create_preauthcode with that token", pre.includes('"pre_auth_code"') && pre.includes('"expires_in":1800'), pre);
+  check("api_create_preauthcode with that token", pre.includes('"pre_auth_code"') && pre.includes('"expires_in":600'), pre);
   check("the request names the token", (await page.textContent("#request")).includes(`component_access_token=${ctoken}`));
   await page.screenshot({ path: join(artifacts, "debug-page-component.png"), fullPage: true });
 

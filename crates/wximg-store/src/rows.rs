@@ -18,6 +18,7 @@ pub(crate) trait Columns {
     fn text(&self, name: &str) -> Result<String>;
     fn int(&self, name: &str) -> Result<i64>;
     fn opt_int(&self, name: &str) -> Result<Option<i64>>;
+    fn opt_text(&self, name: &str) -> Result<Option<String>>;
     fn blob(&self, name: &str) -> Result<Vec<u8>>;
 }
 
@@ -32,6 +33,9 @@ macro_rules! sqlx_columns {
                 Ok(sqlx::Row::try_get(self, name)?)
             }
             fn opt_int(&self, name: &str) -> Result<Option<i64>> {
+                Ok(sqlx::Row::try_get(self, name)?)
+            }
+            fn opt_text(&self, name: &str) -> Result<Option<String>> {
                 Ok(sqlx::Row::try_get(self, name)?)
             }
             fn blob(&self, name: &str) -> Result<Vec<u8>> {
@@ -52,6 +56,9 @@ impl Columns for rusqlite::Row<'_> {
         Ok(self.get(name)?)
     }
     fn opt_int(&self, name: &str) -> Result<Option<i64>> {
+        Ok(self.get(name)?)
+    }
+    fn opt_text(&self, name: &str) -> Result<Option<String>> {
         Ok(self.get(name)?)
     }
     fn blob(&self, name: &str) -> Result<Vec<u8>> {
@@ -347,4 +354,22 @@ pub(crate) fn article_id(row: &impl Columns) -> Result<String> {
 /// A `total` count column.
 pub(crate) fn total(row: &impl Columns) -> Result<u64> {
     fitting(row, "total", "count")
+}
+
+/// A `request_log` row.
+pub(crate) fn request_log_entry(row: &impl Columns) -> Result<crate::request_log::RequestLogEntry> {
+    Ok(crate::request_log::RequestLogEntry {
+        rid: row.text("rid")?,
+        appid: match row.opt_text("appid")? {
+            None => None,
+            Some(s) => Some(AppId::parse(&s).ok_or_else(|| corrupt("request_log appid"))?),
+        },
+        endpoint: row.text("endpoint")?,
+        invoke_time: row.int("invoke_time")?,
+        cost_in_ms: row.int("cost_in_ms")?,
+        request_url: row.text("request_url")?,
+        request_body: row.text("request_body")?,
+        response_body: row.text("response_body")?,
+        client_ip: row.text("client_ip")?,
+    })
 }

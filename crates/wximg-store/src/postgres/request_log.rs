@@ -1,12 +1,11 @@
 //! [`RequestLogStore`] on PostgreSQL.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use wximg_proto::AppId;
 
 use super::PostgresMeta;
 use crate::request_log::{RequestLogEntry, RequestLogStore};
-use crate::{Result, StorageError};
+use crate::Result;
 
 #[async_trait]
 impl RequestLogStore for PostgresMeta {
@@ -39,25 +38,7 @@ impl RequestLogStore for PostgresMeta {
             .bind(rid)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(RequestLogEntry {
-                rid: r.try_get("rid")?,
-                appid: match r.try_get::<Option<String>, _>("appid")? {
-                    None => None,
-                    Some(s) => Some(AppId::parse(&s).ok_or_else(|| {
-                        StorageError::Corrupt(format!("request_log: appid {s:?}"))
-                    })?),
-                },
-                endpoint: r.try_get("endpoint")?,
-                invoke_time: r.try_get("invoke_time")?,
-                cost_in_ms: r.try_get("cost_in_ms")?,
-                request_url: r.try_get("request_url")?,
-                request_body: r.try_get("request_body")?,
-                response_body: r.try_get("response_body")?,
-                client_ip: r.try_get("client_ip")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(crate::rows::request_log_entry).transpose()
     }
 
     async fn prune_requests(&self, before: i64, keep: u64) -> Result<u64> {
