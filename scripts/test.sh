@@ -14,8 +14,11 @@
 #    from crates.io into ~/.cache/wximg-ci/garage: ~15 min the first time on a machine,
 #    reused after) and runs the scale-out and multi-node tests and the server's HTTP
 #    suite on PostgreSQL + Garage, with the same test binaries;
-# 6. drives real SDKs, unchanged, against the built binary (wechatpy, co-wechat-api,
-#    wechatpy's component client) and the /debug/ page in a real headless Chromium;
+# 6. drives real clients, unchanged, against the built binary (wechatpy, co-wechat-api,
+#    wechatpy's component client; the publishing tools md2wechat and wenyan end to end;
+#    PUBLISHJOBFINISH pushes parsed by wechatpy; wenyan and wechatpy with their hard-coded
+#    https://api.weixin.qq.com through `wximg tls init`), and the /debug/ page and a
+#    published article's page in a real headless Chromium;
 # 7. a short crash-consistency run (SIGKILLs + fsck), the Debian package installed and
 #    serving (scripts/package.sh), and cargo deny. The fuzz targets'
 #    seeds and 60,000 mutations run on stable inside step 4; libFuzzer runs (nightly)
@@ -96,7 +99,7 @@ if [ -n "$garage_ok" ]; then
 fi
 # The binary the build step made (cargo puts it under CARGO_TARGET_DIR when that is set).
 wximg=${CARGO_TARGET_DIR:-target}/debug/wximg
-suite "real SDK clients (wechatpy, co-wechat-api)" scripts/sdk/run.sh "$wximg"
+suite "real clients (wechatpy, co-wechat-api, md2wechat, wenyan; PUBLISHJOBFINISH pushes; hard-coded hosts over TLS)" scripts/sdk/run.sh "$wximg"
 suite "third-party platform through wechatpy's component client" scripts/sdk/wechatpy_component.sh "$wximg"
 suite "the /debug/ page in headless Chromium" env WXIMG_BIN="$wximg" scripts/browser/debug_page.sh
 suite "the published article's page (/s/) in headless Chromium" env WXIMG_BIN="$wximg" scripts/browser/article_page.sh
