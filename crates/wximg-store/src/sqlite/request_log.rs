@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use wximg_proto::AppId;
 
 use super::SqliteMeta;
-use crate::request_log::{RequestLogEntry, RequestLogStore};
 use crate::Result;
+use crate::request_log::{RequestLogEntry, RequestLogStore};
 
 #[async_trait]
 impl RequestLogStore for SqliteMeta {
