@@ -133,7 +133,10 @@ mod tests {
 
     #[test]
     fn hosts() {
-        let p = Hotlink::new(&["mp.weixin.qq.com".into(), ".example.org".into()], "http://127.0.0.1:8080");
+        let p = Hotlink::new(
+            &["mp.weixin.qq.com".into(), ".example.org".into()],
+            "http://127.0.0.1:8080",
+        );
         assert!(p.allows(&HeaderMap::new()));
         assert!(p.allows(&with_referer("https://mp.weixin.qq.com/s/abc")));
         assert!(p.allows(&with_referer("https://MP.weixin.qq.com:443/s?x")));

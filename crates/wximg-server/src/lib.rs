@@ -51,9 +51,9 @@ pub mod startup;
 pub mod state;
 pub mod takedowns;
 pub mod telemetry;
-pub mod variants;
 pub mod tokens;
 pub mod unread_body;
+pub mod variants;
 
 pub use clock::Clock;
 pub use configuration::Settings;

@@ -77,10 +77,7 @@ impl PictureCache {
             (bytes > 0)
                 .then(|| Cache::with_weighter((bytes / item).max(16) as usize, bytes, ByBytes))
         }
-        let (cache, variants) = (
-            sized(capacity_bytes, 100_000),
-            sized(variant_bytes, 50_000),
-        );
+        let (cache, variants) = (sized(capacity_bytes, 100_000), sized(variant_bytes, 50_000));
         (cache.is_some() || variants.is_some()).then(|| PictureCache {
             cache,
             variants,

@@ -54,9 +54,11 @@ impl Application {
         let state = AppState {
             storage,
             clock,
-            hotlink: settings.variants.hotlink_hosts.as_ref().map(|hosts| {
-                Arc::new(crate::hotlink::Hotlink::new(hosts, &public_url))
-            }),
+            hotlink: settings
+                .variants
+                .hotlink_hosts
+                .as_ref()
+                .map(|hosts| Arc::new(crate::hotlink::Hotlink::new(hosts, &public_url))),
             resizer: Arc::new(crate::variants::Resizer::new(&settings.variants)),
             public_url,
             rules: settings.rules,

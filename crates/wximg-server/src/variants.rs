@@ -25,6 +25,7 @@
 //! GIF (animated) and BMP are answered with their own bytes at every width.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use image::{DynamicImage, ImageEncoder, RgbImage};
@@ -170,6 +171,10 @@ pub struct Resizer {
     slots: Arc<Semaphore>,
     budget: Arc<Semaphore>,
     budget_kib: u32,
+    /// Resizes done, running now, and the most that ever ran at once (for tests and
+    /// `/metrics`).
+    renders: AtomicU64,
+    running: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 impl Resizer {
@@ -179,7 +184,19 @@ impl Resizer {
             slots: Arc::new(Semaphore::new(settings.resize_concurrency.max(1))),
             budget: Arc::new(Semaphore::new(budget_kib as usize)),
             budget_kib,
+            renders: AtomicU64::new(0),
+            running: Arc::new((AtomicUsize::new(0), AtomicUsize::new(0))),
         }
+    }
+
+    /// Variants made since start.
+    pub fn renders(&self) -> u64 {
+        self.renders.load(Ordering::Relaxed)
+    }
+
+    /// The most resizes that ever ran at once.
+    pub fn peak_concurrency(&self) -> usize {
+        self.running.1.load(Ordering::Relaxed)
     }
 
     /// How a request for `width` of a picture of this format and size is answered.
@@ -216,13 +233,36 @@ impl Resizer {
         output: Output,
         estimate: u64,
     ) -> Result<Rendered, RenderError> {
-        let _slot = self.slots.clone().acquire_owned().await;
-        let kib = ((estimate / 1024) as u32).clamp(1, self.budget_kib);
-        let _reserved = self.budget.clone().acquire_many_owned(kib).await;
-        let max_alloc = u64::from(kib) * 1024;
-        tokio::task::spawn_blocking(move || render(&source, format, width, output, max_alloc))
+        let unavailable = |_| RenderError::Decode("the resizer is shut down".into());
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| RenderError::Decode(format!("the resize task failed: {e}")))?
+            .map_err(unavailable)?;
+        let kib = ((estimate / 1024) as u32).clamp(1, self.budget_kib);
+        let reserved = self
+            .budget
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .map_err(unavailable)?;
+        let max_alloc = u64::from(kib) * 1024;
+        self.renders.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("wximg_variant_renders_total").increment(1);
+        let running = self.running.clone();
+        // The permits move into the task: a request that goes away (its future dropped)
+        // does not free them while the decode still holds its pixels.
+        tokio::task::spawn_blocking(move || {
+            let now = running.0.fetch_add(1, Ordering::SeqCst) + 1;
+            running.1.fetch_max(now, Ordering::SeqCst);
+            let made = render(&source, format, width, output, max_alloc);
+            running.0.fetch_sub(1, Ordering::SeqCst);
+            drop((slot, reserved));
+            made
+        })
+        .await
+        .map_err(|e| RenderError::Decode(format!("the resize task failed: {e}")))?
     }
 }
 
@@ -246,7 +286,8 @@ fn estimate(format: ImageFormat, (w, h): (u32, u32), source_len: u64, width: u32
         _ => u64::from(w) * u64::from(h) * 4,
     };
     let longest = u64::from(w.max(h));
-    let resized = u64::from(width) * (longest * u64::from(width)).div_ceil(u64::from(w.min(h)).max(1)) * 4;
+    let resized =
+        u64::from(width) * (longest * u64::from(width)).div_ceil(u64::from(w.min(h)).max(1)) * 4;
     decoded + 2 * resized + source_len + 64 * 1024
 }
 
@@ -269,7 +310,9 @@ pub fn render(
             let mut limits = image::Limits::default();
             limits.max_alloc = Some(max_alloc);
             reader.limits(limits);
-            let decoded = reader.decode().map_err(|e| RenderError::Decode(e.to_string()))?;
+            let decoded = reader
+                .decode()
+                .map_err(|e| RenderError::Decode(e.to_string()))?;
             // 8 bits per channel, with alpha only if the picture has it.
             if decoded.color().has_alpha() {
                 DynamicImage::ImageRgba8(decoded.into_rgba8())
@@ -298,8 +341,8 @@ pub fn render(
 fn decode_jpeg(source: &[u8], width: u32) -> Result<DynamicImage, RenderError> {
     // libjpeg reports errors by unwinding; keep them inside this function.
     let decoded = std::panic::catch_unwind(|| -> std::io::Result<_> {
-        let mut d = mozjpeg::Decompress::with_markers(&[mozjpeg::Marker::APP(1)])
-            .from_mem(source)?;
+        let mut d =
+            mozjpeg::Decompress::with_markers(&[mozjpeg::Marker::APP(1)]).from_mem(source)?;
         let orientation = d
             .markers()
             .filter_map(|m| m.data.strip_prefix(b"Exif\0\0"))
@@ -420,16 +463,28 @@ mod tests {
         assert_eq!(dct_scale(4000, 640), 2); // 1000 px, 500 would be too few
         assert_eq!(dct_scale(4000, 300), 1);
         assert_eq!(dct_scale(700, 640), 8);
-        assert_eq!(VariantKey::all_of(ImageId::of(b"x")).count(), MAX_VARIANTS_PER_PICTURE);
+        assert_eq!(
+            VariantKey::all_of(ImageId::of(b"x")).count(),
+            MAX_VARIANTS_PER_PICTURE
+        );
     }
 
     #[test]
     fn plans() {
         let r = Resizer::new(&VariantSettings::default());
         let plan = |f, dims, w, o| r.plan(f, dims, 1 << 20, w, o);
-        assert_eq!(plan(ImageFormat::Gif, (4000, 3000), 640, Output::Same), Plan::Original);
-        assert_eq!(plan(ImageFormat::Jpeg, (600, 400), 640, Output::Same), Plan::Original);
-        assert!(matches!(plan(ImageFormat::Jpeg, (600, 400), 640, Output::WebP), Plan::Make { .. }));
+        assert_eq!(
+            plan(ImageFormat::Gif, (4000, 3000), 640, Output::Same),
+            Plan::Original
+        );
+        assert_eq!(
+            plan(ImageFormat::Jpeg, (600, 400), 640, Output::Same),
+            Plan::Original
+        );
+        assert!(matches!(
+            plan(ImageFormat::Jpeg, (600, 400), 640, Output::WebP),
+            Plan::Make { .. }
+        ));
         // A 12 MP JPEG at 640 holds about 1 MP: a few MB, not 48.
         let Plan::Make { estimate } = plan(ImageFormat::Jpeg, (4000, 3000), 640, Output::Same)
         else {
@@ -437,6 +492,9 @@ mod tests {
         };
         assert!(estimate < 8 << 20, "{estimate}");
         // A 50 MP PNG needs 200 MB decoded: more than the default budget, served whole.
-        assert_eq!(plan(ImageFormat::Png, (8000, 6250), 640, Output::Same), Plan::Original);
+        assert_eq!(
+            plan(ImageFormat::Png, (8000, 6250), 640, Output::Same),
+            Plan::Original
+        );
     }
 }

@@ -176,13 +176,7 @@ async fn whole(
 }
 
 /// Bytes held in memory (a cached original, a variant), with their validators.
-fn send(
-    request: &Request,
-    etag: &str,
-    record: &ImageRecord,
-    mime: &str,
-    bytes: Bytes,
-) -> Response {
+fn send(request: &Request, etag: &str, record: &ImageRecord, mime: &str, bytes: Bytes) -> Response {
     let mut answer = Headers::validators(etag, record);
     if none_match(&request.headers, etag) {
         return (StatusCode::NOT_MODIFIED, answer.0).into_response();
@@ -241,12 +235,23 @@ async fn variant(state: &AppState, request: &Request, key: VariantKey) -> Respon
     };
     let made = state
         .resizer
-        .render(source.clone(), request.format, key.width, key.output, estimate)
+        .render(
+            source.clone(),
+            request.format,
+            key.width,
+            key.output,
+            estimate,
+        )
         .await;
     match made {
         Ok(made) => {
             if let (Some(c), Some(guard)) = (cache, guard) {
-                c.keep_variant(guard, key, (record.clone(), made.clone()), request.generation);
+                c.keep_variant(
+                    guard,
+                    key,
+                    (record.clone(), made.clone()),
+                    request.generation,
+                );
             }
             variant_answer(request, &key, &record, made)
         }
