@@ -223,16 +223,9 @@ impl Resizer {
         Plan::Make { estimate }
     }
 
-    /// Makes the variant on the blocking pool, once a slot and `estimate` bytes of the
-    /// budget are free.
-    pub async fn render(
-        &self,
-        source: Bytes,
-        format: ImageFormat,
-        width: u32,
-        output: Output,
-        estimate: u64,
-    ) -> Result<Rendered, RenderError> {
+    /// Waits for a slot and `estimate` bytes of the budget: take it *before* reading the
+    /// picture's bytes (the estimate counts them), so waiting requests hold nothing.
+    pub async fn reserve(&self, estimate: u64) -> Result<Reservation, RenderError> {
         let unavailable = |_| RenderError::Decode("the resizer is shut down".into());
         let slot = self
             .slots
@@ -247,7 +240,21 @@ impl Resizer {
             .acquire_many_owned(kib)
             .await
             .map_err(unavailable)?;
-        let max_alloc = u64::from(kib) * 1024;
+        Ok(Reservation {
+            permits: (slot, reserved),
+            max_alloc: u64::from(kib) * 1024,
+        })
+    }
+
+    /// Makes the variant on the blocking pool, under `reservation`.
+    pub async fn render(
+        &self,
+        reservation: Reservation,
+        source: Bytes,
+        format: ImageFormat,
+        width: u32,
+        output: Output,
+    ) -> Result<Rendered, RenderError> {
         self.renders.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("wximg_variant_renders_total").increment(1);
         let running = self.running.clone();
@@ -256,14 +263,23 @@ impl Resizer {
         tokio::task::spawn_blocking(move || {
             let now = running.0.fetch_add(1, Ordering::SeqCst) + 1;
             running.1.fetch_max(now, Ordering::SeqCst);
-            let made = render(&source, format, width, output, max_alloc);
+            let made = render(&source, format, width, output, reservation.max_alloc);
             running.0.fetch_sub(1, Ordering::SeqCst);
-            drop((slot, reserved));
+            drop(reservation.permits);
             made
         })
         .await
         .map_err(|e| RenderError::Decode(format!("the resize task failed: {e}")))?
     }
+}
+
+/// A resize slot and its share of the memory budget, held until the resize ends.
+pub struct Reservation {
+    permits: (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
+    max_alloc: u64,
 }
 
 /// The smallest n (of n/8) at which libjpeg's scaled decode of `len` pixels is at least

@@ -225,6 +225,14 @@ async fn variant(state: &AppState, request: &Request, key: VariantKey) -> Respon
         },
         None => None,
     };
+    // The reservation first: requests waiting for one hold no picture bytes.
+    let reservation = match state.resizer.reserve(estimate).await {
+        Ok(reservation) => reservation,
+        Err(e) => {
+            tracing::warn!(id = %key.id, "no variant: {e}");
+            return whole(state, request, record, cached).await;
+        }
+    };
     let source = match cached {
         Some(bytes) => bytes,
         None => match read_whole(state, &record).await {
@@ -236,11 +244,11 @@ async fn variant(state: &AppState, request: &Request, key: VariantKey) -> Respon
     let made = state
         .resizer
         .render(
+            reservation,
             source.clone(),
             request.format,
             key.width,
             key.output,
-            estimate,
         )
         .await;
     match made {
