@@ -348,3 +348,29 @@ async fn hotlink_protection_serves_the_placeholder_to_other_sites() {
     let whole = get(format!("{base}0"), None).await.unwrap();
     assert_eq!(whole.bytes().await.unwrap().to_vec(), bytes);
 }
+
+#[tokio::test]
+async fn the_width_is_the_displayed_width_of_a_turned_photo() {
+    // An 800 × 400 JPEG whose EXIF says "turn 90° clockwise" shows 400 × 800: its 300
+    // variant is 300 × 600, upright (the variant carries no EXIF to turn it again).
+    let plain = pictures::jpeg(800, 400, 41);
+    let tiff: &[u8] = &[
+        0x49, 0x49, 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00, // little-endian, IFD at 8
+        0x01, 0x00, // one entry
+        0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00,
+        0x00, // Orientation 6
+        0x00, 0x00, 0x00, 0x00, // no next IFD
+    ];
+    let mut app1 = vec![0xFF, 0xE1];
+    app1.extend(((2 + 6 + tiff.len()) as u16).to_be_bytes());
+    app1.extend(b"Exif\0\0");
+    app1.extend(tiff);
+    let mut turned = plain[..2].to_vec();
+    turned.extend(app1);
+    turned.extend(&plain[2..]);
+
+    let app = spawn_app().await;
+    let base = uploaded(&app, turned, "turned.jpg").await;
+    let img = decoded(app.fetch(&format!("{base}300")).await).await;
+    assert_eq!((img.width(), img.height()), (300, 600));
+}
