@@ -26,7 +26,7 @@ struct Cli {
 #[derive(clap::Subcommand, Debug)]
 enum Command {
     /// Run the API server.
-    Serve(server_cmds::serve::ServeArgs),
+    Serve(Box<server_cmds::serve::ServeArgs>),
     /// Manage accounts (apps): create, list, show, rotate-secret, delete.
     App(server_cmds::app::AppArgs),
     /// Pictures per account (list, show, usage) and takedowns (delete, takedowns).
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => server_cmds::serve::run(args).await,
+            Command::Serve(args) => server_cmds::serve::run(*args).await,
             Command::App(args) => server_cmds::app::run(args).await,
             Command::Image(args) => server_cmds::image::run(args).await,
             Command::Migrate(args) => server_cmds::migrate::run(args).await,

@@ -29,6 +29,8 @@ pub struct Settings {
     pub drain_limit: u64,
     /// Bytes of hot pictures kept in memory for GETs; 0 turns the cache off.
     pub picture_cache_bytes: u64,
+    /// Width variants and hotlink protection (`crate::variants`, `crate::hotlink`).
+    pub variants: crate::variants::VariantSettings,
     /// Longest time one API request may take before it answers -1.
     pub request_timeout: Duration,
     /// How many small (JSON) bodies may be read at once; others wait, unread.
@@ -63,6 +65,7 @@ impl Settings {
             header_timeout: Duration::from_secs(30),
             max_connections: None,
             picture_cache_bytes: 64 * 1024 * 1024,
+            variants: Default::default(),
             material_limit: DEFAULT_MATERIAL_LIMIT,
             platform: Default::default(),
             tls: None,

@@ -25,7 +25,8 @@
 //!   URL, through a durable outbox; [`request_log`]: what `openapi/rid/get` answers.
 //! - [`picture_cache`], [`metrics`], [`telemetry`], [`clock`]: serving hot pictures from
 //!   memory, Prometheus metrics, logs, and the (testable) time; [`takedowns`]: every
-//!   node drops taken-down pictures from its cache.
+//!   node drops taken-down pictures from its cache; [`variants`]: the CDN's width
+//!   variants (`/640`, `?tp=webp`); [`hotlink`]: `--hotlink-protection`'s placeholder.
 //!
 //! Storage — the metadata and blob traits, their backends, and `fsck` — is the
 //! `wximg-store` crate; handlers only see its traits.
@@ -39,6 +40,7 @@ pub mod connections;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod hotlink;
 pub mod media;
 pub mod metrics;
 pub mod picture_cache;
@@ -53,6 +55,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod tokens;
 pub mod unread_body;
+pub mod variants;
 
 pub use clock::Clock;
 pub use configuration::Settings;

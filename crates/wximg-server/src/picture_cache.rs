@@ -9,6 +9,11 @@
 //! (`--picture-cache-mb`, 0 turns it off). A miss is served streaming from the blob store
 //! as before, and the cache is filled in the background afterwards, so a request never
 //! waits for, or buffers, a whole object.
+//!
+//! Width variants (`crate::variants`) live here too, in their own byte-bounded cache
+//! (`--variant-cache-mb`), under the same invariant: a takedown drops every variant of
+//! the picture with it, and a variant made from a row read before a takedown this node
+//! had not applied is dropped. Either cache may be off; the struct exists while one is on.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -19,8 +24,11 @@ use wximg_proto::ImageId;
 
 use wximg_store::{ImageRecord, Storage};
 
+use crate::variants::{Rendered, VariantKey};
+
+/// Weighs entries by their bytes.
 #[derive(Clone)]
-struct ByBytes;
+pub struct ByBytes;
 
 impl Weighter<ImageId, (ImageRecord, Bytes)> for ByBytes {
     fn weight(&self, _id: &ImageId, value: &(ImageRecord, Bytes)) -> u64 {
@@ -28,28 +36,88 @@ impl Weighter<ImageId, (ImageRecord, Bytes)> for ByBytes {
     }
 }
 
+impl Weighter<VariantKey, (ImageRecord, Rendered)> for ByBytes {
+    fn weight(&self, _key: &VariantKey, value: &(ImageRecord, Rendered)) -> u64 {
+        value.1.bytes.len() as u64 + 256
+    }
+}
+
+/// A placeholder for a variant being made: other requests for it wait for this one.
+pub type VariantGuard<'a> = quick_cache::sync::PlaceholderGuard<
+    'a,
+    VariantKey,
+    (ImageRecord, Rendered),
+    ByBytes,
+    quick_cache::DefaultHashBuilder,
+    quick_cache::sync::DefaultLifecycle<VariantKey, (ImageRecord, Rendered)>,
+>;
+
 pub struct PictureCache {
-    cache: Cache<ImageId, (ImageRecord, Bytes), ByBytes>,
+    /// The originals (`None`: `--picture-cache-mb 0`).
+    cache: Option<Cache<ImageId, (ImageRecord, Bytes), ByBytes>>,
+    /// Width variants (`None`: `--variant-cache-mb 0`).
+    variants: Option<Cache<VariantKey, (ImageRecord, Rendered), ByBytes>>,
     /// The last takedown generation this node has applied (see `crate::takedowns`).
     generation: AtomicI64,
 }
 
 impl PictureCache {
-    /// A cache holding up to `capacity_bytes` of pictures; `None` when 0.
-    pub fn new(capacity_bytes: u64) -> Option<PictureCache> {
-        (capacity_bytes > 0).then(|| PictureCache {
-            // quick_cache wants an item estimate to size its tables: assume ~100 KB pictures.
-            cache: Cache::with_weighter(
-                (capacity_bytes / 100_000).max(16) as usize,
-                capacity_bytes,
-                ByBytes,
-            ),
+    /// A cache holding up to `capacity_bytes` of pictures and `variant_bytes` of their
+    /// variants; `None` when both are 0.
+    pub fn new(capacity_bytes: u64, variant_bytes: u64) -> Option<PictureCache> {
+        // quick_cache wants an item estimate to size its tables: assume ~100 KB pictures
+        // and ~50 KB variants.
+        fn sized<K: Eq + std::hash::Hash + Clone, V: Clone>(
+            bytes: u64,
+            item: u64,
+        ) -> Option<Cache<K, V, ByBytes>>
+        where
+            ByBytes: Weighter<K, V>,
+        {
+            (bytes > 0)
+                .then(|| Cache::with_weighter((bytes / item).max(16) as usize, bytes, ByBytes))
+        }
+        let (cache, variants) = (sized(capacity_bytes, 100_000), sized(variant_bytes, 50_000));
+        (cache.is_some() || variants.is_some()).then(|| PictureCache {
+            cache,
+            variants,
             generation: AtomicI64::new(0),
         })
     }
 
     pub fn get(&self, id: &ImageId) -> Option<(ImageRecord, Bytes)> {
-        self.cache.get(id)
+        self.cache.as_ref()?.get(id)
+    }
+
+    pub fn variant(&self, key: &VariantKey) -> Option<(ImageRecord, Rendered)> {
+        self.variants.as_ref()?.get(key)
+    }
+
+    /// The variant, or a guard to make it under: while one request holds the guard,
+    /// the others asking for the same variant wait for its result instead of resizing
+    /// too. `None`: the variant cache is off.
+    pub async fn variant_or_guard(
+        &self,
+        key: &VariantKey,
+    ) -> Option<Result<(ImageRecord, Rendered), VariantGuard<'_>>> {
+        Some(self.variants.as_ref()?.get_value_or_guard_async(key).await)
+    }
+
+    /// Keeps a variant made under `guard` from a row read at `generation`, unless a
+    /// takedown was applied since (then drops it, as [`PictureCache::fill_later`] does).
+    pub fn keep_variant(
+        &self,
+        guard: VariantGuard<'_>,
+        key: VariantKey,
+        value: (ImageRecord, Rendered),
+        generation: i64,
+    ) {
+        let _ = guard.insert(value);
+        if self.generation() != generation
+            && let Some(variants) = &self.variants
+        {
+            variants.remove(&key);
+        }
     }
 
     /// The takedown generation applied so far: read it *before* looking up the row a fill
@@ -67,8 +135,16 @@ impl PictureCache {
         }
     }
 
+    /// Drops the picture and every variant of it.
     pub fn evict(&self, id: &ImageId) {
-        self.cache.remove(id);
+        if let Some(cache) = &self.cache {
+            cache.remove(id);
+        }
+        if let Some(variants) = &self.variants {
+            for key in VariantKey::all_of(*id) {
+                variants.remove(&key);
+            }
+        }
     }
 
     /// Reads the whole picture in the background and keeps it, if it is what `record` says
@@ -80,6 +156,9 @@ impl PictureCache {
         record: ImageRecord,
         generation: i64,
     ) {
+        if self.cache.is_none() {
+            return;
+        }
         let (this, blobs) = (self.clone(), storage.blobs.clone());
         tokio::spawn(async move {
             let Ok(Some(mut stream)) = blobs.get(&record.id, None).await else {
@@ -96,7 +175,9 @@ impl PictureCache {
             }
             if bytes.len() as u64 == record.size {
                 let id = record.id;
-                this.cache.insert(id, (record, Bytes::from(bytes)));
+                if let Some(cache) = &this.cache {
+                    cache.insert(id, (record, Bytes::from(bytes)));
+                }
                 // Checked after the insert: a takedown applied meanwhile may have evicted
                 // before the insert, so this removes what it could not.
                 if this.generation() != generation {

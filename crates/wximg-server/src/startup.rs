@@ -54,15 +54,22 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let local = listener.local_addr()?;
+        let public_url: Arc<str> = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{local}"))
+            .trim_end_matches('/')
+            .into();
         let state = AppState {
             storage,
             clock,
-            public_url: settings
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("{scheme}://{local}"))
-                .trim_end_matches('/')
-                .into(),
+            hotlink: settings
+                .variants
+                .hotlink_hosts
+                .as_ref()
+                .map(|hosts| Arc::new(crate::hotlink::Hotlink::new(hosts, &public_url))),
+            resizer: Arc::new(crate::variants::Resizer::new(&settings.variants)),
+            public_url,
             rules: settings.rules,
             upload_permits: Arc::new(Semaphore::new(settings.upload_concurrency.max(1))),
             upload_permit_total: settings.upload_concurrency.max(1),
@@ -71,8 +78,11 @@ impl Application {
             readiness: Default::default(),
             drain_limit: settings.drain_limit,
             metrics: crate::metrics::handle(),
-            pictures: crate::picture_cache::PictureCache::new(settings.picture_cache_bytes)
-                .map(Arc::new),
+            pictures: crate::picture_cache::PictureCache::new(
+                settings.picture_cache_bytes,
+                settings.variants.cache_bytes,
+            )
+            .map(Arc::new),
             platform: Arc::new(crate::platform::PlatformSettings {
                 // The debug page is on by default with embedded storage (a developer's
                 // machine), off by default with PostgreSQL (a shared deployment).
@@ -275,6 +285,11 @@ pub fn router(
         .route("/mmbiz_png/{id}/{size}", get(images::png))
         .route("/mmbiz_gif/{id}/{size}", get(images::gif))
         .route("/mmbiz_bmp/{id}/{size}", get(images::bmp))
+        // The platform's CDN serves every picture under `sz_mmbiz_<kind>` too.
+        .route("/sz_mmbiz_jpg/{id}/{size}", get(images::jpg))
+        .route("/sz_mmbiz_png/{id}/{size}", get(images::png))
+        .route("/sz_mmbiz_gif/{id}/{size}", get(images::gif))
+        .route("/sz_mmbiz_bmp/{id}/{size}", get(images::bmp))
         .route("/s/{id}", get(article_page::article_page))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

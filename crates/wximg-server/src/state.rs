@@ -29,6 +29,10 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Hot pictures kept in memory for GETs (`None`: off).
     pub pictures: Option<Arc<crate::picture_cache::PictureCache>>,
+    /// The bounds on making width variants (see `crate::variants`).
+    pub resizer: Arc<crate::variants::Resizer>,
+    /// `--hotlink-protection` (`None`: off).
+    pub hotlink: Option<Arc<crate::hotlink::Hotlink>>,
     /// Quotas, proxies, cloud calls, faults (see `crate::platform`).
     pub platform: Arc<crate::platform::PlatformSettings>,
 }

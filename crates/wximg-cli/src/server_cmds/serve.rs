@@ -43,6 +43,27 @@ pub struct ServeArgs {
     /// Megabytes of hot pictures kept in memory for GETs (0: off).
     #[arg(long, env = "WXIMG_PICTURE_CACHE_MB", default_value_t = 64)]
     pub picture_cache_mb: u64,
+    /// Megabytes of width variants (`/640`, `/300`, `/1080`, `?tp=webp`) kept in memory
+    /// (0: every request for one resizes).
+    #[arg(long, env = "WXIMG_VARIANT_CACHE_MB", default_value_t = 32)]
+    pub variant_cache_mb: u64,
+    /// Width variants made at once; others wait (default: the number of CPUs).
+    #[arg(long, env = "WXIMG_RESIZE_CONCURRENCY", value_name = "N")]
+    pub resize_concurrency: Option<usize>,
+    /// Megabytes of pixels all running resizes may hold together; a picture that needs
+    /// more is answered whole.
+    #[arg(long, env = "WXIMG_RESIZE_MEMORY_MB", default_value_t = 128)]
+    pub resize_memory_mb: u64,
+    /// Serve the platform-style placeholder picture to pages of other sites: requests
+    /// whose Referer names a host not in HOSTS (nor below one, nor the public URL's);
+    /// requests with no Referer are served, as on the platform. Off by default.
+    #[arg(
+        long,
+        env = "WXIMG_HOTLINK_PROTECTION",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub hotlink_protection: Option<Vec<String>>,
     /// Log JSON lines instead of text.
     #[arg(long, env = "WXIMG_LOG_JSON")]
     pub log_json: bool,
@@ -134,6 +155,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.header_timeout = Duration::from_secs(args.header_timeout.max(1));
     settings.max_connections = args.max_connections;
     settings.picture_cache_bytes = args.picture_cache_mb * 1024 * 1024;
+    settings.variants.cache_bytes = args.variant_cache_mb * 1024 * 1024;
+    if let Some(n) = args.resize_concurrency {
+        settings.variants.resize_concurrency = n.max(1);
+    }
+    settings.variants.resize_memory_bytes = args.resize_memory_mb.max(1) * 1024 * 1024;
+    settings.variants.hotlink_hosts = args.hotlink_protection;
     settings.platform.trusted_cidrs = args.trusted_cidr;
     settings.platform.trust_forwarded_for = args.trust_forwarded_for;
     settings.platform.faults = args.faults;

@@ -1,21 +1,26 @@
 //! `GET`/`HEAD` `/mmbiz_jpg/<id>/0`, `/mmbiz_png/<id>/0` (and, for picture materials,
-//! `/mmbiz_gif/<id>/0` and `/mmbiz_bmp/<id>/0`): the stored bytes. The query (uploadimg's
-//! `?from=appmsg`, material's `?wx_fmt=jpeg`) is ignored, as the platform's CDN does.
+//! `/mmbiz_gif/<id>/0` and `/mmbiz_bmp/<id>/0`): the stored bytes; `/…/<id>/640` (and the
+//! platform's other widths, `crate::variants`): the picture resized to that width. Every
+//! path has its `/sz_mmbiz_<kind>/` twin, as on the platform's CDN. Of the query only
+//! `tp=webp` counts (a WebP variant); `from=appmsg`, `wx_fmt=…` and the rest are ignored,
+//! as the CDN does. With `--hotlink-protection`, another site's page gets a placeholder
+//! (`crate::hotlink`).
 //!
 //! Content never changes under a URL (the id is the content's hash), so answers carry a
-//! strong `ETag` (the hash) and `Cache-Control: public, max-age=31536000, immutable`;
+//! strong `ETag` (the hash; a variant's adds its width, format and recipe) and `Cache-Control: public, max-age=31536000, immutable`;
 //! `If-None-Match` gives 304 and a single `Range` gives 206. Anything that is not a stored
 //! picture of that format — unknown ids, taken-down pictures, `..`, encoded tricks — is a
 //! plain 404.
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use wximg_proto::{ImageFormat, ImageId};
 
 use crate::state::AppState;
+use crate::variants::{Output, Plan, Rendered, Size, VariantKey};
 use wximg_store::ImageRecord;
 
 const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
@@ -63,93 +68,276 @@ fn wanted_range(
 /// The path's `(id, size)`; a path that does not even decode (`%ff`) is simply not found.
 type IdPath = Result<Path<(String, String)>, PathRejection>;
 
-pub async fn jpg(
-    state: State<AppState>,
-    id: IdPath,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    serve(state, ImageFormat::Jpeg, id, method, headers).await
+macro_rules! handler {
+    ($name:ident, $format:expr) => {
+        pub async fn $name(
+            state: State<AppState>,
+            path: IdPath,
+            RawQuery(query): RawQuery,
+            method: Method,
+            headers: HeaderMap,
+        ) -> Response {
+            serve(state, $format, path, query, method, headers).await
+        }
+    };
 }
 
-pub async fn png(
-    state: State<AppState>,
-    id: IdPath,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    serve(state, ImageFormat::Png, id, method, headers).await
-}
+handler!(jpg, ImageFormat::Jpeg);
+handler!(png, ImageFormat::Png);
+handler!(gif, ImageFormat::Gif);
+handler!(bmp, ImageFormat::Bmp);
 
-pub async fn gif(
-    state: State<AppState>,
-    id: IdPath,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    serve(state, ImageFormat::Gif, id, method, headers).await
-}
-
-pub async fn bmp(
-    state: State<AppState>,
-    id: IdPath,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    serve(state, ImageFormat::Bmp, id, method, headers).await
-}
-
-/// Answers one picture request, step by step: the path, the row, the validators, the
-/// range, then the bytes (from the cache, or streamed from the blob store).
+/// Answers one picture request, step by step: the path, hotlink protection, then the
+/// original or a width variant.
 async fn serve(
     State(state): State<AppState>,
     format: ImageFormat,
     path: IdPath,
+    query: Option<String>,
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    let Some(id) = picture_id(path) else {
+    let Some((id, size)) = picture_path(path) else {
         return not_found();
     };
+    if let Some(hotlink) = &state.hotlink
+        && !hotlink.allows(&headers)
+    {
+        return placeholder(&method);
+    }
     // Before the row is read: a fill based on a row read before a takedown this node has
     // not applied yet is dropped once it applies it (see `picture_cache`).
     let generation = state.pictures.as_ref().map_or(0, |c| c.generation());
-    let (record, cached) = match find(&state, &id, format).await {
+    let width = match size {
+        Size::Original => None,
+        Size::Width(width) => Some(width),
+    };
+    let request = Request {
+        format,
+        method,
+        headers,
+        generation,
+    };
+    match width {
+        None => original(&state, &request, &id).await,
+        Some(width) => {
+            let key = VariantKey {
+                id,
+                width,
+                output: Output::from_query(query.as_deref()),
+            };
+            variant(&state, &request, key).await
+        }
+    }
+}
+
+/// What every step needs of the request.
+struct Request {
+    format: ImageFormat,
+    method: Method,
+    headers: HeaderMap,
+    generation: i64,
+}
+
+/// `/0`: the stored bytes, from the cache or streamed from the blob store.
+async fn original(state: &AppState, request: &Request, id: &ImageId) -> Response {
+    match find(state, id, request.format).await {
+        Ok(Some((record, cached))) => whole(state, request, record, cached).await,
+        Ok(None) => not_found(),
+        Err(unavailable) => unavailable,
+    }
+}
+
+/// The picture's own bytes for its row: the validators, the range, then the bytes.
+async fn whole(
+    state: &AppState,
+    request: &Request,
+    record: ImageRecord,
+    cached: Option<Bytes>,
+) -> Response {
+    let etag = format!("\"{}\"", record.id.hex());
+    let mime = request.format.mime();
+    if let Some(bytes) = cached {
+        return send(request, &etag, &record, mime, bytes);
+    }
+    let mut answer = Headers::validators(&etag, &record);
+    if none_match(&request.headers, &etag) {
+        return (StatusCode::NOT_MODIFIED, answer.0).into_response();
+    }
+    answer.set(header::CONTENT_TYPE, mime);
+    let (status, range) = match answer.range(&request.headers, &etag, record.size) {
+        Ok(chosen) => chosen,
+        Err(()) => return (StatusCode::RANGE_NOT_SATISFIABLE, answer.0).into_response(),
+    };
+    if request.method == Method::HEAD {
+        return (status, answer.0).into_response();
+    }
+    stream(state, record, range, status, answer.0, request.generation).await
+}
+
+/// Bytes held in memory (a cached original, a variant), with their validators.
+fn send(request: &Request, etag: &str, record: &ImageRecord, mime: &str, bytes: Bytes) -> Response {
+    let mut answer = Headers::validators(etag, record);
+    if none_match(&request.headers, etag) {
+        return (StatusCode::NOT_MODIFIED, answer.0).into_response();
+    }
+    answer.set(header::CONTENT_TYPE, mime);
+    let (status, range) = match answer.range(&request.headers, etag, bytes.len() as u64) {
+        Ok(chosen) => chosen,
+        Err(()) => return (StatusCode::RANGE_NOT_SATISFIABLE, answer.0).into_response(),
+    };
+    if request.method == Method::HEAD {
+        return (status, answer.0).into_response();
+    }
+    let body = match range {
+        Some(r) => bytes.slice(r.start as usize..r.end as usize),
+        None => bytes,
+    };
+    (status, answer.0, body).into_response()
+}
+
+/// `/640` and the other widths: the variant from the cache, or made (once, however many
+/// ask at the same time), or the picture's own bytes when no variant is to be made.
+async fn variant(state: &AppState, request: &Request, key: VariantKey) -> Response {
+    let cache = state.pictures.as_deref();
+    if let Some((record, made)) = cache.and_then(|c| c.variant(&key)) {
+        return variant_answer(request, &key, &record, made);
+    }
+    let (record, cached) = match find(state, &key.id, request.format).await {
         Ok(Some(found)) => found,
         Ok(None) => return not_found(),
         Err(unavailable) => return unavailable,
     };
-    let etag = format!("\"{}\"", id.hex());
-    let mut answer = Headers::validators(&etag, &record);
-    if none_match(&headers, &etag) {
-        return (StatusCode::NOT_MODIFIED, answer.0).into_response();
-    }
-    answer.set(header::CONTENT_TYPE, format.mime());
-    let (status, range) = match answer.range(&headers, &etag, record.size) {
-        Ok(chosen) => chosen,
-        Err(()) => return (StatusCode::RANGE_NOT_SATISFIABLE, answer.0).into_response(),
+    let size = (record.width, record.height);
+    let estimate =
+        match state
+            .resizer
+            .plan(request.format, size, record.size, key.width, key.output)
+        {
+            Plan::Original => return whole(state, request, record, cached).await,
+            Plan::Make { estimate } => estimate,
+        };
+    let guard = match cache {
+        Some(c) => match c.variant_or_guard(&key).await {
+            Some(Ok((record, made))) => return variant_answer(request, &key, &record, made),
+            Some(Err(guard)) => Some(guard),
+            None => None,
+        },
+        None => None,
     };
-    if method == Method::HEAD {
-        return (status, answer.0).into_response();
-    }
-    match cached {
-        Some(bytes) => {
-            let body = match range {
-                Some(r) => bytes.slice(r.start as usize..r.end as usize),
-                None => bytes,
-            };
-            (status, answer.0, body).into_response()
+    // The reservation first: requests waiting for one hold no picture bytes.
+    let reservation = match state.resizer.reserve(estimate).await {
+        Ok(reservation) => reservation,
+        Err(e) => {
+            tracing::warn!(id = %key.id, "no variant: {e}");
+            return whole(state, request, record, cached).await;
         }
-        None => stream(&state, record, range, status, answer.0, generation).await,
+    };
+    let source = match cached {
+        Some(bytes) => bytes,
+        None => match read_whole(state, &record).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return not_found(),
+            Err(unavailable) => return unavailable,
+        },
+    };
+    let made = state
+        .resizer
+        .render(
+            reservation,
+            source.clone(),
+            request.format,
+            key.width,
+            key.output,
+        )
+        .await;
+    match made {
+        Ok(made) => {
+            if let (Some(c), Some(guard)) = (cache, guard) {
+                c.keep_variant(
+                    guard,
+                    key,
+                    (record.clone(), made.clone()),
+                    request.generation,
+                );
+            }
+            variant_answer(request, &key, &record, made)
+        }
+        Err(e) => {
+            // The rules accepted these bytes, so this is a decoder's limit: the picture
+            // itself is still the best answer.
+            tracing::warn!(id = %key.id, width = key.width, "no variant, answering the original: {e}");
+            let etag = format!("\"{}\"", record.id.hex());
+            send(request, &etag, &record, request.format.mime(), source)
+        }
     }
 }
 
-/// The id of a `/mmbiz_*/<id>/0` path; `None` (404) for anything else.
-fn picture_id(path: IdPath) -> Option<ImageId> {
+fn variant_answer(
+    request: &Request,
+    key: &VariantKey,
+    record: &ImageRecord,
+    made: Rendered,
+) -> Response {
+    if record.format != request.format {
+        return not_found();
+    }
+    send(request, &key.etag(), record, made.mime, made.bytes)
+}
+
+/// The placeholder answered to another site's page (see `crate::hotlink`).
+fn placeholder(method: &Method) -> Response {
+    let png = crate::hotlink::placeholder();
+    let headers = [
+        (header::CONTENT_TYPE, "image/png"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::VARY, "Referer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    let extra = [("x-wximg-placeholder", "hotlink-protection")];
+    if *method == Method::HEAD {
+        let len = [(header::CONTENT_LENGTH, png.len().to_string())];
+        return (StatusCode::OK, headers, extra, len).into_response();
+    }
+    (StatusCode::OK, headers, extra, png).into_response()
+}
+
+/// The whole blob of a picture the cache does not hold, for a resize. `Ok(None)`: taken
+/// down meanwhile (404).
+async fn read_whole(state: &AppState, record: &ImageRecord) -> Result<Option<Bytes>, Response> {
+    let mut stream = match state.storage.blobs.get(&record.id, None).await {
+        Ok(Some(stream)) => stream,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::error!(id = %record.id, "blob read failed: {e}");
+            return Err(unavailable());
+        }
+    };
+    let mut bytes = Vec::with_capacity(record.size as usize);
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        match chunk {
+            Ok(chunk) if bytes.len() + chunk.len() <= record.size as usize => {
+                bytes.extend_from_slice(&chunk)
+            }
+            Ok(_) => {
+                tracing::error!(id = %record.id, "blob longer than its row: run `wximg fsck`");
+                return Err(unavailable());
+            }
+            Err(e) => {
+                tracing::error!(id = %record.id, "blob read failed: {e}");
+                return Err(unavailable());
+            }
+        }
+    }
+    Ok(Some(bytes.into()))
+}
+
+/// The id and size of a `/mmbiz_*/<id>/<size>` path; `None` (404) for anything else.
+fn picture_path(path: IdPath) -> Option<(ImageId, Size)> {
     let Ok(Path((id, size))) = path else {
         return None;
     };
-    ImageId::parse(&id).filter(|_| size == "0")
+    Some((ImageId::parse(&id)?, Size::parse(&size)?))
 }
 
 /// The picture's row, and its bytes when the cache has them. `Ok(None)`: no picture of

@@ -25,5 +25,6 @@ mod platform_fidelity;
 mod platform_quota;
 mod scaleout_backend;
 mod serving;
+mod serving_variants;
 mod tokens;
 mod upload;
