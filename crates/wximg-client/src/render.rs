@@ -274,8 +274,8 @@ pub fn render_markdown(markdown: &str, theme: &Theme) -> Result<Rendered> {
     })
 }
 
-/// Inlines the theme into `fragment`, then removes every `class` attribute and any
-/// `<style>` left.
+/// Inlines the theme into `fragment`, then removes every `class` and `id` attribute
+/// (and in-page `href="#…"`) and any `<style>` left.
 pub fn style_fragment(fragment: &str, theme: &Theme) -> Result<String> {
     let inliner = css_inline::CSSInliner::options()
         .keep_style_tags(false)
@@ -288,6 +288,12 @@ pub fn style_fragment(fragment: &str, theme: &Theme) -> Result<String> {
     let settings = lol_html::RewriteStrSettings::new().append_element_content_handler(
         lol_html::element!("*", |el| {
             el.remove_attribute("class");
+            // The platform strips ids too, so in-page anchors (footnote back-links)
+            // would lead nowhere: they are dropped with them.
+            el.remove_attribute("id");
+            if el.tag_name() == "a" && el.get_attribute("href").is_some_and(|h| h.starts_with('#')) {
+                el.remove_attribute("href");
+            }
             if el.tag_name() == "style" {
                 el.remove();
             }
@@ -354,9 +360,24 @@ mod tests {
         assert_eq!(r.html.matches("<sup").count(), 2, "{}", r.html);
         assert!(r.html.contains("引用链接"));
         assert!(r.html.contains("white-space: pre-wrap") || r.html.contains("white-space:pre-wrap"));
-        assert!(r.html.contains("    let"), "indentation kept: {}", r.html);
+        let text = strip_tags(&r.html);
+        assert!(text.contains("{\n    let x"), "indentation kept: {text}");
         assert!(r.html.contains("☑ done") && r.html.contains("☐ todo"));
         assert!(!r.html.contains("<input"));
+    }
+
+    fn strip_tags(html: &str) -> String {
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out
     }
 
     #[test]
