@@ -9,7 +9,9 @@
 mod support;
 
 mod app_cmds;
+mod client_draft;
 mod client_publish;
+mod client_writer;
 mod client_retry;
 mod client_upload;
 mod durability;

@@ -38,6 +38,9 @@ impl AppServer {
             .env("WXIMG_APPID", &self.appid)
             .env("WXIMG_SECRET", &self.secret)
             .env("WXIMG_CACHE_DIR", self.cache.path())
+            // No config file of the machine's user: each test writes its own if any.
+            .env("WXIMG_CONFIG", self.cache.path().join("no-config.toml"))
+            .env_remove("WXIMG_PROFILE")
             .env_remove("WXIMG_ACCESS_TOKEN")
             .stdin(Stdio::null());
         c
