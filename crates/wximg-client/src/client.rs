@@ -328,13 +328,11 @@ impl Client {
                 url.query_pairs_mut()
                     .append_pair("access_token", &token)
                     .append_pair("type", kind.as_str());
-                let part = reqwest::multipart::Part::stream_with_length(
-                    bytes.clone(),
-                    bytes.len() as u64,
-                )
-                .file_name(name)
-                .mime_str(format.mime())
-                .map_err(|e| Error::transport("bad part type", e))?;
+                let part =
+                    reqwest::multipart::Part::stream_with_length(bytes.clone(), bytes.len() as u64)
+                        .file_name(name)
+                        .mime_str(format.mime())
+                        .map_err(|e| Error::transport("bad part type", e))?;
                 let form = reqwest::multipart::Form::new().part("media", part);
                 let resp = self.http.post(url).multipart(form).send().await;
                 self.answer(resp, "add_material").await

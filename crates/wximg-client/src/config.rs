@@ -82,13 +82,8 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(Error::io(path, e)),
         };
-        toml::from_str(&text).map_err(|e| {
-            Error::Config(format!(
-                "{}: {}",
-                path.display(),
-                e.to_string().trim_end()
-            ))
-        })
+        toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim_end())))
     }
 
     /// The profile `name`, or the default one (`default = …`, else a profile called

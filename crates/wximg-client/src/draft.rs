@@ -505,9 +505,7 @@ async fn cover_material(
             picture: written.clone(),
             reason: format!("the cover cannot be used: {e}"),
         })?;
-    let kind = if fitted.format == ImageFormat::Jpeg
-        && fitted.bytes.len() <= THUMB_MAX_BYTES
-    {
+    let kind = if fitted.format == ImageFormat::Jpeg && fitted.bytes.len() <= THUMB_MAX_BYTES {
         MaterialType::Thumb
     } else {
         MaterialType::Image

@@ -34,11 +34,11 @@ use crate::article::{ArticleKind, PictureRef, find_pictures, rewrite};
 use crate::atomic_file::{Access, write_atomic};
 use crate::batch::upload_bytes;
 use crate::error::{Error, Result};
-use crate::fit::FitOutcome;
 use crate::fetch::{
     FetchPolicy, Naming, article_root, download, open_no_follow, picture_client, read_capped,
     read_local,
 };
+use crate::fit::FitOutcome;
 
 /// Settings of [`publish`].
 #[derive(Debug, Clone)]
@@ -443,8 +443,16 @@ pub fn decode_data_url(url: &str, max_bytes: u64) -> Result<(Vec<u8>, String)> {
     if data.len() as u64 > max_bytes.saturating_mul(2) {
         return Err(refuse("larger than the largest picture read"));
     }
-    let mime = meta.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let bytes = if meta.split(';').any(|p| p.trim().eq_ignore_ascii_case("base64")) {
+    let mime = meta
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let bytes = if meta
+        .split(';')
+        .any(|p| p.trim().eq_ignore_ascii_case("base64"))
+    {
         let clean: String = percent_encoding::percent_decode_str(data)
             .decode_utf8_lossy()
             .chars()
@@ -452,7 +460,9 @@ pub fn decode_data_url(url: &str, max_bytes: u64) -> Result<(Vec<u8>, String)> {
             .collect();
         base64::engine::general_purpose::STANDARD
             .decode(clean.trim_end_matches('='))
-            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(clean.trim_end_matches('=')))
+            .or_else(|_| {
+                base64::engine::general_purpose::STANDARD_NO_PAD.decode(clean.trim_end_matches('='))
+            })
             .map_err(|e| refuse(&format!("its base64 does not decode: {e}")))?
     } else {
         percent_encoding::percent_decode_str(data).collect()

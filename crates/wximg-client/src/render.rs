@@ -125,7 +125,8 @@ pub fn highlight(code: &str, lang: &str, theme: &Theme) -> String {
     // syntect opens with "<pre style=…>\n": that newline would show as an empty line.
     let body = body.replacen(">\n", ">", 1);
     // A `<code>` inside keeps the theme's monospace rules apart from inline code.
-    body.replacen('>', "><code>", 1).replace("</pre>", "</code></pre>")
+    body.replacen('>', "><code>", 1)
+        .replace("</pre>", "</code></pre>")
 }
 
 /// Escapes text for HTML.
@@ -291,7 +292,8 @@ pub fn style_fragment(fragment: &str, theme: &Theme) -> Result<String> {
             // The platform strips ids too, so in-page anchors (footnote back-links)
             // would lead nowhere: they are dropped with them.
             el.remove_attribute("id");
-            if el.tag_name() == "a" && el.get_attribute("href").is_some_and(|h| h.starts_with('#')) {
+            if el.tag_name() == "a" && el.get_attribute("href").is_some_and(|h| h.starts_with('#'))
+            {
                 el.remove_attribute("href");
             }
             if el.tag_name() == "style" {
@@ -359,7 +361,9 @@ mod tests {
         assert!(!r.html.contains("other.md"));
         assert_eq!(r.html.matches("<sup").count(), 2, "{}", r.html);
         assert!(r.html.contains("引用链接"));
-        assert!(r.html.contains("white-space: pre-wrap") || r.html.contains("white-space:pre-wrap"));
+        assert!(
+            r.html.contains("white-space: pre-wrap") || r.html.contains("white-space:pre-wrap")
+        );
         let text = strip_tags(&r.html);
         assert!(text.contains("{\n    let x"), "indentation kept: {text}");
         assert!(r.html.contains("☑ done") && r.html.contains("☐ todo"));

@@ -27,8 +27,9 @@ pub enum ClientCommand {
     Token(TokenArgs),
     /// Upload pictures with uploadimg and print their URLs.
     Upload(UploadArgs),
-    /// Re-host every picture of a Markdown or HTML article and rewrite its URLs.
-    Publish(PublishArgs),
+    /// Re-host every picture of a Markdown or HTML article and rewrite its URLs; with
+    /// --draft, render it and make its WeChat draft (--publish: and publish it).
+    Publish(Box<PublishArgs>),
 }
 
 /// Runs a client command; the exit code is 0 only when everything asked succeeded.
@@ -36,7 +37,7 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ClientCommand::Token(a) => token::run(a).await,
         ClientCommand::Upload(a) => upload::run(a).await,
-        ClientCommand::Publish(a) => publish::run(a).await,
+        ClientCommand::Publish(a) => publish::run(*a).await,
     }
 }
 
@@ -99,7 +100,9 @@ impl ClientArgs {
             .clone()
             .or(profile.base_url.clone())
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
-        let mut b = Client::builder().base_url(&base_url).token_endpoint(endpoint);
+        let mut b = Client::builder()
+            .base_url(&base_url)
+            .token_endpoint(endpoint);
         let appid = self.appid.clone().or(profile.appid.clone());
         let secret = match &self.secret {
             Some(s) => Some(s.clone()),

@@ -375,7 +375,9 @@ async fn draft(
                         &c.media_id
                     },
                     c.source.as_str(),
-                    c.fit.map(|f| format!(", {}", fit_words(f))).unwrap_or_default()
+                    c.fit
+                        .map(|f| format!(", {}", fit_words(f)))
+                        .unwrap_or_default()
                 ),
                 false,
             ),
@@ -392,10 +394,7 @@ async fn draft(
             }
         }
     }
-    let (uploaded, cached) = (
-        pictures.uploaded(),
-        pictures.count(Source::Cached),
-    );
+    let (uploaded, cached) = (pictures.uploaded(), pictures.count(Source::Cached));
     let planned = pictures.count(Source::WouldUpload) + pictures.count(Source::WouldFit);
     let mut draft_json = json!({
         "title": report.title,
@@ -541,7 +540,9 @@ fn picture_line(url: &str, r: &Result<Rehosted, Arc<wximg_client::Error>>) -> St
                 "{} → {} (uploaded{})",
                 shown(url),
                 super::printable(&p.url),
-                p.fit.map(|f| format!(", {}", fit_words(f))).unwrap_or_default()
+                p.fit
+                    .map(|f| format!(", {}", fit_words(f)))
+                    .unwrap_or_default()
             ),
         },
         Err(e) => format!("{}: refused: {}", shown(url), super::describe_for(e)),

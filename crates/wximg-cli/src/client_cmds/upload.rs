@@ -41,9 +41,8 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
         if f.is_dir() {
             failed += 1;
             let shown = super::printable(&f.display().to_string());
-            let msg = format!(
-                "{shown} is a directory: give the pictures inside it (e.g. {shown}/*.jpg)"
-            );
+            let msg =
+                format!("{shown} is a directory: give the pictures inside it (e.g. {shown}/*.jpg)");
             if json {
                 println!(
                     "{}",

@@ -35,7 +35,12 @@ fn sample(dir: &Path) -> std::path::PathBuf {
     write_picture(dir, "img/a.jpg", &picture(300, 200, 1), ImageFormat::Jpeg);
     write_picture(dir, "img/b.png", &picture(120, 80, 2), ImageFormat::Png);
     write_picture(dir, "img/c.webp", &picture(200, 150, 3), ImageFormat::WebP);
-    write_picture(dir, "img/cover.jpg", &picture(900, 500, 4), ImageFormat::Jpeg);
+    write_picture(
+        dir,
+        "img/cover.jpg",
+        &picture(900, 500, 4),
+        ImageFormat::Jpeg,
+    );
     let md = "---\ntitle: Sample post\nauthor: Writer\ndigest: What it is about\n\
               cover: img/cover.jpg\nneed_open_comment: true\n---\n\
               # The first heading\n\n\
@@ -92,10 +97,19 @@ fn rendered_article_is_styled_inline_and_stored_as_a_draft() {
     let draft = lines.last().unwrap();
     assert_eq!(draft["action"], "created", "{draft}");
     let media_id = draft["draft"].as_str().unwrap().to_string();
-    let pictures: Vec<&Value> = lines.iter().filter(|l| l.get("picture").is_some()).collect();
+    let pictures: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("picture").is_some())
+        .collect();
     assert_eq!(pictures.len(), 3, "{lines:?}");
-    assert!(pictures.iter().all(|p| p["action"] == "uploaded"), "{pictures:?}");
-    let webp = pictures.iter().find(|p| p["picture"] == "img/c.webp").unwrap();
+    assert!(
+        pictures.iter().all(|p| p["action"] == "uploaded"),
+        "{pictures:?}"
+    );
+    let webp = pictures
+        .iter()
+        .find(|p| p["picture"] == "img/c.webp")
+        .unwrap();
     assert_eq!(webp["fit"]["format"], "jpeg", "the WebP was fitted: {webp}");
     let cover = lines.iter().find(|l| l.get("cover").is_some()).unwrap();
     assert_eq!(cover["action"], "uploaded");
@@ -105,7 +119,10 @@ fn rendered_article_is_styled_inline_and_stored_as_a_draft() {
     assert_eq!(item["author"], "Writer");
     assert_eq!(item["digest"], "What it is about");
     assert_eq!(item["need_open_comment"], 1);
-    assert!(item["thumb_url"].as_str().unwrap().contains("/mmbiz_"), "{item}");
+    assert!(
+        item["thumb_url"].as_str().unwrap().contains("/mmbiz_"),
+        "{item}"
+    );
     let html = item["content"].as_str().unwrap();
     assert!(!html.contains("<style"), "{html}");
     assert!(!html.contains("class="), "{html}");
@@ -121,8 +138,25 @@ fn rendered_article_is_styled_inline_and_stored_as_a_draft() {
         .map(|(n, _)| n.as_str())
         .filter(|n| {
             [
-                "section", "h1", "h2", "h3", "p", "img", "ul", "ol", "li", "blockquote",
-                "table", "thead", "tbody", "tr", "th", "td", "pre", "hr", "div",
+                "section",
+                "h1",
+                "h2",
+                "h3",
+                "p",
+                "img",
+                "ul",
+                "ol",
+                "li",
+                "blockquote",
+                "table",
+                "thead",
+                "tbody",
+                "tr",
+                "th",
+                "td",
+                "pre",
+                "hr",
+                "div",
             ]
             .contains(n)
         })
@@ -130,9 +164,43 @@ fn rendered_article_is_styled_inline_and_stored_as_a_draft() {
     assert_eq!(
         blocks,
         [
-            "section", "h1", "p", "h2", "p", "img", "p", "img", "p", "img", "h3", "ul", "li",
-            "li", "ol", "li", "li", "ul", "li", "li", "blockquote", "p", "table", "thead", "tr",
-            "th", "th", "tbody", "tr", "td", "td", "pre", "hr", "div", "p", "section", "h3",
+            "section",
+            "h1",
+            "p",
+            "h2",
+            "p",
+            "img",
+            "p",
+            "img",
+            "p",
+            "img",
+            "h3",
+            "ul",
+            "li",
+            "li",
+            "ol",
+            "li",
+            "li",
+            "ul",
+            "li",
+            "li",
+            "blockquote",
+            "p",
+            "table",
+            "thead",
+            "tr",
+            "th",
+            "th",
+            "tbody",
+            "tr",
+            "td",
+            "td",
+            "pre",
+            "hr",
+            "div",
+            "p",
+            "section",
+            "h3",
             "p"
         ],
         "{html}"
@@ -141,13 +209,19 @@ fn rendered_article_is_styled_inline_and_stored_as_a_draft() {
     // indentation and colours.
     for (n, t) in &tags {
         if n == "img" {
-            assert!(t.contains(&format!("src=\"{}/mmbiz_", s.server.base)), "{t}");
+            assert!(
+                t.contains(&format!("src=\"{}/mmbiz_", s.server.base)),
+                "{t}"
+            );
         }
     }
     assert!(!html.contains("href=\"https://example.com"), "{html}");
     assert!(html.contains("引用链接") && html.contains("https://example.com/ref"));
     assert!(html.contains("white-space: pre-wrap"), "{html}");
-    assert!(html.contains("color: #") || html.contains("color:#"), "{html}");
+    assert!(
+        html.contains("color: #") || html.contains("color:#"),
+        "{html}"
+    );
     assert!(html.contains("☑ done"), "{html}");
 }
 
@@ -162,7 +236,9 @@ fn a_rerun_updates_the_same_draft() {
     assert_eq!(first["action"], "created");
 
     // Edit the article: the title (a flag overrides the front matter) and the text.
-    let text = std::fs::read_to_string(&md).unwrap().replace("A quote.", "An edited quote.");
+    let text = std::fs::read_to_string(&md)
+        .unwrap()
+        .replace("A quote.", "An edited quote.");
     std::fs::write(&md, text).unwrap();
     let second = s.run(&[
         "publish",
@@ -187,7 +263,12 @@ fn a_rerun_updates_the_same_draft() {
     assert_eq!(api(&s, "draft/count", json!({}))["total_count"], 1);
     let item = draft_content(&s, first["draft"].as_str().unwrap());
     assert_eq!(item["title"], "Edited title");
-    assert!(item["content"].as_str().unwrap().contains("An edited quote."));
+    assert!(
+        item["content"]
+            .as_str()
+            .unwrap()
+            .contains("An edited quote.")
+    );
 
     // A draft deleted meanwhile is made again, not an error.
     let del = api(&s, "draft/delete", json!({ "media_id": first["draft"] }));
@@ -223,7 +304,11 @@ fn publish_is_polled_to_success_and_the_page_is_served() {
     let page = String::from_utf8_lossy(&page);
     assert!(page.contains("Sample post"), "{page}");
     assert!(page.contains("The first heading"));
-    assert!(stderr(&o).contains("3 uploaded, 0 failed, 0 unchanged"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("3 uploaded, 0 failed, 0 unchanged"),
+        "{}",
+        stderr(&o)
+    );
     // Published drafts leave the draft box; the next --draft makes a new one.
     assert_eq!(api(&s, "draft/count", json!({}))["total_count"], 0);
 }
@@ -233,7 +318,13 @@ fn dry_run_lists_every_picture_and_sends_nothing() {
     let s = AppServer::start();
     let dir = tempfile::tempdir().unwrap();
     let md = sample(dir.path());
-    let o = s.run(&["publish", md.to_str().unwrap(), "--draft", "--dry-run", "--json"]);
+    let o = s.run(&[
+        "publish",
+        md.to_str().unwrap(),
+        "--draft",
+        "--dry-run",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let lines = json_lines(&o);
     let action = |p: &str| {
@@ -259,8 +350,16 @@ fn dry_run_lists_every_picture_and_sends_nothing() {
     std::fs::write(&md, text).unwrap();
     let o = s.run(&["publish", md.to_str().unwrap(), "--draft", "--dry-run"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("img/missing.png: refused"), "{}", stderr(&o));
-    assert!(stdout(&o).contains("img/a.jpg → "), "cached now: {}", stdout(&o));
+    assert!(
+        stderr(&o).contains("img/missing.png: refused"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("img/a.jpg → "),
+        "cached now: {}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -268,7 +367,11 @@ fn title_falls_back_to_the_first_heading_and_a_cover_is_required() {
     let s = AppServer::start();
     let dir = tempfile::tempdir().unwrap();
     write_picture(dir.path(), "c.jpg", &picture(100, 60, 9), ImageFormat::Jpeg);
-    let md = write(dir.path(), "t.md", b"Intro.\n\n## The *real* title\n\nBody.\n");
+    let md = write(
+        dir.path(),
+        "t.md",
+        b"Intro.\n\n## The *real* title\n\nBody.\n",
+    );
     let o = s.run(&["publish", md.to_str().unwrap(), "--draft"]);
     assert!(!o.status.success());
     let err = stderr(&o);
@@ -287,7 +390,10 @@ fn title_falls_back_to_the_first_heading_and_a_cover_is_required() {
     assert!(o.status.success(), "{}", stderr(&o));
     let lines = json_lines(&o);
     let cover = lines.iter().find(|l| l.get("cover").is_some()).unwrap();
-    assert_eq!(cover["type"], "thumb", "a small JPEG cover is a thumb: {cover}");
+    assert_eq!(
+        cover["type"], "thumb",
+        "a small JPEG cover is a thumb: {cover}"
+    );
     let media_id = lines.last().unwrap()["draft"].as_str().unwrap().to_string();
     assert_eq!(draft_content(&s, &media_id)["title"], "The real title");
 
@@ -326,11 +432,17 @@ fn html_articles_pass_through_and_themes_change_the_look() {
         cover.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let id = json_lines(&o).pop().unwrap()["draft"].as_str().unwrap().to_string();
+    let id = json_lines(&o).pop().unwrap()["draft"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let item = draft_content(&s, &id);
     assert_eq!(item["title"], "Raw page");
     let content = item["content"].as_str().unwrap();
-    assert!(content.contains("<p style=\"color:red\">kept <b>as is</b></p>"), "{content}");
+    assert!(
+        content.contains("<p style=\"color:red\">kept <b>as is</b></p>"),
+        "{content}"
+    );
     assert!(!content.contains("font-family"), "not themed: {content}");
 
     // Markdown with a theme of one's own.
@@ -347,10 +459,26 @@ fn html_articles_pass_through_and_themes_change_the_look() {
         css.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let id = json_lines(&o).pop().unwrap()["draft"].as_str().unwrap().to_string();
-    let content = draft_content(&s, &id)["content"].as_str().unwrap().to_string();
+    let id = json_lines(&o).pop().unwrap()["draft"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let content = draft_content(&s, &id)["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(content.contains("color: rgb(1, 2, 3)"), "{content}");
-    let o = s.run(&["publish", md.to_str().unwrap(), "--draft", "--theme", "nope"]);
+    let o = s.run(&[
+        "publish",
+        md.to_str().unwrap(),
+        "--draft",
+        "--theme",
+        "nope",
+    ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("default, github, warm"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("default, github, warm"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -527,10 +527,12 @@ async fn a_planted_cache_or_backup_link_is_not_followed_or_believed() {
         "written through the .bak link"
     );
     // An existing ARTICLE.bak, link or not, is never replaced: the next free name is.
-    assert!(std::fs::symlink_metadata(dir.path().join("post.md.bak"))
-        .unwrap()
-        .file_type()
-        .is_symlink());
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("post.md.bak"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(
         std::fs::read(dir.path().join("post.md.bak.1")).unwrap(),
         b"![x](in.jpg)\n"
