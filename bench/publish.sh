@@ -14,7 +14,8 @@
 # Each gets an app of its own and a fresh copy of the article for every run; the figure
 # is the best wall time of RUNS runs (default 3), start of the process to its exit. Then
 # bench/publish/check.py reads each tool's last draft back (draft/get) and says what it
-# holds. Needs ImageMagick (`convert`) for the pictures.
+# holds. Needs ImageMagick (`convert`) for the pictures. WXIMG=path uses that binary
+# instead of building the release one; KEEP=1 keeps the scratch directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -32,6 +33,8 @@ fi
 W=$WXIMG
 source bench/lib.sh
 make_work publish
+# KEEP=1 keeps the scratch directory (the tools' logs, the article copies) for a look.
+if [ -n "${KEEP:-}" ]; then trap stop_server EXIT; echo "# scratch: $work" >&2; fi
 
 # --- the article -------------------------------------------------------------------------
 src=$work/article
