@@ -577,3 +577,24 @@ async fn read_cover(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_has_words() {
+        assert_eq!(status_words(0), "published");
+        for s in 2..=6 {
+            assert_ne!(status_words(s), status_words(99), "status {s}");
+        }
+        assert!(status_words(4).contains("review"));
+        assert!(status_words(2).contains("originality"));
+    }
+
+    #[test]
+    fn state_sits_beside_the_article() {
+        let p = default_state_path(Path::new("/a/b/post.md"));
+        assert_eq!(p, Path::new("/a/b/.post.md.wximg-draft.json"));
+    }
+}

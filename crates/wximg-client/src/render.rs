@@ -24,7 +24,7 @@
 
 use std::sync::OnceLock;
 
-use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use syntect::highlighting::ThemeSet;
 use syntect::parsing::SyntaxSet;
 
@@ -185,8 +185,7 @@ pub fn render_markdown(markdown: &str, theme: &Theme) -> Result<Rendered> {
                     link_text.push_str(t);
                 }
             }
-            Event::Start(Tag::Heading { level, .. }) if first_heading.is_none() => {
-                let _: &HeadingLevel = level;
+            Event::Start(Tag::Heading { .. }) if first_heading.is_none() => {
                 heading_text = Some(String::new());
             }
             Event::End(TagEnd::Heading(_)) => {

@@ -314,6 +314,27 @@ fn publish_is_polled_to_success_and_the_page_is_served() {
 }
 
 #[test]
+fn a_failed_publish_is_explained_in_words() {
+    let s = AppServer::start_with(&["--publish-faults", "4:1", "--publish-delay", "0.3"]);
+    let dir = tempfile::tempdir().unwrap();
+    let md = sample(dir.path());
+    let o = s.run(&[
+        "publish",
+        md.to_str().unwrap(),
+        "--publish",
+        "--poll-interval",
+        "0.1",
+    ]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("not published: publish_status 4: refused by the platform's review"),
+        "{err}"
+    );
+    assert!(!stdout(&o).contains("published:"), "{}", stdout(&o));
+}
+
+#[test]
 fn dry_run_lists_every_picture_and_sends_nothing() {
     let s = AppServer::start();
     let dir = tempfile::tempdir().unwrap();

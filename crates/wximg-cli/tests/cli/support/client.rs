@@ -19,10 +19,15 @@ pub struct AppServer {
 
 impl AppServer {
     pub fn start() -> AppServer {
+        AppServer::start_with(&[])
+    }
+
+    /// [`AppServer::start`] with more `wximg serve` arguments.
+    pub fn start_with(serve_args: &[&str]) -> AppServer {
         let data = tempfile::tempdir().expect("tempdir");
         let app = create_app(Backend::Embedded(data.path()), "official");
         AppServer {
-            server: Server::start(Backend::Embedded(data.path()), &[]),
+            server: Server::start(Backend::Embedded(data.path()), serve_args),
             appid: app.appid,
             secret: app.secret,
             _data: data,
