@@ -351,3 +351,38 @@ fn a_profile_in_the_config_file_is_all_a_writer_needs() {
     let o = run(&["token", "--profile", "nope"]);
     assert!(stderr(&o).contains("blog, other"), "{}", stderr(&o));
 }
+
+/// Ctrl-C in the middle of a batch: the partial summary, exit 130. Every upload answers
+/// -1 here, so the client is still backing off on the first picture when interrupted.
+#[test]
+fn ctrl_c_ends_a_batch_with_a_partial_summary() {
+    let s = AppServer::start_with(&["--faults", "uploadimg:-1:1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_picture(dir.path(), "a.jpg", &picture(80, 60, 1), ImageFormat::Jpeg);
+    let b = write_picture(dir.path(), "b.png", &picture(40, 30, 2), ImageFormat::Png);
+    let child = s
+        .cmd(&[
+            "upload",
+            "--jobs",
+            "1",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("interrupted: 0 uploaded, 0 failed, 0 unchanged, 2 not done"),
+        "{}",
+        stderr(&o)
+    );
+}
