@@ -38,11 +38,11 @@ pub struct PublishArgs {
     pub article: PathBuf,
     /// Write the rewritten article here (default: standard output). Not the article
     /// itself: that is --in-place.
-    #[arg(short = 'o', long, value_name = "OUT", conflicts_with_all = ["in_place", "draft"])]
+    #[arg(short = 'o', long, value_name = "OUT", conflicts_with_all = ["in_place", "draft", "publish"])]
     pub output: Option<PathBuf>,
     /// Rewrite the article itself, keeping the original as ARTICLE.bak (an existing
     /// backup is never replaced: the next free ARTICLE.bak.N is used).
-    #[arg(long, conflicts_with = "draft")]
+    #[arg(long, conflicts_with_all = ["draft", "publish"])]
     pub in_place: bool,
     /// Render the article (Markdown: front matter, theme) and make its WeChat draft, or
     /// update the one a previous run made.
