@@ -201,9 +201,20 @@ fn unescape(raw: &str) -> String {
 }
 
 /// Picture URLs in an HTML document or fragment; spans are offset by `base`.
+///
+/// Besides `<img src>` and `srcset`: `data-src` (what WeChat's own editor and lazy
+/// loaders write: the real picture), a lazy-load placeholder `src="data:…"` beside a
+/// `data-src` (its span gets the `data-src` URL, so both end up pointing at the
+/// re-hosted picture), and `url(…)` in any element's inline `style`
+/// (`background-image`).
 fn find_in_html(html: &str, base: usize) -> Vec<PictureRef> {
     let found = RefCell::new(Vec::new());
     let collect = |el: &mut lol_html::html_content::Element| {
+        let is_img = el.tag_name() == "img";
+        let data_src = el
+            .get_attribute("data-src")
+            .map(|v| decode_entities(v.trim()))
+            .filter(|v| !v.is_empty());
         for attr in el.attributes() {
             let name = attr.name();
             let Some(loc) = attr.value_source_location() else {
@@ -211,22 +222,34 @@ fn find_in_html(html: &str, base: usize) -> Vec<PictureRef> {
             };
             let loc = loc.bytes();
             let value = &html[loc.clone()];
+            let push = |span: Range<usize>, url: String| {
+                found.borrow_mut().push(PictureRef {
+                    span: base + loc.start + span.start..base + loc.start + span.end,
+                    url,
+                });
+            };
             match name.as_str() {
-                "src" if el.tag_name() == "img" => {
+                "src" | "data-src" if is_img => {
                     let (s, e) = trim_span(value);
                     if s < e {
-                        found.borrow_mut().push(PictureRef {
-                            span: base + loc.start + s..base + loc.start + e,
-                            url: decode_entities(&value[s..e]),
-                        });
+                        let url = decode_entities(&value[s..e]);
+                        let placeholder = name == "src" && url.starts_with("data:");
+                        match (&data_src, placeholder) {
+                            (Some(real), true) => push(s..e, real.clone()),
+                            _ => push(s..e, url),
+                        }
                     }
                 }
-                "srcset" => {
+                "srcset" | "data-srcset" if is_img || el.tag_name() == "source" => {
                     for span in srcset_urls(value) {
-                        found.borrow_mut().push(PictureRef {
-                            url: decode_entities(&value[span.clone()]),
-                            span: base + loc.start + span.start..base + loc.start + span.end,
-                        });
+                        let url = decode_entities(&value[span.clone()]);
+                        push(span, url);
+                    }
+                }
+                "style" => {
+                    for span in css_urls(value) {
+                        let url = decode_entities(&value[span.clone()]);
+                        push(span, url);
                     }
                 }
                 _ => {}
@@ -235,12 +258,47 @@ fn find_in_html(html: &str, base: usize) -> Vec<PictureRef> {
         Ok(())
     };
     let settings = lol_html::RewriteStrSettings::new()
-        .append_element_content_handler(lol_html::element!("img, source", collect));
+        .append_element_content_handler(lol_html::element!("*", collect));
     // The rewriter's output is not used: only the positions it reports.
     if let Err(e) = lol_html::rewrite_str(html, settings) {
         tracing::warn!("HTML not fully parsed: {e}");
     }
     found.into_inner()
+}
+
+/// The spans of the URLs inside `url(…)` in a CSS declaration list (quotes, written
+/// plainly or as `&quot;` / `&#39;`, are not part of the span).
+fn css_urls(style: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let lower = style.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("url(") {
+        let open = from + i + 4;
+        let Some(close) = style[open..].find(')').map(|c| open + c) else {
+            break;
+        };
+        let mut inner = open..close;
+        let trim = |r: Range<usize>| {
+            let v = &style[r.clone()];
+            let s = r.start + (v.len() - v.trim_start().len());
+            let e = r.start + v.trim_end().len();
+            s..e.max(s)
+        };
+        inner = trim(inner);
+        for q in ["&quot;", "&#39;", "&#34;", "\"", "'"] {
+            let v = &style[inner.clone()];
+            if v.len() >= 2 * q.len() && v.starts_with(q) && v.ends_with(q) {
+                inner = inner.start + q.len()..inner.end - q.len();
+                break;
+            }
+        }
+        inner = trim(inner);
+        if inner.start < inner.end {
+            out.push(inner);
+        }
+        from = close + 1;
+    }
+    out
 }
 
 fn trim_span(v: &str) -> (usize, usize) {
@@ -369,6 +427,29 @@ mod tests {
     }
 
     #[test]
+    fn lazy_pictures_and_backgrounds() {
+        let html = "<p><img data-src=\"real.jpg\" src=\"data:image/gif;base64,R0lGOD\">\
+                    <img data-src=\"only.png\"><img src=\"data:image/png;base64,iVBOR\">\
+                    <section style=\"color:red; background-image: url(&quot;bg.jpg&quot;)\">x</section>\
+                    <div style='background:URL( plain.png ) no-repeat'></div></p>";
+        let got: Vec<String> = find_pictures(html, ArticleKind::Html)
+            .into_iter()
+            .map(|r| r.url)
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "real.jpg",
+                "real.jpg",
+                "only.png",
+                "data:image/png;base64,iVBOR",
+                "bg.jpg",
+                "plain.png"
+            ]
+        );
+    }
+
+    #[test]
     fn rewrite_touches_only_urls() {
         let md = "Intro ![a](p\\(1\\).png 'x')\n\n![b][r]\n\n<img class=\"c\"  src='q.jpg'   >\n\n[r]: <r.png>\n";
         let refs = find_pictures(md, ArticleKind::Markdown);
@@ -387,7 +468,10 @@ mod tests {
         let html = "<!doctype html><html><body><p>Hi</p>\n<img src=\"a.png?x=1&amp;y=2\">\
                     <picture><source srcset=\"w.webp 1x,w2.webp 2x\"><img src=b.jpg alt=''></picture>\
                     <IMG SRC=\"C.PNG\"><script>var s='<img src=no.png>'</script></body></html>";
-        let got = urls(html, ArticleKind::Html);
+        let got: Vec<String> = find_pictures(html, ArticleKind::Html)
+            .into_iter()
+            .map(|r| r.url)
+            .collect();
         assert_eq!(
             got,
             ["a.png?x=1&y=2", "w.webp", "w2.webp", "b.jpg", "C.PNG"]

@@ -163,6 +163,18 @@ fn pixel_share(bytes: &[u8]) -> u32 {
 
 /// Fits (if asked) and uploads one picture.
 pub async fn upload_bytes(client: &Client, name: &str, bytes: Vec<u8>, fit: bool) -> Result<Done> {
+    // Formats no decoder of this build reads: said once, with the way out, instead of
+    // "use --fit" followed by "--fit cannot read it".
+    if let Some(kind @ ("HEIC" | "AVIF")) = wximg_proto::rules::sniff_other(&bytes) {
+        return Err(Error::Refused {
+            picture: name.to_string(),
+            reason: format!(
+                "{kind} is not accepted and this build cannot convert it: convert it to JPEG \
+                 first (e.g. `heif-convert {name} out.jpg` from libheif-examples, or \
+                 `vips copy {name} out.jpg`)"
+            ),
+        });
+    }
     let (bytes, outcome, name) = if fit {
         let opts = FitOptions {
             rules: *client.rules(),

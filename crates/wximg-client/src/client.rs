@@ -281,6 +281,85 @@ impl Client {
         Ok(ok.url)
     }
 
+    /// Calls a JSON API (`cgi-bin/draft/add`, …) with the token in the query and `body`
+    /// as JSON; transient failures are retried, and a refused token is renewed once.
+    pub async fn call_json<B, T>(&self, path: &str, body: &B) -> Result<T>
+    where
+        B: serde::Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let body = serde_json::to_vec(&without_nulls(
+            serde_json::to_value(body).map_err(|e| Error::Config(e.to_string()))?,
+        ))
+        .map_err(|e| Error::Config(e.to_string()))?;
+        let what = path.rsplit("cgi-bin/").next().unwrap_or(path);
+        self.with_token(|token| {
+            let body = body.clone();
+            async move {
+                let mut url = self.endpoint_url(path)?;
+                url.query_pairs_mut().append_pair("access_token", &token);
+                let resp = self
+                    .http
+                    .post(url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                self.answer(resp, what).await
+            }
+        })
+        .await
+    }
+
+    /// Uploads a picture as permanent material (`material/add_material?type=image|thumb`):
+    /// the cover of a draft. `bytes` must already pass the type's limits; the part is
+    /// named `cover.<ext>` after its format (the platform judges the name's extension).
+    pub async fn add_material(
+        &self,
+        kind: MaterialType,
+        format: ImageFormat,
+        bytes: Bytes,
+    ) -> Result<wximg_proto::wire::AddMaterialOk> {
+        let name = format!("cover.{}", format.as_str());
+        self.with_token(|token| {
+            let (bytes, name) = (bytes.clone(), name.clone());
+            async move {
+                let mut url = self.endpoint_url("cgi-bin/material/add_material")?;
+                url.query_pairs_mut()
+                    .append_pair("access_token", &token)
+                    .append_pair("type", kind.as_str());
+                let part =
+                    reqwest::multipart::Part::stream_with_length(bytes.clone(), bytes.len() as u64)
+                        .file_name(name)
+                        .mime_str(format.mime())
+                        .map_err(|e| Error::transport("bad part type", e))?;
+                let form = reqwest::multipart::Form::new().part("media", part);
+                let resp = self.http.post(url).multipart(form).send().await;
+                self.answer(resp, "add_material").await
+            }
+        })
+        .await
+    }
+
+    /// Runs `call` with a token, retrying transient failures; if the token is refused
+    /// (40001 / 40014 / 42001) a new one is fetched and `call` runs once more.
+    async fn with_token<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let token = self.access_token().await?;
+        let first = self.retry.run(|| call(token.clone())).await;
+        match first {
+            Err(e) if e.is_token_problem() && matches!(self.auth, Auth::App { .. }) => {
+                tracing::debug!("token refused ({e}); fetching a new one and calling again");
+                let token = self.tokens.renew(self, &token).await?;
+                self.retry.run(|| call(token.clone())).await
+            }
+            other => other,
+        }
+    }
+
     fn endpoint_url(&self, path: &str) -> Result<Url> {
         self.base
             .join(path)
@@ -302,6 +381,41 @@ impl Client {
             .await
             .map_err(|e| Error::transport(format!("{what}: the answer was cut off: {e}"), e))?;
         parse_answer(what, status, &body, &self.base)
+    }
+}
+
+/// `add_material`'s `type`: what a cover may be uploaded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaterialType {
+    /// Up to 10 MB; JPEG, PNG, GIF or BMP.
+    Image,
+    /// Up to 64 KB; JPEG only.
+    Thumb,
+}
+
+impl MaterialType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaterialType::Image => "image",
+            MaterialType::Thumb => "thumb",
+        }
+    }
+}
+
+/// `value` without its `null` members: an article's absent fields are left out, as the
+/// platform's own clients send them, rather than sent as `null`.
+fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(without_nulls).collect())
+        }
+        other => other,
     }
 }
 

@@ -11,6 +11,10 @@
 //! - [`article`] and [`publish`]: find every picture of a Markdown or HTML article,
 //!   upload it and rewrite its URL in place; [`fetch`] keeps an untrusted article's
 //!   pictures to its own directory and to public http(s) addresses.
+//! - [`render`], [`frontmatter`] and [`draft`]: a Markdown article rendered into the
+//!   inline-styled HTML the WeChat editor keeps, its cover uploaded as material, and one
+//!   draft made, updated on re-runs, and published (`freepublish`).
+//! - [`config`]: `~/.config/wximg/config.toml` profiles (base URL, appid, secret file).
 //! - [`atomic_file`]: files written whole or not at all (token cache, publish cache).
 //!
 //! ```no_run
@@ -26,10 +30,14 @@ pub mod article;
 pub mod atomic_file;
 pub mod batch;
 pub mod client;
+pub mod config;
+pub mod draft;
 pub mod error;
 pub mod fetch;
 pub mod fit;
+pub mod frontmatter;
 pub mod publish;
+pub mod render;
 pub mod retry;
 pub mod token;
 

@@ -9,13 +9,17 @@
 //! - an `http(s)://` URL is downloaded from a public address (or any, with
 //!   [`PublishOptions::allow_private_addresses`]), each redirect checked again, with a
 //!   size cap and a timeout; the same cap bounds local files;
-//! - a URL already on the picture host (`/mmbiz_jpg/…`, `/mmbiz_png/…`) and `data:` URLs
-//!   are left alone.
+//! - a `data:` URL is decoded and uploaded (the platform drops pictures not on its host);
+//! - a URL already on the picture host (`/mmbiz_jpg/…`, `/mmbiz_png/…`) is left alone.
 //!
-//! The bytes are hashed (BLAKE3); a cache file beside the article
-//! (`.ARTICLE.wximg-cache.json`) maps hash → uploaded URL per server and app, so running
-//! `publish` again uploads nothing it already uploaded. Pictures the server would refuse
-//! are fitted (see [`crate::fit`]); those that already pass are sent unchanged.
+//! The bytes are hashed (BLAKE3); a cache file (beside the article,
+//! `.ARTICLE.wximg-cache.json`, or one shared by many articles with `--cache FILE`) maps
+//! hash → uploaded URL, and a remote picture's address → uploaded URL, per server and
+//! app, so running `publish` again uploads nothing and downloads nothing it already did.
+//! The cache is saved after each picture: an interrupted run loses at most the pictures
+//! in flight. Pictures the server would refuse are fitted (see [`crate::fit`]); those
+//! that already pass are sent unchanged. With [`PublishOptions::dry_run`] nothing is
+//! uploaded: each picture says what would be done with it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,6 +38,7 @@ use crate::fetch::{
     FetchPolicy, Naming, article_root, download, open_no_follow, picture_client, read_capped,
     read_local,
 };
+use crate::fit::FitOutcome;
 
 /// Settings of [`publish`].
 #[derive(Debug, Clone)]
@@ -52,6 +57,8 @@ pub struct PublishOptions {
     /// Download pictures from loopback, private and other non-public addresses too: only
     /// for a trusted article.
     pub allow_private_addresses: bool,
+    /// Upload nothing: report what would be done with each picture.
+    pub dry_run: bool,
 }
 
 impl PublishOptions {
@@ -73,6 +80,7 @@ impl Default for PublishOptions {
             cache_file: None,
             allow_outside_dir: false,
             allow_private_addresses: false,
+            dry_run: false,
         }
     }
 }
@@ -84,6 +92,35 @@ pub enum Source {
     Uploaded,
     /// Found in the cache: nothing was sent.
     Cached,
+    /// `--dry-run`: it would be uploaded as it is.
+    WouldUpload,
+    /// `--dry-run`: it would be fitted first (what the fit would do is in
+    /// [`Rehosted::fit`]).
+    WouldFit,
+}
+
+impl Source {
+    /// The word shown for it: `uploaded`, `cached`, `upload`, `fit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Uploaded => "uploaded",
+            Source::Cached => "cached",
+            Source::WouldUpload => "upload",
+            Source::WouldFit => "fit",
+        }
+    }
+}
+
+/// What happened to one picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rehosted {
+    /// Its new URL (empty in a dry run).
+    pub url: String,
+    pub source: Source,
+    /// What `--fit` did (or would do), when the picture needed it.
+    pub fit: Option<FitOutcome>,
+    /// Bytes sent (or that would be sent); 0 when cached.
+    pub bytes: usize,
 }
 
 /// The result of [`publish`]: the rewritten article and what happened to each picture.
@@ -91,9 +128,9 @@ pub enum Source {
 pub struct PublishReport {
     /// The article with every picture that could be re-hosted pointing at its new URL.
     pub text: String,
-    /// For each distinct picture URL of the article: its new URL and where it came from.
-    pub rehosted: BTreeMap<String, (String, Source)>,
-    /// URLs left as they were on purpose (already hosted, `data:`).
+    /// For each distinct picture URL of the article: what became of it.
+    pub rehosted: BTreeMap<String, Rehosted>,
+    /// URLs left as they were on purpose (already hosted).
     pub skipped: Vec<String>,
     /// Pictures that could not be fetched, fitted or uploaded.
     pub failed: Vec<(String, Arc<Error>)>,
@@ -102,9 +139,14 @@ pub struct PublishReport {
 impl PublishReport {
     /// Pictures uploaded in this run.
     pub fn uploaded(&self) -> usize {
+        self.count(Source::Uploaded)
+    }
+
+    /// Pictures with this source.
+    pub fn count(&self, source: Source) -> usize {
         self.rehosted
             .values()
-            .filter(|(_, s)| *s == Source::Uploaded)
+            .filter(|r| r.source == source)
             .count()
     }
 }
@@ -126,6 +168,10 @@ pub const MAX_CACHE_BYTES: u64 = 16 << 20;
 pub struct PublishCache {
     version: u32,
     servers: BTreeMap<String, BTreeMap<String, String>>,
+    /// For each server + app, a remote picture's address → URL (a re-run downloads
+    /// nothing it already uploaded).
+    #[serde(default)]
+    remote: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl PublishCache {
@@ -143,6 +189,7 @@ impl PublishCache {
             .unwrap_or(PublishCache {
                 version: 1,
                 servers: BTreeMap::new(),
+                remote: BTreeMap::new(),
             })
     }
 
@@ -162,6 +209,17 @@ impl PublishCache {
             .or_default()
             .insert(hash, url);
     }
+
+    fn get_remote(&self, server: &str, address: &str) -> Option<&String> {
+        self.remote.get(server)?.get(address)
+    }
+
+    fn insert_remote(&mut self, server: &str, address: String, url: String) {
+        self.remote
+            .entry(server.to_string())
+            .or_default()
+            .insert(address, url);
+    }
 }
 
 /// What a picture URL of the article refers to.
@@ -172,7 +230,9 @@ pub enum Location {
     /// An absolute path or a `file:` URL: outside the article's directory.
     Absolute(PathBuf),
     Remote(url::Url),
-    /// Left as is (already on the picture host, or inline data).
+    /// A `data:` URL: the picture is in the article.
+    Data(String),
+    /// Left as is (already on the picture host, or not a picture: `#…`, empty).
     Skip,
     /// A URL scheme `publish` cannot fetch.
     Unsupported(String),
@@ -195,8 +255,11 @@ pub fn is_hosted(url: &url::Url) -> bool {
 /// Classifies a picture URL of an article in `article_dir`.
 pub fn locate(url: &str, article_dir: &Path) -> Location {
     let u = url.trim();
-    if u.is_empty() || u.starts_with('#') || u.starts_with("data:") {
+    if u.is_empty() || u.starts_with('#') {
         return Location::Skip;
+    }
+    if u.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
+        return Location::Data(u.to_string());
     }
     let absolute = if let Some(rest) = u.strip_prefix("//") {
         url::Url::parse(&format!("https://{rest}")).ok()
@@ -234,6 +297,35 @@ pub fn locate(url: &str, article_dir: &Path) -> Location {
     }
 }
 
+/// The server + app a cache entry belongs to.
+pub fn cache_key(client: &Client) -> String {
+    format!(
+        "{} {}",
+        client.base_url().as_str().trim_end_matches('/'),
+        client.appid().unwrap_or("-")
+    )
+}
+
+/// Reads an article as text, with a message that says what to do when it is a
+/// directory or not UTF-8 (an article saved as GBK by an old editor).
+pub fn read_article(article: &Path) -> Result<String> {
+    let shown = article.display();
+    let meta = std::fs::metadata(article).map_err(|e| Error::io(article, e))?;
+    if meta.is_dir() {
+        return Err(Error::Config(format!(
+            "{shown} is a directory: give the article's file (e.g. {shown}/index.md)"
+        )));
+    }
+    let bytes = std::fs::read(article).map_err(|e| Error::io(article, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        Error::Config(format!(
+            "{shown} is not UTF-8 (byte {at}; perhaps GBK): convert it with \
+             `iconv -f GBK -t UTF-8 {shown} -o {shown}.utf8` and publish that"
+        ))
+    })
+}
+
 /// Re-hosts every picture of the article at `article` and returns the rewritten text
 /// (nothing is written but the cache: the caller decides what to do with the result).
 pub async fn publish(
@@ -241,11 +333,23 @@ pub async fn publish(
     article: &Path,
     opts: &PublishOptions,
 ) -> Result<PublishReport> {
-    let text = tokio::fs::read_to_string(article)
-        .await
-        .map_err(|e| Error::io(article, e))?;
+    let text = read_article(article)?;
     let kind = ArticleKind::from_path(article);
-    let refs = find_pictures(&text, kind);
+    rehost_text(client, &text, kind, article, opts, |_, _| {}).await
+}
+
+/// Re-hosts every picture of `text` (of kind `kind`, whose relative paths are relative
+/// to `article`'s directory) and returns the rewritten text. `on_picture` is called as
+/// each distinct picture is done, in completion order.
+pub async fn rehost_text(
+    client: &Client,
+    text: &str,
+    kind: ArticleKind,
+    article: &Path,
+    opts: &PublishOptions,
+    mut on_picture: impl FnMut(&str, &std::result::Result<Rehosted, Arc<Error>>),
+) -> Result<PublishReport> {
+    let refs = find_pictures(text, kind);
     let dir = article
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -255,11 +359,7 @@ pub async fn publish(
         .cache_file
         .clone()
         .unwrap_or_else(|| default_cache_path(article));
-    let server = format!(
-        "{} {}",
-        client.base_url().as_str().trim_end_matches('/'),
-        client.appid().unwrap_or("-")
-    );
+    let server = cache_key(client);
     let cache = std::sync::Mutex::new(PublishCache::load(&cache_path));
 
     let mut skipped = Vec::new();
@@ -276,39 +376,48 @@ pub async fn publish(
 
     let root = article_root(dir)?;
     let http = picture_client(opts.download_timeout, &opts.policy())?;
-    let outcomes: Vec<(String, Result<(String, Source)>)> = futures_util::stream::iter(todo)
+    let mut stream = futures_util::stream::iter(todo)
         .map(|(url, loc)| {
             let (http, cache, server, root) = (&http, &cache, &server, &root);
             async move {
-                let r = rehost(client, http, loc, &url, root, cache, server, opts).await;
+                let r = rehost(client, http, loc, &url, root, cache, server, opts)
+                    .await
+                    .map_err(Arc::new);
                 (url, r)
             }
         })
-        .buffer_unordered(opts.jobs.max(1))
-        .collect()
-        .await;
-
-    let cache = cache.into_inner().unwrap_or_else(|p| p.into_inner());
-    if let Err(e) = cache.save(&cache_path) {
-        tracing::warn!("could not save the publish cache: {e}");
-    }
+        .buffer_unordered(opts.jobs.max(1));
 
     let mut rehosted = BTreeMap::new();
     let mut failed = Vec::new();
-    for (url, r) in outcomes {
+    let mut save_failed = false;
+    while let Some((url, r)) = stream.next().await {
+        on_picture(&url, &r);
         match r {
             Ok(v) => {
+                // Saved after each new picture: an interrupted run keeps what it sent.
+                if v.source == Source::Uploaded {
+                    let snapshot = cache.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Err(e) = snapshot.save(&cache_path)
+                        && !save_failed
+                    {
+                        save_failed = true;
+                        tracing::warn!("could not save the publish cache: {e}");
+                    }
+                }
                 rehosted.insert(url, v);
             }
-            Err(e) => failed.push((url, Arc::new(e))),
+            Err(e) => failed.push((url, e)),
         }
     }
+    drop(stream);
     failed.sort_by(|a, b| a.0.cmp(&b.0));
     let new_urls: HashMap<&str, &str> = rehosted
         .iter()
-        .map(|(k, (v, _))| (k.as_str(), v.as_str()))
+        .filter(|(_, v)| !v.url.is_empty())
+        .map(|(k, v)| (k.as_str(), v.url.as_str()))
         .collect();
-    let text = rewrite(&text, &refs, |r: &PictureRef| {
+    let text = rewrite(text, &refs, |r: &PictureRef| {
         new_urls.get(r.url.as_str()).map(|u| u.to_string())
     });
     Ok(PublishReport {
@@ -317,6 +426,59 @@ pub async fn publish(
         skipped,
         failed,
     })
+}
+
+/// Decodes a `data:` URL's picture (base64 or percent-encoded); its name comes from the
+/// media type.
+pub fn decode_data_url(url: &str, max_bytes: u64) -> Result<(Vec<u8>, String)> {
+    use base64::Engine as _;
+    let refuse = |reason: &str| Error::Refused {
+        picture: format!("{}…", url.chars().take(40).collect::<String>()),
+        reason: reason.to_string(),
+    };
+    let rest = &url[5..];
+    let (meta, data) = rest
+        .split_once(',')
+        .ok_or_else(|| refuse("a data: URL without a comma"))?;
+    if data.len() as u64 > max_bytes.saturating_mul(2) {
+        return Err(refuse("larger than the largest picture read"));
+    }
+    let mime = meta
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let bytes = if meta
+        .split(';')
+        .any(|p| p.trim().eq_ignore_ascii_case("base64"))
+    {
+        let clean: String = percent_encoding::percent_decode_str(data)
+            .decode_utf8_lossy()
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(clean.trim_end_matches('='))
+            .or_else(|_| {
+                base64::engine::general_purpose::STANDARD_NO_PAD.decode(clean.trim_end_matches('='))
+            })
+            .map_err(|e| refuse(&format!("its base64 does not decode: {e}")))?
+    } else {
+        percent_encoding::percent_decode_str(data).collect()
+    };
+    if bytes.is_empty() {
+        return Err(refuse("an empty data: URL"));
+    }
+    let ext = match mime.as_str() {
+        "image/jpeg" | "image/jpg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        "image/bmp" => "bmp",
+        _ => "bin",
+    };
+    Ok((bytes, format!("inline.{ext}")))
 }
 
 #[allow(clippy::too_many_arguments)] // one call site, each argument distinct
@@ -329,19 +491,45 @@ async fn rehost(
     cache: &std::sync::Mutex<PublishCache>,
     server: &str,
     opts: &PublishOptions,
-) -> Result<(String, Source)> {
+) -> Result<Rehosted> {
     let policy = opts.policy();
-    let (bytes, name) = match loc {
-        Location::Local(p) => read_picture(url, p, Naming::Relative, root, policy).await?,
-        Location::Absolute(p) => read_picture(url, p, Naming::Absolute, root, policy).await?,
+    let believed = |u: &String| url::Url::parse(u).is_ok_and(|u| is_hosted(&u));
+    let cached = |url: String| Rehosted {
+        url,
+        source: Source::Cached,
+        fit: None,
+        bytes: 0,
+    };
+    let (bytes, name, remote) = match loc {
+        Location::Local(p) => {
+            let (b, n) = read_picture(url, p, Naming::Relative, root, policy).await?;
+            (b, n, None)
+        }
+        Location::Absolute(p) => {
+            let (b, n) = read_picture(url, p, Naming::Absolute, root, policy).await?;
+            (b, n, None)
+        }
+        Location::Data(d) => {
+            let (b, n) = decode_data_url(&d, policy.max_bytes)?;
+            (b, n, None)
+        }
         Location::Remote(u) => {
+            let known = cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_remote(server, u.as_str())
+                .filter(|v| believed(v))
+                .cloned();
+            if let Some(done) = known {
+                return Ok(cached(done));
+            }
             let b = download(http, &u, &policy).await?;
             let name = u
                 .path_segments()
                 .and_then(|mut s| s.next_back().map(str::to_string))
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "media".into());
-            (b, name)
+            (b, name, Some(u.to_string()))
         }
         Location::Unsupported(why) => {
             return Err(Error::Download {
@@ -354,22 +542,62 @@ async fn rehost(
     let hash = blake3::hash(&bytes).to_hex().to_string();
     // A cache beside an untrusted article may have been written by its author: only an
     // entry of the form uploadimg answers with is believed (anything else is uploaded).
-    let lock = |c: &std::sync::Mutex<PublishCache>| {
-        c.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(server, &hash)
-            .filter(|u| url::Url::parse(u).is_ok_and(|u| is_hosted(&u)))
-            .cloned()
-    };
-    if let Some(u) = lock(cache) {
-        return Ok((u, Source::Cached));
-    }
-    let done = upload_bytes(client, &name, bytes, true).await?;
-    cache
+    let known = cache
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(server, hash, done.url.clone());
-    Ok((done.url, Source::Uploaded))
+        .get(server, &hash)
+        .filter(|v| believed(v))
+        .cloned();
+    if let Some(done) = known {
+        if let Some(address) = remote {
+            cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert_remote(server, address, done.clone());
+        }
+        return Ok(cached(done));
+    }
+    if opts.dry_run {
+        return plan(client, bytes).await;
+    }
+    let done = upload_bytes(client, &name, bytes, true).await?;
+    let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+    c.insert(server, hash, done.url.clone());
+    if let Some(address) = remote {
+        c.insert_remote(server, address, done.url.clone());
+    }
+    Ok(Rehosted {
+        url: done.url,
+        source: Source::Uploaded,
+        fit: done.fit.filter(|f| *f != FitOutcome::Unchanged),
+        bytes: done.bytes,
+    })
+}
+
+/// `--dry-run`: what would be done with a picture that is not in the cache — sent as it
+/// is, or fitted (the fit is run, to say what it would give), or refused.
+async fn plan(client: &Client, bytes: Vec<u8>) -> Result<Rehosted> {
+    if client.preflight(&bytes).is_ok() {
+        return Ok(Rehosted {
+            url: String::new(),
+            source: Source::WouldUpload,
+            fit: None,
+            bytes: bytes.len(),
+        });
+    }
+    let opts = crate::fit::FitOptions {
+        rules: *client.rules(),
+        ..crate::fit::FitOptions::default()
+    };
+    let fitted = tokio::task::spawn_blocking(move || crate::fit::fit(&bytes, &opts))
+        .await
+        .map_err(|e| Error::Fit(format!("the fitting task failed: {e}")))??;
+    Ok(Rehosted {
+        url: String::new(),
+        source: Source::WouldFit,
+        fit: Some(fitted.outcome),
+        bytes: fitted.bytes.len(),
+    })
 }
 
 /// Reads a local picture of the article (off the async threads) and names it.
@@ -425,7 +653,10 @@ mod tests {
             locate("http://mmbiz.qpic.cn/mmbiz_jpg/abc/0?from=appmsg", d),
             Location::Skip
         );
-        assert_eq!(locate("data:image/png;base64,AAAA", d), Location::Skip);
+        assert!(matches!(
+            locate("data:image/png;base64,AAAA", d),
+            Location::Data(_)
+        ));
         assert!(matches!(
             locate("ftp://e.com/x.png", d),
             Location::Unsupported(_)

@@ -13,6 +13,7 @@ mod upload;
 
 use std::process::ExitCode;
 
+use wximg_client::config::{Config, Profile, config_path};
 use wximg_client::{Client, DEFAULT_BASE_URL, TokenEndpoint};
 
 pub use publish::PublishArgs;
@@ -26,8 +27,9 @@ pub enum ClientCommand {
     Token(TokenArgs),
     /// Upload pictures with uploadimg and print their URLs.
     Upload(UploadArgs),
-    /// Re-host every picture of a Markdown or HTML article and rewrite its URLs.
-    Publish(PublishArgs),
+    /// Re-host every picture of a Markdown or HTML article and rewrite its URLs; with
+    /// --draft, render it and make its WeChat draft (--publish: and publish it).
+    Publish(Box<PublishArgs>),
 }
 
 /// Runs a client command; the exit code is 0 only when everything asked succeeded.
@@ -35,29 +37,35 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ClientCommand::Token(a) => token::run(a).await,
         ClientCommand::Upload(a) => upload::run(a).await,
-        ClientCommand::Publish(a) => publish::run(a).await,
+        ClientCommand::Publish(a) => publish::run(*a).await,
     }
 }
 
-/// Where the API is and how to authenticate: shared by every client command.
+/// Where the API is and how to authenticate: shared by every client command. Each flag
+/// (or its `WXIMG_*` variable) overrides the profile of the config file
+/// (`~/.config/wximg/config.toml`, see `wximg_client::config`), which overrides the
+/// defaults.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ClientArgs {
     /// The API's base URL: the real service by default, or a wximg's `http://host:port`.
-    #[arg(long, env = "WXIMG_BASE_URL", default_value = DEFAULT_BASE_URL)]
-    pub base_url: String,
+    #[arg(long, env = "WXIMG_BASE_URL")]
+    pub base_url: Option<String>,
     /// The app's id (wx + 16 hex digits).
     #[arg(long, env = "WXIMG_APPID")]
     pub appid: Option<String>,
-    /// The app's secret.
+    /// The app's secret (better: WXIMG_SECRET, or `secret_file` in the config's profile).
     #[arg(long, env = "WXIMG_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
     /// Use this access token as is instead of fetching one with --appid/--secret.
     #[arg(long, env = "WXIMG_ACCESS_TOKEN", hide_env_values = true)]
     pub access_token: Option<String>,
-    /// Which endpoint issues tokens: `stable` (/cgi-bin/stable_token) or `token`
-    /// (/cgi-bin/token).
-    #[arg(long, value_enum, default_value_t = EndpointArg::Stable)]
-    pub token_endpoint: EndpointArg,
+    /// Which endpoint issues tokens: `stable` (/cgi-bin/stable_token, the default) or
+    /// `token` (/cgi-bin/token).
+    #[arg(long, value_enum)]
+    pub token_endpoint: Option<EndpointArg>,
+    /// The config file's profile to use (default: the file's `default`).
+    #[arg(long, env = "WXIMG_PROFILE")]
+    pub profile: Option<String>,
 }
 
 /// `--token-endpoint`.
@@ -68,27 +76,71 @@ pub enum EndpointArg {
 }
 
 impl ClientArgs {
-    /// The SDK client these flags describe.
-    pub fn client(&self) -> anyhow::Result<Client> {
-        let endpoint = match self.token_endpoint {
-            EndpointArg::Stable => TokenEndpoint::Stable,
-            EndpointArg::Token => TokenEndpoint::Classic,
+    /// The config file's profile these flags name (or its default one), if any.
+    pub fn profile(&self) -> anyhow::Result<Option<Profile>> {
+        let Some(path) = config_path() else {
+            return Ok(None);
         };
+        let cfg = Config::load(&path)?;
+        Ok(cfg.profile(self.profile.as_deref(), &path)?)
+    }
+
+    /// The SDK client these flags (and the profile) describe.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let profile = self.profile()?.unwrap_or_default();
+        let endpoint = match (self.token_endpoint, profile.token_endpoint.as_deref()) {
+            (Some(EndpointArg::Token), _) | (None, Some("token")) => TokenEndpoint::Classic,
+            (Some(EndpointArg::Stable), _) | (None, Some("stable") | None) => TokenEndpoint::Stable,
+            (None, Some(other)) => anyhow::bail!(
+                "the profile's token_endpoint is {other:?}: write \"stable\" or \"token\""
+            ),
+        };
+        let base_url = self
+            .base_url
+            .clone()
+            .or(profile.base_url.clone())
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
         let mut b = Client::builder()
-            .base_url(&self.base_url)
+            .base_url(&base_url)
             .token_endpoint(endpoint);
-        b = match (&self.access_token, &self.appid, &self.secret) {
+        let appid = self.appid.clone().or(profile.appid.clone());
+        let secret = match &self.secret {
+            Some(s) => Some(s.clone()),
+            None if self.access_token.is_none() && appid.is_some() => profile.secret()?,
+            None => None,
+        };
+        b = match (&self.access_token, appid, secret) {
             (Some(t), _, _) => b.access_token(t),
             (None, Some(id), Some(secret)) => b.app(id, secret),
             (None, None, _) => anyhow::bail!(
-                "no app given: pass --appid and --secret (or WXIMG_APPID and WXIMG_SECRET), \
-                 or --access-token"
+                "no app given: pass --appid (or WXIMG_APPID, or `appid` in a profile of {}), \
+                 or --access-token",
+                shown_config_path()
             ),
-            (None, Some(_), None) => {
-                anyhow::bail!("no secret given: pass --secret or set WXIMG_SECRET")
-            }
+            (None, Some(_), None) => anyhow::bail!(
+                "no secret given: set WXIMG_SECRET, or `secret_file` (chmod 600) in a profile \
+                 of {}",
+                shown_config_path()
+            ),
         };
         Ok(b.build()?)
+    }
+}
+
+/// The config file's path, for messages.
+fn shown_config_path() -> String {
+    config_path().map_or_else(
+        || "~/.config/wximg/config.toml".to_string(),
+        |p| p.display().to_string(),
+    )
+}
+
+/// The message of a client error for a line that already names the file: an I/O error's
+/// path is not repeated.
+pub(crate) fn describe_for(e: &wximg_client::Error) -> String {
+    match e {
+        wximg_client::Error::Io { source, .. } => printable(&source.to_string()),
+        other => describe(other),
     }
 }
 

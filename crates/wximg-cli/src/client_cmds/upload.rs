@@ -22,7 +22,9 @@ pub struct UploadArgs {
     /// Uploads in flight at once.
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
-    /// Print one JSON object per file: {"path","url"} or {"path","errcode","errmsg"}.
+    /// Print one JSON object per file on standard output: {"path","url"} or
+    /// {"path","errcode","errmsg"}. Without it, results go to standard output, errors
+    /// to standard error, and a summary closes the run.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -31,8 +33,31 @@ pub struct UploadArgs {
 
 pub async fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
     let client = args.client.client()?;
+    let json = args.json;
+    // A directory is said once, with what to do, and not sent to the batch.
+    let mut files = Vec::new();
+    let mut failed = 0usize;
+    for f in args.files {
+        if f.is_dir() {
+            failed += 1;
+            let shown = super::printable(&f.display().to_string());
+            let msg =
+                format!("{shown} is a directory: give the pictures inside it (e.g. {shown}/*.jpg)");
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"path": f.display().to_string(), "errcode": -1, "errmsg": msg})
+                );
+            } else {
+                eprintln!("{msg}");
+            }
+        } else {
+            files.push(f);
+        }
+    }
+    let total = files.len();
     let bar = if std::io::stderr().is_terminal() {
-        let pb = ProgressBar::new(args.files.len() as u64);
+        let pb = ProgressBar::new(total as u64);
         pb.set_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed_precise} eta {eta} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -41,34 +66,78 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let json = args.json;
     let opts = BatchOptions {
         jobs: usize::from(args.jobs),
         fit: args.fit,
     };
-    let mut failed = 0usize;
-    upload_files(&client, args.files, opts, |r| {
-        if r.result.is_err() {
-            failed += 1;
+    let tally = std::cell::RefCell::new(Tally {
+        failed,
+        ..Tally::default()
+    });
+    let seen = std::cell::RefCell::new(std::collections::HashSet::new());
+    let batch = upload_files(&client, files, opts, |r| {
+        let mut t = tally.borrow_mut();
+        match &r.result {
+            Ok(done) if !seen.borrow_mut().insert(done.url.clone()) => t.unchanged += 1,
+            Ok(_) => t.uploaded += 1,
+            Err(_) => t.failed += 1,
         }
         let line = result_line(r, json);
+        let to_stderr = r.result.is_err() && !json;
+        let print = || {
+            if to_stderr {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        };
         match &bar {
             Some(pb) => {
-                pb.suspend(|| println!("{line}"));
+                pb.suspend(print);
                 pb.inc(1);
             }
-            None => println!("{line}"),
+            None => print(),
         }
-    })
-    .await;
+    });
+    let interrupted = tokio::select! {
+        _ = batch => false,
+        _ = tokio::signal::ctrl_c() => true,
+    };
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
-    Ok(if failed == 0 {
+    let t = *tally.borrow();
+    let done = t.uploaded + t.unchanged + t.failed - failed;
+    if interrupted {
+        eprintln!(
+            "interrupted: {} uploaded, {} failed, {} unchanged, {} not done",
+            t.uploaded,
+            t.failed,
+            t.unchanged,
+            total.saturating_sub(done)
+        );
+        return Ok(ExitCode::from(130));
+    }
+    if !json {
+        eprintln!(
+            "{} uploaded, {} failed, {} unchanged",
+            t.uploaded, t.failed, t.unchanged
+        );
+    }
+    Ok(if t.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// What a batch did so far: uploaded, failed, and unchanged (the same bytes as another
+/// file of the batch: they got its URL without being sent again).
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    uploaded: usize,
+    failed: usize,
+    unchanged: usize,
 }
 
 /// `path → url`, `path: code message`, or the JSON form.
@@ -80,7 +149,7 @@ fn result_line(r: &FileResult, json: bool) -> String {
             super::printable(&path),
             super::printable(&done.url)
         ),
-        (Err(e), false) => format!("{}: {}", super::printable(&path), super::describe(e)),
+        (Err(e), false) => format!("{}: {}", super::printable(&path), super::describe_for(e)),
         (Ok(done), true) => serde_json::json!({ "path": path, "url": done.url }).to_string(),
         (Err(e), true) => serde_json::json!({
             "path": path,

@@ -502,7 +502,7 @@ async fn untrusted_article_fetches_only_public_http() {
 /// read (the old code read it until memory ran out), and an entry that maps a picture to
 /// a URL of the author's choosing (not the form uploadimg answers with) is not believed:
 /// the picture is uploaded and gets the server's URL. A symlink left at ARTICLE.bak is
-/// replaced by `--in-place`, not written through.
+/// not written through: `--in-place` leaves it and keeps the backup as ARTICLE.bak.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planted_cache_or_backup_link_is_not_followed_or_believed() {
     let s = AppServer::start();
@@ -526,8 +526,15 @@ async fn a_planted_cache_or_backup_link_is_not_followed_or_believed() {
         b"keep me",
         "written through the .bak link"
     );
+    // An existing ARTICLE.bak, link or not, is never replaced: the next free name is.
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("post.md.bak"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(
-        std::fs::read(dir.path().join("post.md.bak")).unwrap(),
+        std::fs::read(dir.path().join("post.md.bak.1")).unwrap(),
         b"![x](in.jpg)\n"
     );
 

@@ -72,7 +72,7 @@ fn upload_prints_urls_dedups_and_reports_refusals() {
     assert_eq!(status, 200);
     assert_eq!(body, std::fs::read(&jpg).unwrap());
 
-    // Plain output: `path → url` and `path: code message`.
+    // Plain output: `path → url` on stdout, `path: code message` on stderr.
     let out = s.run(&["upload", jpg.to_str().unwrap(), webp.to_str().unwrap()]);
     let text = stdout(&out);
     assert!(
@@ -80,8 +80,9 @@ fn upload_prints_urls_dedups_and_reports_refusals() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("{}: 40005 invalid file type", webp.display())),
-        "{text}"
+        stderr(&out).contains(&format!("{}: 40005 invalid file type", webp.display())),
+        "{}",
+        stderr(&out)
     );
 
     // With --fit the WebP is converted and accepted.

@@ -9,9 +9,11 @@
 mod support;
 
 mod app_cmds;
+mod client_draft;
 mod client_publish;
 mod client_retry;
 mod client_upload;
+mod client_writer;
 mod durability;
 mod faults_connections;
 mod faults_fsck;

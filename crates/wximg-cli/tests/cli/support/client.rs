@@ -19,10 +19,15 @@ pub struct AppServer {
 
 impl AppServer {
     pub fn start() -> AppServer {
+        AppServer::start_with(&[])
+    }
+
+    /// [`AppServer::start`] with more `wximg serve` arguments.
+    pub fn start_with(serve_args: &[&str]) -> AppServer {
         let data = tempfile::tempdir().expect("tempdir");
         let app = create_app(Backend::Embedded(data.path()), "official");
         AppServer {
-            server: Server::start(Backend::Embedded(data.path()), &[]),
+            server: Server::start(Backend::Embedded(data.path()), serve_args),
             appid: app.appid,
             secret: app.secret,
             _data: data,
@@ -38,6 +43,9 @@ impl AppServer {
             .env("WXIMG_APPID", &self.appid)
             .env("WXIMG_SECRET", &self.secret)
             .env("WXIMG_CACHE_DIR", self.cache.path())
+            // No config file of the machine's user: each test writes its own if any.
+            .env("WXIMG_CONFIG", self.cache.path().join("no-config.toml"))
+            .env_remove("WXIMG_PROFILE")
             .env_remove("WXIMG_ACCESS_TOKEN")
             .stdin(Stdio::null());
         c

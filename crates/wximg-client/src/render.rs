@@ -1,0 +1,395 @@
+//! Markdown → the HTML the WeChat editor keeps.
+//!
+//! Invariant: the output holds no `<style>` element and no `class` attribute, and every
+//! element the renderer emits carries its look in a `style` attribute — the platform
+//! strips style sheets and classes, so anything else would be lost on the way in.
+//!
+//! The steps:
+//!
+//! 1. [`pulldown_cmark`] parses CommonMark with tables, footnotes, task lists and
+//!    strikethrough;
+//! 2. fenced and indented code is highlighted by [`syntect`] into `<span style="color:…">`
+//!    runs (no classes), inside a `<pre>` whose theme rule keeps whitespace
+//!    (`white-space: pre-wrap`);
+//! 3. links: the platform lets an article link only to other articles of the platform,
+//!    so a link to `mp.weixin.qq.com` stays a link, and any other http(s) link becomes its
+//!    text followed by a `[n]` marker, with the addresses listed at the end under
+//!    "引用链接" (what wenyan and md2wechat do); a relative link keeps only its text;
+//! 4. task-list boxes become ☐ / ☑ (the platform drops `<input>`);
+//! 5. the theme's CSS is inlined into every element with [`css_inline`], which never
+//!    fetches anything, and the `class` attributes the theme used are removed.
+//!
+//! HTML articles are not rendered: they pass through unchanged (their pictures are
+//! re-hosted by [`crate::publish`]).
+
+use std::sync::OnceLock;
+
+use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
+use syntect::highlighting::ThemeSet;
+use syntect::parsing::SyntaxSet;
+
+use crate::error::{Error, Result};
+
+/// A built-in theme, or the CSS of one's own (`--theme FILE.css`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Theme {
+    /// Dark grey text, green accents: the WeChat look.
+    Default,
+    /// GitHub-like: neutral black, blue links.
+    Github,
+    /// A serif body with warm accents, for essays.
+    Warm,
+    /// Your own CSS, with `section.wximg` as the article's root.
+    Custom(String),
+}
+
+impl Theme {
+    /// The names of the built-in themes, for `--theme NAME`.
+    pub const NAMES: [&'static str; 3] = ["default", "github", "warm"];
+
+    /// A built-in theme by name.
+    pub fn named(name: &str) -> Option<Theme> {
+        match name {
+            "default" => Some(Theme::Default),
+            "github" => Some(Theme::Github),
+            "warm" => Some(Theme::Warm),
+            _ => None,
+        }
+    }
+
+    /// The theme's CSS.
+    pub fn css(&self) -> &str {
+        match self {
+            Theme::Default => include_str!("render/themes/default.css"),
+            Theme::Github => include_str!("render/themes/github.css"),
+            Theme::Warm => include_str!("render/themes/warm.css"),
+            Theme::Custom(css) => css,
+        }
+    }
+
+    /// The syntect colour scheme that goes with the theme.
+    fn code_scheme(&self) -> &'static str {
+        match self {
+            Theme::Github | Theme::Custom(_) => "InspiredGitHub",
+            Theme::Default | Theme::Warm => "base16-ocean.light",
+        }
+    }
+}
+
+/// The rendered article.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The HTML fragment (a `<section>` holding the article), every element styled.
+    pub html: String,
+    /// The text of the first heading, if any (the default title).
+    pub first_heading: Option<String>,
+    /// The external links, in order, as listed at the end: (text, address).
+    pub references: Vec<(String, String)>,
+}
+
+/// Whether a link may stay a link in a WeChat article: only to the platform's articles.
+fn link_allowed(url: &url::Url) -> bool {
+    matches!(url.scheme(), "http" | "https") && url.host_str() == Some("mp.weixin.qq.com")
+}
+
+fn syntaxes() -> &'static SyntaxSet {
+    static SET: OnceLock<SyntaxSet> = OnceLock::new();
+    SET.get_or_init(SyntaxSet::load_defaults_newlines)
+}
+
+fn schemes() -> &'static ThemeSet {
+    static SET: OnceLock<ThemeSet> = OnceLock::new();
+    SET.get_or_init(ThemeSet::load_defaults)
+}
+
+/// `code` highlighted as `lang` (plain text when unknown), in a `<pre>` with inline
+/// colours only.
+pub fn highlight(code: &str, lang: &str, theme: &Theme) -> String {
+    let ss = syntaxes();
+    let syntax = ss
+        .find_syntax_by_token(lang.trim())
+        .unwrap_or_else(|| ss.find_syntax_plain_text());
+    let scheme = schemes()
+        .themes
+        .get(theme.code_scheme())
+        .or_else(|| schemes().themes.values().next());
+    let highlighted = scheme.and_then(|scheme| {
+        syntect::html::highlighted_html_for_string(code, ss, syntax, scheme).ok()
+    });
+    let body = highlighted.unwrap_or_else(|| {
+        format!(
+            "<pre><span style=\"color:#333333;\">{}</span></pre>",
+            escape(code)
+        )
+    });
+    // syntect opens with "<pre style=…>\n": that newline would show as an empty line.
+    let body = body.replacen(">\n", ">", 1);
+    // A `<code>` inside keeps the theme's monospace rules apart from inline code.
+    body.replacen('>', "><code>", 1)
+        .replace("</pre>", "</code></pre>")
+}
+
+/// Escapes text for HTML.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The parser options: CommonMark plus tables, footnotes, task lists, strikethrough.
+pub fn markdown_options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_STRIKETHROUGH
+}
+
+/// Renders Markdown (without its front matter) into styled HTML.
+pub fn render_markdown(markdown: &str, theme: &Theme) -> Result<Rendered> {
+    let mut events: Vec<Event> = Vec::new();
+    let mut references: Vec<(String, String)> = Vec::new();
+    let mut first_heading: Option<String> = None;
+    let mut heading_text: Option<String> = None;
+    // The link being read: Some(address) when it becomes a reference, None when dropped.
+    let mut link: Option<Option<String>> = None;
+    let mut link_text = String::new();
+    let mut code: Option<(String, String)> = None;
+
+    for event in Parser::new_ext(markdown, markdown_options()) {
+        if let Some((lang, text)) = code.as_mut() {
+            match event {
+                Event::Text(t) => text.push_str(&t),
+                Event::End(TagEnd::CodeBlock) => {
+                    events.push(Event::Html(highlight(text, lang, theme).into()));
+                    code = None;
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match &event {
+            Event::Text(t) | Event::Code(t) => {
+                if let Some(h) = heading_text.as_mut() {
+                    h.push_str(t);
+                }
+                if link.is_some() {
+                    link_text.push_str(t);
+                }
+            }
+            Event::Start(Tag::Heading { .. }) if first_heading.is_none() => {
+                heading_text = Some(String::new());
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some(h) = heading_text.take() {
+                    let h = h.trim().to_string();
+                    if !h.is_empty() {
+                        first_heading = Some(h);
+                    }
+                }
+            }
+            _ => {}
+        }
+        match event {
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let lang = match kind {
+                    CodeBlockKind::Fenced(info) => {
+                        info.split_whitespace().next().unwrap_or("").to_string()
+                    }
+                    CodeBlockKind::Indented => String::new(),
+                };
+                code = Some((lang, String::new()));
+            }
+            Event::Start(Tag::Link { dest_url, .. }) => {
+                let kept = url::Url::parse(&dest_url).ok().filter(link_allowed);
+                let external = url::Url::parse(&dest_url)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https" | "mailto"));
+                if kept.is_some() || dest_url.starts_with('#') {
+                    // Footnote anchors and platform links stay links.
+                    events.push(Event::Start(Tag::Link {
+                        link_type: pulldown_cmark::LinkType::Inline,
+                        dest_url,
+                        title: "".into(),
+                        id: "".into(),
+                    }));
+                } else {
+                    link = Some(external.map(|u| u.to_string()));
+                    link_text.clear();
+                }
+            }
+            Event::End(TagEnd::Link) => match link.take() {
+                None => events.push(Event::End(TagEnd::Link)),
+                Some(None) => {}
+                Some(Some(address)) => {
+                    let text = link_text.trim().to_string();
+                    let n = match references.iter().position(|(_, a)| *a == address) {
+                        Some(i) => i + 1,
+                        None => {
+                            references.push((text, address));
+                            references.len()
+                        }
+                    };
+                    events.push(Event::Html(format!("<sup>[{n}]</sup>").into()));
+                }
+            },
+            Event::TaskListMarker(done) => {
+                events.push(Event::Text(if done { "☑ " } else { "☐ " }.into()));
+            }
+            other => events.push(other),
+        }
+    }
+
+    let mut body = String::with_capacity(markdown.len() * 2);
+    pulldown_cmark::html::push_html(&mut body, events.into_iter());
+    if !references.is_empty() {
+        body.push_str("<section class=\"wximg-references\"><h3>引用链接</h3>");
+        for (i, (text, address)) in references.iter().enumerate() {
+            let n = i + 1;
+            if text.is_empty() || *text == *address {
+                body.push_str(&format!("<p>[{n}] <i>{}</i></p>", escape(address)));
+            } else {
+                body.push_str(&format!(
+                    "<p>[{n}] {}: <i>{}</i></p>",
+                    escape(text),
+                    escape(address)
+                ));
+            }
+        }
+        body.push_str("</section>");
+    }
+    let html = style_fragment(&format!("<section class=\"wximg\">{body}</section>"), theme)?;
+    Ok(Rendered {
+        html,
+        first_heading,
+        references,
+    })
+}
+
+/// Inlines the theme into `fragment`, then removes every `class` and `id` attribute
+/// (and in-page `href="#…"`) and any `<style>` left.
+pub fn style_fragment(fragment: &str, theme: &Theme) -> Result<String> {
+    let inliner = css_inline::CSSInliner::options()
+        .keep_style_tags(false)
+        .keep_link_tags(false)
+        .load_remote_stylesheets(false)
+        .build();
+    let inlined = inliner
+        .inline_fragment(fragment, theme.css())
+        .map_err(|e| Error::Config(format!("the theme's CSS could not be applied: {e}")))?;
+    let settings = lol_html::RewriteStrSettings::new().append_element_content_handler(
+        lol_html::element!("*", |el| {
+            el.remove_attribute("class");
+            // The platform strips ids too, so in-page anchors (footnote back-links)
+            // would lead nowhere: they are dropped with them.
+            el.remove_attribute("id");
+            if el.tag_name() == "a" && el.get_attribute("href").is_some_and(|h| h.starts_with('#'))
+            {
+                el.remove_attribute("href");
+            }
+            if el.tag_name() == "style" {
+                el.remove();
+            }
+            Ok(())
+        }),
+    );
+    lol_html::rewrite_str(&inlined, settings)
+        .map_err(|e| Error::Config(format!("the rendered HTML could not be cleaned: {e}")))
+}
+
+/// The first `<h1>` (else `<title>`) of an HTML article, as text: its default title.
+pub fn html_title(html: &str) -> Option<String> {
+    use std::cell::{Cell, RefCell};
+    let (h1, h1_seen) = (RefCell::new(String::new()), Cell::new(0u32));
+    let (title, title_seen) = (RefCell::new(String::new()), Cell::new(0u32));
+    let settings = lol_html::RewriteStrSettings::new()
+        .append_element_content_handler(lol_html::element!("h1", |_| {
+            h1_seen.set(h1_seen.get() + 1);
+            Ok(())
+        }))
+        .append_element_content_handler(lol_html::element!("title", |_| {
+            title_seen.set(title_seen.get() + 1);
+            Ok(())
+        }))
+        .append_element_content_handler(lol_html::text!("h1", |t| {
+            if h1_seen.get() == 1 {
+                h1.borrow_mut().push_str(t.as_str());
+            }
+            Ok(())
+        }))
+        .append_element_content_handler(lol_html::text!("title", |t| {
+            if title_seen.get() == 1 {
+                title.borrow_mut().push_str(t.as_str());
+            }
+            Ok(())
+        }));
+    let _ = lol_html::rewrite_str(html, settings);
+    let clean = |s: String| {
+        Some(s.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty())
+    };
+    clean(h1.into_inner()).or_else(|| clean(title.into_inner()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_become_references_and_code_keeps_whitespace() {
+        let md = "# Hello *world*\n\nSee [the docs](https://example.com/docs) and \
+                  [again](https://example.com/docs), [an article](https://mp.weixin.qq.com/s/x), \
+                  [local](other.md).\n\n```rust\nfn main() {\n    let x = 1;\n}\n```\n\n- [x] done\n- [ ] todo\n";
+        let r = render_markdown(md, &Theme::Default).unwrap();
+        assert_eq!(r.first_heading.as_deref(), Some("Hello world"));
+        assert_eq!(
+            r.references,
+            vec![("the docs".into(), "https://example.com/docs".into())]
+        );
+        assert!(!r.html.contains("class="), "{}", r.html);
+        assert!(!r.html.contains("<style"), "{}", r.html);
+        assert!(r.html.contains("href=\"https://mp.weixin.qq.com/s/x\""));
+        assert!(!r.html.contains("href=\"https://example.com"), "{}", r.html);
+        assert!(!r.html.contains("other.md"));
+        assert_eq!(r.html.matches("<sup").count(), 2, "{}", r.html);
+        assert!(r.html.contains("引用链接"));
+        assert!(
+            r.html.contains("white-space: pre-wrap") || r.html.contains("white-space:pre-wrap")
+        );
+        let text = strip_tags(&r.html);
+        assert!(text.contains("{\n    let x"), "indentation kept: {text}");
+        assert!(r.html.contains("☑ done") && r.html.contains("☐ todo"));
+        assert!(!r.html.contains("<input"));
+    }
+
+    fn strip_tags(html: &str) -> String {
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn html_titles() {
+        assert_eq!(
+            html_title("<html><head><title>T t</title></head><body><h1> Big <b>one</b></h1>"),
+            Some("Big one".into())
+        );
+        assert_eq!(html_title("<title>Only</title>"), Some("Only".into()));
+        assert_eq!(html_title("<p>none</p>"), None);
+    }
+}
