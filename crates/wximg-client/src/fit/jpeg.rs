@@ -119,8 +119,14 @@ impl<'a> Pixels<'a> {
 
     /// Encodes with the settings described in the module documentation, and no metadata.
     pub fn encode(&self, quality: u8, chroma: Chroma) -> Result<Vec<u8>> {
+        self.encode_fine(f32::from(quality), chroma)
+    }
+
+    /// [`Pixels::encode`] at a fractional quality: the quantisation tables are scaled
+    /// continuously, so a quality between two integers lands between their sizes.
+    pub fn encode_fine(&self, quality: f32, chroma: Chroma) -> Result<Vec<u8>> {
         let (w, h) = (self.width as usize, self.height as usize);
-        let q = f32::from(quality.clamp(1, 100));
+        let q = quality.clamp(1.0, 100.0);
         // libjpeg reports errors by unwinding; keep them inside this function.
         std::panic::catch_unwind(|| -> std::io::Result<Vec<u8>> {
             let mut c = mozjpeg::Compress::new(if self.grey {
@@ -307,6 +313,28 @@ pub fn search(
         state.record(q, bytes, max);
     }
     Ok(state.found())
+}
+
+/// Spends what the integer search left of the budget: `q` fits (as `bytes`) and `q + 1`
+/// does not, so the qualities between them are tried — two at once, on two threads — and
+/// the highest that fits is returned (its size is between the two integers': up to ~2 %
+/// more of the budget used at photo qualities, for the same encoder settings).
+pub fn refine(full: &Pixels<'_>, chroma: Chroma, q: u8, bytes: Vec<u8>, max: usize) -> Result<Vec<u8>> {
+    let base = f32::from(q);
+    let (a, b) = (base + 1.0 / 3.0, base + 2.0 / 3.0);
+    let (ea, eb) = std::thread::scope(|s| {
+        let other = s.spawn(|| full.encode_fine(b, chroma));
+        let first = full.encode_fine(a, chroma);
+        let second = other
+            .join()
+            .map_err(|_| Error::Fit("the JPEG encoder thread failed".into()));
+        (first, second)
+    });
+    let (ea, eb) = (ea?, eb??);
+    Ok([eb, ea]
+        .into_iter()
+        .find(|e| e.len() <= max)
+        .unwrap_or(bytes))
 }
 
 /// What the search knows: the best fitting encoding, and the lowest quality known not to.
