@@ -200,12 +200,7 @@ impl Fitted {
         } else {
             format!(" ({})", notes.join("; "))
         };
-        let after = format!(
-            "{} {}×{}",
-            self.format.name(),
-            self.width,
-            self.height
-        );
+        let after = format!("{} {}×{}", self.format.name(), self.width, self.height);
         match self.outcome {
             FitOutcome::Unchanged if self.bytes.len() == r.input_bytes => {
                 format!("unchanged: {before}{notes}")
@@ -363,7 +358,7 @@ fn fit_jpeg_input(
     let cap_pixels = pixels * cap * cap;
     let mut scale = cap;
     if cap_pixels > ESTIMATE_ABOVE {
-        scale = scale.min(estimate_scale(input, source, opts)?);
+        scale = scale.min(estimate_scale(input, opts));
     }
     let mut n = numerator_for(scale);
     loop {
@@ -389,7 +384,10 @@ fn fit_jpeg_input(
         if n >= 8 || byte_scaled || out_pixels >= cap_pixels * 0.98 {
             return Ok(fitted);
         }
-        n = (n + n.div_ceil(3)).min(numerator_for(cap)).max(n + 1).min(8);
+        n = (n + n.div_ceil(3))
+            .min(numerator_for(cap))
+            .max(n + 1)
+            .min(8);
     }
 }
 
@@ -410,35 +408,16 @@ fn scaled_size_checked(w: u32, h: u32, n: u8, max_pixels: u64) -> Result<(u32, u
     Ok((dw, dh))
 }
 
-/// Estimates the scale (of the stored size) at which the picture fits at `min_quality`,
-/// from a 1/4-scale decode (DC and a few coefficients: cheap) and its half: the bytes
-/// follow a power of the scale, `bytes(s) ≈ b4 × (4s)^α`, with α measured between the
-/// two. Finer scales hold less detail per pixel than the coarse ones, so the estimate
-/// errs low; a margin lifts it, and [`fit_jpeg_input`] decodes bigger if it was still low.
-fn estimate_scale(input: &[u8], source: Chroma, opts: &FitOptions) -> Result<f64> {
-    let Some(preview) = decode::decode_scaled(input, 2)? else {
-        return Ok(1.0);
-    };
-    let grey = !preview.color().has_color();
-    let quarter = preview.into_rgb8();
-    let eighth = image::imageops::resize(
-        &quarter,
-        quarter.width().div_ceil(2),
-        quarter.height().div_ceil(2),
-        FilterType::Triangle,
-    );
-    let chroma = if source == Chroma::Full { Chroma::Half } else { source };
-    let q = opts.min_quality;
-    let b4 = Pixels::new(&quarter, grey).encode(q, chroma)?.len() as f64;
-    let b8 = Pixels::new(&eighth, grey).encode(q, chroma)?.len() as f64;
-    let alpha = (b4 / b8).log2().clamp(1.0, 2.0);
-    let max = opts.rules.max_bytes as f64;
-    let s = (max / b4).powf(1.0 / alpha) / 4.0;
-    Ok((s * ESTIMATE_MARGIN).min(1.0))
+/// Estimates, from the header alone, a scale (of the stored size) at which the picture
+/// surely fits at `min_quality`, or more: see [`decode::fitting_scale`]. A margin lifts
+/// it further, and [`fit_jpeg_input`] decodes bigger if it was still low.
+fn estimate_scale(input: &[u8], opts: &FitOptions) -> f64 {
+    decode::fitting_scale(input, opts.min_quality, opts.rules.max_bytes)
+        .map_or(1.0, |s| (s * ESTIMATE_MARGIN).min(1.0))
 }
 
 /// How much bigger than the estimate a JPEG is decoded (see [`estimate_scale`]).
-const ESTIMATE_MARGIN: f64 = 1.2;
+const ESTIMATE_MARGIN: f64 = 1.1;
 
 /// Width and height from the header alone (no pixel decoded), if it can be read.
 fn header_dimensions(input: &[u8]) -> Option<(u32, u32)> {
@@ -688,9 +667,7 @@ fn fit_jpeg(
     }
     let found = jpeg::search(&px, chroma, pred.as_mut(), lo, hi, max)?;
     match (found.best, found.at_lo) {
-        (Some((q, bytes)), _) if q < hi => {
-            Ok(Ok((q, jpeg::refine(&px, chroma, q, bytes, max)?)))
-        }
+        (Some((q, bytes)), _) if q < hi => Ok(Ok((q, jpeg::refine(&px, chroma, q, bytes, max)?))),
         (Some(best), _) => Ok(Ok(best)),
         (None, Some(size)) => Ok(Err(size)),
         (None, None) => Ok(Err(px.encode(lo, chroma)?.len())),

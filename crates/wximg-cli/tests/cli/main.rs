@@ -9,6 +9,7 @@
 mod support;
 
 mod app_cmds;
+mod client_fit;
 mod client_publish;
 mod client_retry;
 mod client_upload;

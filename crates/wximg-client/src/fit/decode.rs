@@ -15,6 +15,82 @@ use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr};
 
 use crate::error::{Error, Result};
 
+/// The JPEG standard's example luminance table (Annex K.1), the one libjpeg's `quality`
+/// scales; only its sum is used, so the order does not matter.
+const ANNEX_K_LUMA: [u16; 64] = [
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113,
+    92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+];
+
+/// The libjpeg-equivalent quality of a JPEG, from its luminance quantisation table
+/// (table 0) compared with Annex K: camera and phone tables are not libjpeg's, but their
+/// coarseness lands on the same scale.
+pub fn equivalent_quality(bytes: &[u8]) -> Option<f64> {
+    let mut sum = None;
+    super::meta::walk_jpeg_header(bytes, |marker, seg| {
+        let mut i = 0;
+        while marker == 0xDB && sum.is_none() && i < seg.len() {
+            let (precision, id) = (seg[i] >> 4, seg[i] & 15);
+            let n = if precision == 0 { 64 } else { 128 };
+            let Some(table) = seg.get(i + 1..i + 1 + n) else {
+                return;
+            };
+            if id == 0 {
+                sum = Some(if precision == 0 {
+                    table.iter().map(|&v| f64::from(v)).sum::<f64>()
+                } else {
+                    table
+                        .chunks(2)
+                        .map(|c| f64::from(u16::from_be_bytes([c[0], c[1]])))
+                        .sum()
+                });
+            }
+            i += 1 + n;
+        }
+    })?;
+    let reference: f64 = ANNEX_K_LUMA.iter().map(|&v| f64::from(v)).sum();
+    let percent = 100.0 * sum? / reference;
+    Some(if percent <= 100.0 {
+        (200.0 - percent) / 2.0
+    } else {
+        5000.0 / percent
+    })
+}
+
+/// Size at quality 60 relative to the size at quality `q`, for photos (libjpeg-style
+/// tables, 4:2:0, measured roughly; used only to choose how much to decode).
+fn size_ratio_to_q60(q: f64) -> f64 {
+    const POINTS: [(f64, f64); 8] = [
+        (50.0, 1.2),
+        (60.0, 1.0),
+        (70.0, 0.83),
+        (80.0, 0.68),
+        (85.0, 0.6),
+        (90.0, 0.5),
+        (95.0, 0.38),
+        (100.0, 0.22),
+    ];
+    let q = q.clamp(50.0, 100.0);
+    POINTS.windows(2).find(|w| q <= w[1].0).map_or(0.22, |w| {
+        let t = (q - w[0].0) / (w[1].0 - w[0].0);
+        w[0].1 + t * (w[1].1 - w[0].1)
+    })
+}
+
+/// A scale (of the stored size) at which the picture fits in `max_bytes` at `quality`,
+/// or more, from the header alone: the coded data's size at the input's equivalent
+/// quality, brought to `quality` by [`size_ratio_to_q60`], gives the full-size bytes
+/// `b1`; a smaller picture has at least as much detail per pixel, so its bytes fall at
+/// most with the pixel count, and `sqrt(max / b1)` is at least the scale that fits.
+/// `None` if the header cannot tell (the caller decodes in full).
+pub fn fitting_scale(bytes: &[u8], quality: u8, max_bytes: usize) -> Option<f64> {
+    let coded = super::meta::jpeg_coded_len(bytes)? as f64;
+    let q_in = equivalent_quality(bytes)?;
+    let at_quality = coded * size_ratio_to_q60(q_in) / size_ratio_to_q60(f64::from(quality));
+    Some((max_bytes as f64 / at_quality).sqrt())
+}
+
 /// Output dimensions of a decode at `numerator/8` (libjpeg rounds up).
 pub fn scaled_size(width: u32, height: u32, numerator: u8) -> (u32, u32) {
     let s = |v: u32| (u64::from(v) * u64::from(numerator)).div_ceil(8) as u32;

@@ -319,7 +319,13 @@ pub fn search(
 /// does not, so the qualities between them are tried — two at once, on two threads — and
 /// the highest that fits is returned (its size is between the two integers': up to ~2 %
 /// more of the budget used at photo qualities, for the same encoder settings).
-pub fn refine(full: &Pixels<'_>, chroma: Chroma, q: u8, bytes: Vec<u8>, max: usize) -> Result<Vec<u8>> {
+pub fn refine(
+    full: &Pixels<'_>,
+    chroma: Chroma,
+    q: u8,
+    bytes: Vec<u8>,
+    max: usize,
+) -> Result<Vec<u8>> {
     let base = f32::from(q);
     let (a, b) = (base + 1.0 / 3.0, base + 2.0 / 3.0);
     let (ea, eb) = std::thread::scope(|s| {

@@ -80,7 +80,7 @@ pub fn jpeg_orientation(bytes: &[u8]) -> Option<u8> {
 
 /// Calls `f(marker, payload)` for each marker segment before the first SOS; returns the
 /// offset of that SOS marker, or `None` if the header is malformed.
-fn walk_jpeg_header(b: &[u8], mut f: impl FnMut(u8, &[u8])) -> Option<usize> {
+pub(crate) fn walk_jpeg_header(b: &[u8], mut f: impl FnMut(u8, &[u8])) -> Option<usize> {
     let mut i = 2;
     loop {
         if *b.get(i)? != 0xFF {
@@ -142,6 +142,13 @@ fn jpeg_end(b: &[u8], first_sos: usize) -> Option<usize> {
     }
 }
 
+/// Bytes of a JPEG's coded picture (from its first SOS to EOI): its size without any
+/// metadata or appended previews.
+pub(crate) fn jpeg_coded_len(b: &[u8]) -> Option<usize> {
+    let sos = walk_jpeg_header(b, |_, _| {})?;
+    Some(jpeg_end(b, sos)? - sos)
+}
+
 fn strip_jpeg(b: &[u8]) -> Option<Stripped> {
     let mut out = b[..2].to_vec();
     let mut removed = Vec::new();
@@ -197,7 +204,10 @@ fn strip_jpeg(b: &[u8]) -> Option<Stripped> {
         out.splice(at..at, seg);
     }
     out.extend_from_slice(&b[sos..end]);
-    Some(Stripped { bytes: out, removed })
+    Some(Stripped {
+        bytes: out,
+        removed,
+    })
 }
 
 fn strip_png(b: &[u8]) -> Option<Stripped> {
@@ -230,7 +240,10 @@ fn strip_png(b: &[u8]) -> Option<Stripped> {
             break;
         }
     }
-    Some(Stripped { bytes: out, removed })
+    Some(Stripped {
+        bytes: out,
+        removed,
+    })
 }
 
 /// PNG's CRC-32 (ISO 3309, as zlib's).
