@@ -548,3 +548,29 @@ fn dropping_animation_frames_is_warned() {
             .is_empty()
     );
 }
+
+#[test]
+fn big_pngs_are_reduced_while_read() {
+    // Mostly flat, with a photo-like patch: 3000×2000, sent at most 1000 wide.
+    let patch = photo_like(600, 400, 17, 4.0);
+    let img = image::RgbImage::from_fn(3000, 2000, |x, y| {
+        if (1200..1800).contains(&x) && (800..1200).contains(&y) {
+            *patch.get_pixel(x - 1200, y - 800)
+        } else {
+            Rgb([240, 240, 235])
+        }
+    });
+    let input = encode(&DynamicImage::ImageRgb8(img.clone()), Fmt::Png);
+    let opts = FitOptions {
+        max_width: Some(1000),
+        ..FitOptions::default()
+    };
+    let out = fit(&input, &opts).unwrap();
+    assert_eq!(out.report.png_reduction, Some(3), "{}", out.summary());
+    assert_eq!((out.width, out.height), (1000, 667));
+    assert!(out.summary().contains("read at 1/3"), "{}", out.summary());
+    let back = decode_upright(&out.bytes).unwrap().to_rgb8();
+    let reference = image::imageops::resize(&img, 1000, 667, image::imageops::FilterType::Triangle);
+    let score = ssimulacra2(&reference, &back);
+    assert!(score > 70.0, "SSIMULACRA2 {score:.1}");
+}
