@@ -16,7 +16,7 @@ use tokio::sync::OnceCell;
 use crate::Client;
 use crate::error::{Error, Result};
 use crate::fetch::MAX_PICTURE_BYTES;
-use crate::fit::{FitOptions, FitOutcome};
+use crate::fit::{FitNote, FitOptions, FitOutcome, FitSettings};
 
 /// Settings of a batch.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +25,8 @@ pub struct BatchOptions {
     pub jobs: usize,
     /// Re-encode pictures that would be refused (see [`crate::fit`]).
     pub fit: bool,
+    /// `--keep-metadata`, `--max-width`: how `fit` treats pictures.
+    pub fit_settings: FitSettings,
 }
 
 impl Default for BatchOptions {
@@ -32,6 +34,7 @@ impl Default for BatchOptions {
         BatchOptions {
             jobs: 4,
             fit: false,
+            fit_settings: FitSettings::default(),
         }
     }
 }
@@ -44,6 +47,8 @@ pub struct Done {
     pub fit: Option<FitOutcome>,
     /// Bytes sent (after fitting).
     pub bytes: usize,
+    /// What `--fit` did, for people: a summary line and warnings.
+    pub fit_note: Option<FitNote>,
 }
 
 /// The outcome for one input file. Identical files share one outcome, so errors are
@@ -69,7 +74,8 @@ pub async fn upload_files(
     let by_hash = &by_hash;
     let mut stream = futures_util::stream::iter(paths)
         .map(|path| async move {
-            let result = upload_path(client, &path, opts.fit, by_hash).await;
+            let fit = opts.fit.then_some(opts.fit_settings);
+            let result = upload_path(client, &path, fit, by_hash).await;
             FileResult { path, result }
         })
         .buffer_unordered(opts.jobs.max(1));
@@ -84,7 +90,7 @@ pub async fn upload_files(
 async fn upload_path(
     client: &Client,
     path: &Path,
-    fit: bool,
+    fit: Option<FitSettings>,
     by_hash: &Mutex<HashMap<blake3::Hash, Shared>>,
 ) -> std::result::Result<Done, Arc<Error>> {
     let bytes = read_input(path).await.map_err(Arc::new)?;
@@ -94,7 +100,7 @@ async fn upload_path(
         map.entry(hash).or_default().clone()
     };
     cell.get_or_init(|| async {
-        upload_bytes(client, &file_name(path), bytes, fit)
+        upload_bytes_with(client, &file_name(path), bytes, fit)
             .await
             .map_err(Arc::new)
     })
@@ -161,8 +167,18 @@ fn pixel_share(bytes: &[u8]) -> u32 {
     })
 }
 
-/// Fits (if asked) and uploads one picture.
+/// Fits (if asked, with the default [`FitSettings`]) and uploads one picture.
 pub async fn upload_bytes(client: &Client, name: &str, bytes: Vec<u8>, fit: bool) -> Result<Done> {
+    upload_bytes_with(client, name, bytes, fit.then(FitSettings::default)).await
+}
+
+/// Fits (if `fit` is given) and uploads one picture.
+pub async fn upload_bytes_with(
+    client: &Client,
+    name: &str,
+    bytes: Vec<u8>,
+    fit: Option<FitSettings>,
+) -> Result<Done> {
     // Formats no decoder of this build reads: said once, with the way out, instead of
     // "use --fit" followed by "--fit cannot read it".
     if let Some(kind @ ("HEIC" | "AVIF")) = wximg_proto::rules::sniff_other(&bytes) {
@@ -175,11 +191,11 @@ pub async fn upload_bytes(client: &Client, name: &str, bytes: Vec<u8>, fit: bool
             ),
         });
     }
-    let (bytes, outcome, name) = if fit {
-        let opts = FitOptions {
+    let (bytes, outcome, name, note) = if let Some(settings) = fit {
+        let opts = settings.apply(FitOptions {
             rules: *client.rules(),
             ..FitOptions::default()
-        };
+        });
         // Fits at once: no more than the cores, whatever --jobs says, and between them
         // no more than FIT_PIXEL_BUDGET decoded pixels, so memory stays bounded by about
         // one picture at the decode limit whatever the machine (uploads still run --jobs
@@ -204,9 +220,10 @@ pub async fn upload_bytes(client: &Client, name: &str, bytes: Vec<u8>, fit: bool
             FitOutcome::Unchanged => name.to_string(),
             _ => with_extension(name, fitted.format.as_str()),
         };
-        (fitted.bytes, Some(fitted.outcome), name)
+        let note = fitted.note();
+        (fitted.bytes, Some(fitted.outcome), name, Some(note))
     } else {
-        (bytes, None, name.to_string())
+        (bytes, None, name.to_string(), None)
     };
     let len = bytes.len();
     let up = client.upload_image(&name, bytes.into()).await?;
@@ -214,6 +231,7 @@ pub async fn upload_bytes(client: &Client, name: &str, bytes: Vec<u8>, fit: bool
         url: up.url,
         fit: outcome,
         bytes: len,
+        fit_note: note,
     })
 }
 

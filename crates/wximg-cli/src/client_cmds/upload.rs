@@ -19,6 +19,14 @@ pub struct UploadArgs {
     /// size) into a JPEG or PNG that passes, at the best quality that fits.
     #[arg(long)]
     pub fit: bool,
+    /// With --fit: send pictures that already pass byte for byte, metadata (EXIF, GPS
+    /// position, XMP) included. Without it --fit removes metadata losslessly.
+    #[arg(long, requires = "fit")]
+    pub keep_metadata: bool,
+    /// With --fit: make pictures at most this many pixels wide (WeChat shows article
+    /// pictures at most about 1080 px wide). Default: as wide as they are.
+    #[arg(long, requires = "fit", value_name = "PIXELS", value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_width: Option<u32>,
     /// Uploads in flight at once.
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
@@ -69,6 +77,10 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
     let opts = BatchOptions {
         jobs: usize::from(args.jobs),
         fit: args.fit,
+        fit_settings: wximg_client::fit::FitSettings {
+            keep_metadata: args.keep_metadata,
+            max_width: args.max_width,
+        },
     };
     let tally = std::cell::RefCell::new(Tally {
         failed,
@@ -84,7 +96,11 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
         }
         let line = result_line(r, json);
         let to_stderr = r.result.is_err() && !json;
+        let warnings = fit_warnings(r);
         let print = || {
+            for w in &warnings {
+                eprintln!("{w}");
+            }
             if to_stderr {
                 eprintln!("{line}");
             } else {
@@ -140,15 +156,55 @@ struct Tally {
     unchanged: usize,
 }
 
-/// `path → url`, `path: code message`, or the JSON form.
+/// `warning: path: what --fit lost` lines (transparency, animation), for stderr.
+fn fit_warnings(r: &FileResult) -> Vec<String> {
+    let Ok(done) = &r.result else {
+        return Vec::new();
+    };
+    let path = r.path.display().to_string();
+    done.fit_note
+        .iter()
+        .flat_map(|n| &n.warnings)
+        .map(|w| format!("warning: {}: {w}", super::printable(&path)))
+        .collect()
+}
+
+/// `path → url` (with --fit, followed by `  fit: what was done`), `path: code message`,
+/// or the JSON form (with --fit, a `fit` object: `summary`, `warnings`).
 fn result_line(r: &FileResult, json: bool) -> String {
     let path = r.path.display().to_string();
     match (&r.result, json) {
-        (Ok(done), false) => format!(
-            "{} → {}",
-            super::printable(&path),
-            super::printable(&done.url)
-        ),
+        (Ok(done), false) => {
+            let mut line = format!(
+                "{} → {}",
+                super::printable(&path),
+                super::printable(&done.url)
+            );
+            if let Some(note) = &done.fit_note {
+                line.push_str(&format!("\n  fit: {}", note.summary));
+            }
+            line
+        }
+        (Ok(done), true) if done.fit_note.is_some() => {
+            let note = done.fit_note.as_ref().map(|n| {
+                serde_json::json!({
+                    "summary": n.summary,
+                    "warnings": n.warnings,
+                    "input_format": n.report.input_format,
+                    "input_width": n.report.input_width,
+                    "input_height": n.report.input_height,
+                    "input_bytes": n.report.input_bytes,
+                    "format": n.format,
+                    "width": n.width,
+                    "height": n.height,
+                    "quality": n.quality,
+                    "bytes": done.bytes,
+                    "metadata_removed": n.report.metadata_removed,
+                    "dct_scale": n.report.dct_scale,
+                })
+            });
+            serde_json::json!({ "path": path, "url": done.url, "fit": note }).to_string()
+        }
         (Err(e), false) => format!("{}: {}", super::printable(&path), super::describe_for(e)),
         (Ok(done), true) => serde_json::json!({ "path": path, "url": done.url }).to_string(),
         (Err(e), true) => serde_json::json!({

@@ -10,6 +10,7 @@ mod support;
 
 mod app_cmds;
 mod client_draft;
+mod client_fit;
 mod client_publish;
 mod client_retry;
 mod client_upload;
