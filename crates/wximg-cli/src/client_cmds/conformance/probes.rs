@@ -272,7 +272,8 @@ pub(super) async fn cdn_checks(target: &Target, expect_hotlink: bool) -> Vec<Out
     };
     out.push(Outcome::judged(SZ, expected[1].1, sz));
 
-    let webp_url = format!("{stem}/0?wx_fmt=jpeg&tp=webp");
+    // The form article HTML uses: a width with `tp=webp` (`/0` stays the exact bytes).
+    let webp_url = format!("{stem}/300?wx_fmt=jpeg&tp=webp");
     let webp = match fetch(http, &webp_url, None).await {
         Ok((200, t, bytes))
             if t.starts_with("image/webp")
