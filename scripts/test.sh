@@ -43,6 +43,7 @@ python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 command -v systemd-analyze >/dev/null || missing+=(systemd)   # the package's unit check
 command -v adduser >/dev/null || missing+=(adduser)
 command -v curl >/dev/null || missing+=(curl)
+command -v ss >/dev/null || missing+=(iproute2)                # the listen backlog test
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

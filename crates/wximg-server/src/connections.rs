@@ -71,6 +71,32 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
 }
 
+/// Listens on `addr` with the kernel's largest accept backlog (`net.core.somaxconn`, as
+/// Go's net package does) rather than tokio's fixed 1,024: a burst of connects past the
+/// backlog is answered by the kernel with SYN cookies, and a cookie connection whose
+/// first data meets a still-full queue is reset before the server ever sees it (a burst
+/// of 1,000 hostile clients lost one that way, faults_connections).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's and tokio's own bind do: a restarted server may reuse the port at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(listen_backlog())
+}
+
+/// `net.core.somaxconn` (the kernel caps any larger backlog to it), 4,096 when unreadable.
+fn listen_backlog() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(4096)
+        .clamp(128, 65_535)
+}
+
 /// The connection cap when none is configured: the descriptor limit less what the rest
 /// of the server needs, between 16 and [`MAX_DERIVED_CONNECTIONS`].
 pub fn default_max_connections() -> usize {

@@ -50,8 +50,7 @@ impl Application {
             .transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let storage = wximg_store::open(&settings.storage).await?;
-        let listener = TcpListener::bind(settings.listen)
-            .await
+        let listener = crate::connections::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let local = listener.local_addr()?;
         let public_url: Arc<str> = settings
