@@ -46,8 +46,17 @@ const MAX_H2_STREAMS: u32 = 64;
 /// enough that a client reusing a kept-alive connection at once never races the close.
 const SHED_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// How long the accept loop waits for shed connections to go before refusing.
-const SHED_WAIT: Duration = Duration::from_millis(500);
+/// How long the accept loop waits for shed connections to go before refusing. A shed
+/// connection's task ends as soon as it sees the shed, so this is short: the accept loop
+/// waits here, and a new client behind it waits too.
+const SHED_WAIT: Duration = Duration::from_millis(100);
+
+/// After a shed that freed nothing, how long new clients are refused without trying
+/// again. Shorter than [`SHED_AFTER_IDLE`]: connections that were idle for less than it
+/// then become sheddable within that second, and with a deep listen backlog a flood of
+/// connects all arrives at once, so a client coming a second later must find them shed,
+/// not be refused for a shed that failed before they were old enough.
+const SHED_RETRY: Duration = Duration::from_millis(250);
 
 /// Descriptors kept back from the derived connection cap: the database, blob files being
 /// written, the log, the listener.
@@ -206,9 +215,7 @@ pub async fn serve(
         let permit = match permits.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),
             // A shed that freed nothing a moment ago will not free anything now.
-            Err(_) if last_failed_shed.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) => {
-                None
-            }
+            Err(_) if last_failed_shed.is_some_and(|t| t.elapsed() < SHED_RETRY) => None,
             Err(_) => {
                 shed.send_modify(|generation| *generation += 1);
                 let freed = tokio::time::timeout(SHED_WAIT, permits.clone().acquire_owned())
