@@ -57,14 +57,30 @@ impl Theme {
         }
     }
 
-    /// The theme's CSS.
-    pub fn css(&self) -> &str {
-        match self {
-            Theme::Default => include_str!("render/themes/default.css"),
-            Theme::Github => include_str!("render/themes/github.css"),
-            Theme::Warm => include_str!("render/themes/warm.css"),
-            Theme::Custom(css) => css,
-        }
+    /// The theme's CSS: a built-in theme's palette in the one stylesheet they share.
+    pub fn css(&self) -> std::borrow::Cow<'_, str> {
+        let palette = match self {
+            Theme::Default => Palette {
+                body_font: SANS,
+                accent: "#07c160",
+                quote_background: "#f7f7f7",
+                inline_code: "#d14",
+            },
+            Theme::Github => Palette {
+                body_font: SANS,
+                accent: "#24292e",
+                quote_background: "#f7f7f7",
+                inline_code: "#24292e",
+            },
+            Theme::Warm => Palette {
+                body_font: r#"Georgia, "Songti SC", "SimSun", serif"#,
+                accent: "#c0632b",
+                quote_background: "#fbf6f0",
+                inline_code: "#d14",
+            },
+            Theme::Custom(css) => return css.as_str().into(),
+        };
+        palette.apply(include_str!("render/themes/base.css")).into()
     }
 
     /// The syntect colour scheme that goes with the theme.
@@ -73,6 +89,29 @@ impl Theme {
             Theme::Github | Theme::Custom(_) => "InspiredGitHub",
             Theme::Default | Theme::Warm => "base16-ocean.light",
         }
+    }
+}
+
+/// The sans-serif body font of the default and github themes.
+const SANS: &str =
+    r#"-apple-system, BlinkMacSystemFont, "PingFang SC", "Microsoft YaHei", sans-serif"#;
+
+/// What tells the built-in themes apart: `render/themes/base.css` with these filled in.
+struct Palette {
+    body_font: &'static str,
+    /// Headings' colour and rules, bold text, the quote bar.
+    accent: &'static str,
+    quote_background: &'static str,
+    /// Inline `code`'s colour.
+    inline_code: &'static str,
+}
+
+impl Palette {
+    fn apply(&self, base: &str) -> String {
+        base.replace("$body_font", self.body_font)
+            .replace("$accent", self.accent)
+            .replace("$quote_background", self.quote_background)
+            .replace("$inline_code", self.inline_code)
     }
 }
 
@@ -283,7 +322,7 @@ pub fn style_fragment(fragment: &str, theme: &Theme) -> Result<String> {
         .load_remote_stylesheets(false)
         .build();
     let inlined = inliner
-        .inline_fragment(fragment, theme.css())
+        .inline_fragment(fragment, &theme.css())
         .map_err(|e| Error::Config(format!("the theme's CSS could not be applied: {e}")))?;
     let settings = lol_html::RewriteStrSettings::new().append_element_content_handler(
         lol_html::element!("*", |el| {
@@ -341,6 +380,17 @@ pub fn html_title(html: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_built_in_theme_fills_the_whole_stylesheet() {
+        for name in Theme::NAMES {
+            let theme = Theme::named(name).unwrap();
+            let css = theme.css();
+            assert!(!css.contains('$'), "{name}: {css}");
+            assert!(css.contains("section.wximg { font-family: "), "{name}");
+        }
+        assert_ne!(Theme::Default.css(), Theme::Warm.css());
+    }
 
     #[test]
     fn links_become_references_and_code_keeps_whitespace() {
