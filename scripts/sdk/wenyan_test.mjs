@@ -18,27 +18,16 @@
 // machine). wenyan's code is not touched; its public `renderAndPublish` runs as its CLI
 // calls it. Its token and upload caches go to a scratch XDG_CONFIG_HOME.
 
-import { createHash } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
-import path from "node:path";
-import { pathToFileURL } from "node:url";
+import {
+  BODY_PICTURES, apiCaller, checker, checkServedAsWritten, imgSources, publishWithWenyan,
+} from "./wenyan_lib.mjs";
 
 const [base, appid, secret, work, nodeModules, pictures] = process.argv.slice(2);
 if (!pictures) {
   console.error("usage: node wenyan_test.mjs BASE_URL APPID SECRET WORKDIR NODE_MODULES PICTURES_DIR");
   process.exit(2);
 }
-const results = { ok: 0, fail: 0 };
-function check(name, cond, detail = "") {
-  if (cond) {
-    results.ok++;
-    console.log(`ok - wenyan: ${name}`);
-  } else {
-    results.fail++;
-    console.log(`FAIL - wenyan: ${name}: ${detail}`);
-  }
-  return cond;
-}
+const { check, done } = checker("wenyan");
 
 const REAL = "https://api.weixin.qq.com";
 const host = new URL(base).host;
@@ -60,60 +49,23 @@ globalThis.fetch = async (input, init) => {
   throw new TypeError(`test harness: no network for ${url}`);
 };
 
-process.env.XDG_CONFIG_HOME = path.join(work, "config");
-process.env.WECHAT_APP_ID = appid;
-process.env.WECHAT_APP_SECRET = secret;
-
-const bodyNames = ["one.jpg", "two.png", "three.gif", "four.jpg"];
-const md = [
-  "---",
-  "title: Hello from wenyan",
-  "author: wximg",
-  `cover: ${path.join(pictures, "cover.jpg")}`,
-  "---",
-  "",
-  "# Hello from wenyan",
-  "",
-  "Some text with **bold**, a [link](https://example.com) and `code`.",
-  "",
-  ...bodyNames.flatMap((n) => [`![${n}](${n})`, ""]),
-].join("\n");
-const file = path.join(work, "article.md");
-await writeFile(file, md);
-
-const wrapper = await import(pathToFileURL(path.join(nodeModules, "@wenyan-md/core/dist/wrapper.js")).href);
-let draftId;
-try {
-  draftId = await wrapper.renderAndPublish(
-    undefined,
-    { file, theme: "default", highlight: "solarized-light", macStyle: true, footnote: true, appId: appid },
-    async () => ({ content: md, absoluteDirPath: pictures }),
-  );
-  check("renderAndPublish returns the draft's media_id", typeof draftId === "string" && draftId.length > 0, String(draftId));
-} catch (e) {
-  check("renderAndPublish returns the draft's media_id", false, e && e.stack ? e.stack : String(e));
-}
+const draftId = await publishWithWenyan({
+  check, work, appid, secret, nodeModules, pictures,
+  title: "Hello from wenyan",
+  line: "Some text with **bold**, a [link](https://example.com) and `code`.",
+});
 const foreign = log.filter(([k]) => k === "foreign").map(([, u]) => u);
 check("no request left for another host", foreign.length === 0, foreign.slice(0, 5).join(" "));
 const paths = log.filter(([k]) => k === "api").map(([, p]) => p);
 check(
   "token, add_material for each picture and the cover, then draft/add",
   paths.includes("/cgi-bin/token")
-    && paths.filter((p) => p === "/cgi-bin/material/add_material").length === bodyNames.length + 1
+    && paths.filter((p) => p === "/cgi-bin/material/add_material").length === BODY_PICTURES.length + 1
     && paths[paths.length - 1] === "/cgi-bin/draft/add",
   paths.join(" "),
 );
 
-async function api(p, body) {
-  const tok = await (await realFetch(`${base}/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${secret}`)).json();
-  const r = await realFetch(`${base}/cgi-bin/${p}?access_token=${tok.access_token}`, {
-    method: "POST",
-    body: JSON.stringify(body),
-  });
-  return r.json();
-}
-const sha = (b) => createHash("sha256").update(Buffer.from(b)).digest("hex");
-
+const api = apiCaller(base, appid, secret, realFetch);
 if (draftId) {
   const draft = await api("draft/get", { media_id: draftId });
   const items = draft.news_item || [];
@@ -127,24 +79,15 @@ if (draftId) {
     cover.length > 0 && art.thumb_media_id === cover[0],
     `thumb ${art.thumb_media_id}, materials ${JSON.stringify(mats.map((m) => [m.name, m.media_id]))}`,
   );
-  const srcs = [...(art.content || "").matchAll(/<img[^>]*?\bsrc=["']([^"']+)["']/gi)].map((m) => m[1]);
-  check("every body picture is in the draft", srcs.length === bodyNames.length, srcs.join(" "));
+  const srcs = imgSources(art.content);
+  check("every body picture is in the draft", srcs.length === BODY_PICTURES.length, srcs.join(" "));
   const ours = srcs.filter((s) => {
     try { return new URL(s).host === host; } catch { return false; }
   });
   check("every picture of the draft points at wximg", ours.length === srcs.length && srcs.length > 0, srcs.join(" "));
-  const want = (await Promise.all(bodyNames.map(async (n) => sha(await readFile(path.join(pictures, n)))))).sort();
-  const got = (await Promise.all(ours.map(async (s) => {
-    try {
-      const r = await realFetch(s.replace(/^https:/, "http:"));
-      return r.ok ? sha(await r.arrayBuffer()) : `status ${r.status}`;
-    } catch (e) {
-      return `error ${e}`;
-    }
-  }))).sort();
-  check("each draft picture is served byte for byte as the writer's file", JSON.stringify(got) === JSON.stringify(want), `${got} vs ${want}`);
+  await checkServedAsWritten(check, "each draft picture is served byte for byte as the writer's file", ours, pictures,
+    (u) => realFetch(u.replace(/^https:/, "http:")));
   check("the title arrived", art.title === "Hello from wenyan", JSON.stringify(art.title));
   check("the rendered content is styled inline (wenyan's theme)", /style="/.test(art.content || ""), (art.content || "").slice(0, 200));
 }
-console.error(`# wenyan: ${results.ok} ok, ${results.fail} failed`);
-process.exit(0);
+done();

@@ -15,28 +15,20 @@
 // address, and Node trusts the CA through NODE_EXTRA_CA_CERTS.
 
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+
+import {
+  BODY_PICTURES, apiCaller, checker, checkServedAsWritten, imgSources, publishWithWenyan,
+} from "./wenyan_lib.mjs";
 
 const [appid, secret, work, nodeModules, pictures] = process.argv.slice(2);
 if (!pictures || !process.env.NODE_EXTRA_CA_CERTS || !process.env.WXIMG_RESOLVE_LOG) {
   console.error("usage: NODE_EXTRA_CA_CERTS=ca.pem WXIMG_LOOPBACK=127.x.y.z WXIMG_RESOLVE_LOG=FILE node --import ./resolve_loopback.mjs wenyan_tls_test.mjs APPID SECRET WORKDIR NODE_MODULES PICTURES_DIR");
   process.exit(2);
 }
-const results = { ok: 0, fail: 0 };
-function check(name, cond, detail = "") {
-  if (cond) {
-    results.ok++;
-    console.log(`ok - wenyan over TLS: ${name}`);
-  } else {
-    results.fail++;
-    console.log(`FAIL - wenyan over TLS: ${name}: ${detail}`);
-  }
-  return cond;
-}
+const { check, done } = checker("wenyan over TLS");
 
 const API = "https://api.weixin.qq.com";
 const PICTURE_HOST = "mmbiz.qpic.cn";
@@ -56,72 +48,28 @@ const probe = spawnSync(process.execPath, [
 ], { env: { ...process.env, NODE_EXTRA_CA_CERTS: "", WXIMG_RESOLVE_LOG: "" }, encoding: "utf8", timeout: 30000 });
 check("without NODE_EXTRA_CA_CERTS the certificate is refused", /^refused/.test(probe.stdout || ""), `${probe.stdout} ${probe.stderr}`);
 
-process.env.XDG_CONFIG_HOME = path.join(work, "config");
-process.env.WECHAT_APP_ID = appid;
-process.env.WECHAT_APP_SECRET = secret;
-
-const bodyNames = ["one.jpg", "two.png", "three.gif", "four.jpg"];
-const md = [
-  "---",
-  "title: Hello over TLS",
-  "author: wximg",
-  `cover: ${path.join(pictures, "cover.jpg")}`,
-  "---",
-  "",
-  "# Hello over TLS",
-  "",
-  "Published by wenyan, unchanged, to https://api.weixin.qq.com (a local wximg).",
-  "",
-  ...bodyNames.flatMap((n) => [`![${n}](${n})`, ""]),
-].join("\n");
-const file = path.join(work, "article.md");
-await writeFile(file, md);
-
-const wrapper = await import(pathToFileURL(path.join(nodeModules, "@wenyan-md/core/dist/wrapper.js")).href);
-let draftId;
-try {
-  draftId = await wrapper.renderAndPublish(
-    undefined,
-    { file, theme: "default", highlight: "solarized-light", macStyle: true, footnote: true, appId: appid },
-    async () => ({ content: md, absoluteDirPath: pictures }),
-  );
-  check("renderAndPublish returns the draft's media_id", typeof draftId === "string" && draftId.length > 0, String(draftId));
-} catch (e) {
-  check("renderAndPublish returns the draft's media_id", false, e && e.stack ? e.stack : String(e));
-}
+const draftId = await publishWithWenyan({
+  check, work, appid, secret, nodeModules, pictures,
+  title: "Hello over TLS",
+  line: "Published by wenyan, unchanged, to https://api.weixin.qq.com (a local wximg).",
+});
 const seen = lookups();
 const refused = seen.filter((l) => l.endsWith("-> refused"));
 check("no other name was looked up (nothing left the machine)", refused.length === 0, refused.join(", "));
 check("api.weixin.qq.com was resolved through the test override", seen.some((l) => l.startsWith("api.weixin.qq.com ->")), seen.join(", "));
 
-async function api(p, body) {
-  const t = await (await fetch(`${API}/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${secret}`)).json();
-  const r = await fetch(`${API}/cgi-bin/${p}?access_token=${t.access_token}`, { method: "POST", body: JSON.stringify(body) });
-  return r.json();
-}
-const sha = (b) => createHash("sha256").update(Buffer.from(b)).digest("hex");
-
+const api = apiCaller(API, appid, secret, fetch);
 if (draftId) {
   const draft = await api("draft/get", { media_id: draftId });
   const art = (draft.news_item || [])[0] || {};
   check("draft/get returns the draft wenyan made", art.title === "Hello over TLS", JSON.stringify(draft).slice(0, 300));
-  const srcs = [...(art.content || "").matchAll(/<img[^>]*?\bsrc=["']([^"']+)["']/gi)].map((m) => m[1]);
+  const srcs = imgSources(art.content);
   check(
     "every body picture points at https://mmbiz.qpic.cn/mmbiz_…",
-    srcs.length === bodyNames.length && srcs.every((s) => s.startsWith(`https://${PICTURE_HOST}/mmbiz_`)),
+    srcs.length === BODY_PICTURES.length && srcs.every((s) => s.startsWith(`https://${PICTURE_HOST}/mmbiz_`)),
     srcs.join(" "),
   );
-  const want = (await Promise.all(bodyNames.map(async (n) => sha(await readFile(path.join(pictures, n)))))).sort();
-  const got = (await Promise.all(srcs.map(async (s) => {
-    try {
-      const r = await fetch(s);
-      return r.ok ? sha(await r.arrayBuffer()) : `status ${r.status}`;
-    } catch (e) {
-      return `error ${e} ${e.cause || ""}`;
-    }
-  }))).sort();
-  check("each picture is served over https://mmbiz.qpic.cn byte for byte", JSON.stringify(got) === JSON.stringify(want), `${got} vs ${want}`);
+  await checkServedAsWritten(check, "each picture is served over https://mmbiz.qpic.cn byte for byte", srcs, pictures, fetch);
   check("the pictures were fetched by the name mmbiz.qpic.cn", lookups().some((l) => l.startsWith(`${PICTURE_HOST} ->`)), lookups().join(", "));
 }
-console.error(`# wenyan over TLS: ${results.ok} ok, ${results.fail} failed`);
-process.exit(0);
+done();
