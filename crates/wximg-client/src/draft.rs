@@ -477,7 +477,11 @@ async fn cover_material(
 ) -> Result<CoverResult> {
     let (written, base, trusted) = &prepared.cover;
     let bytes = read_cover(written, base, *trusted, &opts.pictures).await?;
-    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let hash = format!(
+        "{}{}",
+        blake3::hash(&bytes).to_hex(),
+        crate::publish::settings_tag(opts.pictures.fit)
+    );
     if entry.cover_hash.as_deref() == Some(hash.as_str())
         && let Some(id) = entry.cover_media_id.clone()
     {
@@ -494,10 +498,10 @@ async fn cover_material(
             bytes: 0,
         });
     }
-    let fit_opts = FitOptions {
+    let fit_opts = opts.pictures.fit.apply(FitOptions {
         rules: *client.rules(),
         ..FitOptions::default()
-    };
+    });
     let fitted = tokio::task::spawn_blocking(move || crate::fit::fit(&bytes, &fit_opts))
         .await
         .map_err(|e| Error::Fit(format!("the fitting task failed: {e}")))?

@@ -32,13 +32,13 @@ use serde::{Deserialize, Serialize};
 use crate::Client;
 use crate::article::{ArticleKind, PictureRef, find_pictures, rewrite};
 use crate::atomic_file::{Access, write_atomic};
-use crate::batch::upload_bytes;
+use crate::batch::upload_bytes_with;
 use crate::error::{Error, Result};
 use crate::fetch::{
     FetchPolicy, Naming, article_root, download, open_no_follow, picture_client, read_capped,
     read_local,
 };
-use crate::fit::FitOutcome;
+use crate::fit::{FitOutcome, FitSettings};
 
 /// Settings of [`publish`].
 #[derive(Debug, Clone)]
@@ -59,6 +59,8 @@ pub struct PublishOptions {
     pub allow_private_addresses: bool,
     /// Upload nothing: report what would be done with each picture.
     pub dry_run: bool,
+    /// How pictures (and the cover) are fitted: `--keep-metadata`, `--max-width`.
+    pub fit: FitSettings,
 }
 
 impl PublishOptions {
@@ -81,8 +83,24 @@ impl Default for PublishOptions {
             allow_outside_dir: false,
             allow_private_addresses: false,
             dry_run: false,
+            fit: FitSettings::default(),
         }
     }
+}
+
+/// What the cache keys of a picture add for non-default [`FitSettings`]: the same bytes
+/// fitted another way are another upload, so a re-run with `--max-width 640` after one
+/// without does not reuse the full-width URL. Empty for the defaults, so caches written
+/// before these settings existed stay valid.
+pub(crate) fn settings_tag(fit: FitSettings) -> String {
+    let mut tag = String::new();
+    if fit.keep_metadata {
+        tag.push_str("#keep-metadata");
+    }
+    if let Some(width) = fit.max_width {
+        tag.push_str(&format!("#max-width={width}"));
+    }
+    tag
 }
 
 /// Where a picture's new URL came from.
@@ -493,6 +511,7 @@ async fn rehost(
     opts: &PublishOptions,
 ) -> Result<Rehosted> {
     let policy = opts.policy();
+    let tag = settings_tag(opts.fit);
     let believed = |u: &String| url::Url::parse(u).is_ok_and(|u| is_hosted(&u));
     let cached = |url: String| Rehosted {
         url,
@@ -517,7 +536,7 @@ async fn rehost(
             let known = cache
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .get_remote(server, u.as_str())
+                .get_remote(server, &format!("{u}{tag}"))
                 .filter(|v| believed(v))
                 .cloned();
             if let Some(done) = known {
@@ -529,7 +548,7 @@ async fn rehost(
                 .and_then(|mut s| s.next_back().map(str::to_string))
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "media".into());
-            (b, name, Some(u.to_string()))
+            (b, name, Some(format!("{u}{tag}")))
         }
         Location::Unsupported(why) => {
             return Err(Error::Download {
@@ -539,7 +558,7 @@ async fn rehost(
         }
         Location::Skip => unreachable!("skipped URLs are not fetched"),
     };
-    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let hash = format!("{}{tag}", blake3::hash(&bytes).to_hex());
     // A cache beside an untrusted article may have been written by its author: only an
     // entry of the form uploadimg answers with is believed (anything else is uploaded).
     let known = cache
@@ -558,9 +577,9 @@ async fn rehost(
         return Ok(cached(done));
     }
     if opts.dry_run {
-        return plan(client, bytes).await;
+        return plan(client, bytes, opts.fit).await;
     }
-    let done = upload_bytes(client, &name, bytes, true).await?;
+    let done = upload_bytes_with(client, &name, bytes, Some(opts.fit)).await?;
     let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
     c.insert(server, hash, done.url.clone());
     if let Some(address) = remote {
@@ -575,9 +594,13 @@ async fn rehost(
 }
 
 /// `--dry-run`: what would be done with a picture that is not in the cache — sent as it
-/// is, or fitted (the fit is run, to say what it would give), or refused.
-async fn plan(client: &Client, bytes: Vec<u8>) -> Result<Rehosted> {
-    if client.preflight(&bytes).is_ok() {
+/// is, or fitted (the fit is run, to say what it would give), or refused. With
+/// `--max-width`, a picture that passes is still fitted when it is wider.
+async fn plan(client: &Client, bytes: Vec<u8>, settings: FitSettings) -> Result<Rehosted> {
+    let passes = client
+        .preflight(&bytes)
+        .is_ok_and(|info| settings.max_width.is_none_or(|max| info.width <= max));
+    if passes {
         return Ok(Rehosted {
             url: String::new(),
             source: Source::WouldUpload,
@@ -585,10 +608,10 @@ async fn plan(client: &Client, bytes: Vec<u8>) -> Result<Rehosted> {
             bytes: bytes.len(),
         });
     }
-    let opts = crate::fit::FitOptions {
+    let opts = settings.apply(crate::fit::FitOptions {
         rules: *client.rules(),
         ..crate::fit::FitOptions::default()
-    };
+    });
     let fitted = tokio::task::spawn_blocking(move || crate::fit::fit(&bytes, &opts))
         .await
         .map_err(|e| Error::Fit(format!("the fitting task failed: {e}")))??;

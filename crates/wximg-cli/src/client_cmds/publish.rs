@@ -18,6 +18,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -97,6 +98,14 @@ pub struct PublishArgs {
     /// old URLs).
     #[arg(long)]
     pub allow_missing: bool,
+    /// Send pictures that already pass byte for byte, metadata (EXIF, GPS position, XMP)
+    /// included. Without it metadata is removed losslessly from every picture sent.
+    #[arg(long)]
+    pub keep_metadata: bool,
+    /// Make pictures (and the cover) at most this many pixels wide: WeChat shows article
+    /// pictures at most about 1080 px wide. Default: as wide as they are.
+    #[arg(long, value_name = "PIXELS", value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_width: Option<u32>,
     /// Pictures fetched and uploaded at once.
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
@@ -133,6 +142,10 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
         allow_outside_dir: args.allow_outside_dir,
         allow_private_addresses: args.allow_private_addresses,
         dry_run: args.dry_run,
+        fit: wximg_client::fit::FitSettings {
+            keep_metadata: args.keep_metadata,
+            max_width: args.max_width,
+        },
     };
     if let Some(out) = &args.output
         && same_file(out, &args.article)
@@ -142,23 +155,54 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
             super::printable(&out.display().to_string())
         );
     }
+    let tally = Tally::default();
     let work = async {
         if args.draft || args.publish {
             let theme = theme(args.theme.as_deref().or(profile.theme.as_deref()))?;
-            draft(&client, &args, opts, theme).await
+            draft(&client, &args, opts, theme, &tally).await
         } else {
-            rewrite(&client, &args, opts).await
+            rewrite(&client, &args, opts, &tally).await
         }
     };
     tokio::select! {
         r = work => r,
         _ = tokio::signal::ctrl_c() => {
+            // `work` (and its spinner, cleared as it drops) is gone before this prints.
             eprintln!(
-                "interrupted: the pictures uploaded so far are in the cache; run the same \
-                 command again to go on"
+                "interrupted: {}; the pictures uploaded are in the cache: run the same \
+                 command again to go on",
+                tally.summary()
             );
             Ok(ExitCode::from(130))
         }
+    }
+}
+
+/// The pictures done so far, for the summary of an interrupted run.
+#[derive(Default)]
+struct Tally {
+    uploaded: AtomicUsize,
+    cached: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl Tally {
+    fn record(&self, r: &Result<Rehosted, Arc<wximg_client::Error>>) {
+        let counter = match r {
+            Ok(p) if p.source == Source::Cached => &self.cached,
+            Ok(_) => &self.uploaded,
+            Err(_) => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} uploaded, {} from the cache, {} failed so far",
+            self.uploaded.load(Ordering::Relaxed),
+            self.cached.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed)
+        )
     }
 }
 
@@ -212,11 +256,13 @@ async fn rewrite(
     client: &wximg_client::Client,
     args: &PublishArgs,
     opts: PublishOptions,
+    tally: &Tally,
 ) -> anyhow::Result<ExitCode> {
     let text = wximg_client::publish::read_article(&args.article)?;
     let kind = wximg_client::article::ArticleKind::from_path(&args.article);
     let json = args.json;
     let report = rehost_text(client, &text, kind, &args.article, &opts, |url, r| {
+        tally.record(r);
         if json {
             println!("{}", picture_json(url, r));
         } else if args.dry_run {
@@ -283,6 +329,7 @@ async fn draft(
     args: &PublishArgs,
     pictures: PublishOptions,
     theme: Theme,
+    tally: &Tally,
 ) -> anyhow::Result<ExitCode> {
     let opts = DraftOptions {
         pictures,
@@ -327,6 +374,7 @@ async fn draft(
         &args.article,
         &opts,
         |url, r| {
+            tally.record(r);
             if json {
                 println!("{}", picture_json(url, r));
             } else {

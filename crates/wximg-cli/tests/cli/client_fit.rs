@@ -127,3 +127,37 @@ fn upload_fit_strips_metadata_refuses_damage_and_reports() {
         "{err}"
     );
 }
+
+/// `wximg publish` fits as `upload --fit` does: metadata removed unless
+/// `--keep-metadata`, `--max-width` obeyed, and the same picture under other settings is
+/// another upload, not the cached URL of the first.
+#[test]
+fn publish_takes_keep_metadata_and_max_width() {
+    let s = AppServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let clean = encode(&picture(320, 200, 4), ImageFormat::Jpeg);
+    let tagged = with_exif(&clean);
+    write(dir.path(), "gps.jpg", &tagged);
+    let post = write(dir.path(), "post.md", b"# T\n\n![a picture](gps.jpg)\n");
+    let served = |args: &[&str]| -> Vec<u8> {
+        let mut all = vec!["publish", post.to_str().unwrap()];
+        all.extend(args);
+        let out = s.run(&all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let url = text
+            .split("![a picture](")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .unwrap_or_else(|| panic!("{args:?}: no picture in {text}"));
+        assert!(url.contains("/mmbiz_jpg/"), "{args:?}: {text}");
+        let (status, bytes) = get(url);
+        assert_eq!(status, 200, "{url}");
+        bytes
+    };
+    assert_eq!(served(&[]), clean, "sent without its EXIF segment");
+    assert_eq!(served(&["--keep-metadata"]), tagged, "sent byte for byte");
+    let narrow = image::load_from_memory(&served(&["--max-width", "160"])).unwrap();
+    assert_eq!((narrow.width(), narrow.height()), (160, 100));
+    assert_eq!(served(&[]), clean, "the first run's cache entry is kept");
+}

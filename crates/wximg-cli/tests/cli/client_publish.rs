@@ -14,7 +14,8 @@ use crate::support::client::AppServer;
 use crate::support::pictures::{encode, picture, write, write_picture};
 use crate::support::{Watched, get_async, output_watched, stderr, stdout};
 
-/// Serves `/remote.jpg` (a picture) and `/big.bin` (2 MB) on 127.0.0.1; returns its base URL.
+/// Serves `/remote.jpg` (a picture), `/big.bin` (2 MB) and `/stall.jpg` (never
+/// answered) on 127.0.0.1; returns its base URL.
 async fn remote_host(jpg: Vec<u8>) -> String {
     let big = vec![7u8; 2_000_000];
     let app = axum::Router::new()
@@ -25,6 +26,12 @@ async fn remote_host(jpg: Vec<u8>) -> String {
         .route(
             "/big.bin",
             axum::routing::get(move || async move { big.clone() }),
+        )
+        .route(
+            "/stall.jpg",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -555,4 +562,69 @@ async fn a_planted_cache_or_backup_link_is_not_followed_or_believed() {
     assert!(err.contains("1 uploaded, 0 from the cache"), "{err}");
     assert!(!out.contains("tracker.example"), "{out}");
     assert_eq!(hosted_urls(&out, &s.server.base).len(), 1, "{out}");
+}
+
+/// Ctrl-C in the middle of a publish: exit 130 with what was done so far, and what was
+/// uploaded before it is in the cache, so the next run does not send it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_says_what_was_done_and_keeps_it() {
+    let (s, remote, dir) = scene(encode(&picture(60, 40, 8), ImageFormat::Jpeg)).await;
+    let article = format!("# P\n\n![a](img/a.jpg)\n\n![stalls]({remote}/stall.jpg)\n");
+    let md = write(dir.path(), "post.md", article.as_bytes());
+    let cache = dir.path().join(".post.md.wximg-cache.json");
+    let child = s
+        .cmd(&[
+            "publish",
+            "--allow-private-addresses",
+            "--jobs",
+            "2",
+            md.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupted once the local picture is uploaded (its URL saved) and the remote one
+    // still hangs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&cache).is_ok_and(|c| c.contains("/mmbiz_jpg/")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first picture was never cached"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("interrupted: 1 uploaded, 0 from the cache, 0 failed so far"),
+        "{}",
+        stderr(&o)
+    );
+    // The next run takes the first picture from the cache (the stalled one times out).
+    let o = run(
+        &s,
+        &[
+            "publish",
+            "--allow-private-addresses",
+            "--download-timeout",
+            "1",
+            "--allow-missing",
+            md.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(o.status.code() == Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("0 uploaded, 1 from the cache") && stderr(&o).contains("1 failed"),
+        "{}",
+        stderr(&o)
+    );
 }
