@@ -81,7 +81,7 @@ pub struct ConnectionLimits {
 }
 
 /// Listens on `addr` with the kernel's largest accept backlog (`net.core.somaxconn`, as
-/// Go's net package does) rather than tokio's fixed 1,024: a burst of connects past the
+/// Go's net package does) rather than tokio's (and std's) fixed 128: a burst of connects past the
 /// backlog is answered by the kernel with SYN cookies, and a cookie connection whose
 /// first data meets a still-full queue is reset before the server ever sees it (a burst
 /// of 1,000 hostile clients lost one that way, faults_connections).

@@ -242,8 +242,8 @@ async fn a_thousand_hostile_bodies_cost_bounded_memory_and_healthz_still_answers
     );
 }
 
-/// The listener's accept backlog is the kernel's largest, not tokio's fixed 1,024: with
-/// 1,024, a burst of 1,000 connects met SYN cookies now and then, and one connection in
+/// The listener's accept backlog is the kernel's largest, not tokio's (and std's) fixed 128: with
+/// 128, a burst of 1,000 connects met SYN cookies now and then, and one connection in
 /// a few thousand was reset by the kernel before the server saw it (the test above).
 #[tokio::test]
 async fn the_listen_backlog_is_the_kernels_largest() {
