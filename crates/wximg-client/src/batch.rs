@@ -16,7 +16,7 @@ use tokio::sync::OnceCell;
 use crate::Client;
 use crate::error::{Error, Result};
 use crate::fetch::MAX_PICTURE_BYTES;
-use crate::fit::{FitNote, FitOptions, FitOutcome, FitSettings};
+use crate::fit::{FitNote, FitOutcome, FitSettings};
 
 /// Settings of a batch.
 #[derive(Debug, Clone, Copy)]
@@ -167,11 +167,6 @@ fn pixel_share(bytes: &[u8]) -> u32 {
     })
 }
 
-/// Fits (if asked, with the default [`FitSettings`]) and uploads one picture.
-pub async fn upload_bytes(client: &Client, name: &str, bytes: Vec<u8>, fit: bool) -> Result<Done> {
-    upload_bytes_with(client, name, bytes, fit.then(FitSettings::default)).await
-}
-
 /// Fits (if `fit` is given) and uploads one picture.
 pub async fn upload_bytes_with(
     client: &Client,
@@ -192,10 +187,7 @@ pub async fn upload_bytes_with(
         });
     }
     let (bytes, outcome, name, note) = if let Some(settings) = fit {
-        let opts = settings.apply(FitOptions {
-            rules: *client.rules(),
-            ..FitOptions::default()
-        });
+        let opts = settings.options(*client.rules());
         // Fits at once: no more than the cores, whatever --jobs says, and between them
         // no more than FIT_PIXEL_BUDGET decoded pixels, so memory stays bounded by about
         // one picture at the decode limit whatever the machine (uploads still run --jobs

@@ -31,7 +31,7 @@ use crate::atomic_file::{Access, write_atomic};
 use crate::client::MaterialType;
 use crate::error::{Error, Result};
 use crate::fetch::{Naming, article_root, download, picture_client, read_local};
-use crate::fit::{FitOptions, FitOutcome};
+use crate::fit::FitOutcome;
 use crate::frontmatter::{self, FrontMatter};
 use crate::publish::{
     Location, PublishOptions, PublishReport, Rehosted, cache_key, decode_data_url, locate,
@@ -498,10 +498,7 @@ async fn cover_material(
             bytes: 0,
         });
     }
-    let fit_opts = opts.pictures.fit.apply(FitOptions {
-        rules: *client.rules(),
-        ..FitOptions::default()
-    });
+    let fit_opts = opts.pictures.fit.options(*client.rules());
     let fitted = tokio::task::spawn_blocking(move || crate::fit::fit(&bytes, &fit_opts))
         .await
         .map_err(|e| Error::Fit(format!("the fitting task failed: {e}")))?

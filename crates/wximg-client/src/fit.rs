@@ -62,7 +62,7 @@ pub struct FitOptions {
 }
 
 /// The choices a person makes about fitting (`--keep-metadata`, `--max-width`), carried
-/// by batch uploads and `publish`; [`FitSettings::apply`] puts them in [`FitOptions`].
+/// by batch uploads and `publish`; [`FitSettings::options`] makes the [`FitOptions`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FitSettings {
     /// See [`FitOptions::keep_metadata`].
@@ -72,12 +72,14 @@ pub struct FitSettings {
 }
 
 impl FitSettings {
-    /// `opts` with these settings.
-    pub fn apply(self, opts: FitOptions) -> FitOptions {
+    /// The options of a fit for a server judging by `rules`, with these settings and the
+    /// defaults for the rest.
+    pub fn options(self, rules: Rules) -> FitOptions {
         FitOptions {
+            rules,
             keep_metadata: self.keep_metadata,
             max_width: self.max_width,
-            ..opts
+            ..FitOptions::default()
         }
     }
 }

@@ -533,10 +533,11 @@ async fn rehost(
             (b, n, None)
         }
         Location::Remote(u) => {
+            let address = format!("{u}{tag}");
             let known = cache
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .get_remote(server, &format!("{u}{tag}"))
+                .get_remote(server, &address)
                 .filter(|v| believed(v))
                 .cloned();
             if let Some(done) = known {
@@ -548,7 +549,7 @@ async fn rehost(
                 .and_then(|mut s| s.next_back().map(str::to_string))
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "media".into());
-            (b, name, Some(format!("{u}{tag}")))
+            (b, name, Some(address))
         }
         Location::Unsupported(why) => {
             return Err(Error::Download {
@@ -608,10 +609,7 @@ async fn plan(client: &Client, bytes: Vec<u8>, settings: FitSettings) -> Result<
             bytes: bytes.len(),
         });
     }
-    let opts = settings.apply(crate::fit::FitOptions {
-        rules: *client.rules(),
-        ..crate::fit::FitOptions::default()
-    });
+    let opts = settings.options(*client.rules());
     let fitted = tokio::task::spawn_blocking(move || crate::fit::fit(&bytes, &opts))
         .await
         .map_err(|e| Error::Fit(format!("the fitting task failed: {e}")))??;
