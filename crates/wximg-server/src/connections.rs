@@ -487,8 +487,9 @@ impl tokio::io::AsyncWrite for Lingering {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
+        // A cached picture goes out with sendfile (see `crate::zero_copy`).
         match self.stream() {
-            Ok(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
+            Ok(s) => crate::zero_copy::poll_write_vectored(s, cx, bufs),
             Err(e) => std::task::Poll::Ready(Err(e)),
         }
     }

@@ -56,6 +56,7 @@ pub mod tls;
 pub mod tokens;
 pub mod unread_body;
 pub mod variants;
+pub mod zero_copy;
 
 pub use clock::Clock;
 pub use configuration::Settings;

@@ -3,10 +3,13 @@
 //! - `wximg_requests_total{endpoint,errcode,status}`: every answer.
 //! - `wximg_request_duration_seconds{endpoint}`: latency histogram.
 //! - `wximg_upload_bytes_total`, `wximg_uploads_total{format}`: accepted pictures.
+//! - `wximg_zero_copy_bytes_total`: cached picture bytes sent with `sendfile`
+//!   (`crate::zero_copy`).
 //! - `wximg_faults_injected_total{endpoint,errcode}`: answers made up by `--faults` or
 //!   `X-Wximg-Fault` (see `crate::platform::faults`).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -32,15 +35,42 @@ pub fn handle() -> Option<PrometheusHandle> {
 }
 
 pub fn record_request(endpoint: &'static str, errcode: i64, status: u16, elapsed: Duration) {
-    metrics::counter!(
-        "wximg_requests_total",
-        "endpoint" => endpoint,
-        "errcode" => errcode.to_string(),
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!("wximg_request_duration_seconds", "endpoint" => endpoint)
-        .record(elapsed.as_secs_f64());
+    let (count, latency) = request_metrics(endpoint, errcode, status);
+    count.increment(1);
+    latency.record(elapsed.as_secs_f64());
+}
+
+/// The handles of one (endpoint, errcode, status), registered once: looking a labelled
+/// metric up formats and hashes its labels, which on a hot picture cost as much as the
+/// answer's headers. There are few such triples (endpoints and codes are fixed sets).
+fn request_metrics(
+    endpoint: &'static str,
+    errcode: i64,
+    status: u16,
+) -> (metrics::Counter, metrics::Histogram) {
+    type Handles = HashMap<(&'static str, i64, u16), (metrics::Counter, metrics::Histogram)>;
+    static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
+    let handles = HANDLES.get_or_init(Default::default);
+    let key = (endpoint, errcode, status);
+    if let Some(found) = handles.read().ok().and_then(|h| h.get(&key).cloned()) {
+        return found;
+    }
+    let made = (
+        metrics::counter!(
+            "wximg_requests_total",
+            "endpoint" => endpoint,
+            "errcode" => errcode.to_string(),
+            "status" => status.to_string()
+        ),
+        metrics::histogram!("wximg_request_duration_seconds", "endpoint" => endpoint),
+    );
+    // Before the recorder is installed a handle goes nowhere: keep none of those.
+    if matches!(HANDLE.get(), Some(Some(_)))
+        && let Ok(mut h) = handles.write()
+    {
+        h.insert(key, made.clone());
+    }
+    made
 }
 
 pub fn record_upload(format: &'static str, bytes: usize) {
@@ -55,6 +85,11 @@ pub fn record_fault(endpoint: &'static str, errcode: i64) {
         "errcode" => errcode.to_string()
     )
     .increment(1);
+}
+
+/// Bytes of cached pictures sent with `sendfile` (`crate::zero_copy`), not copied.
+pub fn record_zero_copy(bytes: usize) {
+    metrics::counter!("wximg_zero_copy_bytes_total").increment(bytes as u64);
 }
 
 /// A client answered 503 and closed because the connection cap was reached.

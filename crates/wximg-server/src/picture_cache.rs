@@ -112,7 +112,9 @@ impl PictureCache {
         value: (ImageRecord, Rendered),
         generation: i64,
     ) {
-        let _ = guard.insert(value);
+        let (record, mut made) = value;
+        made.bytes = crate::zero_copy::Arena::keep(made.bytes);
+        let _ = guard.insert((record, made));
         if self.generation() != generation
             && let Some(variants) = &self.variants
         {
@@ -176,7 +178,8 @@ impl PictureCache {
             if bytes.len() as u64 == record.size {
                 let id = record.id;
                 if let Some(cache) = &this.cache {
-                    cache.insert(id, (record, Bytes::from(bytes)));
+                    let kept = crate::zero_copy::Arena::keep(Bytes::from(bytes));
+                    cache.insert(id, (record, kept));
                 }
                 // Checked after the insert: a takedown applied meanwhile may have evicted
                 // before the insert, so this removes what it could not.

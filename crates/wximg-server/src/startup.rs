@@ -59,7 +59,7 @@ impl Application {
             .unwrap_or_else(|| format!("{scheme}://{local}"))
             .trim_end_matches('/')
             .into();
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             storage,
             clock,
             hotlink: settings
@@ -93,7 +93,7 @@ impl Application {
                 ),
                 ..settings.platform.clone()
             }),
-        };
+        });
         if let Some(cache) = &state.pictures {
             crate::takedowns::spawn_poller(state.storage.clone(), cache).await;
         }

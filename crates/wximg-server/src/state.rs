@@ -1,4 +1,6 @@
-//! What every handler shares.
+//! What every handler shares: one [`Shared`] behind an `Arc`, so that handing it to a
+//! handler or a middleware (axum clones the state for each) costs one reference count,
+//! not one per field.
 
 use std::sync::Arc;
 
@@ -9,7 +11,23 @@ use crate::clock::Clock;
 use wximg_store::Storage;
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub storage: Storage,
     pub clock: Clock,
     /// Base of returned picture URLs, without a trailing slash.

@@ -74,10 +74,11 @@ macro_rules! handler {
             state: State<AppState>,
             path: IdPath,
             RawQuery(query): RawQuery,
-            method: Method,
-            headers: HeaderMap,
+            request: axum::extract::Request,
         ) -> Response {
-            serve(state, $format, path, query, method, headers).await
+            // The request's own head, moved (the `HeaderMap` extractor would clone it).
+            let (head, _no_body) = request.into_parts();
+            serve(state, $format, path, query, head.method, head.headers).await
         }
     };
 }

@@ -23,6 +23,42 @@ async fn validators_ranges_and_head() {
     check_serving(&uncached, &url, &bytes).await;
 }
 
+/// A cached picture big enough for the zero-copy arena goes out with `sendfile`: the same
+/// bytes, whole and in ranges (a range is an offset into the arena's memfd), and the
+/// counter of bytes sent that way grows by at least the picture.
+#[tokio::test]
+async fn a_cached_picture_is_sent_with_sendfile_byte_for_byte() {
+    let app = spawn_app().await;
+    let token = app.official_token().await;
+    let bytes = pictures::jpeg(900, 700, 5);
+    assert!(bytes.len() > 64 * 1024, "{} bytes: too small", bytes.len());
+    let v = app.upload(&token, "big.jpg", bytes.clone()).await;
+    let url = v["url"].as_str().unwrap().to_string();
+    // The first answer streams from storage and fills the cache behind it.
+    assert_eq!(app.fetch(&url).await.bytes().await.unwrap().to_vec(), bytes);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let before = zero_copy_bytes(&app).await;
+    check_serving(&app, &url, &bytes).await;
+    let mid = bytes.len() / 2;
+    let part = get_with(&app, &url, "range", &format!("bytes={mid}-")).await;
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().to_vec(), bytes[mid..].to_vec());
+    let sent = zero_copy_bytes(&app).await - before;
+    assert!(
+        sent >= (bytes.len() + bytes.len() - mid) as u64,
+        "only {sent} bytes went out with sendfile"
+    );
+}
+
+async fn zero_copy_bytes(app: &crate::support::TestApp) -> u64 {
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let text = text.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("wximg_zero_copy_bytes_total "))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
 /// A GET of `url` with the one header `name: value`.
 async fn get_with(
     app: &crate::support::TestApp,
