@@ -10,25 +10,6 @@ mod server_cmds;
 
 use std::process::ExitCode;
 
-/// mimalloc rather than glibc's malloc: a hot picture's answer is a dozen small
-/// allocations, which glibc made a tenth of the server's CPU (BENCHMARKS.md, width
-/// variants).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (its value is part of the ABI: the
-/// enum only ever deprecates members, never renumbers them; the binding has no name for
-/// it).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Memory freed goes back to the system at once rather than after mimalloc's 10 ms (100 ms
-/// for its arenas): a refused 50 MB body or a finished fit leaves no resident memory behind
-/// (tests/cli/memory.rs), and the picture path does not free to the system at all.
-fn purge_at_once() {
-    // SAFETY: setting a documented option; mimalloc reads it on each purge.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-}
-
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -76,7 +57,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    purge_at_once();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
