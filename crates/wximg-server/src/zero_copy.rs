@@ -136,8 +136,13 @@ impl Arena {
         }))
     }
 
-    /// Where `buf` is in the memfd, if it lies wholly inside the mapping.
+    /// Where `buf` is in the memfd, if it lies wholly inside the mapping. An empty buffer
+    /// is never sent from the memfd: `sendfile` of nothing answers 0, which a writer
+    /// takes for a closed socket.
     fn offset_of(&self, buf: &[u8]) -> Option<u64> {
+        if buf.is_empty() {
+            return None;
+        }
         let start = (buf.as_ptr() as usize).checked_sub(self.base)?;
         (start + buf.len() <= self.len).then_some(start as u64)
     }
