@@ -31,7 +31,8 @@ work=$(mktemp -d /var/tmp/wximg-variants.XXXXXX)
 chmod 755 "$work"
 source bench/lib.sh
 pids=()
-cleanup() { stop_server; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
+# nginx is started through `pin` (a function, so `$!` is a subshell): stop it by its pid file.
+cleanup() { stop_server; { [ -s "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")"; } 2>/dev/null || true; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -7,6 +7,12 @@
 //! and counts it in the metrics under the endpoint's name. A panic below the frame is
 //! caught ([`catch_panic`], tower-http's `CatchPanicLayer`) and answers `-1 system error`
 //! in that same frame instead of dropping the connection.
+//!
+//! The one answer given outside the router, a picture the cache holds
+//! (`crate::routes::images::cached`, taken by `crate::connections` before the router to
+//! spare a hot picture the middleware stack), goes through [`frame_direct`]: the same
+//! rid, `X-Request-Id`, metrics and log line as [`frame`] gives it. Such an answer is
+//! never an error, and is no API call, so it has no error body and no request log.
 
 use std::any::Any;
 use std::sync::{Arc, OnceLock};
@@ -99,7 +105,7 @@ pub fn endpoint_name(route: &str) -> &'static str {
         "/readyz" => "readyz",
         "/metrics" => "metrics",
         r if r.starts_with("/debug") => "debug",
-        r if r.starts_with("/mmbiz_") => "image",
+        r if r.starts_with("/mmbiz_") || r.starts_with("/sz_mmbiz_") => "image",
         _ => "other",
     }
 }
@@ -195,18 +201,50 @@ pub async fn frame(
         }
         None => 0,
     };
-    if let Ok(value) = HeaderValue::from_str(rid.as_str()) {
-        response.headers_mut().insert("x-request-id", value);
-    }
+    stamp_rid(&mut response, &rid);
     let elapsed = started.elapsed();
     if let Some(capture) = capture {
         response = log
             .finish(capture, response, rid.as_str(), endpoint, elapsed)
             .await;
     }
-    crate::metrics::record_request(endpoint, errcode, response.status().as_u16(), elapsed);
-    tracing::debug!(%rid, %method, endpoint, errcode, status = response.status().as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1000.0, "answered");
+    record(&rid, &method, endpoint, errcode, &response, elapsed);
     response
+}
+
+/// What [`frame`] does to an answer made outside the router, which is never an error
+/// and never an API call (see the module docs): a fresh rid in `X-Request-Id`, the
+/// metrics under `endpoint`, the log line. `started` is when the request arrived.
+pub fn frame_direct(
+    method: &axum::http::Method,
+    endpoint: &'static str,
+    started: Instant,
+    mut response: Response,
+) -> Response {
+    let rid = new_rid(crate::clock::Clock::default().now());
+    stamp_rid(&mut response, &rid);
+    record(&rid, method, endpoint, 0, &response, started.elapsed());
+    response
+}
+
+fn stamp_rid(response: &mut Response, rid: &Rid) {
+    if let Ok(value) = HeaderValue::from_str(rid.as_str()) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+}
+
+/// Counts an answer in the metrics and writes its debug line.
+fn record(
+    rid: &Rid,
+    method: &axum::http::Method,
+    endpoint: &'static str,
+    errcode: i64,
+    response: &Response,
+    elapsed: std::time::Duration,
+) {
+    let status = response.status().as_u16();
+    crate::metrics::record_request(endpoint, errcode, status, elapsed);
+    tracing::debug!(%rid, %method, endpoint, errcode, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "answered");
 }
 
 /// Replaces `response`'s body with the platform's error body for `error` (keeping the
@@ -290,6 +328,7 @@ mod tests {
     fn routes_have_bounded_names() {
         assert_eq!(endpoint_name("/cgi-bin/media/uploadimg"), "uploadimg");
         assert_eq!(endpoint_name("/mmbiz_png/{id}/{size}"), "image");
+        assert_eq!(endpoint_name("/sz_mmbiz_jpg/{id}/{size}"), "image");
         assert_eq!(unrouted_name("/cgi-bin/nope"), "cgi_other");
         assert_eq!(unrouted_name("/elsewhere"), "other");
         assert!(hints_errors("uploadimg") && hints_errors("draft_add"));

@@ -71,6 +71,14 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 4 << 20;
 const LINGER_READ: Duration = Duration::from_millis(500);
 
+/// Answers a request before the router when it can (`None`: the router answers it).
+/// Given the request as it arrived; what it answers must be what the router would.
+pub type Shortcut = Arc<
+    dyn Fn(&hyper::Request<hyper::body::Incoming>) -> Option<axum::response::Response>
+        + Send
+        + Sync,
+>;
+
 /// Limits of the accept loop (see the module docs).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -166,10 +174,12 @@ impl Drop for Busy {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops taking
-/// connections and lets in-flight requests (uploads included) finish.
+/// connections and lets in-flight requests (uploads included) finish. Each request is
+/// first offered to `shortcut`, if any.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    shortcut: Option<Shortcut>,
     limits: ConnectionLimits,
     tls: Option<crate::tls::Acceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -242,6 +252,7 @@ pub async fn serve(
             stream,
             peer,
             router: router.clone(),
+            shortcut: shortcut.clone(),
             builder: builder.clone(),
             header_timeout: limits.header_timeout,
             tls: tls.clone(),
@@ -263,6 +274,7 @@ struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
+    shortcut: Option<Shortcut>,
     builder: hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
     header_timeout: Duration,
     tls: Option<crate::tls::Acceptor>,
@@ -283,6 +295,7 @@ impl Connection {
             stream,
             peer,
             router,
+            shortcut,
             builder,
             header_timeout,
             tls,
@@ -343,6 +356,7 @@ impl Connection {
         let http = Http {
             peer,
             router,
+            shortcut,
             builder,
             header_timeout,
             shed,
@@ -359,6 +373,7 @@ impl Connection {
 struct Http {
     peer: SocketAddr,
     router: Router,
+    shortcut: Option<Shortcut>,
     builder: hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
     header_timeout: Duration,
     shed: watch::Receiver<u64>,
@@ -376,6 +391,7 @@ impl Http {
         let Http {
             peer,
             router,
+            shortcut,
             builder,
             header_timeout,
             mut shed,
@@ -386,8 +402,17 @@ impl Http {
             let activity = activity.clone();
             move |mut request: hyper::Request<hyper::body::Incoming>| {
                 let busy = activity.begin();
-                request.extensions_mut().insert(ConnectInfo(peer));
-                let answer = router.clone().oneshot(request.map(axum::body::Body::new));
+                let answer = match shortcut.as_ref().and_then(|answer| answer(&request)) {
+                    Some(response) => {
+                        futures_util::future::Either::Left(std::future::ready(Ok(response)))
+                    }
+                    None => {
+                        request.extensions_mut().insert(ConnectInfo(peer));
+                        futures_util::future::Either::Right(
+                            router.clone().oneshot(request.map(axum::body::Body::new)),
+                        )
+                    }
+                };
                 async move {
                     let response = answer.await?;
                     // Busy until the answer's body has been sent, not only produced.

@@ -149,8 +149,44 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let _deliverer = self.deliverer;
-        crate::connections::serve(self.listener, self.router, self.limits, self.tls, shutdown).await
+        let shortcut = picture_shortcut(self.state);
+        crate::connections::serve(
+            self.listener,
+            self.router,
+            shortcut,
+            self.limits,
+            self.tls,
+            shutdown,
+        )
+        .await
     }
+}
+
+/// Cached pictures answered before the router, in the router's own words (see
+/// `routes::images::cached`); `None` when no picture cache is on.
+fn picture_shortcut(state: AppState) -> Option<crate::connections::Shortcut> {
+    state.pictures.as_ref()?;
+    Some(Arc::new(
+        move |request: &hyper::Request<hyper::body::Incoming>| {
+            let started = std::time::Instant::now();
+            // A body would have to be read away (`crate::unread_body`): the router's work.
+            if !http_body::Body::is_end_stream(request.body()) {
+                return None;
+            }
+            // A panic here goes to the router, whose frame catches it and answers for it.
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                images::cached(&state, request.method(), request.uri(), request.headers())
+            }))
+            .ok()
+            .flatten()?;
+            Some(answer::frame_direct(
+                request.method(),
+                "image",
+                started,
+                answer,
+            ))
+        },
+    ))
 }
 
 /// The routes of the service.

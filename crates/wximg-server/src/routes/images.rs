@@ -15,7 +15,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use wximg_proto::{ImageFormat, ImageId};
 
@@ -115,8 +115,8 @@ async fn serve(
     };
     let request = Request {
         format,
-        method,
-        headers,
+        method: &method,
+        headers: &headers,
         generation,
     };
     match width {
@@ -133,15 +133,81 @@ async fn serve(
 }
 
 /// What every step needs of the request.
-struct Request {
+struct Request<'a> {
     format: ImageFormat,
-    method: Method,
-    headers: HeaderMap,
+    method: &'a Method,
+    headers: &'a HeaderMap,
     generation: i64,
 }
 
+/// The answer to a `GET`/`HEAD` of a picture (or variant) the cache holds, made without
+/// the router: `crate::connections` asks here first, so that a hot picture skips the
+/// middleware stack, and gives the request to the router when this says `None`.
+///
+/// Invariant: `Some` only when the router would give this very answer (its frame adds
+/// the rid, as [`crate::answer::frame_direct`] does): a path in the routes' exact form
+/// (`/mmbiz_<kind>/<id>/<size>` or its `sz_` twin, nothing percent-encoded), no request
+/// body, a Referer hotlink protection allows, and a cache hit of that format. Anything
+/// else — a miss, a 404, a placeholder — is `None`, and the router answers it.
+pub fn cached(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if *method != Method::GET && *method != Method::HEAD {
+        return None;
+    }
+    let cache = state.pictures.as_deref()?;
+    let path = uri.path();
+    let rest = path
+        .strip_prefix("/mmbiz_")
+        .or_else(|| path.strip_prefix("/sz_mmbiz_"))?;
+    let (kind, rest) = rest.split_once('/')?;
+    let format = match kind {
+        "jpg" => ImageFormat::Jpeg,
+        "png" => ImageFormat::Png,
+        "gif" => ImageFormat::Gif,
+        "bmp" => ImageFormat::Bmp,
+        _ => return None,
+    };
+    let (id, size) = rest.split_once('/')?;
+    // The router decodes `%xx` in a segment; it answers those itself.
+    if size.contains(['/', '%']) || id.contains('%') {
+        return None;
+    }
+    let (id, size) = (ImageId::parse(id)?, Size::parse(size)?);
+    if let Some(hotlink) = &state.hotlink
+        && !hotlink.allows(headers)
+    {
+        return None;
+    }
+    let request = Request {
+        format,
+        method,
+        headers,
+        generation: cache.generation(),
+    };
+    match size {
+        Size::Original => {
+            let (record, bytes) = cache.get(&id)?;
+            let etag = format!("\"{}\"", record.id.hex());
+            (record.format == format).then(|| send(&request, &etag, &record, format.mime(), bytes))
+        }
+        Size::Width(width) => {
+            let key = VariantKey {
+                id,
+                width,
+                output: Output::from_query(uri.query()),
+            };
+            let (record, made) = cache.variant(&key)?;
+            (record.format == format).then(|| variant_answer(&request, &key, &record, made))
+        }
+    }
+}
+
 /// `/0`: the stored bytes, from the cache or streamed from the blob store.
-async fn original(state: &AppState, request: &Request, id: &ImageId) -> Response {
+async fn original(state: &AppState, request: &Request<'_>, id: &ImageId) -> Response {
     match find(state, id, request.format).await {
         Ok(Some((record, cached))) => whole(state, request, record, cached).await,
         Ok(None) => not_found(),
@@ -152,7 +218,7 @@ async fn original(state: &AppState, request: &Request, id: &ImageId) -> Response
 /// The picture's own bytes for its row: the validators, the range, then the bytes.
 async fn whole(
     state: &AppState,
-    request: &Request,
+    request: &Request<'_>,
     record: ImageRecord,
     cached: Option<Bytes>,
 ) -> Response {
@@ -162,32 +228,38 @@ async fn whole(
         return send(request, &etag, &record, mime, bytes);
     }
     let mut answer = Headers::validators(&etag, &record);
-    if none_match(&request.headers, &etag) {
+    if none_match(request.headers, &etag) {
         return (StatusCode::NOT_MODIFIED, answer.0).into_response();
     }
-    answer.set(header::CONTENT_TYPE, mime);
-    let (status, range) = match answer.range(&request.headers, &etag, record.size) {
+    answer.set_static(header::CONTENT_TYPE, mime);
+    let (status, range) = match answer.range(request.headers, &etag, record.size) {
         Ok(chosen) => chosen,
         Err(()) => return (StatusCode::RANGE_NOT_SATISFIABLE, answer.0).into_response(),
     };
-    if request.method == Method::HEAD {
+    if *request.method == Method::HEAD {
         return (status, answer.0).into_response();
     }
     stream(state, record, range, status, answer.0, request.generation).await
 }
 
 /// Bytes held in memory (a cached original, a variant), with their validators.
-fn send(request: &Request, etag: &str, record: &ImageRecord, mime: &str, bytes: Bytes) -> Response {
+fn send(
+    request: &Request<'_>,
+    etag: &str,
+    record: &ImageRecord,
+    mime: &'static str,
+    bytes: Bytes,
+) -> Response {
     let mut answer = Headers::validators(etag, record);
-    if none_match(&request.headers, etag) {
+    if none_match(request.headers, etag) {
         return (StatusCode::NOT_MODIFIED, answer.0).into_response();
     }
-    answer.set(header::CONTENT_TYPE, mime);
-    let (status, range) = match answer.range(&request.headers, etag, bytes.len() as u64) {
+    answer.set_static(header::CONTENT_TYPE, mime);
+    let (status, range) = match answer.range(request.headers, etag, bytes.len() as u64) {
         Ok(chosen) => chosen,
         Err(()) => return (StatusCode::RANGE_NOT_SATISFIABLE, answer.0).into_response(),
     };
-    if request.method == Method::HEAD {
+    if *request.method == Method::HEAD {
         return (status, answer.0).into_response();
     }
     let body = match range {
@@ -199,7 +271,7 @@ fn send(request: &Request, etag: &str, record: &ImageRecord, mime: &str, bytes: 
 
 /// `/640` and the other widths: the variant from the cache, or made (once, however many
 /// ask at the same time), or the picture's own bytes when no variant is to be made.
-async fn variant(state: &AppState, request: &Request, key: VariantKey) -> Response {
+async fn variant(state: &AppState, request: &Request<'_>, key: VariantKey) -> Response {
     let cache = state.pictures.as_deref();
     if let Some((record, made)) = cache.and_then(|c| c.variant(&key)) {
         return variant_answer(request, &key, &record, made);
@@ -275,7 +347,7 @@ async fn variant(state: &AppState, request: &Request, key: VariantKey) -> Respon
 }
 
 fn variant_answer(
-    request: &Request,
+    request: &Request<'_>,
     key: &VariantKey,
     record: &ImageRecord,
     made: Rendered,
@@ -405,15 +477,20 @@ impl Headers {
     fn validators(etag: &str, record: &ImageRecord) -> Headers {
         let mut h = Headers(HeaderMap::new());
         h.set(header::ETAG, etag);
-        h.set(header::CACHE_CONTROL, CACHE_CONTROL);
-        h.set(header::ACCEPT_RANGES, "bytes");
+        h.set_static(header::CACHE_CONTROL, CACHE_CONTROL);
+        h.set_static(header::ACCEPT_RANGES, "bytes");
         // A JPEG may carry anything after its EOI (tolerated by design, see the rules):
         // no browser may take it for HTML.
-        h.set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+        h.set_static(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
         let modified =
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(record.created_at.max(0) as u64);
         h.set(header::LAST_MODIFIED, &httpdate::fmt_http_date(modified));
         h
+    }
+
+    /// A fixed value (not checked again on every answer, as `set` checks).
+    fn set_static(&mut self, name: header::HeaderName, value: &'static str) {
+        self.0.insert(name, HeaderValue::from_static(value));
     }
 
     fn set(&mut self, name: header::HeaderName, value: &str) {
