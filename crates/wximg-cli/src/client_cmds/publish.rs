@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 use serde_json::json;
 use wximg_client::atomic_file::{Access, write_atomic, write_through};
 use wximg_client::config::expand_home;
@@ -351,7 +351,9 @@ async fn draft(
     };
     let json = args.json;
     let spinner = (!json && std::io::stderr().is_terminal()).then(|| {
-        let pb = ProgressBar::new_spinner();
+        // Cleared however it ends: Ctrl-C drops it (with `work`) without a finish
+        // (tests/cli/client_terminal.rs reads the screen it leaves).
+        let pb = ProgressBar::new_spinner().with_finish(ProgressFinish::AndClear);
         pb.set_style(
             ProgressStyle::with_template("{spinner} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),

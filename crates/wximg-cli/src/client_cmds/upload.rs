@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 use wximg_client::batch::{BatchOptions, FileResult, upload_files};
 
 use super::ClientArgs;
@@ -65,11 +65,14 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<ExitCode> {
     }
     let total = files.len();
     let bar = if std::io::stderr().is_terminal() {
-        let pb = ProgressBar::new(total as u64);
+        // Cleared however it ends (see publish's spinner), not only by the code below.
+        let pb = ProgressBar::new(total as u64).with_finish(ProgressFinish::AndClear);
         pb.set_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed_precise} eta {eta} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
+        // Drawn (and its clock kept going) while the first pictures are still on their way.
+        pb.enable_steady_tick(std::time::Duration::from_millis(250));
         Some(pb)
     } else {
         None

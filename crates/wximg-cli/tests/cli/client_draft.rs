@@ -31,7 +31,7 @@ pub fn api(s: &AppServer, path: &str, body: Value) -> Value {
 
 /// The sample article: every construct the renderer styles, three pictures (a JPEG, a
 /// PNG, a WebP that must be fitted) and a cover.
-fn sample(dir: &Path) -> std::path::PathBuf {
+pub fn sample(dir: &Path) -> std::path::PathBuf {
     write_picture(dir, "img/a.jpg", &picture(300, 200, 1), ImageFormat::Jpeg);
     write_picture(dir, "img/b.png", &picture(120, 80, 2), ImageFormat::Png);
     write_picture(dir, "img/c.webp", &picture(200, 150, 3), ImageFormat::WebP);

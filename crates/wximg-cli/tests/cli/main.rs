@@ -13,6 +13,7 @@ mod client_draft;
 mod client_fit;
 mod client_publish;
 mod client_retry;
+mod client_terminal;
 mod client_upload;
 mod client_writer;
 mod durability;
