@@ -138,6 +138,8 @@ pub struct FitReport {
     pub png_reduction: Option<u32>,
     /// Transparent pixels were composited over white (the output is a JPEG).
     pub flattened_alpha: bool,
+    /// 16 bits a sample were reduced to 8 in a PNG output (as they are shown).
+    pub reduced_to_8_bits: bool,
     /// Animation frames after the first that were dropped.
     pub dropped_frames: u32,
 }
@@ -203,6 +205,9 @@ impl Fitted {
         }
         if let Some(k) = r.png_reduction {
             notes.push(format!("read at 1/{k}"));
+        }
+        if r.reduced_to_8_bits {
+            notes.push("16-bit samples reduced to 8".into());
         }
         if !r.metadata_removed.is_empty() {
             notes.push(format!("{} removed", r.metadata_removed.join(", ")));
@@ -424,6 +429,15 @@ fn fit_jpeg_input(
         scale = scale.min(estimate_scale(input, opts));
     }
     let mut n = numerator_for(scale);
+    // Decoding costs about the same at any scale (the entropy decoding of every
+    // coefficient dominates: 135 ms at 5/8 and at 8/8 for a 12.7 MB 12 MP JPEG), so for
+    // a picture of at most `WHOLE_DECODE_PIXELS` whose estimate saves under 60 % of its
+    // pixels, a decode at the cap costs no more, and saves the decodes in between when
+    // the estimate was low. If it then does not fit at `min_quality`, the search scales
+    // it down.
+    if cap_pixels <= WHOLE_DECODE_PIXELS && n >= 5 {
+        n = numerator_for(cap);
+    }
     loop {
         let (dw, dh) = scaled_size_checked(w, h, n, opts.max_decode_pixels)?;
         let img = match decode::decode_scaled(input, n)? {
@@ -435,6 +449,21 @@ fn fit_jpeg_input(
             }
         };
         debug_assert_eq!((img.width(), img.height()), (dw, dh));
+        // Below the largest decode the limits allow, a picture predicted to fit even at
+        // `min_quality` with room to spare would fit whole here and be decoded bigger
+        // after that search: skip the search, and decode bigger now.
+        let decoded_pixels = f64::from(dw) * f64::from(dh);
+        if n < numerator_for(cap)
+            && decoded_pixels < cap_pixels * 0.98
+            && let Some(at_min) = predicted_at_min(&img, opts)?
+            && at_min <= opts.rules.max_bytes as f64 * SURELY_FITS
+        {
+            // One step, not a jump to where the bytes would reach the limit if they grew
+            // with the pixels: they grow faster for grain, which a smaller decode
+            // averages away, and a jump too far decodes pixels the output cannot keep.
+            n = next_numerator(n, cap);
+            continue;
+        }
         let mut img = img;
         if let Some(o) = image::metadata::Orientation::from_exif(orientation) {
             img.apply_orientation(o);
@@ -447,10 +476,41 @@ fn fit_jpeg_input(
         if n >= 8 || byte_scaled || out_pixels >= cap_pixels * 0.98 {
             return Ok(fitted);
         }
-        n = (n + n.div_ceil(3))
-            .min(numerator_for(cap))
-            .max(n + 1)
-            .min(8);
+        n = next_numerator(n, cap);
+    }
+}
+
+/// See [`fit_jpeg_input`]: up to 16 MP, an estimate of 5/8 or more decodes at the cap.
+const WHOLE_DECODE_PIXELS: f64 = 16_000_000.0;
+
+/// The next decode after `n/8`: a third bigger, at least one step, at most the cap.
+fn next_numerator(n: u8, cap: f64) -> u8 {
+    (n + n.div_ceil(3))
+        .min(numerator_for(cap))
+        .max(n + 1)
+        .min(8)
+}
+
+/// A decode predicted (by the JPEG search's sample, uncalibrated: within ~1 % on the
+/// benchmark pictures) to fit at `min_quality` by at least this margin is taken to fit.
+const SURELY_FITS: f64 = 0.9;
+
+/// The predicted size of `img` as a JPEG at `min_quality` (see [`jpeg::Predictor`]);
+/// `None` for a picture too small to sample (its search is quick anyway).
+fn predicted_at_min(img: &DynamicImage, opts: &FitOptions) -> Result<Option<f64>> {
+    let grey = !img.color().has_color();
+    let converted;
+    let rgb = match img {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => {
+            converted = other.to_rgb8();
+            &converted
+        }
+    };
+    let px = Pixels::new(rgb, grey);
+    match Predictor::new(&px, Chroma::Half) {
+        Some(mut p) => Ok(Some(p.predict(opts.min_quality)?)),
+        None => Ok(None),
     }
 }
 
@@ -577,8 +637,9 @@ fn fit_decoded(
 
     let transparent = has_transparency(&img);
     if (transparent || few_colours(&img, 256))
-        && let Some(png) = encode_png(&img, rules.max_bytes)?
+        && let Some((png, reduced)) = encode_png(&img, rules.max_bytes)?
     {
+        report.reduced_to_8_bits = reduced;
         return finish(png, rules, FitOutcome::Png, report);
     }
     report.flattened_alpha = transparent;
@@ -661,8 +722,14 @@ fn few_colours(img: &DynamicImage, limit: usize) -> bool {
     }
 }
 
-/// An optimised PNG, or `None` if it cannot fit in `max_bytes`.
-fn encode_png(img: &DynamicImage, max_bytes: usize) -> Result<Option<Vec<u8>>> {
+/// An optimised PNG, or `None` if it cannot fit in `max_bytes`; with it, whether 16-bit
+/// samples were reduced to 8 (see [`indexed_png`]).
+fn encode_png(img: &DynamicImage, max_bytes: usize) -> Result<Option<(Vec<u8>, bool)>> {
+    if let Some((png, reduced)) = indexed_png(img)?
+        && png.len() <= max_bytes
+    {
+        return Ok(Some((png, reduced)));
+    }
     let mut raw = Vec::new();
     let encoder = image::codecs::png::PngEncoder::new_with_quality(
         &mut raw,
@@ -675,10 +742,11 @@ fn encode_png(img: &DynamicImage, max_bytes: usize) -> Result<Option<Vec<u8>>> {
     if raw.len() > max_bytes.saturating_mul(3) {
         return Ok(None);
     }
+    let fits = |png: Vec<u8>| (png.len() <= max_bytes).then_some((png, false));
     // Nor on a huge one: oxipng holds several filtered copies of the picture at once
     // (1.1 GB peak for 44 MP, measured), and screenshots and diagrams are far smaller.
     if u64::from(img.width()) * u64::from(img.height()) > OXIPNG_MAX_PIXELS {
-        return Ok((raw.len() <= max_bytes).then_some(raw));
+        return Ok(fits(raw));
     }
     // Preset 1 with a short timeout: preset 2 took 4.6 s on a 6 MP text picture (5.5× ImageMagick's
     // whole extent search) for a few per cent more.
@@ -686,8 +754,115 @@ fn encode_png(img: &DynamicImage, max_bytes: usize) -> Result<Option<Vec<u8>>> {
     o.strip = oxipng::StripChunks::All;
     o.timeout = Some(std::time::Duration::from_secs(2));
     let png = oxipng::optimize_from_memory(&raw, &o).unwrap_or(raw);
-    Ok((png.len() <= max_bytes).then_some(png))
+    Ok(fits(png))
 }
+
+/// The picture as an indexed (palette) PNG if it has at most 256 colours at 8 bits a
+/// sample (alpha included), with whether it had more bits a sample; `None` otherwise.
+/// One byte a pixel instead of three to eight, made directly: oxipng's search found the
+/// same kind of reduction in 1.4 s on a 6 MP text-on-flat-colour picture (BENCHMARKS.md).
+///
+/// Lossless at 8 bits a sample. A 16-bit picture (ImageMagick writes many) is reduced to
+/// 8 bits, as screens and the platform's pages show it: that is when [`few_colours`]
+/// (which counts at 8 bits) chose PNG for it in the first place.
+fn indexed_png(img: &DynamicImage) -> Result<Option<(Vec<u8>, bool)>> {
+    let eight;
+    let (img, reduced) = match img {
+        DynamicImage::ImageRgb16(_)
+        | DynamicImage::ImageRgba16(_)
+        | DynamicImage::ImageLuma16(_)
+        | DynamicImage::ImageLumaA16(_) => {
+            eight = DynamicImage::ImageRgba8(img.to_rgba8());
+            (&eight, true)
+        }
+        _ => (img, false),
+    };
+    let pixel = |i: usize| -> [u8; 4] {
+        match img {
+            DynamicImage::ImageRgb8(p) => {
+                let c = &p.as_raw()[i * 3..i * 3 + 3];
+                [c[0], c[1], c[2], 255]
+            }
+            DynamicImage::ImageRgba8(p) => {
+                let c = &p.as_raw()[i * 4..i * 4 + 4];
+                [c[0], c[1], c[2], c[3]]
+            }
+            DynamicImage::ImageLuma8(p) => {
+                let v = p.as_raw()[i];
+                [v, v, v, 255]
+            }
+            DynamicImage::ImageLumaA8(p) => {
+                let c = &p.as_raw()[i * 2..i * 2 + 2];
+                [c[0], c[0], c[0], c[1]]
+            }
+            _ => [0; 4],
+        }
+    };
+    if !matches!(
+        img,
+        DynamicImage::ImageRgb8(_)
+            | DynamicImage::ImageRgba8(_)
+            | DynamicImage::ImageLuma8(_)
+            | DynamicImage::ImageLumaA8(_)
+    ) {
+        return Ok(None); // floating-point samples: left to the general encoder
+    }
+    let (w, h) = (img.width(), img.height());
+    let n = w as usize * h as usize;
+    let mut palette: Vec<[u8; 4]> = Vec::with_capacity(256);
+    let mut index: std::collections::HashMap<[u8; 4], u8> =
+        std::collections::HashMap::with_capacity(256);
+    let mut indices = Vec::new();
+    indices
+        .try_reserve_exact(n)
+        .map_err(|_| Error::Fit(format!("{w}×{h} does not fit in memory")))?;
+    // Neighbouring pixels are mostly the same colour: look the map up only on a change.
+    let mut last: Option<([u8; 4], u8)> = None;
+    for i in 0..n {
+        let c = pixel(i);
+        let at = match last {
+            Some((l, at)) if l == c => at,
+            _ => {
+                let at = match index.get(&c) {
+                    Some(&at) => at,
+                    None if palette.len() == 256 => return Ok(None),
+                    None => {
+                        let at = palette.len() as u8;
+                        palette.push(c);
+                        index.insert(c, at);
+                        at
+                    }
+                };
+                last = Some((c, at));
+                at
+            }
+        };
+        indices.push(at);
+    }
+    let bad = |e: &dyn std::fmt::Display| Error::Fit(format!("PNG encoding failed: {e}"));
+    let mut out = Vec::new();
+    let mut encoder = ::png::Encoder::new(&mut out, w, h);
+    encoder.set_color(::png::ColorType::Indexed);
+    encoder.set_depth(::png::BitDepth::Eight);
+    encoder.set_palette(
+        palette
+            .iter()
+            .flat_map(|c| [c[0], c[1], c[2]])
+            .collect::<Vec<u8>>(),
+    );
+    if palette.iter().any(|c| c[3] != 255) {
+        encoder.set_trns(palette.iter().map(|c| c[3]).collect::<Vec<u8>>());
+    }
+    encoder.set_compression(PALETTE_COMPRESSION);
+    // Palette indices are not magnitudes: filtering them rarely helps (libpng's advice).
+    encoder.set_filter(::png::Filter::NoFilter);
+    let mut writer = encoder.write_header().map_err(|e| bad(&e))?;
+    writer.write_image_data(&indices).map_err(|e| bad(&e))?;
+    writer.finish().map_err(|e| bad(&e))?;
+    Ok(Some((out, reduced)))
+}
+
+const PALETTE_COMPRESSION: ::png::Compression = ::png::Compression::Balanced;
 
 /// The largest picture optimised with oxipng (see [`encode_png`]).
 const OXIPNG_MAX_PIXELS: u64 = 12_000_000;
@@ -819,6 +994,83 @@ mod tests {
         let mut rgba = photo.to_rgba8();
         rgba.get_pixel_mut(3, 3).0[3] = 10;
         assert!(wants_png(&DynamicImage::ImageRgba8(rgba)));
+    }
+
+    /// Few colours become an indexed PNG whose pixels are exactly the picture's, alpha
+    /// included (a `tRNS` chunk); more than 256 colours, none.
+    #[test]
+    fn few_colours_become_an_exact_indexed_png() {
+        let rgba = image::RgbaImage::from_fn(400, 300, |x, y| {
+            let i = ((x / 25) + (y / 25) * 16) % 256;
+            image::Rgba([
+                i as u8,
+                (255 - i) as u8,
+                (i * 7) as u8,
+                if i % 5 == 0 { 0 } else { 255 },
+            ])
+        });
+        let img = DynamicImage::ImageRgba8(rgba.clone());
+        let (png, reduced) = indexed_png(&img).unwrap().expect("256 colours: indexed");
+        assert!(!reduced);
+        let mut decoder = ::png::Decoder::new(Cursor::new(&png));
+        decoder.set_transformations(::png::Transformations::IDENTITY);
+        let reader = decoder.read_info().unwrap();
+        assert_eq!(reader.info().color_type, ::png::ColorType::Indexed);
+        assert!(reader.info().trns.is_some());
+        let back = image::load_from_memory(&png).unwrap().into_rgba8();
+        assert_eq!(back, rgba, "the indexed PNG changed pixels");
+        // An opaque picture has no tRNS; one colour more than 256 is no palette.
+        let opaque = DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(rgba).to_rgb8());
+        let (png, _) = indexed_png(&opaque).unwrap().unwrap();
+        let reader = ::png::Decoder::new(Cursor::new(&png)).read_info().unwrap();
+        assert!(reader.info().trns.is_none());
+        let many = DynamicImage::ImageRgb8(RgbImage::from_fn(257, 1, |x, _| {
+            image::Rgb([(x % 256) as u8, (x / 256) as u8, 0])
+        }));
+        assert!(indexed_png(&many).unwrap().is_none());
+    }
+
+    /// A 16-bit PNG of few colours (as ImageMagick writes text on a flat colour) is sent
+    /// as an 8-bit indexed PNG, and the summary says its samples were reduced.
+    #[test]
+    fn a_16_bit_picture_of_few_colours_is_sent_as_an_8_bit_palette() {
+        // Noise in the low bits that 8 bits do not show, which oxipng could not drop
+        // losslessly: a raw 16-bit PNG of it is far above the limit.
+        let mut s = 7u32;
+        let img = image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(1500, 1000, |x, y| {
+            s = s.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let low = ((s >> 16) % 100) as u16;
+            let base: u16 = if (x / 40 + y / 40) % 2 == 0 {
+                0x1a00
+            } else {
+                0xe800
+            };
+            image::Rgb([base + low, 0x7300 + low, 0xe800 + low])
+        });
+        let mut input = Vec::new();
+        DynamicImage::ImageRgb16(img)
+            .write_to(&mut Cursor::new(&mut input), image::ImageFormat::Png)
+            .unwrap();
+        assert!(
+            input.len() > 1 << 20,
+            "{} bytes: passes already",
+            input.len()
+        );
+        let out = fit(&input, &FitOptions::default()).unwrap();
+        assert_eq!(out.outcome, FitOutcome::Png);
+        assert!(out.report.reduced_to_8_bits);
+        assert!(
+            out.summary().contains("16-bit samples reduced to 8"),
+            "{}",
+            out.summary()
+        );
+        let reader = ::png::Decoder::new(Cursor::new(&out.bytes))
+            .read_info()
+            .unwrap();
+        assert_eq!(reader.info().color_type, ::png::ColorType::Indexed);
+        let back = image::load_from_memory(&out.bytes).unwrap().into_rgb8();
+        let want = image::load_from_memory(&input).unwrap().into_rgb8();
+        assert_eq!(back, want, "not the picture at 8 bits a sample");
     }
 
     /// A grainy gradient: compresses like a photo with little detail.
