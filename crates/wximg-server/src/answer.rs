@@ -1,14 +1,14 @@
 //! The wire frame of every answer, kept apart from the handlers' logic.
 //!
-//! Invariant: every answer leaves through [`frame`], and only [`frame`] writes an error
-//! body. Handlers return `Result<ApiJson<T>, ApiError>`; an [`ApiError`] only marks the
+//! Invariant: every answer leaves through [`frame`] (a cached picture through
+//! [`frame_direct`], below), and only [`frame`] writes an error body. Handlers return `Result<ApiJson<T>, ApiError>`; an [`ApiError`] only marks the
 //! response with its code, and the frame — which made the rid — writes the platform's
 //! error body `{"errcode":N,"errmsg":"… rid: …"}`, sets `X-Request-Id`, logs the outcome
 //! and counts it in the metrics under the endpoint's name. A panic below the frame is
 //! caught ([`catch_panic`], tower-http's `CatchPanicLayer`) and answers `-1 system error`
 //! in that same frame instead of dropping the connection.
 //!
-//! The one answer given outside the router, a picture the cache holds
+//! The one kind of answer given outside the router, a picture the cache holds
 //! (`crate::routes::images::cached`, taken by `crate::connections` before the router to
 //! spare a hot picture the middleware stack), goes through [`frame_direct`]: the same
 //! rid, `X-Request-Id`, metrics and log line as [`frame`] gives it. Such an answer is
