@@ -132,8 +132,10 @@ fn ctrl_c_clears_the_upload_bar_and_leaves_the_partial_summary() {
         a.to_str().unwrap(),
         b.to_str().unwrap(),
     ]));
-    // The bar is drawn while the first upload is still going, not only after one ends.
+    // The bar is drawn while the first upload is still going, not only after one ends;
+    // and the Ctrl-C comes while the client is retrying it.
     term.wait_for("0/2");
+    crate::support::client::wait_for_fault(&s.server.base);
     assert_eq!(interrupt(child), Some(130));
     let screen = term.screen();
     assert!(

@@ -353,7 +353,10 @@ fn a_profile_in_the_config_file_is_all_a_writer_needs() {
 }
 
 /// Ctrl-C in the middle of a batch: the partial summary, exit 130. Every upload answers
-/// -1 here, so the client is still backing off on the first picture when interrupted.
+/// -1 here, and the Ctrl-C comes as soon as the server has answered the first one, so the
+/// client is still backing off on the first picture (five more tries, ~4 s on average).
+/// A fixed 1.5 s sleep before it lost that race now and then: the pauses are jittered
+/// and once summed to less.
 #[test]
 fn ctrl_c_ends_a_batch_with_a_partial_summary() {
     let s = AppServer::start_with(&["--faults", "uploadimg:-1:1"]);
@@ -372,7 +375,7 @@ fn ctrl_c_ends_a_batch_with_a_partial_summary() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    crate::support::client::wait_for_fault(&s.server.base);
     let killed = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -55,3 +55,25 @@ impl AppServer {
         self.cmd(args).output().expect("run wximg")
     }
 }
+
+/// Waits until the server at `base` has answered at least one injected fault (its
+/// `wximg_faults_injected_total`), polling its metrics; panics after 30 s.
+pub fn wait_for_fault(base: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, metrics) = super::get(&format!("{base}/metrics"));
+        let injected: f64 = String::from_utf8_lossy(&metrics)
+            .lines()
+            .filter(|l| l.starts_with("wximg_faults_injected_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if injected >= 1.0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no fault answered in 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
