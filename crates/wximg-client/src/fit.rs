@@ -777,68 +777,21 @@ fn indexed_png(img: &DynamicImage) -> Result<Option<(Vec<u8>, bool)>> {
         }
         _ => (img, false),
     };
-    let pixel = |i: usize| -> [u8; 4] {
-        match img {
-            DynamicImage::ImageRgb8(p) => {
-                let c = &p.as_raw()[i * 3..i * 3 + 3];
-                [c[0], c[1], c[2], 255]
-            }
-            DynamicImage::ImageRgba8(p) => {
-                let c = &p.as_raw()[i * 4..i * 4 + 4];
-                [c[0], c[1], c[2], c[3]]
-            }
-            DynamicImage::ImageLuma8(p) => {
-                let v = p.as_raw()[i];
-                [v, v, v, 255]
-            }
-            DynamicImage::ImageLumaA8(p) => {
-                let c = &p.as_raw()[i * 2..i * 2 + 2];
-                [c[0], c[0], c[0], c[1]]
-            }
-            _ => [0; 4],
-        }
-    };
-    if !matches!(
-        img,
-        DynamicImage::ImageRgb8(_)
-            | DynamicImage::ImageRgba8(_)
-            | DynamicImage::ImageLuma8(_)
-            | DynamicImage::ImageLumaA8(_)
-    ) {
-        return Ok(None); // floating-point samples: left to the general encoder
-    }
     let (w, h) = (img.width(), img.height());
-    let n = w as usize * h as usize;
-    let mut palette: Vec<[u8; 4]> = Vec::with_capacity(256);
-    let mut index: std::collections::HashMap<[u8; 4], u8> =
-        std::collections::HashMap::with_capacity(256);
-    let mut indices = Vec::new();
-    indices
-        .try_reserve_exact(n)
-        .map_err(|_| Error::Fit(format!("{w}×{h} does not fit in memory")))?;
-    // Neighbouring pixels are mostly the same colour: look the map up only on a change.
-    let mut last: Option<([u8; 4], u8)> = None;
-    for i in 0..n {
-        let c = pixel(i);
-        let at = match last {
-            Some((l, at)) if l == c => at,
-            _ => {
-                let at = match index.get(&c) {
-                    Some(&at) => at,
-                    None if palette.len() == 256 => return Ok(None),
-                    None => {
-                        let at = palette.len() as u8;
-                        palette.push(c);
-                        index.insert(c, at);
-                        at
-                    }
-                };
-                last = Some((c, at));
-                at
-            }
-        };
-        indices.push(at);
-    }
+    let found = match img {
+        DynamicImage::ImageRgb8(p) => palette_indices(p.pixels().map(|c| [c[0], c[1], c[2], 255])),
+        DynamicImage::ImageRgba8(p) => palette_indices(p.pixels().map(|c| c.0)),
+        DynamicImage::ImageLuma8(p) => palette_indices(p.pixels().map(|c| [c[0], c[0], c[0], 255])),
+        DynamicImage::ImageLumaA8(p) => {
+            palette_indices(p.pixels().map(|c| [c[0], c[0], c[0], c[1]]))
+        }
+        _ => return Ok(None), // floating-point samples: left to the general encoder
+    };
+    let Some((palette, indices)) =
+        found.map_err(|_| Error::Fit(format!("{w}×{h} does not fit in memory")))?
+    else {
+        return Ok(None);
+    };
     let bad = |e: &dyn std::fmt::Display| Error::Fit(format!("PNG encoding failed: {e}"));
     let mut out = Vec::new();
     let mut encoder = ::png::Encoder::new(&mut out, w, h);
@@ -863,6 +816,45 @@ fn indexed_png(img: &DynamicImage) -> Result<Option<(Vec<u8>, bool)>> {
 }
 
 const PALETTE_COMPRESSION: ::png::Compression = ::png::Compression::Balanced;
+
+/// A picture as its palette (RGBA) and one palette index per pixel.
+type Indexed = (Vec<[u8; 4]>, Vec<u8>);
+
+/// The distinct colours of `pixels` in order of first appearance, and each pixel's
+/// index among them; `Ok(None)` past 256 colours, `Err` if the indices' memory cannot
+/// be had.
+fn palette_indices(
+    pixels: impl ExactSizeIterator<Item = [u8; 4]>,
+) -> std::result::Result<Option<Indexed>, std::collections::TryReserveError> {
+    let mut palette: Vec<[u8; 4]> = Vec::with_capacity(256);
+    let mut index: std::collections::HashMap<[u8; 4], u8> =
+        std::collections::HashMap::with_capacity(256);
+    let mut indices = Vec::new();
+    indices.try_reserve_exact(pixels.len())?;
+    // Neighbouring pixels are mostly the same colour: look the map up only on a change.
+    let mut last: Option<([u8; 4], u8)> = None;
+    for c in pixels {
+        let at = match last {
+            Some((l, at)) if l == c => at,
+            _ => {
+                let at = match index.get(&c) {
+                    Some(&at) => at,
+                    None if palette.len() == 256 => return Ok(None),
+                    None => {
+                        let at = palette.len() as u8;
+                        palette.push(c);
+                        index.insert(c, at);
+                        at
+                    }
+                };
+                last = Some((c, at));
+                at
+            }
+        };
+        indices.push(at);
+    }
+    Ok(Some((palette, indices)))
+}
 
 /// The largest picture optimised with oxipng (see [`encode_png`]).
 const OXIPNG_MAX_PIXELS: u64 = 12_000_000;

@@ -191,7 +191,7 @@ pub fn cached(
     match size {
         Size::Original => {
             let (record, bytes) = cache.get(&id)?;
-            let etag = format!("\"{}\"", record.id.hex());
+            let etag = original_etag(&record);
             (record.format == format).then(|| send(&request, &etag, &record, format.mime(), bytes))
         }
         Size::Width(width) => {
@@ -222,7 +222,7 @@ async fn whole(
     record: ImageRecord,
     cached: Option<Bytes>,
 ) -> Response {
-    let etag = format!("\"{}\"", record.id.hex());
+    let etag = original_etag(&record);
     let mime = request.format.mime();
     if let Some(bytes) = cached {
         return send(request, &etag, &record, mime, bytes);
@@ -240,6 +240,11 @@ async fn whole(
         return (status, answer.0).into_response();
     }
     stream(state, record, range, status, answer.0, request.generation).await
+}
+
+/// The strong `ETag` of a picture's own bytes: its content hash.
+fn original_etag(record: &ImageRecord) -> String {
+    format!("\"{}\"", record.id.hex())
 }
 
 /// Bytes held in memory (a cached original, a variant), with their validators.
@@ -340,7 +345,7 @@ async fn variant(state: &AppState, request: &Request<'_>, key: VariantKey) -> Re
             // The rules accepted these bytes, so this is a decoder's limit: the picture
             // itself is still the best answer.
             tracing::warn!(id = %key.id, width = key.width, "no variant, answering the original: {e}");
-            let etag = format!("\"{}\"", record.id.hex());
+            let etag = original_etag(&record);
             send(request, &etag, &record, request.format.mime(), source)
         }
     }
