@@ -13,6 +13,7 @@
 //! - `delete ID|URL… --reason TEXT --by NAME [--appid A | --block]`: takedown.
 //! - `takedowns [--appid A] [--limit N]`: the audit log, newest first.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::str::FromStr;
 
@@ -57,13 +58,16 @@ pub enum ImageCommand {
         limit: u32,
     },
     /// Show one picture (by id or URL) and every account that stored its bytes.
-    Show { picture: PictureRef },
+    Show {
+        /// A picture id or URL (an id may begin with `-`: see [`shield_hyphen_ids`]).
+        picture: PictureRef,
+    },
     /// Pictures and bytes per account, counted by the database.
     Usage,
     /// Take pictures down: their rows, their blob once no account's row needs it, and
     /// their copy in every node's cache; the URL then answers 404.
     Delete {
-        /// Picture ids or URLs.
+        /// Picture ids or URLs (an id may begin with `-`: see [`shield_hyphen_ids`]).
         #[arg(required = true)]
         pictures: Vec<PictureRef>,
         /// Why (kept in the audit log).
@@ -116,6 +120,35 @@ impl FromStr for PictureRef {
                 )
             })
     }
+}
+
+/// Rewrites each picture id that begins with `-` on a `wximg image …` command line into
+/// the path form (`/mmbiz_jpg/ID`) that [`PictureRef`] also reads, so clap takes it as a
+/// value and not as options (`-fX3…` would be `-f -X -3 …`).
+///
+/// Ids are base64url, so one in 64 begins with `-`, and `wximg image list` prints them
+/// first on each line for copying. clap cannot take them as they are:
+/// `allow_hyphen_values` on a list of pictures makes it swallow every option after the
+/// first picture too (`--reason` becomes a picture). The rewrite is safe because no option
+/// of ours is 43 base64url characters, and clap refuses a value beginning with `-` after
+/// an option (`--reason -fX3…`), so every token rewritten was an error before. Tokens
+/// after `--` and other commands' lines are left as they are.
+pub fn shield_hyphen_ids(args: Vec<OsString>) -> Vec<OsString> {
+    if args.get(1).and_then(|a| a.to_str()) != Some("image") {
+        return args;
+    }
+    let mut escaped = false;
+    args.into_iter()
+        .map(|arg| {
+            escaped |= arg == "--";
+            match arg.to_str() {
+                Some(s) if !escaped && s.starts_with('-') && ImageId::parse(s).is_some() => {
+                    OsString::from(format!("/mmbiz_jpg/{s}"))
+                }
+                _ => arg,
+            }
+        })
+        .collect()
 }
 
 fn parse_cursor(s: &str) -> Result<ImageCursor, String> {
@@ -521,5 +554,62 @@ mod tests {
         assert_eq!(url.parse::<PictureRef>().expect("url").0, id);
         assert_eq!(id.hex().parse::<PictureRef>().expect("hex").0, id);
         assert!("https://pic.example/other/0".parse::<PictureRef>().is_err());
+    }
+
+    /// The command line as a user types it, parsed by clap.
+    #[derive(clap::Parser, Debug)]
+    struct Line {
+        #[command(flatten)]
+        args: ImageArgs,
+    }
+
+    fn parse(line: &[&str]) -> Result<Line, clap::Error> {
+        use clap::Parser;
+        let args = ["wximg"].iter().chain(line).map(OsString::from).collect();
+        Line::try_parse_from(shield_hyphen_ids(args).into_iter().skip(1))
+    }
+
+    /// Ids are base64url, so one in 64 begins with `-`: `show` and `delete` still take it
+    /// as the picture (CI once failed on a random id `-f…` read as an option), and the
+    /// options after it keep their meaning.
+    #[test]
+    fn an_id_that_begins_with_a_hyphen_is_a_picture() {
+        let id = (0u32..)
+            .map(|n| ImageId::of(&n.to_le_bytes()))
+            .find(|id| id.to_string().starts_with('-'))
+            .expect("some id begins with -");
+        let other = ImageId::of(b"other");
+        let line = parse(&[
+            "image",
+            "delete",
+            &id.to_string(),
+            &other.to_string(),
+            "--reason",
+            "court order",
+            "--by",
+            "legal",
+        ])
+        .expect("delete parses");
+        match line.args.command {
+            ImageCommand::Delete {
+                pictures,
+                reason,
+                by,
+                ..
+            } => {
+                let ids: Vec<ImageId> = pictures.iter().map(|p| p.0).collect();
+                assert_eq!(ids, [id, other]);
+                assert_eq!((reason.as_str(), by.as_str()), ("court order", "legal"));
+            }
+            other => panic!("not delete: {other:?}"),
+        }
+        let line = parse(&["image", "show", &id.to_string(), "--json"]).expect("show parses");
+        assert!(line.args.json);
+        assert!(matches!(line.args.command, ImageCommand::Show { picture } if picture.0 == id));
+        // Unshielded, clap reads it as options: the failure this guards against.
+        use clap::Parser;
+        assert!(Line::try_parse_from(["image", "show", &id.to_string()]).is_err());
+        // A mistyped option is still an error, not a picture.
+        assert!(parse(&["image", "show", &id.to_string(), "--jsn"]).is_err());
     }
 }
