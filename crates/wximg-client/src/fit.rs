@@ -27,7 +27,9 @@
 //! and [`Fitted::report`] says what was done (and [`Fitted::warnings`] what was lost:
 //! transparency flattened onto white, animation frames dropped).
 
+mod compress;
 pub mod decode;
+mod huffman;
 pub mod jpeg;
 pub mod meta;
 pub mod png;
@@ -906,11 +908,26 @@ fn fit_jpeg(
         }
     }
     let found = jpeg::search(&px, chroma, pred.as_mut(), lo, hi, max)?;
+    let mut tables = |q: u8| match pred.as_mut() {
+        Some(p) => p.tables(&px, q),
+        None => Ok(None),
+    };
     match (found.best, found.at_lo) {
-        (Some((q, bytes)), _) if q < hi => Ok(Ok((q, jpeg::refine(&px, chroma, q, bytes, max)?))),
+        (Some((q, bytes)), _) if q < hi => {
+            let t = tables(q)?;
+            Ok(Ok((
+                q,
+                jpeg::refine(&px, chroma, t.as_ref(), q, bytes, max)?,
+            )))
+        }
         (Some(best), _) => Ok(Ok(best)),
         (None, Some(size)) => Ok(Err(size)),
-        (None, None) => Ok(Err(px.encode(lo, chroma)?.len())),
+        (None, None) => {
+            let t = tables(lo)?;
+            Ok(Err(px
+                .encode_with(f32::from(lo), chroma, t.as_ref())?
+                .len()))
+        }
     }
 }
 

@@ -138,7 +138,7 @@ pub fn decode_scaled(bytes: &[u8], numerator: u8) -> Result<Option<DynamicImage>
 
 /// libjpeg's standard error manager with both exits unwinding: errors as usual, and
 /// warnings (`emit_message` at level -1, e.g. "Premature end of JPEG file") as well.
-fn strict_error_mgr() -> jpeg_error_mgr {
+pub(super) fn strict_error_mgr() -> jpeg_error_mgr {
     // SAFETY: jpeg_error_mgr is a plain C struct (function pointers, integers, pointers)
     // for which all-zero is a valid value, and jpeg_std_error fills in every field.
     let mut err: jpeg_error_mgr = unsafe { std::mem::zeroed() };

@@ -48,11 +48,24 @@
 //!
 //! Pictures under 1.5 MP are searched with full encodes only (they are fast): the top of
 //! the range first (small pictures often fit there), then bisection.
+//!
+//! # Big pictures
+//!
+//! Optimised Huffman tables cost memory in proportion to the picture: libjpeg keeps every
+//! quantised coefficient for its second pass (2 bytes a sample: 72 MB for 24 MP at 4:2:0,
+//! per encode, and the search runs two at once). Above [`ONE_PASS_ABOVE`] pixels, the
+//! symbols of the whole picture are instead counted once, from encodes of strips of
+//! [`GATHER_ROWS`] rows ([`gather`], [`super::huffman`]), and every full encode then runs
+//! in one pass with the tables those counts give ([`super::compress`]), holding a few rows
+//! of blocks. Same quantisation, so the same pixels, and tables within a few hundred bytes
+//! of the optimised ones; what remains in memory is the decoded picture itself.
 
 use std::collections::HashMap;
 
 use image::RgbImage;
 
+use super::compress::{self, Frame};
+use super::huffman::{Counts, Tables};
 use crate::error::{Error, Result};
 
 /// Chroma resolution of an encoded JPEG.
@@ -117,6 +130,20 @@ impl<'a> Pixels<'a> {
         }
     }
 
+    /// Consecutive strips of `rows` rows (the last may be shorter), borrowed.
+    fn parts(&self, rows: u32) -> Vec<Pixels<'_>> {
+        let row = self.width as usize * self.channels();
+        self.data
+            .chunks((rows as usize * row).max(1))
+            .map(|chunk| Pixels {
+                data: std::borrow::Cow::Borrowed(chunk),
+                width: self.width,
+                height: (chunk.len() / row.max(1)) as u32,
+                grey: self.grey,
+            })
+            .collect()
+    }
+
     /// Whether two encodes may run at once. Each holds the whole picture's DCT
     /// coefficients (optimised Huffman tables need a second pass over them): 2 bytes per
     /// sample, 133 MB for 44 MP at 4:2:0 and twice that at 4:4:4. Above
@@ -132,9 +159,37 @@ impl<'a> Pixels<'a> {
         bytes <= PARALLEL_MAX_COEFFICIENT_BYTES
     }
 
+    /// Whether full encodes take their Huffman tables from the sample and run in one pass
+    /// (see "Big pictures" in the module documentation): above [`ONE_PASS_ABOVE`].
+    pub fn one_pass(&self) -> bool {
+        u64::from(self.width) * u64::from(self.height) > ONE_PASS_ABOVE
+    }
+
     /// Encodes with the settings described in the module documentation, and no metadata.
     pub fn encode(&self, quality: u8, chroma: Chroma) -> Result<Vec<u8>> {
         self.encode_fine(f32::from(quality), chroma)
+    }
+
+    /// [`Pixels::encode_fine`], or with `tables` given, the one-pass encode with those
+    /// Huffman tables (same quantisation, so the same pixels when decoded).
+    pub fn encode_with(
+        &self,
+        quality: f32,
+        chroma: Chroma,
+        tables: Option<&Tables>,
+    ) -> Result<Vec<u8>> {
+        match tables {
+            None => self.encode_fine(quality, chroma),
+            Some(t) => {
+                let frame = Frame {
+                    data: &self.data,
+                    width: self.width,
+                    height: self.height,
+                    grey: self.grey,
+                };
+                compress::encode(&frame, quality, chroma, t)
+            }
+        }
     }
 
     /// [`Pixels::encode`] at a fractional quality: the quantisation tables are scaled
@@ -174,6 +229,12 @@ impl<'a> Pixels<'a> {
 /// encodes two at once.
 const PARALLEL_MAX_COEFFICIENT_BYTES: f64 = 100_000_000.0;
 
+/// Above this many pixels (16 MP), full encodes are one pass with the sample's Huffman
+/// tables: an optimised encode's coefficient buffer would be 48 MB or more at 4:2:0
+/// (96 MB at 4:4:4), and two run at once. Below it the optimised tables' last fraction
+/// of a percent is kept (the quality benchmark's 12 MP pictures are all below).
+const ONE_PASS_ABOVE: u64 = 16_000_000;
+
 /// Height of one sampled band: one row of 4:2:0 MCUs (16 pixel rows), so no JPEG block
 /// straddles two bands, and thin bands spread the sample evenly over the picture.
 pub const BAND: u32 = 16;
@@ -197,6 +258,10 @@ pub struct Predictor<'a> {
     factor: f64,
     chroma: Chroma,
     sizes: HashMap<u8, usize>,
+    /// Whether the full picture is encoded in one pass ([`Pixels::one_pass`]), and then
+    /// its Huffman tables, once gathered.
+    one_pass: bool,
+    tables: Option<Tables>,
     /// Real full size / predicted size, from the last calibration.
     ratio: f64,
 }
@@ -218,6 +283,8 @@ impl<'a> Predictor<'a> {
             sample,
             chroma,
             sizes: HashMap::new(),
+            one_pass: full.one_pass(),
+            tables: None,
             ratio: 1.0,
         })
     }
@@ -233,6 +300,20 @@ impl<'a> Predictor<'a> {
             }
         };
         Ok(size as f64 * self.factor * self.ratio)
+    }
+
+    /// The Huffman tables for a full encode of `full` (the picture this predicts) at `q`,
+    /// or `None` when the picture is small enough for optimised tables. They are gathered
+    /// ([`gather`]) at the first quality asked for and kept for the others: the search's
+    /// qualities are neighbours, whose statistics differ little.
+    pub fn tables(&mut self, full: &Pixels<'_>, q: u8) -> Result<Option<Tables>> {
+        if !self.one_pass {
+            return Ok(None);
+        }
+        if self.tables.is_none() {
+            self.tables = Some(gather(full, q, self.chroma)?);
+        }
+        Ok(self.tables.clone())
     }
 
     /// Learns from a full encode of `bytes` bytes at `q`.
@@ -274,7 +355,7 @@ pub struct Found {
 pub fn search(
     full: &Pixels<'_>,
     chroma: Chroma,
-    predictor: Option<&mut Predictor<'_>>,
+    mut predictor: Option<&mut Predictor<'_>>,
     lo: u8,
     hi: u8,
     max: usize,
@@ -287,7 +368,7 @@ pub fn search(
         at_lo: None,
         lo,
     };
-    if let Some(p) = predictor {
+    if let Some(p) = predictor.as_deref_mut() {
         for _ in 0..ROUNDS {
             let Some((a, b)) = state.open(hi) else { break };
             // Known to fit, and the next quality is predicted well over: done.
@@ -307,7 +388,13 @@ pub fn search(
             } else {
                 None
             };
-            for (q, bytes) in encode_pair(full, chroma, guess, other)? {
+            let mut jobs = vec![(guess, p.tables(full, guess)?)];
+            if let Some(o) = other {
+                jobs.push((o, p.tables(full, o)?));
+            }
+            let qualities: Vec<u8> = jobs.iter().map(|(q, _)| *q).collect();
+            let jobs = jobs.iter().map(|(q, t)| (f32::from(*q), t.as_ref()));
+            for (q, bytes) in qualities.into_iter().zip(encode_all(full, chroma, jobs)?) {
                 if q == guess {
                     p.calibrate(q, bytes.len())?;
                 }
@@ -328,7 +415,11 @@ pub fn search(
         } else {
             ((u16::from(a) + u16::from(b)).div_ceil(2)) as u8
         };
-        let bytes = full.encode(q, chroma)?;
+        let tables = match predictor.as_deref_mut() {
+            Some(p) => p.tables(full, q)?,
+            None => None,
+        };
+        let bytes = full.encode_with(f32::from(q), chroma, tables.as_ref())?;
         state.record(q, bytes, max);
     }
     Ok(state.found())
@@ -341,27 +432,20 @@ pub fn search(
 pub fn refine(
     full: &Pixels<'_>,
     chroma: Chroma,
+    tables: Option<&Tables>,
     q: u8,
     bytes: Vec<u8>,
     max: usize,
 ) -> Result<Vec<u8>> {
     let base = f32::from(q);
-    if !full.parallel_ok(chroma) {
+    let steps: &[f32] = if parallel(full, chroma, tables) {
+        &[2.0 / 3.0, 1.0 / 3.0]
+    } else {
         // One step, not two at once: see [`Pixels::parallel_ok`].
-        let half = full.encode_fine(base + 0.5, chroma)?;
-        return Ok(if half.len() <= max { half } else { bytes });
-    }
-    let (a, b) = (base + 1.0 / 3.0, base + 2.0 / 3.0);
-    let (ea, eb) = std::thread::scope(|s| {
-        let other = s.spawn(|| full.encode_fine(b, chroma));
-        let first = full.encode_fine(a, chroma);
-        let second = other
-            .join()
-            .map_err(|_| Error::Fit("the JPEG encoder thread failed".into()));
-        (first, second)
-    });
-    let (ea, eb) = (ea?, eb??);
-    Ok([eb, ea]
+        &[0.5]
+    };
+    let jobs = steps.iter().map(|s| (base + s, tables));
+    Ok(encode_all(full, chroma, jobs)?
         .into_iter()
         .find(|e| e.len() <= max)
         .unwrap_or(bytes))
@@ -412,30 +496,68 @@ impl State {
     }
 }
 
-/// Encodes `a` and (if given) `b` at once, on two threads.
-fn encode_pair(
-    full: &Pixels<'_>,
-    chroma: Chroma,
-    a: u8,
-    b: Option<u8>,
-) -> Result<Vec<(u8, Vec<u8>)>> {
-    let Some(b) = b else {
-        return Ok(vec![(a, full.encode(a, chroma)?)]);
+/// Rows per part when gathering statistics ([`gather`]): 64 rows of a 6667-pixel-wide
+/// picture hold 2.6 MB of coefficients at 4:4:4. The counts do not depend on it.
+const GATHER_ROWS: u32 = 64;
+
+/// Huffman tables for all of `full` at `q`, from the symbols of encodes of its strips of
+/// [`GATHER_ROWS`] rows, two at once (see [`super::huffman`]). Every block is counted: a
+/// sample of bands would miss what lies between them (a thin rule, a band of detail),
+/// and symbols it never saw would cost the longest codes everywhere they occur.
+fn gather(full: &Pixels<'_>, q: u8, chroma: Chroma) -> Result<Tables> {
+    let parts = full.parts(GATHER_ROWS);
+    let weigh = |offset: usize| -> Result<Counts> {
+        let mut c = Counts::default();
+        for part in parts.iter().skip(offset).step_by(2) {
+            c.add(&part.encode(q, chroma)?).ok_or_else(|| {
+                Error::Fit("the JPEG encoder wrote a scan its tables do not read".into())
+            })?;
+        }
+        Ok(c)
     };
-    if !full.parallel_ok(chroma) {
-        return Ok(vec![
-            (a, full.encode(a, chroma)?),
-            (b, full.encode(b, chroma)?),
-        ]);
-    }
-    std::thread::scope(|s| {
-        let other = s.spawn(|| full.encode(b, chroma));
-        let first = full.encode(a, chroma)?;
+    let (a, b) = std::thread::scope(|s| {
+        let other = s.spawn(|| weigh(1));
+        let first = weigh(0);
         let second = other
             .join()
-            .map_err(|_| Error::Fit("the JPEG encoder thread failed".into()))??;
-        Ok(vec![(a, first), (b, second)])
-    })
+            .map_err(|_| Error::Fit("the JPEG encoder thread failed".into()));
+        (first, second)
+    });
+    let mut w = a?;
+    w.merge(&b??);
+    Ok(w.tables())
+}
+
+/// Whether two full encodes may run at once: one-pass encodes always may (they hold no
+/// picture-sized buffer), optimised ones as [`Pixels::parallel_ok`] says.
+fn parallel(full: &Pixels<'_>, chroma: Chroma, tables: Option<&Tables>) -> bool {
+    tables.is_some() || full.parallel_ok(chroma)
+}
+
+/// Encodes `full` at each (quality, tables) of `jobs` (at most two), in order, two at once
+/// on two threads when [`parallel`] allows.
+fn encode_all<'t>(
+    full: &Pixels<'_>,
+    chroma: Chroma,
+    jobs: impl Iterator<Item = (f32, Option<&'t Tables>)>,
+) -> Result<Vec<Vec<u8>>> {
+    let jobs: Vec<_> = jobs.collect();
+    match jobs.as_slice() {
+        &[(a, ta), (b, tb)] if parallel(full, chroma, ta) && parallel(full, chroma, tb) => {
+            std::thread::scope(|s| {
+                let other = s.spawn(|| full.encode_with(b, chroma, tb));
+                let first = full.encode_with(a, chroma, ta)?;
+                let second = other
+                    .join()
+                    .map_err(|_| Error::Fit("the JPEG encoder thread failed".into()))??;
+                Ok(vec![first, second])
+            })
+        }
+        jobs => jobs
+            .iter()
+            .map(|&(q, t)| full.encode_with(q, chroma, t))
+            .collect(),
+    }
 }
 
 /// Chroma resolution of a JPEG file's first frame: `Full` when every component has the
@@ -512,6 +634,81 @@ mod tests {
         assert_eq!(jpeg_chroma(&half), Some(Chroma::Half));
         assert_eq!(jpeg_chroma(b"\x89PNG\r\n"), None);
         assert_eq!(jpeg_chroma(&full[..20]), None, "truncated before the frame");
+    }
+
+    /// A one-pass encode with the sample's tables quantises as the optimised encode does
+    /// (decoded, the same pixels), in the same chroma, and costs at most a little more,
+    /// never less: optimised tables are the smallest for the picture's own counts.
+    /// (`noisy` is the hard case: its statistics vary from band to band.)
+    #[test]
+    fn one_pass_encodes_the_same_pixels_at_about_the_same_size() {
+        let img = noisy(1024, 768);
+        let decode = |b: &[u8]| image::load_from_memory(b).expect("decodes").into_bytes();
+        for (grey, chroma) in [
+            (false, Chroma::Half),
+            (false, Chroma::Full),
+            (true, Chroma::Half),
+        ] {
+            let px = Pixels::new(&img, grey);
+            for q in [30u8, 75, 97] {
+                let tables = gather(&px, q, chroma).expect("tables");
+                let one = px
+                    .encode_with(f32::from(q), chroma, Some(&tables))
+                    .expect("one pass");
+                let opt = px.encode(q, chroma).expect("optimised");
+                let what = format!(
+                    "grey {grey}, {chroma:?}, q{q}: {} vs {}",
+                    one.len(),
+                    opt.len()
+                );
+                assert_eq!(decode(&one), decode(&opt), "{what}");
+                assert!(opt.len() <= one.len(), "{what}");
+                // The counts are the whole picture's, as the optimised encode's: only the
+                // codes of symbols never used (about 300 bytes of tables) and the DC
+                // differences at the parts' edges differ.
+                assert!(one.len() <= opt.len() + 600, "{what}");
+                if !grey {
+                    assert_eq!(jpeg_chroma(&one), Some(chroma), "{what}");
+                }
+            }
+        }
+        // A frame whose bytes do not match its size is refused, not read past.
+        let frame = Frame {
+            data: &[0; 10],
+            width: 4,
+            height: 4,
+            grey: false,
+        };
+        let tables = gather(&Pixels::new(&img, false), 80, Chroma::Half).unwrap();
+        assert!(compress::encode(&frame, 80.0, Chroma::Half, &tables).is_err());
+    }
+
+    /// Above [`ONE_PASS_ABOVE`] the search's full encodes are one-pass (their tables have a
+    /// code for every AC symbol, which no optimised table of a real picture has) and the
+    /// search still lands on the highest quality that fits.
+    #[test]
+    fn big_pictures_are_searched_with_one_pass_encodes() {
+        let (w, h) = (4160, 3900);
+        assert!(u64::from(w) * u64::from(h) > ONE_PASS_ABOVE);
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            let n = ((x.wrapping_mul(7919) ^ y.wrapping_mul(104_729)) >> 3) as u8 & 7;
+            image::Rgb([(x / 17) as u8 + n, (y / 15) as u8, ((x + y) / 33) as u8 ^ n])
+        });
+        let px = Pixels::new(&img, false);
+        assert!(px.one_pass());
+        let mut pred = Predictor::new(&px, Chroma::Half).expect("sampled");
+        let t80 = pred.tables(&px, 80).unwrap().expect("one pass");
+        let at = |q: u8, t: &Tables| px.encode_with(f32::from(q), Chroma::Half, Some(t)).unwrap();
+        let max = at(80, &t80).len() + 1;
+        let found = search(&px, Chroma::Half, Some(&mut pred), 60, 95, max).unwrap();
+        let (q, bytes) = found.best.expect("80 fits");
+        assert!(bytes.len() <= max);
+        assert!(q >= 80, "found q{q}");
+        let t = pred.tables(&px, q + 1).unwrap().expect("one pass");
+        assert!(q == 95 || at(q + 1, &t).len() > max, "q{} fits too", q + 1);
+        assert_eq!(t.ac[0].values.len(), 162, "complete tables");
+        let mut c = Counts::default();
+        c.add(&bytes).expect("the output reads with its tables");
     }
 
     /// The search must return the same quality as trying every quality, with a sample
