@@ -159,8 +159,8 @@ impl<'a> Pixels<'a> {
         bytes <= PARALLEL_MAX_COEFFICIENT_BYTES
     }
 
-    /// Whether full encodes take their Huffman tables from the sample and run in one pass
-    /// (see "Big pictures" in the module documentation): above [`ONE_PASS_ABOVE`].
+    /// Whether full encodes run in one pass with Huffman tables counted from the picture's
+    /// strips (see "Big pictures" in the module documentation): above [`ONE_PASS_ABOVE`].
     pub fn one_pass(&self) -> bool {
         u64::from(self.width) * u64::from(self.height) > ONE_PASS_ABOVE
     }
@@ -229,8 +229,8 @@ impl<'a> Pixels<'a> {
 /// encodes two at once.
 const PARALLEL_MAX_COEFFICIENT_BYTES: f64 = 100_000_000.0;
 
-/// Above this many pixels (16 MP), full encodes are one pass with the sample's Huffman
-/// tables: an optimised encode's coefficient buffer would be 48 MB or more at 4:2:0
+/// Above this many pixels (16 MP), full encodes are one pass with counted Huffman tables
+/// ([`gather`]): an optimised encode's coefficient buffer would be 48 MB or more at 4:2:0
 /// (96 MB at 4:4:4), and two run at once. Below it the optimised tables' last fraction
 /// of a percent is kept (the quality benchmark's 12 MP pictures are all below).
 const ONE_PASS_ABOVE: u64 = 16_000_000;
@@ -388,13 +388,15 @@ pub fn search(
             } else {
                 None
             };
-            let mut jobs = vec![(guess, p.tables(full, guess)?)];
-            if let Some(o) = other {
-                jobs.push((o, p.tables(full, o)?));
-            }
-            let qualities: Vec<u8> = jobs.iter().map(|(q, _)| *q).collect();
-            let jobs = jobs.iter().map(|(q, t)| (f32::from(*q), t.as_ref()));
-            for (q, bytes) in qualities.into_iter().zip(encode_all(full, chroma, jobs)?) {
+            // One set of tables serves every quality ([`Predictor::tables`]).
+            let tables = p.tables(full, guess)?;
+            let qualities: Vec<u8> = std::iter::once(guess).chain(other).collect();
+            let jobs = qualities.iter().map(|&q| (f32::from(q), tables.as_ref()));
+            for (q, bytes) in qualities
+                .iter()
+                .copied()
+                .zip(encode_all(full, chroma, jobs)?)
+            {
                 if q == guess {
                     p.calibrate(q, bytes.len())?;
                 }
@@ -515,17 +517,24 @@ fn gather(full: &Pixels<'_>, q: u8, chroma: Chroma) -> Result<Tables> {
         }
         Ok(c)
     };
-    let (a, b) = std::thread::scope(|s| {
-        let other = s.spawn(|| weigh(1));
-        let first = weigh(0);
+    let (mut counts, odd) = on_two_threads(|| weigh(0), || weigh(1))?;
+    counts.merge(&odd);
+    Ok(counts.tables())
+}
+
+/// Runs `a` here and `b` on another thread, at once; both results, or the first error.
+fn on_two_threads<A, B: Send>(
+    a: impl FnOnce() -> Result<A>,
+    b: impl FnOnce() -> Result<B> + Send,
+) -> Result<(A, B)> {
+    std::thread::scope(|s| {
+        let other = s.spawn(b);
+        let first = a();
         let second = other
             .join()
-            .map_err(|_| Error::Fit("the JPEG encoder thread failed".into()));
-        (first, second)
-    });
-    let mut w = a?;
-    w.merge(&b??);
-    Ok(w.tables())
+            .map_err(|_| Error::Fit("the JPEG encoder thread failed".into()))?;
+        Ok((first?, second?))
+    })
 }
 
 /// Whether two full encodes may run at once: one-pass encodes always may (they hold no
@@ -544,14 +553,11 @@ fn encode_all<'t>(
     let jobs: Vec<_> = jobs.collect();
     match jobs.as_slice() {
         &[(a, ta), (b, tb)] if parallel(full, chroma, ta) && parallel(full, chroma, tb) => {
-            std::thread::scope(|s| {
-                let other = s.spawn(|| full.encode_with(b, chroma, tb));
-                let first = full.encode_with(a, chroma, ta)?;
-                let second = other
-                    .join()
-                    .map_err(|_| Error::Fit("the JPEG encoder thread failed".into()))??;
-                Ok(vec![first, second])
-            })
+            let (first, second) = on_two_threads(
+                || full.encode_with(a, chroma, ta),
+                || full.encode_with(b, chroma, tb),
+            )?;
+            Ok(vec![first, second])
         }
         jobs => jobs
             .iter()
@@ -636,7 +642,7 @@ mod tests {
         assert_eq!(jpeg_chroma(&full[..20]), None, "truncated before the frame");
     }
 
-    /// A one-pass encode with the sample's tables quantises as the optimised encode does
+    /// A one-pass encode with the gathered tables quantises as the optimised encode does
     /// (decoded, the same pixels), in the same chroma, and costs at most a little more,
     /// never less: optimised tables are the smallest for the picture's own counts.
     /// (`noisy` is the hard case: its statistics vary from band to band.)
