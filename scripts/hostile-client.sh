@@ -53,6 +53,7 @@ ls -l "$WORK"/*.png
 "$WXIMG" app create --type official --json --data "$WORK/data" > "$WORK/app.json"
 APPID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["appid"])' "$WORK/app.json")
 SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret"])' "$WORK/app.json")
+: > "$WORK/serve.out" # exists before the job opens it: the loop below may read it first
 "$WXIMG" serve --data "$WORK/data" --listen 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.log" &
 SERVER=$!
 for _ in $(seq 100); do grep -q "listening on" "$WORK/serve.out" && break; sleep 0.1; done

@@ -106,6 +106,9 @@ app=$(as_unit /usr/bin/wximg app create --type official --name packaged --json) 
 appid=$(printf '%s' "$app" | python3 -c 'import json,sys; print(json.load(sys.stdin)["appid"])')
 secret=$(printf '%s' "$app" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 
+# The files exist before the server starts: the background job opens them itself, and
+# may not have done so yet when the loop below first reads them.
+: >"$work/stdout"; : >"$work/stderr"
 # shellcheck disable=SC2086 # ExecStart is a command line
 as_unit $exec_start >"$work/stdout" 2>"$work/stderr" &
 server=$!

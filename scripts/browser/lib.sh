@@ -42,6 +42,7 @@ appid="$(printf '%s' "$app" | sed -n 's/.*"appid":"\([^"]*\)".*/\1/p')"
 secret="$(printf '%s' "$app" | sed -n 's/.*"secret":"\([^"]*\)".*/\1/p')"
 
 start_server() {
+  : >"$out" # exists before the job opens it: the loop below may read it first
   "$bin" serve --listen 127.0.0.1:0 --data "$data" "$@" >"$out" 2>/dev/null &
   server_pid=$!
   base=""

@@ -49,6 +49,7 @@ COMPONENT_JSON=$("$BIN" component create --json --data "$DATA")
 CAPPID=$(printf '%s' "$COMPONENT_JSON" | json_field appid)
 CSECRET=$(printf '%s' "$COMPONENT_JSON" | json_field secret)
 
+: >"$WORK/serve.out" # exists before the job opens it: the loop below may read it first
 "$BIN" serve --listen 127.0.0.1:0 --data "$DATA" >"$WORK/serve.out" 2>"$WORK/serve.log" &
 SERVER_PID=$!
 BASE=
