@@ -555,12 +555,7 @@ fn header_dimensions(input: &[u8]) -> Option<(u32, u32)> {
 
 /// Width × height from the picture's header alone (no pixel decoded), if it can be read.
 pub fn header_pixels(input: &[u8]) -> Option<u64> {
-    let (w, h) = ImageReader::new(Cursor::new(input))
-        .with_guessed_format()
-        .ok()?
-        .into_dimensions()
-        .ok()?;
-    Some(u64::from(w) * u64::from(h))
+    header_dimensions(input).map(|(w, h)| u64::from(w) * u64::from(h))
 }
 
 /// Decodes any supported format (GIF: the first frame) and applies its EXIF orientation,

@@ -136,78 +136,86 @@ fn parse(b: &[u8]) -> Option<Parsed<'_>> {
     let (mut width, mut height) = (0, 0);
     let mut components = Vec::new();
     let (mut dc, mut ac) = ([None, None], [None, None]);
-    let mut i = 2;
-    while i + 4 <= b.len() {
-        if b[i] != 0xFF {
+    let mut ours = true;
+    let sos = super::meta::walk_jpeg_header(b, |marker, seg| {
+        let read = match marker {
+            0xC0 => read_frame(seg, &mut components).map(|size| (height, width) = size),
+            // Other frame types, and restart intervals: not ours.
+            0xC1..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xDD => None,
+            0xC4 => read_tables(seg, &mut dc, &mut ac),
+            _ => Some(()),
+        };
+        ours &= read.is_some();
+    })?;
+    // The first scan's header (our own encoder writes no fill bytes before it).
+    if !ours || b.get(sos + 1) != Some(&0xDA) {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([*b.get(sos + 2)?, *b.get(sos + 3)?]));
+    let seg = b.get(sos + 4..sos + 2 + len)?;
+    let n = usize::from(*seg.first()?);
+    if n != components.len() || n == 0 {
+        return None;
+    }
+    for (k, c) in components.iter_mut().enumerate() {
+        let tables = *seg.get(1 + 2 * k + 1)?;
+        (c.dc, c.ac) = (usize::from(tables >> 4), usize::from(tables & 15));
+        if c.dc > 1 || c.ac > 1 || c.h == 0 || c.v == 0 {
             return None;
         }
-        let marker = b[i + 1];
-        let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
-        let seg = b.get(i + 4..(i + 2 + len).max(i + 4))?;
-        match marker {
-            // Baseline frame: precision, height, width, then (id, HV, Tq) per component.
-            0xC0 => {
-                height = usize::from(u16::from_be_bytes([*seg.get(1)?, *seg.get(2)?]));
-                width = usize::from(u16::from_be_bytes([*seg.get(3)?, *seg.get(4)?]));
-                let n = usize::from(*seg.get(5)?);
-                for k in 0..n {
-                    let hv = *seg.get(6 + 3 * k + 1)?;
-                    components.push(Component {
-                        h: usize::from(hv >> 4),
-                        v: usize::from(hv & 15),
-                        dc: 0,
-                        ac: 0,
-                    });
-                }
-            }
-            // Other frame types, and restart intervals: not ours.
-            0xC1..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xDD => return None,
-            0xC4 => {
-                let mut s = seg;
-                while let [class_slot, rest @ ..] = s {
-                    let counts = rest.get(..16)?;
-                    let n: usize = counts.iter().map(|&c| usize::from(c)).sum();
-                    let mut bits = [0u8; 17];
-                    bits[1..].copy_from_slice(counts);
-                    let table = Table {
-                        bits,
-                        values: rest.get(16..16 + n)?.to_vec(),
-                    };
-                    let slot = usize::from(class_slot & 15);
-                    match class_slot >> 4 {
-                        0 => *dc.get_mut(slot)? = Some(Decoder::new(&table)),
-                        1 => *ac.get_mut(slot)? = Some(Decoder::new(&table)),
-                        _ => return None,
-                    }
-                    s = &rest[16 + n..];
-                }
-            }
-            0xDA => {
-                let n = usize::from(*seg.first()?);
-                if n != components.len() || n == 0 {
-                    return None;
-                }
-                for (k, c) in components.iter_mut().enumerate() {
-                    let tables = *seg.get(1 + 2 * k + 1)?;
-                    (c.dc, c.ac) = (usize::from(tables >> 4), usize::from(tables & 15));
-                    if c.dc > 1 || c.ac > 1 || c.h == 0 || c.v == 0 {
-                        return None;
-                    }
-                }
-                return Some(Parsed {
-                    width,
-                    height,
-                    components,
-                    dc,
-                    ac,
-                    scan: b.get(i + 2 + len..)?,
-                });
-            }
-            _ => {}
-        }
-        i += 2 + len;
     }
-    None
+    Some(Parsed {
+        width,
+        height,
+        components,
+        dc,
+        ac,
+        scan: b.get(sos + 2 + len..)?,
+    })
+}
+
+/// A baseline frame header: precision, height, width, then (id, HV, Tq) per component.
+/// Returns (height, width).
+fn read_frame(seg: &[u8], components: &mut Vec<Component>) -> Option<(usize, usize)> {
+    let height = usize::from(u16::from_be_bytes([*seg.get(1)?, *seg.get(2)?]));
+    let width = usize::from(u16::from_be_bytes([*seg.get(3)?, *seg.get(4)?]));
+    for k in 0..usize::from(*seg.get(5)?) {
+        let hv = *seg.get(6 + 3 * k + 1)?;
+        components.push(Component {
+            h: usize::from(hv >> 4),
+            v: usize::from(hv & 15),
+            dc: 0,
+            ac: 0,
+        });
+    }
+    Some((height, width))
+}
+
+/// A DHT segment: one or more tables, each into its class's slot.
+fn read_tables(
+    seg: &[u8],
+    dc: &mut [Option<Decoder>; 2],
+    ac: &mut [Option<Decoder>; 2],
+) -> Option<()> {
+    let mut s = seg;
+    while let [class_slot, rest @ ..] = s {
+        let counts = rest.get(..16)?;
+        let n: usize = counts.iter().map(|&c| usize::from(c)).sum();
+        let mut bits = [0u8; 17];
+        bits[1..].copy_from_slice(counts);
+        let table = Table {
+            bits,
+            values: rest.get(16..16 + n)?.to_vec(),
+        };
+        let slot = usize::from(class_slot & 15);
+        match class_slot >> 4 {
+            0 => *dc.get_mut(slot)? = Some(Decoder::new(&table)),
+            1 => *ac.get_mut(slot)? = Some(Decoder::new(&table)),
+            _ => return None,
+        }
+        s = &rest[16 + n..];
+    }
+    Some(())
 }
 
 /// A canonical Huffman decoder (the JPEG standard's F.2.2.3): the codes of each length

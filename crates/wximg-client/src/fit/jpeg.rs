@@ -573,37 +573,32 @@ pub fn jpeg_chroma(bytes: &[u8]) -> Option<Chroma> {
     if !bytes.starts_with(&[0xFF, 0xD8]) {
         return None;
     }
-    let mut i = 2;
-    while i + 4 <= bytes.len() {
-        if bytes[i] != 0xFF {
-            return None;
-        }
-        let marker = bytes[i + 1];
-        if marker == 0xFF {
-            i += 1; // fill byte
-            continue;
-        }
-        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
-        let seg = bytes.get(i + 4..i + 2 + len)?;
+    let mut found = None;
+    // A malformed header after the frame's does not change what the frame says.
+    let _ = super::meta::walk_jpeg_header(bytes, |marker, seg| {
         // SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
-        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
-            let n = usize::from(*seg.get(5)?);
-            let factors: Vec<u8> = (0..n)
-                .map(|k| seg.get(6 + 3 * k + 1).copied())
-                .collect::<Option<_>>()?;
-            let first = *factors.first()?;
-            return Some(if factors.iter().all(|&f| f == first) {
-                Chroma::Full
-            } else {
-                Chroma::Half
-            });
+        if found.is_none()
+            && (0xC0..=0xCF).contains(&marker)
+            && ![0xC4, 0xC8, 0xCC].contains(&marker)
+        {
+            found = Some(frame_chroma(seg));
         }
-        if marker == 0xDA {
-            return None;
-        }
-        i += 2 + len;
-    }
-    None
+    });
+    found.flatten()
+}
+
+/// [`jpeg_chroma`] of one frame header's payload.
+fn frame_chroma(seg: &[u8]) -> Option<Chroma> {
+    let n = usize::from(*seg.get(5)?);
+    let factors: Vec<u8> = (0..n)
+        .map(|k| seg.get(6 + 3 * k + 1).copied())
+        .collect::<Option<_>>()?;
+    let first = *factors.first()?;
+    Some(if factors.iter().all(|&f| f == first) {
+        Chroma::Full
+    } else {
+        Chroma::Half
+    })
 }
 
 #[cfg(test)]
