@@ -37,7 +37,7 @@ pub mod png;
 use std::collections::HashSet;
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage, imageops::FilterType};
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use wximg_proto::{ErrCode, ImageFormat, Rules};
 
 use self::jpeg::{Chroma, Pixels, Predictor};
@@ -660,7 +660,7 @@ fn fit_decoded(
                 opts.min_quality,
             )));
         }
-        rgb = resize(&DynamicImage::ImageRgb8(rgb), s).to_rgb8();
+        rgb = resize(&DynamicImage::ImageRgb8(rgb), s).into_rgb8();
         scaled = true;
     }
 }
@@ -680,10 +680,20 @@ fn finish(bytes: Vec<u8>, rules: &Rules, outcome: FitOutcome, report: FitReport)
     })
 }
 
+/// `img` scaled by `scale` (Catmull-Rom). fast_image_resize keeps `u8` intermediates
+/// where image's own resize keeps an `f32` copy of the picture (four times the bytes: 122
+/// MB for the 24 MP benchmark scaled from its 6/8 decode), and is several times faster.
 fn resize(img: &DynamicImage, scale: f64) -> DynamicImage {
+    use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
     let w = ((f64::from(img.width()) * scale).floor() as u32).clamp(1, img.width());
     let h = ((f64::from(img.height()) * scale).floor() as u32).clamp(1, img.height());
-    img.resize_exact(w, h, FilterType::CatmullRom)
+    let mut out = DynamicImage::new(w, h, img.color());
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+    match Resizer::new().resize(img, &mut out, &options) {
+        Ok(()) => out,
+        // A pixel type it does not take (none that fit decodes to): image's own resize.
+        Err(_) => img.resize_exact(w, h, image::imageops::FilterType::CatmullRom),
+    }
 }
 
 /// PNG suits pictures with transparency or with few colours (graphics, screenshots).
@@ -1119,4 +1129,5 @@ mod tests {
         assert!(q < jpeg::FULL_CHROMA_FROM, "q{q}");
         assert_eq!(chroma, Some(Chroma::Half), "q{q}");
     }
+
 }
