@@ -497,6 +497,11 @@ fn next_numerator(n: u8, cap: f64) -> u8 {
 /// benchmark pictures) to fit at `min_quality` by at least this margin is taken to fit.
 const SURELY_FITS: f64 = 0.9;
 
+/// A picture predicted (see [`SURELY_FITS`]) to exceed the limit at `min_quality` by this
+/// factor is shrunk without a search: a misprediction this large would need the sampled
+/// bands to differ from the rest by a quarter.
+const SURELY_TOO_BIG: f64 = 1.25;
+
 /// The predicted size of `img` as a JPEG at `min_quality` (see [`jpeg::Predictor`]);
 /// `None` for a picture too small to sample (its search is quick anyway).
 fn predicted_at_min(img: &DynamicImage, opts: &FitOptions) -> Result<Option<f64>> {
@@ -889,7 +894,7 @@ pub fn encode_jpeg(rgb: &RgbImage, grey: bool, quality: u8) -> Result<Vec<u8>> {
 
 /// The highest quality in `min_quality..=max_quality` whose JPEG fits, with the chroma
 /// resolution chosen as [`jpeg`] explains; `Err(size)` with the size at `min_quality` if
-/// even that does not fit.
+/// even that does not fit (predicted, not encoded, when it is [`SURELY_TOO_BIG`]).
 fn fit_jpeg(
     rgb: &RgbImage,
     grey: bool,
@@ -900,6 +905,14 @@ fn fit_jpeg(
     let (lo, hi) = (opts.min_quality, opts.max_quality.max(opts.min_quality));
     let px = Pixels::new(rgb, grey);
     let mut pred = Predictor::new(&px, Chroma::Half);
+    // Predicted well over even at `lo`: the caller shrinks the picture by the predicted
+    // size, without the full encodes that would only measure it.
+    if let Some(p) = pred.as_mut() {
+        let at_lo = p.predict(lo)?;
+        if at_lo > max as f64 * SURELY_TOO_BIG {
+            return Ok(Err(at_lo.round() as usize));
+        }
+    }
     let mut chroma = Chroma::Half;
     if source == Chroma::Full && !grey && hi >= jpeg::FULL_CHROMA_FROM {
         let from = jpeg::FULL_CHROMA_FROM.max(lo);
@@ -1130,4 +1143,42 @@ mod tests {
         assert_eq!(chroma, Some(Chroma::Half), "q{q}");
     }
 
+    /// A picture far over the limit at `min_quality` is judged from the prediction (no
+    /// full encode), and the prediction is close enough that the shrink it leads to still
+    /// spends most of the budget.
+    #[test]
+    fn far_over_at_min_quality_is_shrunk_from_the_prediction() {
+        let opts = FitOptions::default();
+        let rough = grainy(3200, 2400, 120);
+        let before = jpeg::PIXELS_ENCODED.with(|n| n.get());
+        let Err(predicted) = fit_jpeg(&rough, false, Chroma::Half, &opts).unwrap() else {
+            panic!("fitted at min quality")
+        };
+        let encoded = jpeg::PIXELS_ENCODED.with(|n| n.get()) - before;
+        assert!(
+            encoded < u64::from(rough.width() * rough.height()),
+            "{encoded} pixels encoded: a full encode"
+        );
+        let max = opts.rules.max_bytes as f64;
+        assert!(predicted as f64 > max * SURELY_TOO_BIG, "{predicted}");
+        let real = Pixels::new(&rough, false)
+            .encode(opts.min_quality, Chroma::Half)
+            .unwrap()
+            .len();
+        let off = (predicted as f64 / real as f64 - 1.0).abs();
+        assert!(off < 0.05, "predicted {predicted}, encoded {real}");
+
+        let input = Pixels::new(&rough, false).encode(95, Chroma::Half).unwrap();
+        let out = fit(&input, &opts).unwrap();
+        assert!(
+            matches!(out.outcome, FitOutcome::Jpeg { scaled: true, .. }),
+            "{:?}",
+            out.outcome
+        );
+        assert!(
+            out.bytes.len() as f64 > max * 0.7,
+            "{} bytes",
+            out.bytes.len()
+        );
+    }
 }
