@@ -51,9 +51,10 @@
 //!
 //! # Big pictures
 //!
-//! Optimised Huffman tables cost memory in proportion to the picture: libjpeg keeps every
-//! quantised coefficient for its second pass (2 bytes a sample: 72 MB for 24 MP at 4:2:0,
-//! per encode, and the search runs two at once). Above [`ONE_PASS_ABOVE`] pixels, the
+//! Optimised Huffman tables cost memory in proportion to the picture: mozjpeg keeps every
+//! coefficient for its second pass (quantised and not: 4 bytes a sample, 144 MB for 24 MP
+//! at 4:2:0, per encode, and the search runs two at once), and time (the statistics pass
+//! is about a quarter of each encode). Above [`ONE_PASS_ABOVE`] pixels, the
 //! symbols of the whole picture are instead counted once, from encodes of strips of
 //! [`GATHER_ROWS`] rows ([`gather`], [`super::huffman`]), and every full encode then runs
 //! in one pass with the tables those counts give ([`super::compress`]), holding a few rows
@@ -144,9 +145,9 @@ impl<'a> Pixels<'a> {
             .collect()
     }
 
-    /// Whether two encodes may run at once. Each holds the whole picture's DCT
-    /// coefficients (optimised Huffman tables need a second pass over them): 2 bytes per
-    /// sample, 133 MB for 44 MP at 4:2:0 and twice that at 4:4:4. Above
+    /// Whether two optimised encodes may run at once. Each holds the whole picture's DCT
+    /// coefficients (optimised Huffman tables need a second pass over them): 4 bytes per
+    /// sample, 266 MB for 44 MP at 4:2:0 and twice that at 4:4:4. Above
     /// [`PARALLEL_MAX_COEFFICIENT_BYTES`] the encodes run one after the other, trading
     /// time for half the peak memory (the 400 MP case went from 1.17 GB to about half).
     pub fn parallel_ok(&self, chroma: Chroma) -> bool {
@@ -155,7 +156,7 @@ impl<'a> Pixels<'a> {
             (false, Chroma::Full) => 3.0,
             (false, Chroma::Half) => 1.5,
         };
-        let bytes = f64::from(self.width) * f64::from(self.height) * samples_per_pixel * 2.0;
+        let bytes = f64::from(self.width) * f64::from(self.height) * samples_per_pixel * 4.0;
         bytes <= PARALLEL_MAX_COEFFICIENT_BYTES
     }
 
@@ -234,15 +235,20 @@ thread_local! {
     pub static PIXELS_ENCODED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// See [`Pixels::parallel_ok`]: up to a 24 MP picture at 4:2:0 (72 MB) or 16 MP at 4:4:4
-/// encodes two at once.
-const PARALLEL_MAX_COEFFICIENT_BYTES: f64 = 100_000_000.0;
+/// See [`Pixels::parallel_ok`]: up to 33 MP at 4:2:0 or 16 MP at 4:4:4 two encodes run at
+/// once (since [`ONE_PASS_ABOVE`], only pictures too flat to sample are encoded this way
+/// that big).
+const PARALLEL_MAX_COEFFICIENT_BYTES: f64 = 200_000_000.0;
 
-/// Above this many pixels (16 MP), full encodes are one pass with counted Huffman tables
-/// ([`gather`]): an optimised encode's coefficient buffer would be 48 MB or more at 4:2:0
-/// (96 MB at 4:4:4), and two run at once. Below it the optimised tables' last fraction
-/// of a percent is kept (the quality benchmark's 12 MP pictures are all below).
-const ONE_PASS_ABOVE: u64 = 16_000_000;
+/// Above this many pixels (4 MP), full encodes are one pass with counted Huffman tables
+/// ([`gather`]). An optimised encode holds 4 bytes a sample (mozjpeg keeps the quantised
+/// and the unquantised coefficients: measured 46 MB for 7.7 MP at 4:2:0 with heaptrack),
+/// two run at once, and each spends about a quarter of its time on the statistics pass;
+/// the strips are counted once per search instead. Measured on the quality benchmark's
+/// 12 MP pictures: the same SSIMULACRA2 on all seven, 0.30 of ImageMagick's time instead
+/// of 0.42. Below it the search is short, and the optimised tables' last fraction of a
+/// percent is kept.
+const ONE_PASS_ABOVE: u64 = 4_000_000;
 
 /// Height of one sampled band: one row of 4:2:0 MCUs (16 pixel rows), so no JPEG block
 /// straddles two bands, and thin bands spread the sample evenly over the picture.
