@@ -101,6 +101,8 @@ pub fn scaled_size(width: u32, height: u32, numerator: u8) -> (u32, u32) {
 /// a colour space this path does not handle (CMYK/YCCK): decode those another way.
 pub fn decode_scaled(bytes: &[u8], numerator: u8) -> Result<Option<DynamicImage>> {
     let n = numerator.clamp(1, 8);
+    #[cfg(test)]
+    DECODES.with(|d| d.borrow_mut().push(n));
     let run = || -> std::io::Result<Option<DynamicImage>> {
         let mut d = mozjpeg::Decompress::with_err(strict_error_mgr()).from_mem(bytes)?;
         d.scale(n);
@@ -134,6 +136,12 @@ pub fn decode_scaled(bytes: &[u8], numerator: u8) -> Result<Option<DynamicImage>
             Err(Error::Fit(format!("cannot decode the JPEG: {why}")))
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The numerators this thread has decoded at: lets a test count the decodes a fit took.
+    pub static DECODES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// libjpeg's standard error manager with both exits unwinding: errors as usual, and
