@@ -499,8 +499,8 @@ fn next_numerator(n: u8, cap: f64) -> u8 {
 }
 
 /// The decode after `n/8`, whose picture `img` is predicted to be `at_min` bytes at
-/// `min_quality`: the numerator where the bytes should reach the
-/// limit, at least one step more, at most the cap. `None` when that decode would be
+/// `min_quality`: the numerator where the bytes should reach the limit, at least one step
+/// more, at most the cap. `None` when that decode would be
 /// shrunk (by [`fit_decoded`]'s rule, which assumes bytes follow pixels) below `n/8`:
 /// the picture at hand is then the bigger output, and one decode is saved.
 ///
@@ -519,7 +519,8 @@ fn grown_numerator(
     opts: &FitOptions,
 ) -> Result<Option<u8>> {
     const SHRINK: f64 = 0.75;
-    let room = opts.rules.max_bytes as f64 / at_min;
+    let max = opts.rules.max_bytes as f64;
+    let room = max / at_min;
     let cap_n = numerator_for(cap);
     let fitting = |k: f64| f64::from(n) / 8.0 * room.powf(1.0 / k);
     // Even at the fastest growth the bytes stay under the limit up to the cap: no need
@@ -536,7 +537,6 @@ fn grown_numerator(
     let next = numerator_for(fitting(k).min(cap)).max(n + 1).min(cap_n);
     let (here, there) = (f64::from(n) / 8.0, f64::from(next) / 8.0);
     let bytes_there = at_min * (there / here).powf(k);
-    let max = opts.rules.max_bytes as f64;
     let kept = if bytes_there <= max {
         there
     } else {
@@ -759,27 +759,23 @@ fn resize(img: &DynamicImage, scale: f64) -> DynamicImage {
     let mut out = DynamicImage::new(w, h, img.color());
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
     let mut resizer = Resizer::new();
-    let pixel = match img {
-        DynamicImage::ImageRgb8(_) => Some(PixelType::U8x3),
-        DynamicImage::ImageLuma8(_) => Some(PixelType::U8),
+    // `out` has `img`'s pixel type.
+    let bands = match &mut out {
+        DynamicImage::ImageRgb8(o) => Some((&mut **o, PixelType::U8x3)),
+        DynamicImage::ImageLuma8(o) => Some((&mut **o, PixelType::U8)),
         _ => None,
     };
-    let banded = pixel.and_then(|pixel| {
-        let bytes = match &mut out {
-            DynamicImage::ImageRgb8(o) => &mut **o,
-            DynamicImage::ImageLuma8(o) => &mut **o,
-            _ => return None,
-        };
+    let banded = bands.and_then(|(bytes, pixel)| {
         let (src_w, src_h) = (f64::from(img.width()), f64::from(img.height()));
-        let rows_per_row = src_h / f64::from(h);
+        let src_rows_per_row = src_h / f64::from(h);
         let row_bytes = w as usize * pixel.size();
         for (i, band) in bytes
             .chunks_mut(row_bytes * RESIZE_BAND as usize)
             .enumerate()
         {
             let rows = (band.len() / row_bytes) as u32;
-            let top = f64::from(i as u32 * RESIZE_BAND) * rows_per_row;
-            let height = (f64::from(rows) * rows_per_row).min(src_h - top);
+            let top = f64::from(i as u32 * RESIZE_BAND) * src_rows_per_row;
+            let height = (f64::from(rows) * src_rows_per_row).min(src_h - top);
             let mut dst =
                 fast_image_resize::images::Image::from_slice_u8(w, rows, band, pixel).ok()?;
             resizer

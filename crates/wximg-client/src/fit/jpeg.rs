@@ -133,22 +133,17 @@ impl<'a> Pixels<'a> {
 
     /// The picture's rows as contiguous runs: all of `data`, or a sample's bands.
     fn runs(&self) -> impl Iterator<Item = &[u8]> {
-        let row = self.width as usize * self.channels();
-        let band_bytes = BAND as usize * row;
-        let (every, bands) = if self.every == 1 {
-            (1, 1)
+        let band = BAND as usize * self.width as usize * self.channels();
+        let (len, step, count) = if self.every == 1 {
+            (self.data.len(), 0, 1)
         } else {
-            (self.every as usize, (self.height / BAND) as usize)
+            (
+                band,
+                band * self.every as usize,
+                (self.height / BAND) as usize,
+            )
         };
-        let whole = self.every == 1;
-        (0..bands).map(move |b| {
-            if whole {
-                &self.data[..]
-            } else {
-                let from = b * every * band_bytes;
-                &self.data[from..from + band_bytes]
-            }
-        })
+        (0..count).map(move |i| &self.data[i * step..i * step + len])
     }
 
     /// Consecutive strips of `rows` rows (the last may be shorter), borrowed.
