@@ -504,6 +504,14 @@ mod tests {
                 let mut dc: Vec<u8> = tables.dc[0].values.clone();
                 dc.sort_unstable();
                 assert_eq!(dc, (0..=11).collect::<Vec<u8>>());
+                // The same symbols when written with the standard's tables (what
+                // `gather` counts, skipping mozjpeg's statistics pass).
+                let standard = px.encode_standard(80, chroma).expect("encode");
+                let std_parsed = parse(&standard).expect("ours");
+                assert_ne!(own(&std_parsed.ac[0]), own(&parsed.ac[0]));
+                let mut again = Counts::default();
+                again.add(&standard).expect("counted");
+                assert!(again.dc == counts.dc && again.ac == counts.ac);
                 // A cut scan is not counted.
                 assert!(Counts::default().add(&jpeg[..jpeg.len() / 2]).is_none());
             }

@@ -214,6 +214,18 @@ impl<'a> Pixels<'a> {
     /// [`Pixels::encode`] at a fractional quality: the quantisation tables are scaled
     /// continuously, so a quality between two integers lands between their sizes.
     pub fn encode_fine(&self, quality: f32, chroma: Chroma) -> Result<Vec<u8>> {
+        self.encode_coded(quality, chroma, true)
+    }
+
+    /// [`Pixels::encode`] with the JPEG standard's Huffman tables, in one pass: the same
+    /// symbols as the optimised encode (the tables change only how they are written), for
+    /// [`gather`] to count. mozjpeg's statistics pass (`encode_mcu_gather`, plain C, the
+    /// biggest single cost of an optimised encode at high qualities) is skipped.
+    pub(super) fn encode_standard(&self, quality: u8, chroma: Chroma) -> Result<Vec<u8>> {
+        self.encode_coded(f32::from(quality), chroma, false)
+    }
+
+    fn encode_coded(&self, quality: f32, chroma: Chroma, optimize: bool) -> Result<Vec<u8>> {
         let (w, h) = (self.width as usize, self.height as usize);
         #[cfg(test)]
         PIXELS_ENCODED.with(|n| n.set(n.get() + (w * h) as u64));
@@ -226,7 +238,7 @@ impl<'a> Pixels<'a> {
                 mozjpeg::ColorSpace::JCS_RGB
             });
             c.set_fastest_defaults();
-            c.set_optimize_coding(true);
+            c.set_optimize_coding(optimize);
             c.set_size(w, h);
             let table = mozjpeg::qtable::NRobidoux.scaled(q, q);
             c.set_luma_qtable(&table);
@@ -546,7 +558,7 @@ fn gather(full: &Pixels<'_>, q: u8, chroma: Chroma) -> Result<Tables> {
     let weigh = |offset: usize| -> Result<Counts> {
         let mut c = Counts::default();
         for part in parts.iter().skip(offset).step_by(2) {
-            c.add(&part.encode(q, chroma)?).ok_or_else(|| {
+            c.add(&part.encode_standard(q, chroma)?).ok_or_else(|| {
                 Error::Fit("the JPEG encoder wrote a scan its tables do not read".into())
             })?;
         }
