@@ -108,7 +108,10 @@ pub fn prepare(article: &Path, opts: &DraftOptions) -> Result<Prepared> {
     let (fm, body) = frontmatter::split(&text)?;
     let (html, first_heading) = match ArticleKind::from_path(article) {
         ArticleKind::Markdown => {
-            let r = render_markdown(body, &opts.theme)?;
+            // The body is the end of the text: the lines before it are the front matter's.
+            let header = text.len() - body.len();
+            let first_line = 1 + text.get(..header).map_or(0, |h| h.matches('\n').count());
+            let r = render_markdown(body, first_line, &opts.theme)?;
             (r.html, r.first_heading)
         }
         ArticleKind::Html => (body.to_string(), html_title(body)),

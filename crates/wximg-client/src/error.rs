@@ -185,6 +185,14 @@ fn hint(code: ErrCode) -> Option<&'static str> {
         ErrCode::ApiUnauthorizedToComponent => {
             "the authorizer's grant does not cover this API; ask for permission set 1, 8, 9, 11, 18, 37 or 100"
         }
+        ErrCode::ContentSizeOutOfLimit => {
+            "one article takes fewer than 20,000 characters of text and under 1 MiB of HTML; \
+             split it in two (the pictures sent are cached: a re-run sends none again)"
+        }
+        ErrCode::EmptyContent => {
+            "the article has no content left once the platform's cleaning removed what it \
+             does not keep (scripts, forms, frames); write some text"
+        }
         _ => return None,
     })
 }
@@ -234,6 +242,22 @@ mod tests {
         );
         assert!(!e.is_token_problem());
         assert!(Error::from_answer(40014, "invalid access_token").is_token_problem());
+    }
+
+    #[test]
+    fn a_too_long_article_says_the_limits_and_to_split_it() {
+        let shown = Error::from_answer(45002, "content size out of limit").to_string();
+        let chars = wximg_proto::articles::CONTENT_TEXT_CHARS;
+        let limit = format!("{},{:03}", chars / 1000, chars % 1000);
+        assert!(
+            shown.contains(&limit) && shown.contains("split it"),
+            "{shown}"
+        );
+        assert_eq!(
+            wximg_proto::articles::CONTENT_BYTES,
+            1 << 20,
+            "the hint says 1 MiB"
+        );
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub fn split(text: &str) -> Result<(FrontMatter, &str)> {
                 FrontMatter::default()
             } else {
                 serde_saphyr::from_str::<FrontMatter>(yaml).map_err(|e| {
+                    // Its first line says where and why; the rest quotes the YAML around.
+                    let e = e.to_string();
+                    let e = e.lines().next().unwrap_or("").trim_start_matches("error: ");
                     Error::Config(format!(
                         "the front matter is not valid YAML for an article: {e} \
                          (expected keys: title, author, digest, cover, source_url, \
@@ -122,5 +125,34 @@ mod tests {
     fn bad_yaml_is_refused_with_the_keys() {
         let e = split("---\ntitle: [unclosed\n---\nx\n").unwrap_err();
         assert!(e.to_string().contains("front matter"), "{e}");
+    }
+
+    #[test]
+    fn switches_read_yes_and_no() {
+        for (v, on) in [
+            ("yes", true),
+            ("no", false),
+            ("true", true),
+            ("0", false),
+            ("1", true),
+        ] {
+            let text = format!("---\nneed_open_comment: {v}\n---\nx\n");
+            let (fm, _) = split(&text).unwrap_or_else(|e| panic!("{v}: {e}"));
+            assert_eq!(fm.need_open_comment.map(Switch::on), Some(on), "{v}");
+        }
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_on_one_line() {
+        let mut yaml = String::from("---\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = format!("*a{}", i - 1);
+            yaml.push_str(&format!("a{i}: &a{i} [{}]\n", [p.as_str(); 10].join(", ")));
+        }
+        yaml.push_str("title: boom\n---\n# Body\n");
+        let started = std::time::Instant::now();
+        let e = split(&yaml).unwrap_err().to_string();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(e.contains("line ") && !e.contains('\n'), "{e}");
     }
 }

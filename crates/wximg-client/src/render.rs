@@ -192,8 +192,17 @@ pub fn markdown_options() -> Options {
         | Options::ENABLE_STRIKETHROUGH
 }
 
-/// Renders Markdown (without its front matter) into styled HTML.
-pub fn render_markdown(markdown: &str, theme: &Theme) -> Result<Rendered> {
+/// How deep elements may nest in a rendered article (quotes in quotes, lists in lists,
+/// emphasis in emphasis). Far more than any article needs (the WeChat editor indents a few
+/// levels), and far less than what hurts: a line of 100,000 `>` (100 KB) made 100,000
+/// nested `<blockquote>`s, which the theme's inliner took 32 s to parse (each element
+/// looks through all those open around it) and then overflowed the stack on.
+pub const MAX_NESTING: usize = 100;
+
+/// Renders Markdown (without its front matter) into styled HTML. `first_line` is the
+/// line of the article's file the Markdown starts on (after the front matter), for
+/// messages.
+pub fn render_markdown(markdown: &str, first_line: usize, theme: &Theme) -> Result<Rendered> {
     let mut events: Vec<Event> = Vec::new();
     let mut references: Vec<(String, String)> = Vec::new();
     let mut first_heading: Option<String> = None;
@@ -202,8 +211,23 @@ pub fn render_markdown(markdown: &str, theme: &Theme) -> Result<Rendered> {
     let mut link: Option<Option<String>> = None;
     let mut link_text = String::new();
     let mut code: Option<(String, String)> = None;
+    let mut depth = 0usize;
 
-    for event in Parser::new_ext(markdown, markdown_options()) {
+    for (event, at) in Parser::new_ext(markdown, markdown_options()).into_offset_iter() {
+        match &event {
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            let before = markdown.get(..at.start).unwrap_or(markdown);
+            let line = first_line + before.bytes().filter(|&b| b == b'\n').count();
+            return Err(Error::Config(format!(
+                "line {line} of the article: quotes, lists or emphasis nested more \
+                 than {MAX_NESTING} deep; wximg renders at most {MAX_NESTING} levels (the \
+                 WeChat editor shows a few): flatten them"
+            )));
+        }
         if let Some((lang, text)) = code.as_mut() {
             match event {
                 Event::Text(t) => text.push_str(&t),
@@ -313,9 +337,66 @@ pub fn render_markdown(markdown: &str, theme: &Theme) -> Result<Rendered> {
     })
 }
 
+/// How deep the HTML given to the theme's inliner may nest, counting the raw HTML of a
+/// Markdown article, which [`MAX_NESTING`] does not see. The inliner walks its tree
+/// recursively: 30,000 nested `<span>`s (180 KB) overflowed the 8 MB main stack at once,
+/// and 100,000 `<div>`s took 21 s to parse first. 256 levels is a few hundred KB of stack
+/// at most, safe on any thread.
+pub const MAX_HTML_NESTING: usize = 256;
+
+/// Elements whose end tag HTML lets a writer leave out (`<p>one<p>two`): the parser
+/// closes an open one when the next starts, so they are not counted as nesting.
+const OPTIONAL_END: &[&str] = &[
+    "p", "li", "dt", "dd", "option", "optgroup", "rb", "rt", "rtc", "rp", "tr", "td", "th",
+    "thead", "tbody", "tfoot", "colgroup", "caption", "html", "head", "body",
+];
+
+/// The first element of `html` that is open inside more than `limit` others (void
+/// elements and those of [`OPTIONAL_END`] aside), by its tag name; `None` if there is
+/// none. A streaming read: it holds a counter, not a tree. HTML the reader gives up on is
+/// an error: unread, it could hide anything from the inliner.
+fn nested_past(html: &str, limit: usize) -> Result<Option<String>> {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    let depth = Rc::new(Cell::new(0usize));
+    let found = RefCell::new(None);
+    let settings = lol_html::RewriteStrSettings::new().append_element_content_handler(
+        lol_html::element!("*", |el| {
+            let name = el.tag_name();
+            if OPTIONAL_END.contains(&name.as_str()) || el.is_self_closing() {
+                return Ok(());
+            }
+            if !el.can_have_content() {
+                return Ok(()); // void: nothing inside
+            }
+            depth.set(depth.get() + 1);
+            let open = Rc::clone(&depth);
+            let closed: lol_html::EndTagHandler<'static> = Box::new(move |_| {
+                open.set(open.get().saturating_sub(1));
+                Ok(())
+            });
+            el.on_end_tag(closed)?;
+            if depth.get() > limit && found.borrow().is_none() {
+                *found.borrow_mut() = Some(name);
+            }
+            Ok(())
+        }),
+    );
+    lol_html::rewrite_str(html, settings)
+        .map_err(|e| Error::Config(format!("the rendered HTML could not be read: {e}")))?;
+    Ok(found.into_inner())
+}
+
 /// Inlines the theme into `fragment`, then removes every `class` and `id` attribute
-/// (and in-page `href="#…"`) and any `<style>` left.
+/// (and in-page `href="#…"`) and any `<style>` left. Refused if it nests more than
+/// [`MAX_HTML_NESTING`] deep.
 pub fn style_fragment(fragment: &str, theme: &Theme) -> Result<String> {
+    if let Some(tag) = nested_past(fragment, MAX_HTML_NESTING)? {
+        return Err(Error::Config(format!(
+            "the article's HTML nests elements more than {MAX_HTML_NESTING} deep (from a \
+             <{tag}> on; unclosed tags nest what follows them): close or flatten them"
+        )));
+    }
     let inliner = css_inline::CSSInliner::options()
         .keep_style_tags(false)
         .keep_link_tags(false)
@@ -397,7 +478,7 @@ mod tests {
         let md = "# Hello *world*\n\nSee [the docs](https://example.com/docs) and \
                   [again](https://example.com/docs), [an article](https://mp.weixin.qq.com/s/x), \
                   [local](other.md).\n\n```rust\nfn main() {\n    let x = 1;\n}\n```\n\n- [x] done\n- [ ] todo\n";
-        let r = render_markdown(md, &Theme::Default).unwrap();
+        let r = render_markdown(md, 1, &Theme::Default).unwrap();
         assert_eq!(r.first_heading.as_deref(), Some("Hello world"));
         assert_eq!(
             r.references,
@@ -431,6 +512,58 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_refused_with_its_line() {
+        let deep = |n: usize| format!("# T\n\n{} deep\n", ">".repeat(n));
+        let started = std::time::Instant::now();
+        let e = render_markdown(&deep(100_000), 5, &Theme::Default).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let e = e.to_string();
+        assert!(
+            e.contains("line 7 of the article") && e.contains("flatten"),
+            "{e}"
+        );
+        // Lists and emphasis count too; the limit itself renders.
+        let list: String = (0..=MAX_NESTING)
+            .map(|i| format!("{}- x\n", "  ".repeat(i)))
+            .collect();
+        assert!(render_markdown(&list, 1, &Theme::Default).is_err());
+        let ok = render_markdown(&deep(MAX_NESTING - 1), 1, &Theme::Default).unwrap();
+        assert_eq!(ok.html.matches("<blockquote").count(), MAX_NESTING - 1);
+    }
+
+    #[test]
+    fn raw_html_nested_past_the_limit_is_refused() {
+        let started = std::time::Instant::now();
+        let spans = format!("# T\n\n{}x\n", "<span>".repeat(30_000));
+        let e = render_markdown(&spans, 1, &Theme::Default)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("more than 256 deep") && e.contains("<span>"),
+            "{e}"
+        );
+        let divs = format!("{}x{}", "<div>".repeat(100_000), "</div>".repeat(100_000));
+        assert!(style_fragment(&divs, &Theme::Default).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Closed elements at the limit, and paragraphs or items left open, are read.
+        let at = format!(
+            "{}x{}",
+            "<div>".repeat(MAX_HTML_NESTING),
+            "</div>".repeat(MAX_HTML_NESTING)
+        );
+        assert!(style_fragment(&at, &Theme::Default).is_ok());
+        assert!(style_fragment(&"<p>one<br><img src=a.png>".repeat(2000), &Theme::Default).is_ok());
+        let list = format!("<ul>{}</ul>", "<li>item".repeat(2000));
+        assert!(style_fragment(&list, &Theme::Default).is_ok());
+        let deeper = format!(
+            "{}x{}",
+            "<div>".repeat(MAX_HTML_NESTING + 1),
+            "</div>".repeat(MAX_HTML_NESTING + 1)
+        );
+        assert!(style_fragment(&deeper, &Theme::Default).is_err());
     }
 
     #[test]
