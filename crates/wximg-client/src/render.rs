@@ -28,6 +28,8 @@ use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use syntect::highlighting::ThemeSet;
 use syntect::parsing::SyntaxSet;
 
+use wximg_proto::articles::OPTIONAL_END;
+
 use crate::error::{Error, Result};
 
 /// A built-in theme, or the CSS of one's own (`--theme FILE.css`).
@@ -338,21 +340,15 @@ pub fn render_markdown(markdown: &str, first_line: usize, theme: &Theme) -> Resu
 }
 
 /// How deep the HTML given to the theme's inliner may nest, counting the raw HTML of a
-/// Markdown article, which [`MAX_NESTING`] does not see. The inliner walks its tree
+/// Markdown article, which [`MAX_NESTING`] does not see: the server's own limit on
+/// content (so what renders is not then refused). The inliner walks its tree
 /// recursively: 30,000 nested `<span>`s (180 KB) overflowed the 8 MB main stack at once,
 /// and 100,000 `<div>`s took 21 s to parse first. 256 levels is a few hundred KB of stack
 /// at most, safe on any thread.
-pub const MAX_HTML_NESTING: usize = 256;
-
-/// Elements whose end tag HTML lets a writer leave out (`<p>one<p>two`): the parser
-/// closes an open one when the next starts, so they are not counted as nesting.
-const OPTIONAL_END: &[&str] = &[
-    "p", "li", "dt", "dd", "option", "optgroup", "rb", "rt", "rtc", "rp", "tr", "td", "th",
-    "thead", "tbody", "tfoot", "colgroup", "caption", "html", "head", "body",
-];
+pub const MAX_HTML_NESTING: usize = wximg_proto::articles::MAX_CONTENT_NESTING;
 
 /// The first element of `html` that is open inside more than `limit` others (void
-/// elements and those of [`OPTIONAL_END`] aside), by its tag name; `None` if there is
+/// elements and those whose end tag may be left out, [`OPTIONAL_END`], aside), by its tag name; `None` if there is
 /// none. A streaming read: it holds a counter, not a tree. HTML the reader gives up on is
 /// an error: unread, it could hide anything from the inliner.
 fn nested_past(html: &str, limit: usize) -> Result<Option<String>> {

@@ -24,7 +24,7 @@ pub mod publish;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use wximg_proto::ErrCode;
-use wximg_proto::articles::{ArticleInput, CONTENT_TEXT_CHARS, NewsItem};
+use wximg_proto::articles::{ArticleInput, CONTENT_TEXT_CHARS, MAX_CONTENT_NESTING, NewsItem};
 use wximg_store::{AppRecord, DraftRecord, MaterialStore};
 
 use crate::error::ApiError;
@@ -107,11 +107,21 @@ pub async fn prepare(
             format!("public URL {:?} is not an http(s) URL", state.public_url),
         )
     })?;
+    // Depth first, in one linear pass: the sanitizer's parser is not linear in it.
     let (sanitized, pictures) = blocking({
         let content = content.clone();
-        move || clean::sanitize(&content)
+        move || match clean::nesting_depth(&content) {
+            d if d > MAX_CONTENT_NESTING => Err(d),
+            _ => Ok(clean::sanitize(&content)),
+        }
     })
-    .await?;
+    .await?
+    .map_err(|depth| {
+        ApiError::detail(
+            ErrCode::ContentSizeOutOfLimit,
+            format!("content nests elements {depth} deep, more than {MAX_CONTENT_NESTING}"),
+        )
+    })?;
     let hosted = clean::hosted_pictures(meta, &hosting, &pictures).await?;
     let (html, report) =
         blocking(move || clean::drop_outside_pictures(&content, &sanitized, &hosted)).await?;

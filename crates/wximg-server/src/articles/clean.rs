@@ -319,6 +319,42 @@ pub fn text_prefix(html: &str, n: usize) -> String {
     text.trim().chars().take(n).collect()
 }
 
+/// How deep `html`'s elements nest, read token by token (linear in its length, where a
+/// parser's tree building is not: see [`MAX_CONTENT_NESTING`]): void elements, self-closing
+/// tags and the elements of [`OPTIONAL_END`] do not count; an end tag closes one level.
+///
+/// [`MAX_CONTENT_NESTING`]: wximg_proto::articles::MAX_CONTENT_NESTING
+/// [`OPTIONAL_END`]: wximg_proto::articles::OPTIONAL_END
+pub fn nesting_depth(html: &str) -> usize {
+    #[derive(Default)]
+    struct Depth {
+        now: std::cell::Cell<usize>,
+        max: std::cell::Cell<usize>,
+    }
+    impl TokenSink for Depth {
+        type Handle = ();
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            if let Token::TagToken(tag) = token {
+                let name: &str = &tag.name;
+                if is_void(name) || wximg_proto::articles::OPTIONAL_END.contains(&name) {
+                    return TokenSinkResult::Continue;
+                }
+                match tag.kind {
+                    TagKind::StartTag if !tag.self_closing => {
+                        self.now.set(self.now.get() + 1);
+                        self.max.set(self.max.get().max(self.now.get()));
+                        return raw_after(name);
+                    }
+                    TagKind::EndTag => self.now.set(self.now.get().saturating_sub(1)),
+                    TagKind::StartTag => {}
+                }
+            }
+            TokenSinkResult::Continue
+        }
+    }
+    run(Depth::default(), html).max.get()
+}
+
 fn survey(html: &str) -> Survey {
     run(Surveyor(RefCell::default()), html).0.into_inner()
 }
@@ -515,6 +551,21 @@ mod tests {
         let (html, report) = clean_with("<p>a &lt;b&gt; 字</p>", &HashSet::new());
         assert_eq!(html, "<p>a &lt;b&gt; 字</p>");
         assert_eq!(report.text_chars, 5, "whitespace is not counted");
+    }
+
+    #[test]
+    fn nesting_is_counted_token_by_token() {
+        assert_eq!(nesting_depth("<div><p>a<span>b</span></p></div>"), 2);
+        assert_eq!(nesting_depth(&"<div>".repeat(1000)), 1000, "unclosed");
+        assert_eq!(nesting_depth(&"<div></div>".repeat(1000)), 1);
+        // Void and self-closing tags, optional-end elements, and raw text do not nest.
+        assert_eq!(nesting_depth(&"<br><img src=x><hr/>".repeat(100)), 0);
+        assert_eq!(nesting_depth(&"<p>a<li>b".repeat(100)), 0);
+        assert_eq!(
+            nesting_depth(&format!("<script>{}</script>", "<div>".repeat(100))),
+            1
+        );
+        assert_eq!(nesting_depth("</div></div><b>x</b>"), 1, "stray end tags");
     }
 
     #[test]

@@ -570,4 +570,42 @@ mod with_material {
         .await;
         assert_eq!(code(&v), 44004);
     }
+
+    #[tokio::test]
+    async fn content_nested_past_the_limit_is_45002_at_once() {
+        let app = spawn_app().await;
+        let token = app.official_token().await;
+        let cover = thumb(&app, &token).await;
+        let nested = |n: usize| format!("{}x{}", "<div>".repeat(n), "</div>".repeat(n));
+        // 90,000 levels (450 KB) cost the sanitizer 15 s before this check.
+        let started = std::time::Instant::now();
+        let v = call(
+            &app,
+            "/cgi-bin/draft/add",
+            &token,
+            &json!({"articles":[article("t", &nested(90_000), &cover)]}),
+        )
+        .await;
+        assert_eq!(code(&v), 45002, "{v}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(3));
+        // Unclosed, too: each open <span> nests what follows.
+        let spans = format!("{}x", "<span>".repeat(30_000));
+        let v = call(
+            &app,
+            "/cgi-bin/draft/add",
+            &token,
+            &json!({"articles":[article("t", &spans, &cover)]}),
+        )
+        .await;
+        assert_eq!(code(&v), 45002, "{v}");
+        // At the limit it is stored; paragraphs and items left open do not nest.
+        let limit = wximg_proto::articles::MAX_CONTENT_NESTING;
+        add_draft(&app, &token, vec![article("t", &nested(limit), &cover)]).await;
+        let open = format!(
+            "<ul>{}</ul>{}",
+            "<li>item".repeat(2_000),
+            "<p>para".repeat(500)
+        );
+        add_draft(&app, &token, vec![article("t", &open, &cover)]).await;
+    }
 }
