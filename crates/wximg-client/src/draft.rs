@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use wximg_proto::ImageFormat;
 use wximg_proto::articles::{
     ArticleInput, DraftAddOk, DraftAddRequest, DraftUpdateRequest, MediaIdRequest, Ok0,
     PublishIdRequest, PublishStatus, PublishStatusOk, SubmitOk,
 };
+use wximg_proto::{ErrCode, ImageFormat};
 
 use crate::Client;
 use crate::article::ArticleKind;
@@ -37,7 +37,7 @@ use crate::publish::{
     Location, PublishOptions, PublishReport, Rehosted, cache_key, decode_data_url, locate,
     read_article, rehost_text,
 };
-use crate::render::{Theme, html_title, render_markdown};
+use crate::render::{Theme, check_nesting, html_title, render_markdown};
 
 /// A thumb material's byte limit ("64KB"): a smaller JPEG cover is sent as a thumb.
 pub const THUMB_MAX_BYTES: usize = 64 * 1024;
@@ -114,7 +114,12 @@ pub fn prepare(article: &Path, opts: &DraftOptions) -> Result<Prepared> {
             let r = render_markdown(body, first_line, &opts.theme)?;
             (r.html, r.first_heading)
         }
-        ArticleKind::Html => (body.to_string(), html_title(body)),
+        ArticleKind::Html => {
+            // Passed through as it is, but refused here rather than by the server's 45002
+            // after every picture is sent.
+            check_nesting(body)?;
+            (body.to_string(), html_title(body))
+        }
     };
     let o = &opts.overrides;
     let FrontMatter {
@@ -365,6 +370,24 @@ pub async fn to_draft(
     if !report.pictures.failed.is_empty() {
         return Ok(report);
     }
+    // The content's own limits, now that its picture URLs are final: said here, before
+    // the cover is sent, rather than by draft/add after it.
+    let content = &report.pictures.text;
+    if let Err(code) = prepared.input(content.clone(), "x".into()).check() {
+        let why = match code {
+            ErrCode::ContentSizeOutOfLimit => format!(
+                "its HTML is {} bytes, and the platform takes under {} (1 MiB): split the \
+                 article in two",
+                content.len(),
+                wximg_proto::articles::CONTENT_BYTES
+            ),
+            _ => "write some content".to_string(),
+        };
+        return Err(Error::Config(format!(
+            "{}: the draft would be refused with {code}: {why}",
+            article.display()
+        )));
+    }
     let state_path = opts
         .state_file
         .clone()
@@ -594,6 +617,24 @@ mod tests {
         }
         assert!(status_words(4).contains("review"));
         assert!(status_words(2).contains("originality"));
+    }
+
+    #[test]
+    fn html_nested_past_the_servers_limit_is_refused_before_sending() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let article = dir.path().join("post.html");
+        let opts = DraftOptions::default();
+        let nested = |n: usize| format!("<h1>T</h1>{}x{}", "<div>".repeat(n), "</div>".repeat(n));
+        std::fs::write(&article, nested(crate::render::MAX_HTML_NESTING + 1)).expect("write");
+        let e = prepare(&article, &opts).err().expect("refused").to_string();
+        assert!(e.contains("more than 256 deep"), "{e}");
+        std::fs::write(&article, nested(crate::render::MAX_HTML_NESTING)).expect("write");
+        // At the limit it goes on, to the next thing missing: the cover.
+        let e = prepare(&article, &opts)
+            .err()
+            .expect("no cover")
+            .to_string();
+        assert!(e.contains("no cover"), "{e}");
     }
 
     #[test]

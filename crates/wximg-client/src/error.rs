@@ -186,8 +186,9 @@ fn hint(code: ErrCode) -> Option<&'static str> {
             "the authorizer's grant does not cover this API; ask for permission set 1, 8, 9, 11, 18, 37 or 100"
         }
         ErrCode::ContentSizeOutOfLimit => {
-            "one article takes fewer than 20,000 characters of text and under 1 MiB of HTML; \
-             split it in two (the pictures sent are cached: a re-run sends none again)"
+            "one article takes fewer than 20,000 characters of text and under 1 MiB of HTML, \
+             nested at most 256 deep; split it in two, or flatten it (the pictures sent are \
+             cached: a re-run sends none again)"
         }
         ErrCode::EmptyContent => {
             "the article has no content left once the platform's cleaning removed what it \

@@ -383,16 +383,23 @@ fn nested_past(html: &str, limit: usize) -> Result<Option<String>> {
     Ok(found.into_inner())
 }
 
-/// Inlines the theme into `fragment`, then removes every `class` and `id` attribute
-/// (and in-page `href="#…"`) and any `<style>` left. Refused if it nests more than
-/// [`MAX_HTML_NESTING`] deep.
-pub fn style_fragment(fragment: &str, theme: &Theme) -> Result<String> {
-    if let Some(tag) = nested_past(fragment, MAX_HTML_NESTING)? {
-        return Err(Error::Config(format!(
+/// Refuses HTML nesting elements more than [`MAX_HTML_NESTING`] deep: the theme's
+/// inliner could not read it, and the server would answer 45002.
+pub fn check_nesting(html: &str) -> Result<()> {
+    match nested_past(html, MAX_HTML_NESTING)? {
+        Some(tag) => Err(Error::Config(format!(
             "the article's HTML nests elements more than {MAX_HTML_NESTING} deep (from a \
              <{tag}> on; unclosed tags nest what follows them): close or flatten them"
-        )));
+        ))),
+        None => Ok(()),
     }
+}
+
+/// Inlines the theme into `fragment`, then removes every `class` and `id` attribute
+/// (and in-page `href="#…"`) and any `<style>` left. Refused if it nests more than
+/// [`MAX_HTML_NESTING`] deep ([`check_nesting`]).
+pub fn style_fragment(fragment: &str, theme: &Theme) -> Result<String> {
+    check_nesting(fragment)?;
     let inliner = css_inline::CSSInliner::options()
         .keep_style_tags(false)
         .keep_link_tags(false)

@@ -433,6 +433,55 @@ fn title_falls_back_to_the_first_heading_and_a_cover_is_required() {
 }
 
 #[test]
+fn an_article_too_big_or_too_deep_is_refused_before_the_cover_is_sent() {
+    let s = AppServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_picture(dir.path(), "c.jpg", &picture(100, 60, 9), ImageFormat::Jpeg);
+    // 1 MiB of HTML once rendered: said with its size, before the cover (a permanent
+    // material) is uploaded for a draft that draft/add would refuse.
+    let big = format!(
+        "---\ntitle: Big\ncover: c.jpg\n---\n{}\n\nx\n",
+        "<span></span>".repeat(90_000)
+    );
+    let md = write(dir.path(), "big.md", big.as_bytes());
+    let o = s.run(&["publish", md.to_str().unwrap(), "--draft"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("45002") && err.contains("split the article"),
+        "{err}"
+    );
+    // Nested past what the renderer and the server read: said at once, with the line.
+    let deep = format!(
+        "---\ntitle: Deep\ncover: c.jpg\n---\n# D\n\n{} x\n",
+        ">".repeat(100_000)
+    );
+    let md = write(dir.path(), "deep.md", deep.as_bytes());
+    let o = s.run(&["publish", md.to_str().unwrap(), "--draft"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("line 7 of the article"),
+        "{}",
+        stderr(&o)
+    );
+    let html = format!("<h1>H</h1>{}x", "<span>".repeat(30_000));
+    let page = write(dir.path(), "deep.html", html.as_bytes());
+    let cover = dir.path().join("c.jpg");
+    let o = s.run(&[
+        "publish",
+        page.to_str().unwrap(),
+        "--draft",
+        "--cover",
+        cover.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("more than 256 deep"), "{}", stderr(&o));
+    let count = api(&s, "material/get_materialcount", json!({}));
+    assert_eq!(count["image_count"], 0, "no cover was sent: {count}");
+    assert_eq!(api(&s, "draft/count", json!({}))["total_count"], 0);
+}
+
+#[test]
 fn html_articles_pass_through_and_themes_change_the_look() {
     let s = AppServer::start();
     let dir = tempfile::tempdir().unwrap();
