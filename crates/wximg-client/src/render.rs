@@ -347,10 +347,11 @@ pub fn render_markdown(markdown: &str, first_line: usize, theme: &Theme) -> Resu
 /// at most, safe on any thread.
 pub const MAX_HTML_NESTING: usize = wximg_proto::articles::MAX_CONTENT_NESTING;
 
-/// The first element of `html` that is open inside more than `limit` others (void
-/// elements and those whose end tag may be left out, [`OPTIONAL_END`], aside), by its tag name; `None` if there is
-/// none. A streaming read: it holds a counter, not a tree. HTML the reader gives up on is
-/// an error: unread, it could hide anything from the inliner.
+/// The first element of `html` that is open inside more than `limit` others, by its tag
+/// name; `None` if there is none. Void elements, self-closing tags and the elements whose
+/// end tag may be left out ([`OPTIONAL_END`]) do not count. A streaming read: it holds a
+/// counter, not a tree. HTML the reader gives up on is an error: unread, it could hide
+/// anything from the inliner.
 fn nested_past(html: &str, limit: usize) -> Result<Option<String>> {
     use std::cell::{Cell, RefCell};
     use std::rc::Rc;
@@ -359,11 +360,9 @@ fn nested_past(html: &str, limit: usize) -> Result<Option<String>> {
     let settings = lol_html::RewriteStrSettings::new().append_element_content_handler(
         lol_html::element!("*", |el| {
             let name = el.tag_name();
-            if OPTIONAL_END.contains(&name.as_str()) || el.is_self_closing() {
+            let nests = el.can_have_content() && !el.is_self_closing();
+            if !nests || OPTIONAL_END.contains(&name.as_str()) {
                 return Ok(());
-            }
-            if !el.can_have_content() {
-                return Ok(()); // void: nothing inside
             }
             depth.set(depth.get() + 1);
             let open = Rc::clone(&depth);
