@@ -28,8 +28,6 @@ use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use syntect::highlighting::ThemeSet;
 use syntect::parsing::SyntaxSet;
 
-use wximg_proto::articles::OPTIONAL_END;
-
 use crate::error::{Error, Result};
 
 /// A built-in theme, or the CSS of one's own (`--theme FILE.css`).
@@ -347,51 +345,16 @@ pub fn render_markdown(markdown: &str, first_line: usize, theme: &Theme) -> Resu
 /// at most, safe on any thread.
 pub const MAX_HTML_NESTING: usize = wximg_proto::articles::MAX_CONTENT_NESTING;
 
-/// The first element of `html` that is open inside more than `limit` others, by its tag
-/// name; `None` if there is none. Void elements, self-closing tags and the elements whose
-/// end tag may be left out ([`OPTIONAL_END`]) do not count. A streaming read: it holds a
-/// counter, not a tree. HTML the reader gives up on is an error: unread, it could hide
-/// anything from the inliner.
-fn nested_past(html: &str, limit: usize) -> Result<Option<String>> {
-    use std::cell::{Cell, RefCell};
-    use std::rc::Rc;
-    let depth = Rc::new(Cell::new(0usize));
-    let found = RefCell::new(None);
-    let settings = lol_html::RewriteStrSettings::new().append_element_content_handler(
-        lol_html::element!("*", |el| {
-            let name = el.tag_name();
-            let nests = el.can_have_content() && !el.is_self_closing();
-            if !nests || OPTIONAL_END.contains(&name.as_str()) {
-                return Ok(());
-            }
-            depth.set(depth.get() + 1);
-            let open = Rc::clone(&depth);
-            let closed: lol_html::EndTagHandler<'static> = Box::new(move |_| {
-                open.set(open.get().saturating_sub(1));
-                Ok(())
-            });
-            el.on_end_tag(closed)?;
-            if depth.get() > limit && found.borrow().is_none() {
-                *found.borrow_mut() = Some(name);
-            }
-            Ok(())
-        }),
-    );
-    lol_html::rewrite_str(html, settings)
-        .map_err(|e| Error::Config(format!("the rendered HTML could not be read: {e}")))?;
-    Ok(found.into_inner())
-}
-
-/// Refuses HTML nesting elements more than [`MAX_HTML_NESTING`] deep: the theme's
-/// inliner could not read it, and the server would answer 45002.
+/// Refuses HTML the theme's inliner should not parse and the server would answer 45002
+/// for: elements nesting more than [`MAX_HTML_NESTING`] deep, or making the parser build
+/// more elements than the content's length allows. The server's own check
+/// ([`wximg_proto::html::check_shape`]), a parse that builds no tree.
 pub fn check_nesting(html: &str) -> Result<()> {
-    match nested_past(html, MAX_HTML_NESTING)? {
-        Some(tag) => Err(Error::Config(format!(
-            "the article's HTML nests elements more than {MAX_HTML_NESTING} deep (from a \
-             <{tag}> on; unclosed tags nest what follows them): close or flatten them"
-        ))),
-        None => Ok(()),
-    }
+    wximg_proto::html::check_shape(html, MAX_HTML_NESTING).map_err(|why| {
+        Error::Config(format!(
+            "the article's HTML cannot be sent: {why}. Close or flatten those tags"
+        ))
+    })
 }
 
 /// Inlines the theme into `fragment`, then removes every `class` and `id` attribute
@@ -566,6 +529,16 @@ mod tests {
             "</div>".repeat(MAX_HTML_NESTING + 1)
         );
         assert!(style_fragment(&deeper, &Theme::Default).is_err());
+        // Formatting tags left open are rebuilt in each paragraph after them: 19 KB that
+        // would build 400,000 elements in the inliner is refused before it parses.
+        let started = std::time::Instant::now();
+        let opened: String = (0..200).map(|i| format!("<b title={i}>")).collect();
+        let rebuilt = format!("<p>{opened}</p>{}", "<p>x</p>".repeat(2_000));
+        let e = style_fragment(&rebuilt, &Theme::Default)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("elements") && e.contains("<b>"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -28,19 +28,13 @@ pub const MAX_DIGEST_CHARS: usize = 128;
 pub const CONTENT_TEXT_CHARS: usize = 20_000;
 /// Content must be smaller than this many bytes ("小于1M").
 pub const CONTENT_BYTES: usize = 1024 * 1024;
-/// Content may nest elements at most this deep (void elements, and those whose end tag
-/// HTML lets one leave out, such as `<p>` and `<li>`, not counted). Not a limit the
-/// platform states: HTML parsers spend time in proportion to depth on each element, and
-/// 90,000 nested `<div>`s (450 KB, under [`CONTENT_BYTES`]) took the server's sanitizer
-/// 15 s; more is answered 45002.
+/// Content may nest elements at most this deep, in the tree an HTML parser builds from
+/// it (paragraphs and items it closes itself, void elements and raw text not nesting).
+/// Not a limit the platform states: HTML parsers spend time in proportion to depth on
+/// each element, and 90,000 nested `<div>`s (450 KB, under [`CONTENT_BYTES`]) took the
+/// server's sanitizer 15 s; more is answered 45002. Checked with
+/// [`crate::html::check_shape`], which also bounds the elements parsing may build.
 pub const MAX_CONTENT_NESTING: usize = 256;
-/// Elements whose end tag HTML lets one leave out (`<p>one<p>two`): the parser closes an
-/// open one when the next starts, so they do not count as nesting
-/// ([`MAX_CONTENT_NESTING`]).
-pub const OPTIONAL_END: &[&str] = &[
-    "p", "li", "dt", "dd", "option", "optgroup", "rb", "rt", "rtc", "rp", "tr", "td", "th",
-    "thead", "tbody", "tfoot", "colgroup", "caption", "html", "head", "body",
-];
 /// `batchget`'s `count` must be in `1..=MAX_BATCH`.
 pub const MAX_BATCH: i64 = 20;
 

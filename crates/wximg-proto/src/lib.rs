@@ -12,11 +12,13 @@
 //! - [`ids`]: validated domain values — [`ids::AppId`], [`ids::ImageId`], …
 //! - [`articles`]: the bodies and limits of drafts and publishing (`draft/*`,
 //!   `freepublish/*`).
+//! - [`html`]: article HTML read token by token, as both sides count its nesting.
 //! - [`calendar`]: the day and minute a count belongs to (Beijing days, as the platform).
 
 pub mod articles;
 pub mod calendar;
 pub mod error;
+pub mod html;
 pub mod ids;
 pub mod rules;
 pub mod wire;

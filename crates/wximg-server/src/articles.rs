@@ -107,20 +107,18 @@ pub async fn prepare(
             format!("public URL {:?} is not an http(s) URL", state.public_url),
         )
     })?;
-    // Depth first, in one linear pass: the sanitizer's parser is not linear in it.
+    // Its shape first, in a parse that builds no tree: the sanitizer's parse costs more
+    // than the content's size alone bounds (see `check_shape`).
     let (sanitized, pictures) = blocking({
         let content = content.clone();
-        move || match clean::nesting_depth(&content) {
-            d if d > MAX_CONTENT_NESTING => Err(d),
-            _ => Ok(clean::sanitize(&content)),
+        move || {
+            wximg_proto::html::check_shape(&content, MAX_CONTENT_NESTING)?;
+            Ok(clean::sanitize(&content))
         }
     })
     .await?
-    .map_err(|depth| {
-        ApiError::detail(
-            ErrCode::ContentSizeOutOfLimit,
-            format!("content nests elements {depth} deep, more than {MAX_CONTENT_NESTING}"),
-        )
+    .map_err(|why: wximg_proto::html::Overbuilt| {
+        ApiError::detail(ErrCode::ContentSizeOutOfLimit, format!("content: {why}"))
     })?;
     let hosted = clean::hosted_pictures(meta, &hosting, &pictures).await?;
     let (html, report) =

@@ -26,12 +26,11 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 
 use ammonia::Url;
-use html5ever::buffer_queue::BufferQueue;
 use html5ever::tendril::StrTendril;
-use html5ever::tokenizer::states::RawKind;
-use html5ever::tokenizer::{TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
+use html5ever::tokenizer::{TagKind, Token, TokenSink, TokenSinkResult};
 use serde::{Deserialize, Serialize};
 use wximg_proto::ImageId;
+use wximg_proto::html::{is_void, raw_after, tokenize};
 use wximg_store::MetaStore;
 
 /// At most this many removed picture URLs are kept in a report (the count is exact).
@@ -194,7 +193,7 @@ pub fn drop_outside_pictures(
         out: RefCell::new(String::with_capacity(sanitized.len())),
         report: RefCell::new(CleaningReport::default()),
     };
-    let sink = run(sink, sanitized);
+    let sink = tokenize(sink, sanitized);
     let html = sink.out.into_inner();
     let mut report = sink.report.into_inner();
     // The sanitizer's removals: the input against its output (the outside pictures are
@@ -221,30 +220,6 @@ fn minus(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTree
             (left > 0).then(|| (k.clone(), left))
         })
         .collect()
-}
-
-/// Feeds `html` to a tokenizer with `sink`, and gives the sink back.
-fn run<S: TokenSink<Handle = ()>>(sink: S, html: &str) -> S {
-    let input = BufferQueue::default();
-    input.push_back(StrTendril::from(html));
-    let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
-    let _ = tokenizer.feed(&input);
-    tokenizer.end();
-    tokenizer.sink
-}
-
-/// The raw-text state the parser switches to after start tag `name` (so that what is
-/// inside a `<script>` is not counted as markup).
-fn raw_after(name: &str) -> TokenSinkResult<()> {
-    match name {
-        "script" => TokenSinkResult::RawData(RawKind::ScriptData),
-        "style" | "xmp" | "iframe" | "noembed" | "noframes" => {
-            TokenSinkResult::RawData(RawKind::Rawtext)
-        }
-        "textarea" | "title" => TokenSinkResult::RawData(RawKind::Rcdata),
-        "plaintext" => TokenSinkResult::Plaintext,
-        _ => TokenSinkResult::Continue,
-    }
 }
 
 /// What a fragment holds: start tags and attributes by name, `<img>` picture URLs, text.
@@ -315,48 +290,12 @@ pub fn text_prefix(html: &str, n: usize) -> String {
             TokenSinkResult::Continue
         }
     }
-    let text = run(Text(RefCell::default(), n), html).0.into_inner();
+    let text = tokenize(Text(RefCell::default(), n), html).0.into_inner();
     text.trim().chars().take(n).collect()
 }
 
-/// How deep `html`'s elements nest, read token by token (linear in its length, where a
-/// parser's tree building is not: see [`MAX_CONTENT_NESTING`]): void elements, self-closing
-/// tags and the elements of [`OPTIONAL_END`] do not count; an end tag closes one level.
-///
-/// [`MAX_CONTENT_NESTING`]: wximg_proto::articles::MAX_CONTENT_NESTING
-/// [`OPTIONAL_END`]: wximg_proto::articles::OPTIONAL_END
-pub fn nesting_depth(html: &str) -> usize {
-    #[derive(Default)]
-    struct Depth {
-        now: std::cell::Cell<usize>,
-        max: std::cell::Cell<usize>,
-    }
-    impl TokenSink for Depth {
-        type Handle = ();
-        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-            if let Token::TagToken(tag) = token {
-                let name: &str = &tag.name;
-                if is_void(name) || wximg_proto::articles::OPTIONAL_END.contains(&name) {
-                    return TokenSinkResult::Continue;
-                }
-                match tag.kind {
-                    TagKind::StartTag if !tag.self_closing => {
-                        self.now.set(self.now.get() + 1);
-                        self.max.set(self.max.get().max(self.now.get()));
-                        return raw_after(name);
-                    }
-                    TagKind::EndTag => self.now.set(self.now.get().saturating_sub(1)),
-                    TagKind::StartTag => {}
-                }
-            }
-            TokenSinkResult::Continue
-        }
-    }
-    run(Depth::default(), html).max.get()
-}
-
 fn survey(html: &str) -> Survey {
-    run(Surveyor(RefCell::default()), html).0.into_inner()
+    tokenize(Surveyor(RefCell::default()), html).0.into_inner()
 }
 
 /// Re-writes normalized HTML token by token, leaving out outside pictures.
@@ -387,27 +326,6 @@ fn escape_attr(out: &mut String, value: &str) {
             c => out.push(c),
         }
     }
-}
-
-/// Elements with no end tag (what html5ever's serializer writes without one).
-fn is_void(name: &str) -> bool {
-    matches!(
-        name,
-        "area"
-            | "base"
-            | "br"
-            | "col"
-            | "embed"
-            | "hr"
-            | "img"
-            | "input"
-            | "link"
-            | "meta"
-            | "param"
-            | "source"
-            | "track"
-            | "wbr"
-    )
 }
 
 impl TokenSink for Rewriter<'_> {
@@ -551,21 +469,6 @@ mod tests {
         let (html, report) = clean_with("<p>a &lt;b&gt; 字</p>", &HashSet::new());
         assert_eq!(html, "<p>a &lt;b&gt; 字</p>");
         assert_eq!(report.text_chars, 5, "whitespace is not counted");
-    }
-
-    #[test]
-    fn nesting_is_counted_token_by_token() {
-        assert_eq!(nesting_depth("<div><p>a<span>b</span></p></div>"), 2);
-        assert_eq!(nesting_depth(&"<div>".repeat(1000)), 1000, "unclosed");
-        assert_eq!(nesting_depth(&"<div></div>".repeat(1000)), 1);
-        // Void and self-closing tags, optional-end elements, and raw text do not nest.
-        assert_eq!(nesting_depth(&"<br><img src=x><hr/>".repeat(100)), 0);
-        assert_eq!(nesting_depth(&"<p>a<li>b".repeat(100)), 0);
-        assert_eq!(
-            nesting_depth(&format!("<script>{}</script>", "<div>".repeat(100))),
-            1
-        );
-        assert_eq!(nesting_depth("</div></div><b>x</b>"), 1, "stray end tags");
     }
 
     #[test]

@@ -598,6 +598,37 @@ mod with_material {
         )
         .await;
         assert_eq!(code(&v), 45002, "{v}");
+        // Stray end tags close nothing: they do not hide the depth.
+        let stray = "<div></span>".repeat(80_000);
+        let v = call(
+            &app,
+            "/cgi-bin/draft/add",
+            &token,
+            &json!({"articles":[article("t", &stray, &cover)]}),
+        )
+        .await;
+        assert_eq!(code(&v), 45002, "{v}");
+        // Formatting elements left open are rebuilt in every paragraph after them: 200
+        // of them and 100,000 paragraphs (under 1 MB) would build 20 million elements.
+        let opened: String = (0..200).map(|i| format!("<b title={i}>")).collect();
+        let rebuilt = format!("<p>{opened}</p>{}", "<p>x</p>".repeat(100_000));
+        let v = call(
+            &app,
+            "/cgi-bin/draft/add",
+            &token,
+            &json!({"articles":[article("t", &rebuilt, &cover)]}),
+        )
+        .await;
+        assert_eq!(code(&v), 45002, "{v}");
+        assert!(v["errmsg"].as_str().is_some(), "{v}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(6));
+        let count = app
+            .get_json(&format!("/cgi-bin/draft/count?access_token={token}"))
+            .await;
+        assert_eq!(
+            count["total_count"], 0,
+            "nothing refused was stored: {count}"
+        );
         // At the limit it is stored; paragraphs and items left open do not nest.
         let limit = wximg_proto::articles::MAX_CONTENT_NESTING;
         add_draft(&app, &token, vec![article("t", &nested(limit), &cover)]).await;
