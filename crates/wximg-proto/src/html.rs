@@ -69,6 +69,12 @@ pub fn max_elements(bytes: usize) -> usize {
     bytes / 2 + 1024
 }
 
+/// Most bytes of attributes (names and values) parsing `bytes` of content may build:
+/// four times as many, plus 256 KiB (see [`check_shape`]).
+pub fn max_attribute_bytes(bytes: usize) -> usize {
+    bytes.saturating_mul(4).saturating_add(256 * 1024)
+}
+
 /// Why [`check_shape`] refused a fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overbuilt {
@@ -81,6 +87,12 @@ pub enum Overbuilt {
     },
     /// Parsing built more elements than [`max_elements`] allows.
     Elements {
+        /// The limit it went past.
+        limit: usize,
+    },
+    /// Parsing built more bytes of attributes than [`max_attribute_bytes`] allows (a
+    /// rebuilt element carries its attributes again).
+    Attributes {
         /// The limit it went past.
         limit: usize,
     },
@@ -98,6 +110,12 @@ impl std::fmt::Display for Overbuilt {
                 f,
                 "parsing it builds more than {limit} elements (an unclosed formatting tag \
                  such as <b> or <font> is opened again in every paragraph after it)"
+            ),
+            Overbuilt::Attributes { limit } => write!(
+                f,
+                "parsing it builds more than {limit} bytes of attributes (an unclosed \
+                 formatting tag such as <b> or <font> is opened again, with its attributes, \
+                 in every paragraph after it)"
             ),
         }
     }
@@ -120,11 +138,13 @@ struct Measure {
     depth_limit: usize,
     element_limit: usize,
     elements: Cell<usize>,
+    attribute_limit: usize,
+    attribute_bytes: Cell<usize>,
     past: RefCell<Option<Overbuilt>>,
 }
 
 impl Measure {
-    fn new(depth_limit: usize, element_limit: usize) -> Self {
+    fn new(depth_limit: usize, bytes: usize) -> Self {
         let document = Node {
             name: QualName::new(None, ns!(), local_name!("")),
             depth: 0,
@@ -133,8 +153,10 @@ impl Measure {
         Measure {
             nodes: RefCell::new(vec![document]),
             depth_limit,
-            element_limit,
+            element_limit: max_elements(bytes),
             elements: Cell::new(0),
+            attribute_limit: max_attribute_bytes(bytes),
+            attribute_bytes: Cell::new(0),
             past: RefCell::new(None),
         }
     }
@@ -203,11 +225,22 @@ impl TreeSink for Measure {
         })
     }
 
-    fn create_element(&self, name: QualName, _attrs: Vec<Attribute>, _: ElementFlags) -> usize {
+    fn create_element(&self, name: QualName, attrs: Vec<Attribute>, _: ElementFlags) -> usize {
         self.elements.set(self.elements.get() + 1);
         if self.elements.get() > self.element_limit {
             self.note(Overbuilt::Elements {
                 limit: self.element_limit,
+            });
+        }
+        let bytes: usize = attrs
+            .iter()
+            .map(|a| a.name.local.len() + a.value.len())
+            .sum();
+        self.attribute_bytes
+            .set(self.attribute_bytes.get().saturating_add(bytes));
+        if self.attribute_bytes.get() > self.attribute_limit {
+            self.note(Overbuilt::Attributes {
+                limit: self.attribute_limit,
             });
         }
         let template = name.ns == ns!(html) && name.local == local_name!("template");
@@ -280,15 +313,16 @@ const CHUNK: usize = 4096;
 /// Parses `html` as the server's sanitizer and the client's theme inliner do (an HTML
 /// fragment in a `<div>`, by html5ever's tree builder), building no tree, and refuses it
 /// if an element is more than `depth_limit` deep or if the parser builds more than
-/// [`max_elements`] for its length.
+/// [`max_elements`] or [`max_attribute_bytes`] for its length.
 ///
 /// Both are costs of parsing that the content's size alone does not bound: the tree
 /// builder's work per element grows with the depth, and an unclosed formatting element
 /// (`<b>`, `<i>`, `<font>`, …) is *reconstructed*, as a new element, in every paragraph
 /// that follows: 19 KB of `<p><b title=1>…<b title=200></p>` then `<p>x</p>`s built
-/// 400,000 elements and took 168 MB. The parse stops within [`CHUNK`] bytes of a limit.
+/// 400,000 elements and took 168 MB; 18 KB holding one `<b style="…">` of 10 KB
+/// became 10 MB of stored content. The parse stops within [`CHUNK`] bytes of a limit.
 pub fn check_shape(html: &str, depth_limit: usize) -> Result<(), Overbuilt> {
-    let sink = Measure::new(depth_limit, max_elements(html.len()));
+    let sink = Measure::new(depth_limit, html.len());
     let mut parser = html5ever::parse_fragment(
         sink,
         html5ever::ParseOpts::default(),
@@ -371,6 +405,24 @@ mod tests {
             "<p>text</p>".repeat(10_000)
         );
         assert!(depth(&pasted, 256).is_ok());
+    }
+
+    #[test]
+    fn reopened_attributes_are_counted() {
+        let style = "color:red;".repeat(1000);
+        let bomb = format!(
+            "<p><b style=\"{style}\"></p>{}",
+            "<p><img></p>".repeat(2_000)
+        );
+        assert_eq!(
+            depth(&bomb, 256),
+            Err(Overbuilt::Attributes {
+                limit: max_attribute_bytes(bomb.len())
+            })
+        );
+        // Long attributes that are not rebuilt are read.
+        let long = format!("<p style=\"{style}\">x</p>").repeat(50);
+        assert!(depth(&long, 256).is_ok());
     }
 
     #[test]
