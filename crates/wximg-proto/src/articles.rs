@@ -225,7 +225,7 @@ pub struct NewsOk {
 pub struct DraftUpdateRequest {
     #[serde(default, deserialize_with = "lenient::text")]
     pub media_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::number")]
+    #[serde(default, deserialize_with = "lenient::index")]
     pub index: Option<i64>,
     #[serde(default, deserialize_with = "lenient::article")]
     pub articles: Option<ArticleInput>,
@@ -337,8 +337,9 @@ pub struct ArticleUrl {
 pub struct ArticleIdRequest {
     #[serde(default, deserialize_with = "lenient::text")]
     pub article_id: Option<String>,
-    /// `delete` only: which article (from 1); absent or 0: all of them.
-    #[serde(default, deserialize_with = "lenient::number")]
+    /// `delete` only: which article (from 1); absent or 0: all of them. A value that is
+    /// no integer is no article's (53600), never "all".
+    #[serde(default, deserialize_with = "lenient::index")]
     pub index: Option<i64>,
 }
 
@@ -387,12 +388,18 @@ mod lenient {
         })
     }
 
-    /// An integer, or a string of one.
+    /// An integer, or a string of one ([`crate::wire::lenient::integer`]).
     pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Ok(crate::wire::lenient::integer(&Value::deserialize(d)?))
+    }
+
+    /// Which article: as [`number`], but a value present that is no integer reads as
+    /// `-1`, an index no article has, never as absent: absent means "the first" to
+    /// `draft/update` and "all of them" to `freepublish/delete`.
+    pub fn index<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         Ok(match Value::deserialize(d)? {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
+            Value::Null => None,
+            v => Some(crate::wire::lenient::integer(&v).unwrap_or(-1)),
         })
     }
 
@@ -438,6 +445,36 @@ mod tests {
 
     fn article(json: &str) -> ArticleInput {
         serde_json::from_str(json).expect("article")
+    }
+
+    #[test]
+    fn numbers_are_read_by_value_and_an_unreadable_index_is_no_article() {
+        let index = |v: &str| {
+            serde_json::from_str::<ArticleIdRequest>(&format!(r#"{{"index":{v}}}"#))
+                .expect("request")
+                .index
+        };
+        assert_eq!(index("2"), Some(2));
+        assert_eq!(index("2.0"), Some(2));
+        assert_eq!(index("1e1"), Some(10));
+        assert_eq!(index(r#""3""#), Some(3));
+        assert_eq!(index("99999999999999999999"), Some(i64::MAX));
+        for unreadable in ["true", "2.5", r#""two""#, "[1]", "{}"] {
+            assert_eq!(index(unreadable), Some(-1), "{unreadable}");
+        }
+        assert_eq!(index("null"), None);
+        let update: DraftUpdateRequest =
+            serde_json::from_str(r#"{"index":false}"#).expect("update");
+        assert_eq!(update.index, Some(-1));
+        let offset = |v: &str| {
+            serde_json::from_str::<BatchGetRequest>(&format!(r#"{{"offset":{v}}}"#))
+                .expect("request")
+                .offset
+        };
+        assert_eq!(offset("1e6"), Some(1_000_000));
+        assert_eq!(offset("1000000.0"), Some(1_000_000));
+        assert_eq!(offset("18446744073709551615"), Some(i64::MAX));
+        assert_eq!(offset("true"), None, "other types still read as absent");
     }
 
     #[test]

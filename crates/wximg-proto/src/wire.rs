@@ -394,7 +394,7 @@ pub struct AuthorizerListItem {
 }
 
 /// Lenient readers of request fields: what the platform accepts, not what serde would.
-mod lenient {
+pub(crate) mod lenient {
     use serde::{Deserialize, Deserializer};
     use serde_json::Value;
 
@@ -407,12 +407,30 @@ mod lenient {
     }
 
     /// A JSON integer, or a string of one (`"20"`); any other value reads as absent.
+    /// See [`integer`] for what counts as an integer.
     pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-        Ok(match Value::deserialize(d)? {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse().ok(),
+        Ok(integer(&Value::deserialize(d)?))
+    }
+
+    /// The integer a JSON value stands for: an integer, one written as a float with
+    /// nothing after the point (`2.0`, `1e6`), or a string of either; one past the range
+    /// of `i64` is the nearest end of it (so an offset of `18446744073709551615` is past
+    /// every page, not the first). Anything else is `None`.
+    pub fn integer(value: &Value) -> Option<i64> {
+        let float = |f: f64| (f.is_finite() && f.fract() == 0.0).then(|| f as i64);
+        match value {
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_u64().map(|_| i64::MAX))
+                .or_else(|| n.as_f64().and_then(float)),
+            Value::String(s) => {
+                let s = s.trim();
+                s.parse::<i64>()
+                    .ok()
+                    .or_else(|| s.parse::<f64>().ok().and_then(float))
+            }
             _ => None,
-        })
+        }
     }
 
     /// `true`/`false`, or `"true"`/`"1"`/`1` for true; any other value reads as false,

@@ -324,7 +324,13 @@ mod with_material {
                 .starts_with(&app.base)
         );
 
-        let update = json!({"media_id": media_id, "index": 1, "articles": article("改过", "<p>new</p>", &cover)});
+        // An index that is no integer is no article's, never the first.
+        for unreadable in [json!(true), json!("one"), json!(0.5), json!(1e20)] {
+            let update = json!({"media_id": media_id, "index": unreadable, "articles": article("x", "<p>x</p>", &cover)});
+            let v = call(&app, "/cgi-bin/draft/update", &token, &update).await;
+            assert_eq!(code(&v), 40007, "{unreadable}: {v}");
+        }
+        let update = json!({"media_id": media_id, "index": 1.0, "articles": article("改过", "<p>new</p>", &cover)});
         let v = call(&app, "/cgi-bin/draft/update", &token, &update).await;
         assert_eq!(v, json!({"errcode":0,"errmsg":"ok"}));
         let v = call(

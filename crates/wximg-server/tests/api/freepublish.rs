@@ -256,17 +256,30 @@ mod with_material {
         );
 
         // Deleting article 2, then a bad index, then all: status 5 once nothing is left.
-        let del = |index: i64| {
+        let del = |index: Value| {
             let body = json!({"article_id": article_id, "index": index});
             let (app, token) = (&app, &token);
             async move { call(app, "/cgi-bin/freepublish/delete", token, &body).await }
         };
-        assert_eq!(del(2).await, json!({"errcode":0,"errmsg":"ok"}));
-        assert_eq!(code(&del(3).await), 53600);
+        // An index that is no integer is no article's: never "all of them".
+        for unreadable in [
+            json!(true),
+            json!(1.5),
+            json!("two"),
+            json!(99_999_999_999_999_999_999.0),
+        ] {
+            assert_eq!(code(&del(unreadable.clone()).await), 53600, "{unreadable}");
+        }
+        assert_eq!(
+            status(&app, &token, &publish_id).await["article_detail"]["count"],
+            2
+        );
+        assert_eq!(del(json!(2.0)).await, json!({"errcode":0,"errmsg":"ok"}));
+        assert_eq!(code(&del(json!(3)).await), 53600);
         let v = status(&app, &token, &publish_id).await;
         assert_eq!(v["publish_status"], 0);
         assert_eq!(v["article_detail"]["count"], 1);
-        assert_eq!(del(0).await, json!({"errcode":0,"errmsg":"ok"}));
+        assert_eq!(del(json!(0)).await, json!({"errcode":0,"errmsg":"ok"}));
         assert_eq!(status(&app, &token, &publish_id).await["publish_status"], 5);
         let v = call(
             &app,
