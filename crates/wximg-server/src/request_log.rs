@@ -105,6 +105,66 @@ fn mask_json(value: &mut Value) {
     }
 }
 
+/// JSON text that did not parse whole (it was cut, or is malformed) with the values of
+/// [`TOKENS`] and [`SECRETS`] keys masked: every string is read as JSON reads it
+/// (escapes decoded, so `"sec\u0072et"` is `secret`), and a string followed by `:` is a
+/// key. A value cut short is masked all the same. Hand-written: no JSON crate reads a
+/// document that stops midway.
+fn mask_json_text(text: &str) -> String {
+    /// The string starting at `bytes[start]` (a `"`): its end (past the closing quote,
+    /// or the text's end) and its decoded value.
+    fn string_at(text: &str, start: usize) -> (usize, String) {
+        let bytes = text.as_bytes();
+        let mut i = start + 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'"' => {
+                    let raw = &text[start..=i];
+                    let value = serde_json::from_str::<String>(raw).unwrap_or_default();
+                    return (i + 1, value);
+                }
+                _ => i += 1,
+            }
+        }
+        (bytes.len(), String::new())
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut copied) = (0, 0);
+    let mut key: Option<String> = None;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                let (end, value) = string_at(text, i);
+                let after = text[end.min(text.len())..].trim_start();
+                if let Some(k) = key.take() {
+                    // A value: masked when its key says so.
+                    if let Some(m) = masked(&k, &value) {
+                        out.push_str(&text[copied..i]);
+                        out.push('"');
+                        out.push_str(&m);
+                        out.push('"');
+                        copied = end;
+                    }
+                } else if after.starts_with(':') {
+                    key = Some(value);
+                }
+                i = end;
+            }
+            b':' | b' ' | b'\n' | b'\r' | b'\t' => i += 1,
+            _ => {
+                key = None;
+                i += 1;
+            }
+        }
+    }
+    if copied < text.len() {
+        out.push_str(&text[copied..]);
+    }
+    out
+}
+
 /// A body as it may be logged: JSON and form bodies masked, anything cut at
 /// [`BODY_LIMIT`] (`total` is the body's whole length).
 pub fn mask_body(bytes: &[u8], total: u64, form: bool) -> String {
@@ -115,7 +175,9 @@ pub fn mask_body(bytes: &[u8], total: u64, form: bool) -> String {
     } else if form {
         mask_query(&text)
     } else {
-        text.into_owned()
+        // Cut short (only the first BODY_LIMIT bytes are kept) or not JSON at all: its
+        // keys are still found and their values masked.
+        mask_json_text(&text)
     };
     if total as usize > bytes.len() || shown.len() > BODY_LIMIT {
         let mut cut = BODY_LIMIT.min(shown.len());
@@ -401,6 +463,24 @@ mod tests {
             r#"{"access_token":"ABCDxxxx","expires_in":7200}"#
         );
         assert_eq!(mask_body(b"secret=abc&x=1", 14, true), "secret=xxxx&x=1");
+    }
+
+    #[test]
+    fn bodies_cut_short_are_masked_too() {
+        let padding = "x".repeat(BODY_LIMIT);
+        let long = format!(
+            r#"{{"appid":"wx1","sec\u0072et":"s3cr3t","access_token" : "ABCDEFGH","pad":"{padding}","code":"c0de"}}"#
+        );
+        let shown = mask_body(&long.as_bytes()[..BODY_LIMIT], long.len() as u64, false);
+        assert!(!shown.contains("s3cr3t") && !shown.contains("EFGH"), "{shown}");
+        assert!(shown.contains(r#""ABCDxxxx""#), "{shown}");
+        // Cut inside a secret's value: what was seen of it is not shown either.
+        let cut = r#"{"appid":"wx1","secret":"0123456789"#;
+        let shown = mask_body(cut.as_bytes(), 4 * 1024 * 1024, false);
+        assert!(!shown.contains("0123"), "{shown}");
+        // Keys as values, and values that merely look like keys, are left alone.
+        let text = r#"{"name":"secret","note":"code: 12", "secret": 5"#;
+        assert_eq!(mask_json_text(text), text);
     }
 
     #[test]
