@@ -28,6 +28,14 @@ pub const MAX_DIGEST_CHARS: usize = 128;
 pub const CONTENT_TEXT_CHARS: usize = 20_000;
 /// Content must be smaller than this many bytes ("小于1M").
 pub const CONTENT_BYTES: usize = 1024 * 1024;
+/// Content once cleaned must be smaller than this many bytes: twice what the platform
+/// takes ([`CONTENT_BYTES`]), so what cleaning adds (`rel` on links) to content the
+/// platform accepts fits, while content that cleaning would inflate (7-byte `<a></a>`
+/// became 33 bytes: a 4 MB body stored 21 MB) is refused with 45002.
+pub const CLEANED_CONTENT_BYTES: usize = 2 * CONTENT_BYTES;
+/// A draft's articles, cleaned, must together be smaller than this many bytes (the cap
+/// on a draft request's body): what one `draft/batchget` page can hold stays bounded.
+pub const CLEANED_DRAFT_BYTES: usize = 4 * 1024 * 1024;
 /// Content may nest elements at most this deep, in the tree an HTML parser builds from
 /// it (paragraphs and items it closes itself, void elements and raw text not nesting).
 /// Not a limit the platform states: HTML parsers spend time in proportion to depth on

@@ -150,7 +150,7 @@ error_table! {
     /// An article without content.
     EmptyContent = 44004, "empty content", "draft: an article's content is missing or empty";
     /// An article's content over the platform's size.
-    ContentSizeOutOfLimit = 45002, "content size out of limit", "draft: content of 20,000 text characters or more, or of 1 MiB or more, or nesting elements more than 256 deep, or parsing into more elements than one per two bytes plus 1,024, or into more attribute bytes than four per byte plus 256 KiB (formatting tags left open are rebuilt in each paragraph after them), or a draft body over 4 MiB";
+    ContentSizeOutOfLimit = 45002, "content size out of limit", "draft: content of 20,000 text characters or more, or of 1 MiB or more, or nesting elements more than 256 deep, or parsing into more elements than one per two bytes plus 1,024, or into more attribute bytes than four per byte plus 256 KiB (formatting tags left open are rebuilt in each paragraph after them), or content of 2 MiB or more once cleaned (a draft's articles together: 4 MiB), or a draft body over 4 MiB";
     /// An article's title over the platform's length.
     TitleSizeOutOfLimit = 45003, "title size out of limit", "draft: title longer than 32 characters";
     /// An article's digest over the platform's length.

@@ -417,7 +417,7 @@ pub(crate) mod lenient {
     /// of `i64` is the nearest end of it (so an offset of `18446744073709551615` is past
     /// every page, not the first). Anything else is `None`.
     pub fn integer(value: &Value) -> Option<i64> {
-        let float = |f: f64| (f.is_finite() && f.fract() == 0.0).then(|| f as i64);
+        let float = |f: f64| (f.is_finite() && f.fract() == 0.0).then_some(f as i64);
         match value {
             Value::Number(n) => n
                 .as_i64()

@@ -24,7 +24,10 @@ pub mod publish;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use wximg_proto::ErrCode;
-use wximg_proto::articles::{ArticleInput, CONTENT_TEXT_CHARS, MAX_CONTENT_NESTING, NewsItem};
+use wximg_proto::articles::{
+    ArticleInput, CLEANED_CONTENT_BYTES, CLEANED_DRAFT_BYTES, CONTENT_TEXT_CHARS,
+    MAX_CONTENT_NESTING, NewsItem,
+};
 use wximg_store::{AppRecord, DraftRecord, MaterialStore};
 
 use crate::error::ApiError;
@@ -129,6 +132,15 @@ pub async fn prepare(
             format!("{} characters of text", report.text_chars),
         ));
     }
+    if html.len() >= CLEANED_CONTENT_BYTES {
+        return Err(ApiError::detail(
+            ErrCode::ContentSizeOutOfLimit,
+            format!(
+                "content is {} bytes once cleaned, {CLEANED_CONTENT_BYTES} or more",
+                html.len()
+            ),
+        ));
+    }
     if html.trim().is_empty() {
         return Err(ApiError::detail(
             ErrCode::EmptyContent,
@@ -159,6 +171,21 @@ pub async fn prepare(
         },
         report,
     ))
+}
+
+/// Refuses a draft whose articles' cleaned content is together [`CLEANED_DRAFT_BYTES`]
+/// or more (45002).
+pub fn check_draft_size(items: &[NewsItem]) -> Result<(), ApiError> {
+    let bytes: usize = items.iter().map(|i| i.content.len()).sum();
+    if bytes >= CLEANED_DRAFT_BYTES {
+        return Err(ApiError::detail(
+            ErrCode::ContentSizeOutOfLimit,
+            format!(
+                "the draft's content is {bytes} bytes once cleaned, {CLEANED_DRAFT_BYTES} or more"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Runs CPU work (parsing up to megabytes of HTML) off the async workers.

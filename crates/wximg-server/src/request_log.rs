@@ -472,7 +472,10 @@ mod tests {
             r#"{{"appid":"wx1","sec\u0072et":"s3cr3t","access_token" : "ABCDEFGH","pad":"{padding}","code":"c0de"}}"#
         );
         let shown = mask_body(&long.as_bytes()[..BODY_LIMIT], long.len() as u64, false);
-        assert!(!shown.contains("s3cr3t") && !shown.contains("EFGH"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("EFGH"),
+            "{shown}"
+        );
         assert!(shown.contains(r#""ABCDxxxx""#), "{shown}");
         // Cut inside a secret's value: what was seen of it is not shown either.
         let cut = r#"{"appid":"wx1","secret":"0123456789"#;

@@ -67,6 +67,7 @@ pub async fn add(
         items.push(item);
         reports.push(report);
     }
+    articles::check_draft_size(&items)?;
     let now = state.clock.now();
     let media_id = articles::random_id(48);
     state
@@ -143,6 +144,7 @@ pub async fn update(
             ));
         };
         *target = item.clone();
+        articles::check_draft_size(&items)?;
         reports.resize(items.len(), Default::default());
         reports[slot] = report.clone();
         if state

@@ -578,6 +578,53 @@ mod with_material {
     }
 
     #[tokio::test]
+    async fn content_that_cleaning_inflates_is_45002_and_not_stored() {
+        let app = spawn_app().await;
+        let token = app.official_token().await;
+        let cover = thumb(&app, &token).await;
+        // `<a></a>` (7 bytes) is stored as `<a rel="noopener noreferrer"></a>` (33).
+        let links = |bytes: usize| "<a></a>".repeat(bytes / 7);
+        let one = json!({"articles":[article("t", &links(600_000), &cover)]});
+        let v = call(&app, "/cgi-bin/draft/add", &token, &one).await;
+        assert_eq!(code(&v), 45002, "one article over 2 MiB once cleaned: {v}");
+        let four: Vec<Value> = (0..4)
+            .map(|_| article("t", &links(250_000), &cover))
+            .collect();
+        let v = call(
+            &app,
+            "/cgi-bin/draft/add",
+            &token,
+            &json!({ "articles": four }),
+        )
+        .await;
+        assert_eq!(code(&v), 45002, "a draft over 4 MiB once cleaned: {v}");
+        let count = app
+            .get_json(&format!("/cgi-bin/draft/count?access_token={token}"))
+            .await;
+        assert_eq!(count["total_count"], 0, "{count}");
+        // Updating one article past the draft's total is refused too, the draft kept.
+        let three: Vec<Value> = (0..3)
+            .map(|_| article("t", &links(250_000), &cover))
+            .collect();
+        let media_id = add_draft(&app, &token, three).await;
+        let update = json!({"media_id": media_id, "index": 0, "articles": article("t", &links(500_000), &cover)});
+        let v = call(&app, "/cgi-bin/draft/update", &token, &update).await;
+        assert_eq!(code(&v), 45002, "{v}");
+        let v = call(
+            &app,
+            "/cgi-bin/draft/get",
+            &token,
+            &json!({"media_id": media_id}),
+        )
+        .await;
+        let first = v["news_item"][0]["content"].as_str().map_or(0, str::len);
+        assert!(
+            first < 1_500_000,
+            "the first article is unchanged: {first} bytes"
+        );
+    }
+
+    #[tokio::test]
     async fn content_nested_past_the_limit_is_45002_at_once() {
         let app = spawn_app().await;
         let token = app.official_token().await;
