@@ -39,6 +39,7 @@ pub mod properties;
 
 use bmp::bmp;
 use gif::gif;
+pub use jpeg::JpegLayout;
 use jpeg::jpeg;
 use png::{PNG_SIGNATURE, png};
 
@@ -283,6 +284,15 @@ impl Rules {
 /// What both structural parses answer when the bytes end early.
 fn truncated() -> Rejection {
     Rejection::file_type("the file is truncated")
+}
+
+/// A JPEG's layout ([`JpegLayout`]: dimensions, components, scans), if it passes the JPEG
+/// rule with no pixel limit: what the server's resizer reads before it decodes.
+pub fn jpeg_layout(bytes: &[u8]) -> Option<JpegLayout> {
+    if sniff_format(bytes) != Some(ImageFormat::Jpeg) {
+        return None;
+    }
+    jpeg::layout(bytes, u64::MAX).ok()
 }
 
 /// The format of ours whose signature `bytes` start with, if any (the structure is not

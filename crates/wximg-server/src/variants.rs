@@ -226,6 +226,26 @@ impl Resizer {
         Plan::Make { estimate }
     }
 
+    /// Once the picture's bytes are read: `estimate` plus what a JPEG of several scans
+    /// makes libjpeg hold (every coefficient: 294 MB for a 7000×7000 progressive
+    /// picture of 862 KB), or `None` when no variant is to be made of it — more than
+    /// [`MAX_VARIANT_SCANS`] scans (each is a pass over every block: 10,573 scans in
+    /// 1 MB took 29 s), or over the whole budget. Bytes the JPEG rule does not read
+    /// keep the estimate (the decoder decides).
+    pub fn refine(&self, format: ImageFormat, source: &[u8], estimate: u64) -> Option<u64> {
+        if format != ImageFormat::Jpeg {
+            return Some(estimate);
+        }
+        let Some(layout) = wximg_proto::rules::jpeg_layout(source) else {
+            return Some(estimate);
+        };
+        if layout.scans > MAX_VARIANT_SCANS {
+            return None;
+        }
+        let full = estimate.saturating_add(layout.coefficient_bytes());
+        (full / 1024 < u64::from(self.budget_kib)).then_some(full)
+    }
+
     /// Waits for a slot and `estimate` bytes of the budget: take it *before* reading the
     /// picture's bytes (the estimate counts them), so waiting requests hold nothing.
     pub async fn reserve(&self, estimate: u64) -> Result<Reservation, RenderError> {
@@ -333,6 +353,11 @@ fn dct_scale(len: u32, target: u32) -> u8 {
         .find(|&n| (u64::from(len) * u64::from(n)).div_ceil(8) >= u64::from(target))
         .unwrap_or(8)
 }
+
+/// The most scans a JPEG may have for a variant to be made of it; one of more is
+/// answered whole. Encoders write 1 (baseline) to about 20 (progressive, optimised
+/// scans); libjpeg-turbo advises a limit for untrusted progressive input.
+pub const MAX_VARIANT_SCANS: usize = 100;
 
 /// What a resize holds at its peak, over-estimated: the decoded pixels (at the DCT scale
 /// for JPEG, conservatively for either orientation), the resized ones, the output and

@@ -10,10 +10,41 @@ fn corrupt(what: impl fmt::Display) -> Rejection {
     Rejection::file_type(format!("corrupt JPEG: {what}"))
 }
 
+/// What the marker walk learns of a JPEG that passes: what a decoder will have to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JpegLayout {
+    pub width: u32,
+    pub height: u32,
+    /// Colour components (1 grey, 3 YCbCr, 4 CMYK).
+    pub components: u8,
+    /// Scans (SOS segments). More than one (progressive, or components sent apart) makes
+    /// libjpeg hold every coefficient of the picture until the last, and costs a pass
+    /// over the picture's blocks per scan.
+    pub scans: usize,
+}
+
+impl JpegLayout {
+    /// Bytes of coefficients a decoder keeps for a picture of several scans (at most:
+    /// every component at full resolution, 64 coefficients of 2 bytes a block); 0 for
+    /// one scan, decoded as it streams.
+    pub fn coefficient_bytes(&self) -> u64 {
+        if self.scans <= 1 {
+            return 0;
+        }
+        let blocks = u64::from(self.width.div_ceil(8)) * u64::from(self.height.div_ceil(8));
+        blocks * 128 * u64::from(self.components)
+    }
+}
+
 /// Walks a JPEG's marker segments and scans; returns its dimensions.
 pub(super) fn jpeg(b: &[u8], max_pixels: u64) -> Result<(u32, u32), Rejection> {
+    layout(b, max_pixels).map(|l| (l.width, l.height))
+}
+
+/// Walks a JPEG's marker segments and scans; returns what it learnt.
+pub(super) fn layout(b: &[u8], max_pixels: u64) -> Result<JpegLayout, Rejection> {
     let mut pos = 2; // after SOI
-    let mut frame: Option<(u32, u32)> = None;
+    let mut frame: Option<(u32, u32, u8)> = None;
     let mut scans = 0usize;
     loop {
         if pos >= b.len() {
@@ -34,7 +65,12 @@ pub(super) fn jpeg(b: &[u8], max_pixels: u64) -> Result<(u32, u32), Rejection> {
             0xD9 => {
                 // EOI. Whatever follows is not part of the picture and is tolerated.
                 return match (frame, scans) {
-                    (Some(dims), 1..) => Ok(dims),
+                    (Some((width, height, components)), 1..) => Ok(JpegLayout {
+                        width,
+                        height,
+                        components,
+                        scans,
+                    }),
                     (None, _) => Err(corrupt("no frame header (SOF)")),
                     (Some(_), 0) => Err(corrupt("no scan (SOS)")),
                 };
@@ -67,9 +103,9 @@ pub(super) fn jpeg(b: &[u8], max_pixels: u64) -> Result<(u32, u32), Rejection> {
                 if frame.is_some() {
                     return Err(corrupt("more than one frame header (SOF)"));
                 }
-                let dims = sof(seg)?;
-                Rules::pixels_ok(max_pixels, dims.0, dims.1)?;
-                frame = Some(dims);
+                let (width, height) = sof(seg)?;
+                Rules::pixels_ok(max_pixels, width, height)?;
+                frame = Some((width, height, seg[5]));
             }
             0xDA => {
                 if frame.is_none() {

@@ -319,6 +319,28 @@ async fn variant(state: &AppState, request: &Request<'_>, key: VariantKey) -> Re
             Err(unavailable) => return unavailable,
         },
     };
+    // What the bytes say the decoder will hold (a JPEG of many scans): more of the
+    // budget, or no variant at all.
+    let reservation = match state.resizer.refine(request.format, &source, estimate) {
+        Some(full) if full > estimate => {
+            drop(reservation);
+            match state.resizer.reserve(full).await {
+                Ok(reservation) => reservation,
+                Err(e) => {
+                    tracing::warn!(id = %key.id, "no variant: {e}");
+                    let etag = original_etag(&record);
+                    return send(request, &etag, &record, request.format.mime(), source);
+                }
+            }
+        }
+        Some(_) => reservation,
+        None => {
+            drop(reservation);
+            tracing::info!(id = %key.id, width = key.width, "no variant of this JPEG (too many scans, or too big to decode in the budget): the original");
+            let etag = original_etag(&record);
+            return send(request, &etag, &record, request.format.mime(), source);
+        }
+    };
     let made = state
         .resizer
         .render(

@@ -216,6 +216,49 @@ async fn a_picture_too_large_for_the_budget_is_answered_whole() {
 }
 
 #[tokio::test]
+async fn jpegs_whose_decoding_the_budget_cannot_hold_are_answered_whole() {
+    // 3 MiB of resize memory: a 1000 × 1000 baseline JPEG at /300 fits (decoded at 3/8);
+    // the same picture progressive makes libjpeg hold its 6 MB of coefficients.
+    let app = spawn_with(|s| s.variants.resize_memory_bytes = 3 << 20).await;
+    let baseline = pictures::jpeg(1000, 1000, 3);
+    let base = uploaded(&app, baseline.clone(), "b.jpg").await;
+    let made = app
+        .fetch(&format!("{base}300"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_ne!(made.to_vec(), baseline);
+    assert_eq!(app.state.resizer.renders(), 1);
+    let progressive = pictures::progressive_jpeg(1000, 1000, 3);
+    let base = uploaded(&app, progressive.clone(), "p.jpg").await;
+    let resp = app.fetch(&format!("{base}300")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), progressive);
+    // Past 100 scans, whatever the size: each is a pass over every block.
+    let flat = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+        320,
+        240,
+        image::Rgb([40, 90, 160]),
+    ));
+    let mut small = std::io::Cursor::new(Vec::new());
+    flat.write_to(&mut small, image::ImageFormat::Jpeg)
+        .expect("encode");
+    let small = small.into_inner();
+    let many = pictures::with_repeated_scan(&small, 100);
+    assert!(many.len() < 1024 * 1024, "{} bytes", many.len());
+    let base = uploaded(&app, many.clone(), "m.jpg").await;
+    let resp = app.fetch(&format!("{base}300")).await;
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), many);
+    assert_eq!(app.state.resizer.renders(), 1, "neither was decoded");
+    // A progressive picture the budget holds is still made.
+    let small_progressive = pictures::progressive_jpeg(400, 300, 5);
+    let base = uploaded(&app, small_progressive.clone(), "s.jpg").await;
+    let made = app.fetch(&format!("{base}300")).await;
+    assert_eq!(decoded(made).await.width(), 300);
+}
+
+#[tokio::test]
 async fn a_takedown_makes_every_variant_404() {
     for caches in [true, false] {
         let app = spawn_with(|s| {

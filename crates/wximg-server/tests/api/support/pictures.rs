@@ -33,6 +33,35 @@ pub fn jpeg(width: u32, height: u32, seed: u32) -> Vec<u8> {
     )
 }
 
+/// A progressive JPEG (mozjpeg's scan script: several scans) of [`photo`].
+pub fn progressive_jpeg(width: u32, height: u32, seed: u32) -> Vec<u8> {
+    let rgb = photo(width, height, seed);
+    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    c.set_quality(90.0);
+    c.set_progressive_mode();
+    c.set_size(width as usize, height as usize);
+    let mut started = c.start_compress(Vec::new()).expect("start");
+    started.write_scanlines(rgb.as_raw()).expect("scanlines");
+    started.finish().expect("finish")
+}
+
+/// `jpeg` with its (last) scan sent `times` times more before EOI: a picture every
+/// decoder must read `times + 1` passes of.
+pub fn with_repeated_scan(jpeg: &[u8], times: usize) -> Vec<u8> {
+    let sos = jpeg
+        .windows(2)
+        .rposition(|w| w == [0xFF, 0xDA])
+        .expect("a scan");
+    let eoi = jpeg.len() - 2;
+    assert_eq!(&jpeg[eoi..], [0xFF, 0xD9], "ends with EOI");
+    let mut out = jpeg[..eoi].to_vec();
+    for _ in 0..times {
+        out.extend_from_slice(&jpeg[sos..eoi]);
+    }
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    out
+}
+
 pub fn png(width: u32, height: u32, seed: u32) -> Vec<u8> {
     encode(
         DynamicImage::ImageRgb8(photo(width, height, seed)),
