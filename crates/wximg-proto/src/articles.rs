@@ -268,7 +268,8 @@ pub struct BatchGetRequest {
     pub offset: Option<i64>,
     #[serde(default, deserialize_with = "lenient::number")]
     pub count: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::number")]
+    /// A 0/1 switch: `1`, `"1"` and `true` (which some clients send) ask for no content.
+    #[serde(default, deserialize_with = "lenient::switch")]
     pub no_content: Option<i64>,
 }
 
@@ -483,6 +484,14 @@ mod tests {
         assert_eq!(offset("1000000.0"), Some(1_000_000));
         assert_eq!(offset("18446744073709551615"), Some(i64::MAX));
         assert_eq!(offset("true"), None, "other types still read as absent");
+        let no_content = |v: &str| {
+            serde_json::from_str::<BatchGetRequest>(&format!(r#"{{"no_content":{v}}}"#))
+                .expect("request")
+                .no_content
+        };
+        assert_eq!(no_content("true"), Some(1));
+        assert_eq!(no_content(r#""1""#), Some(1));
+        assert_eq!(no_content("false"), Some(0));
     }
 
     #[test]

@@ -159,6 +159,8 @@ error_table! {
     ArticleSizeOutOfLimit = 45008, "article size out of limit", "draft: more than 8 articles";
     /// An article's author over the platform's length.
     AuthorSizeOutOfLimit = 45110, "author size out of limit", "draft: author longer than 16 characters";
+    /// An API the platform retired: the legacy news material calls.
+    ApiUnsupported = 45106, "This API has been unsupported. For more details, please view https://mp.weixin.qq.com/cgi-bin/announce?action=getannouncement&announce_id=11644831863qFQSh", "material/add_news, material/update_news: retired by the platform on 2022-02-28; make a draft with draft/add instead";
     /// A published article's `article_id` (or its index) is unknown.
     InvalidArticleId = 53600, "invalid article_id", "freepublish: unknown article_id, or an index it does not have";
     /// A token call from a new IP awaits the administrator's confirmation.

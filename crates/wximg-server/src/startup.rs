@@ -230,6 +230,14 @@ pub fn router(
             post_only(material::del_material),
         )
         .route(
+            "/cgi-bin/material/add_news",
+            post_only(material::retired_news),
+        )
+        .route(
+            "/cgi-bin/material/update_news",
+            post_only(material::retired_news),
+        )
+        .route(
             "/cgi-bin/component/api_component_token",
             post_only(component::component_token),
         )

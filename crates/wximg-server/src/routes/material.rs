@@ -422,6 +422,19 @@ pub async fn del_material(
     Ok(ApiJson(OkBody::ok()))
 }
 
+/// `add_news` and `update_news`, the legacy news material: retired by the platform on
+/// 2022-02-28 (drafts replaced them), and answered as it answers them, 45106, once the
+/// caller is known (tools that still call them then say "use drafts", not "wrong URL").
+pub async fn retired_news(caller: Caller) -> Result<ApiJson<OkBody>, ApiError> {
+    Err(ApiError::detail(
+        ErrCode::ApiUnsupported,
+        format!(
+            "{}: the news material calls were retired on 2022-02-28; use draft/add",
+            caller.app.appid
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

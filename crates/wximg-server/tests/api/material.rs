@@ -830,3 +830,26 @@ fn rand_suffix() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
 }
+
+#[tokio::test]
+async fn the_retired_news_material_calls_answer_45106() {
+    let app = spawn_app().await;
+    let token = app.official_token().await;
+    let news = json!({"articles":[{"title":"t","content":"<p>x</p>","thumb_media_id":"m"}]});
+    for path in [
+        "/cgi-bin/material/add_news",
+        "/cgi-bin/material/update_news",
+    ] {
+        let v = app
+            .post_json(&format!("{path}?access_token={token}"), &news)
+            .await;
+        assert_eq!(code(&v), 45106, "{path}: {v}");
+        let msg = v["errmsg"].as_str().unwrap_or_default();
+        assert!(msg.starts_with("This API has been unsupported."), "{msg}");
+        // The caller is checked first, as for every call.
+        let v = app
+            .post_json(&format!("{path}?access_token=not-a-token"), &news)
+            .await;
+        assert_eq!(code(&v), 40001, "{path}: {v}");
+    }
+}
