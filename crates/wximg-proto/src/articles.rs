@@ -300,6 +300,14 @@ pub struct CountOk {
     pub total_count: u64,
 }
 
+/// `draft/switch`'s answer: the draft box is open (`is_open: 1`; wximg's always is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftSwitchOk {
+    pub errcode: i64,
+    pub errmsg: String,
+    pub is_open: i64,
+}
+
 /// `freepublish/submit`'s success.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmitOk {

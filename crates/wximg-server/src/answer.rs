@@ -92,6 +92,7 @@ pub fn endpoint_name(route: &str) -> &'static str {
         "/cgi-bin/draft/delete" => "draft_delete",
         "/cgi-bin/draft/batchget" => "draft_batchget",
         "/cgi-bin/draft/count" => "draft_count",
+        "/cgi-bin/draft/switch" => "draft_switch",
         "/cgi-bin/freepublish/submit" => "freepublish_submit",
         "/cgi-bin/freepublish/get" => "freepublish_get",
         "/cgi-bin/freepublish/getarticle" => "freepublish_getarticle",

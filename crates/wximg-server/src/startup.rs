@@ -265,6 +265,7 @@ pub fn router(
         .route("/cgi-bin/draft/update", post_only(draft::update))
         .route("/cgi-bin/draft/delete", post_only(draft::delete))
         .route("/cgi-bin/draft/batchget", post_only(draft::batchget))
+        .route("/cgi-bin/draft/switch", post_only(draft::switch))
         .route(
             "/cgi-bin/draft/count",
             get(draft::count)

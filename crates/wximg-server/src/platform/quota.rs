@@ -46,6 +46,7 @@ pub const APIS: &[&str] = &[
     "draft_delete",
     "draft_batchget",
     "draft_count",
+    "draft_switch",
     "freepublish_submit",
     "freepublish_get",
     "freepublish_getarticle",

@@ -11,7 +11,7 @@ use axum::extract::{FromRequest, Request, State};
 use wximg_proto::ErrCode;
 use wximg_proto::articles::{
     BatchGetRequest, CountOk, DraftAddOk, DraftAddRequest, DraftBatchOk, DraftContent, DraftItem,
-    DraftUpdateRequest, MAX_ARTICLES, MAX_BATCH, MediaIdRequest, NewsOk, Ok0,
+    DraftSwitchOk, DraftUpdateRequest, MAX_ARTICLES, MAX_BATCH, MediaIdRequest, NewsOk, Ok0,
 };
 use wximg_store::{AppRecord, DraftRecord};
 
@@ -239,6 +239,22 @@ pub async fn batchget(
         total_count,
         item_count: item.len() as u64,
         item,
+    }))
+}
+
+/// `POST /cgi-bin/draft/switch` (`?checkonly=1` to only ask) →
+/// `{"errcode":0,"errmsg":"ok","is_open":1}`: the platform's switch from its old
+/// editor to the draft box, which opens it for good. Every wximg draft box is open, so
+/// asking and opening answer the same.
+pub async fn switch(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<ApiJson<DraftSwitchOk>, ApiError> {
+    articles::authorize(&state, &caller, "draft_switch").await?;
+    Ok(ApiJson(DraftSwitchOk {
+        errcode: 0,
+        errmsg: "ok".into(),
+        is_open: 1,
     }))
 }
 

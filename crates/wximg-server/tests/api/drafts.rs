@@ -674,3 +674,22 @@ mod with_material {
         add_draft(&app, &token, vec![article("t", &open, &cover)]).await;
     }
 }
+
+#[tokio::test]
+async fn the_draft_box_switch_says_it_is_open() {
+    let app = spawn_app().await;
+    let token = app.official_token().await;
+    for path in [
+        "/cgi-bin/draft/switch?checkonly=1&",
+        "/cgi-bin/draft/switch?",
+    ] {
+        let v = app
+            .post_json(&format!("{path}access_token={token}"), &json!({}))
+            .await;
+        assert_eq!(v, json!({"errcode":0,"errmsg":"ok","is_open":1}), "{path}");
+    }
+    let v = app
+        .post_json("/cgi-bin/draft/switch?access_token=bad", &json!({}))
+        .await;
+    assert_eq!(code(&v), 40001);
+}
