@@ -105,7 +105,7 @@ error_table! {
     /// The account's material library is full.
     MediaCountLimit = 45034, "media file count is out of limit", "add_material: the account already holds 100,000 picture materials (uploadimg pictures do not count)";
     /// The body could not be parsed.
-    DataFormatError = 47001, "data format error", "body is not valid JSON / multipart, or a small JSON body over 8 KiB (draft bodies: see 45002); draft/freepublish batchget count outside 1..=20";
+    DataFormatError = 47001, "data format error", "body is not valid JSON / multipart, or a small JSON body over 8 KiB (draft bodies: see 45002), or a body arriving slower than 8 KiB/s after its first 5 s; draft/freepublish batchget count outside 1..=20";
     /// The app type (or grant) does not allow this API, or the call came from a web page
     /// of another site.
     ApiUnauthorized = 48001, "api unauthorized", "the app type (or a component grant) does not allow this API, or a web page of another site made the call (Origin, Sec-Fetch-Site)";

@@ -43,6 +43,7 @@ pub mod extract;
 pub mod hotlink;
 pub mod media;
 pub mod metrics;
+pub mod pace;
 pub mod picture_cache;
 pub mod platform;
 pub mod request_log;

@@ -92,7 +92,8 @@ pub async fn read_media(
         .acquire_many_owned(limits.weight.max(1))
         .await
         .map_err(|e| ApiError::detail(ErrCode::SystemError, e.to_string()))?;
-    let mut data = body.into_data_stream();
+    // At a pace, or the permit goes back (see `crate::pace`).
+    let mut data = crate::pace::paced(body.into_data_stream());
     // An empty body is its own error (44002), whatever the Content-Type says.
     let first = loop {
         match data.next().await {

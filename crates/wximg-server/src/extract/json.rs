@@ -81,7 +81,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for DraftBody<T> {
 /// The whole body if it is at most `limit` bytes; a longer one is `over`.
 async fn read_small(body: Body, limit: usize, over: ErrCode) -> Result<Vec<u8>, ApiError> {
     let failed = |e: axum::Error| ApiError::detail(ErrCode::DataFormatError, format!("body: {e}"));
-    let mut data = body.into_data_stream();
+    let mut data = crate::pace::paced(body.into_data_stream());
     let mut bytes = Vec::new();
     while let Some(chunk) = data.next().await {
         let chunk = chunk.map_err(failed)?;

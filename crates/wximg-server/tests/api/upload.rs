@@ -276,3 +276,38 @@ async fn storage_failure_answers_minus_one_and_leaves_nothing() {
     assert_eq!(code(&app.upload(&token, "a.jpg", bytes.clone()).await), 0);
     assert_eq!(app.fetch(&url).await.bytes().await.unwrap().to_vec(), bytes);
 }
+
+#[tokio::test]
+async fn a_body_dripped_slowly_gives_its_permit_back() {
+    use futures_util::StreamExt;
+    use std::time::{Duration, Instant};
+    // One upload permit: a sender dripping a byte a second once held it (and every
+    // other account's uploads) for the whole request timeout.
+    let app = crate::support::spawn_with(|s| s.upload_concurrency = 1).await;
+    let token = app.official_token().await;
+    let head = b"--B\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.jpg\"\r\n\r\n";
+    let drip = stream::once(async { Ok::<_, std::io::Error>(head.to_vec()) }).chain(
+        stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some((Ok(vec![0xFF]), ()))
+        }),
+    );
+    let slow = app
+        .http
+        .post(app.url(&format!("/cgi-bin/media/uploadimg?access_token={token}")))
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(reqwest::Body::wrap_stream(drip))
+        .send();
+    let slow = tokio::spawn(slow);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let v = app.upload(&token, "b.jpg", pictures::jpeg(64, 64, 1)).await;
+    assert!(v["url"].is_string(), "{v}");
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(15),
+        "waited {waited:?} behind the drip"
+    );
+    assert!(waited >= Duration::from_secs(3), "it did wait: {waited:?}");
+    slow.abort();
+}
