@@ -6,7 +6,8 @@
 //! draft is still at the version its writer read ([`ArticleStore::update_draft`]); a
 //! publish job ends exactly once ([`ArticleStore::finish_publish_job`] moves it out of
 //! "publishing" with a compare-and-swap, and on success stores the published articles
-//! and removes the draft in that same transaction).
+//! and removes the draft in that same transaction); a draft has at most one job
+//! publishing at a time (a unique index the insert of a second one runs into).
 //!
 //! The articles themselves are JSON documents the server owns (`wximg_proto::articles::
 //! NewsItem`s), as platform records are: storage keeps them whole and never looks
@@ -100,8 +101,12 @@ pub trait ArticleStore {
     async fn drafts(&self, appid: &AppId, offset: u64, count: u64) -> Result<Vec<DraftRecord>>;
     async fn draft_count(&self, appid: &AppId) -> Result<u64>;
 
-    /// Stores a new job; `false` if its `publish_id` is taken (the caller draws another).
+    /// Stores a new job; `false` if its `publish_id` is taken (the caller draws another)
+    /// or its draft already has a job publishing ([`ArticleStore::publishing_job`] tells
+    /// which): a unique index keeps that to one, atomically.
     async fn insert_publish_job(&self, job: &PublishJobRecord) -> Result<bool>;
+    /// The `publish_id` of the job publishing draft `media_id` of `appid`, if one is.
+    async fn publishing_job(&self, appid: &AppId, media_id: &str) -> Result<Option<i64>>;
     async fn publish_job(&self, publish_id: i64) -> Result<Option<PublishJobRecord>>;
     /// Jobs still publishing whose time has come, oldest first.
     async fn due_publish_jobs(&self, now_ms: i64, limit: u32) -> Result<Vec<PublishJobRecord>>;

@@ -71,6 +71,7 @@ pub async fn submit(
             format!("{} has no draft {media_id:?}", app.appid),
         ));
     };
+    refuse_while_publishing(state, app, media_id).await?;
     let count = articles_of(&draft)?.len() as i64;
     let outcome = faults::publish_outcome(&state.platform, headers);
     let fail_idx: Vec<i64> = if outcome.names_failed_articles() {
@@ -96,20 +97,48 @@ pub async fn submit(
             status: PublishStatus::Publishing.code(),
             finished_at: None,
         };
-        if meta.insert_publish_job(&job).await? {
-            tracing::info!(appid = %app.appid, media_id, publish_id, outcome = outcome.code(), "publish job submitted");
-            return Ok(SubmitOk {
-                errcode: 0,
-                errmsg: "ok".into(),
-                publish_id: publish_id.to_string(),
-                msg_data_id: publish_id,
-            });
+        if !meta.insert_publish_job(&job).await? {
+            // Taken: the publish_id (draw another), or the draft by a submit just now.
+            refuse_while_publishing(state, app, media_id).await?;
+            continue;
         }
+        tracing::info!(appid = %app.appid, media_id, publish_id, outcome = outcome.code(), "publish job submitted");
+        return Ok(SubmitOk {
+            errcode: 0,
+            errmsg: "ok".into(),
+            publish_id: publish_id.to_string(),
+            msg_data_id: publish_id,
+        });
     }
     Err(ApiError::detail(
         ErrCode::SystemError,
         "no free publish_id after 8 draws",
     ))
+}
+
+/// 40007 while draft `media_id` has a job publishing: one job publishes a draft at a
+/// time, and an edit or a deletion then would be answered 0 and lost (the job publishes
+/// what it took at submit, then removes the draft).
+pub async fn refuse_while_publishing(
+    state: &AppState,
+    app: &AppRecord,
+    media_id: &str,
+) -> Result<(), ApiError> {
+    match state
+        .storage
+        .meta
+        .publishing_job(&app.appid, media_id)
+        .await?
+    {
+        Some(publish_id) => Err(ApiError::detail(
+            ErrCode::InvalidMediaId,
+            format!(
+                "draft {media_id:?} is being published (publish_id {publish_id}): it cannot \
+                 be submitted, updated or deleted until freepublish/get says that job ended"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Ends `job` if it is still publishing (see the module docs). `Ok(false)`: another node

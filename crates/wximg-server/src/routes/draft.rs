@@ -120,6 +120,7 @@ pub async fn update(
         ));
     };
     let draft = draft_of(&state, app, Some(&media_id)).await?;
+    articles::publish::refuse_while_publishing(&state, app, &media_id).await?;
     let count = articles_of(&draft)?.len();
     let slot = usize::try_from(index)
         .ok()
@@ -180,6 +181,7 @@ pub async fn delete(
     let app = articles::authorize(&state, &caller, "draft_delete").await?;
     let JsonBody(body) = JsonBody::<MediaIdRequest>::from_request(request, &state).await?;
     let media_id = body.media_id.unwrap_or_default();
+    articles::publish::refuse_while_publishing(&state, app, &media_id).await?;
     if !state
         .storage
         .meta

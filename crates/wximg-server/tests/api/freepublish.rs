@@ -300,6 +300,65 @@ mod with_material {
     }
 
     #[tokio::test]
+    async fn a_draft_is_published_once_and_not_changed_while_it_publishes() {
+        let app = publishing_app(|_| {}).await;
+        let token = app.official_token().await;
+        let cover = thumb(&app, &token).await;
+        let media_id = add_draft(&app, &token, vec![article("一", "<p>1</p>", &cover)]).await;
+        // Five submits at once: one job.
+        let answers =
+            futures_util::future::join_all((0..5).map(|_| submit(&app, &token, &media_id, None)))
+                .await;
+        let accepted: Vec<&Value> = answers.iter().filter(|v| v["errcode"] == 0).collect();
+        assert_eq!(accepted.len(), 1, "{answers:?}");
+        assert!(
+            answers
+                .iter()
+                .all(|v| v["errcode"] == 0 || code(v) == 40007)
+        );
+        let publish_id = accepted[0]["publish_id"].clone();
+        // While it publishes: no second submit, no edit, no deletion.
+        assert_eq!(code(&submit(&app, &token, &media_id, None).await), 40007);
+        let update = json!({"media_id": media_id, "index": 0, "articles": article("改", "<p>2</p>", &cover)});
+        let v = call(&app, "/cgi-bin/draft/update", &token, &update).await;
+        assert_eq!(code(&v), 40007, "{v}");
+        assert!(
+            v["errmsg"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("invalid media_id")),
+            "{v}"
+        );
+        let delete = json!({"media_id": media_id});
+        assert_eq!(
+            code(&call(&app, "/cgi-bin/draft/delete", &token, &delete).await),
+            40007
+        );
+        app.clock.advance(2);
+        let v = status(&app, &token, &publish_id).await;
+        assert_eq!(v["publish_status"], 0, "{v}");
+        let article_id = v["article_id"].clone();
+        let v = call(
+            &app,
+            "/cgi-bin/freepublish/getarticle",
+            &token,
+            &json!({"article_id": article_id}),
+        )
+        .await;
+        assert_eq!(
+            v["news_item"][0]["content"], "<p>1</p>",
+            "what was submitted"
+        );
+        let v = call(
+            &app,
+            "/cgi-bin/freepublish/batchget",
+            &token,
+            &json!({"offset":0,"count":10}),
+        )
+        .await;
+        assert_eq!(v["total_count"], 1, "published once: {v}");
+    }
+
+    #[tokio::test]
     async fn injected_failures_end_jobs_in_their_status_and_keep_the_draft() {
         let app = publishing_app(|_| {}).await;
         let token = app.official_token().await;
@@ -314,13 +373,15 @@ mod with_material {
         )
         .await;
         let routine = submit(&app, &token, &media_id, Some("3")).await["publish_id"].clone();
-        let review = submit(&app, &token, &media_id, Some("4")).await["publish_id"].clone();
         assert_eq!(status(&app, &token, &routine).await["publish_status"], 1);
         app.clock.advance(2);
         assert_eq!(
             status(&app, &token, &routine).await,
             json!({"publish_id": routine, "publish_status": 3, "fail_idx": []})
         );
+        // A failed job left the draft: it can be submitted again.
+        let review = submit(&app, &token, &media_id, Some("4")).await["publish_id"].clone();
+        app.clock.advance(2);
         assert_eq!(
             status(&app, &token, &review).await,
             json!({"publish_id": review, "publish_status": 4, "fail_idx": [1, 2]})

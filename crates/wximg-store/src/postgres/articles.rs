@@ -100,7 +100,7 @@ impl ArticleStore for PostgresMeta {
             "INSERT INTO publish_jobs (publish_id, appid, media_id, msg_data_id, articles, \
              cleaning, submitted_at, due_at_ms, outcome, fail_idx, article_id, status, \
              finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (publish_id) DO NOTHING",
+             ON CONFLICT DO NOTHING",
         )
         .bind(j.publish_id)
         .bind(j.appid.as_str())
@@ -119,6 +119,18 @@ impl ArticleStore for PostgresMeta {
         .await?
         .rows_affected();
         Ok(inserted == 1)
+    }
+
+    async fn publishing_job(&self, appid: &AppId, media_id: &str) -> Result<Option<i64>> {
+        let found = sqlx::query_scalar(
+            "SELECT publish_id FROM publish_jobs \
+             WHERE appid = $1 AND media_id = $2 AND status = 1",
+        )
+        .bind(appid.as_str())
+        .bind(media_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found)
     }
 
     async fn publish_job(&self, publish_id: i64) -> Result<Option<PublishJobRecord>> {
