@@ -355,7 +355,18 @@ mod tests {
 
     /// A hand-made 1×1 greyscale PNG; the zlib stream is the stored-block encoding of
     /// the filter byte 0 and one pixel.
+    /// A black greyscale PNG of `w`×`h` whose image data is whole (every row, deflated);
+    /// past the pixel limit its data is one row (never read: refused by size first).
     fn tiny_png(w: u32, h: u32) -> Vec<u8> {
+        let rows = if u64::from(w) * u64::from(h) > MAX_PIXELS {
+            1
+        } else {
+            h as usize
+        };
+        png_with_data(w, h, &vec![0u8; rows * (1 + w as usize)])
+    }
+
+    fn png_with_data(w: u32, h: u32, data: &[u8]) -> Vec<u8> {
         let mut ihdr = w.to_be_bytes().to_vec();
         ihdr.extend_from_slice(&h.to_be_bytes());
         ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
@@ -363,10 +374,53 @@ mod tests {
         v.extend(chunk(b"IHDR", &ihdr));
         v.extend(chunk(
             b"IDAT",
-            &[0x78, 0x01, 0x01, 0x02, 0x00, 0xFD, 0xFF, 0, 0, 0, 2, 0, 1],
+            &miniz_oxide::deflate::compress_to_vec_zlib(data, 6),
         ));
         v.extend(chunk(b"IEND", &[]));
         v
+    }
+
+    #[test]
+    fn png_image_data_must_inflate_to_every_row() {
+        let r = Rules::default();
+        assert!(r.check(&png_with_data(4, 3, &[0; 15])).is_ok());
+        // A row short, garbage, nothing.
+        let short = r.check(&png_with_data(4, 3, &[0; 14])).unwrap_err();
+        assert_eq!(short.code, ErrCode::InvalidFileType);
+        assert!(
+            short.reason.contains("ends after 14 of the 15 bytes"),
+            "{}",
+            short.reason
+        );
+        let mut garbage = tiny_png(2000, 1000);
+        let idat = garbage.windows(4).position(|w| w == b"IDAT").expect("IDAT") + 4;
+        let len = u32::from_be_bytes(garbage[idat - 8..idat - 4].try_into().unwrap()) as usize;
+        garbage[idat..idat + len].fill(b'x');
+        let crc = crc32fast::hash(&garbage[idat - 4..idat + len]);
+        garbage[idat + len..idat + len + 4].copy_from_slice(&crc.to_be_bytes());
+        let e = r.check(&garbage).unwrap_err();
+        assert_eq!(e.code, ErrCode::InvalidFileType);
+        assert!(e.reason.contains("does not inflate"), "{}", e.reason);
+        // A header claiming 7071×7071 over 100 bytes of data.
+        let claims = png_with_data(7071, 7071, &[0; 100]);
+        assert!(
+            r.check(&claims)
+                .unwrap_err()
+                .reason
+                .contains("ends after 100")
+        );
+        // Data split over many IDAT chunks is one stream.
+        let whole = miniz_oxide::deflate::compress_to_vec_zlib(&[0; 3 * 5], 6);
+        let mut split = PNG_SIGNATURE.to_vec();
+        let mut ihdr = 4u32.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&3u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+        split.extend(chunk(b"IHDR", &ihdr));
+        for byte in &whole {
+            split.extend(chunk(b"IDAT", std::slice::from_ref(byte)));
+        }
+        split.extend(chunk(b"IEND", &[]));
+        assert!(r.check(&split).is_ok());
     }
 
     fn tiny_jpeg(w: u16, h: u16) -> Vec<u8> {
@@ -426,7 +480,8 @@ mod tests {
             ErrCode::InvalidImageSize
         );
         // Exactly at the limit is fine.
-        assert!(r.check(&tiny_png(10000, 5000)).is_ok());
+        let at = r.check(&tiny_png(10000, 5000));
+        assert!(at.is_ok(), "{at:?}");
         assert_eq!(
             r.check(&tiny_png(10000, 5001)).unwrap_err().code,
             ErrCode::InvalidImageSize

@@ -80,6 +80,28 @@ fn malformed(e: multer::Error) -> ApiError {
     }
 }
 
+/// Runs the picture rules on `media` as `formats` off the async workers (the PNG rule
+/// inflates the image data: up to a few hundred MB for a 50 MP picture), and gives the
+/// media back with the verdict.
+pub async fn check(
+    rules: wximg_proto::Rules,
+    media: Media,
+    formats: &'static [wximg_proto::ImageFormat],
+) -> Result<
+    (
+        Media,
+        Result<wximg_proto::PictureInfo, wximg_proto::Rejection>,
+    ),
+    ApiError,
+> {
+    tokio::task::spawn_blocking(move || {
+        let verdict = rules.check_as(&media.bytes, formats);
+        (media, verdict)
+    })
+    .await
+    .map_err(|e| ApiError::detail(ErrCode::SystemError, format!("picture rules: {e}")))
+}
+
 /// Reads the first `media` part of a multipart body.
 pub async fn read_media(
     headers: &HeaderMap,

@@ -234,9 +234,8 @@ pub async fn add_material(
         max_bytes,
         max_pixels: state.rules.max_pixels,
     };
-    let info = rules
-        .check_as(&media.bytes, formats)
-        .map_err(|r| material_refusal(&media.bytes, formats, r))?;
+    let (media, verdict) = crate::media::check(rules, media, formats).await?;
+    let info = verdict.map_err(|r| material_refusal(&media.bytes, formats, r))?;
 
     let now = state.clock.now();
     let id = ImageId::of(&media.bytes);

@@ -51,10 +51,8 @@ pub async fn uploadimg(
         },
     )
     .await?;
-    let info = state
-        .rules
-        .check(&media.bytes)
-        .map_err(|r| ApiError::detail(r.code, r.reason))?;
+    let (media, verdict) = media::check(state.rules, media, wximg_proto::UPLOADIMG_FORMATS).await?;
+    let info = verdict.map_err(|r| ApiError::detail(r.code, r.reason))?;
     let id = ImageId::of(&media.bytes);
     let size = media.bytes.len();
 

@@ -311,3 +311,39 @@ async fn a_body_dripped_slowly_gives_its_permit_back() {
     assert!(waited >= Duration::from_secs(3), "it did wait: {waited:?}");
     slow.abort();
 }
+
+#[tokio::test]
+async fn a_png_whose_image_data_is_garbage_or_short_is_40005() {
+    let app = spawn_app().await;
+    let token = app.official_token().await;
+    let good = pictures::png(300, 200, 7);
+    // The IDAT chunk (the encoder writes one here) refilled with garbage, CRC fixed.
+    let at = good
+        .windows(4)
+        .position(|w| w == b"IDAT")
+        .expect("an IDAT chunk");
+    let len = u32::from_be_bytes(good[at - 4..at].try_into().expect("4 bytes")) as usize;
+    let corrupt = |fill: &dyn Fn(&mut [u8])| {
+        let mut p = good.clone();
+        fill(&mut p[at + 4..at + 4 + len]);
+        let crc = crc32fast::hash(&p[at..at + 4 + len]);
+        p[at + 4 + len..at + 8 + len].copy_from_slice(&crc.to_be_bytes());
+        p
+    };
+    let garbage = corrupt(&|d| d[2..].fill(b'x'));
+    let v = app.upload(&token, "g.png", garbage).await;
+    assert_eq!(code(&v), 40005, "{v}");
+    // The zlib stream cut after a tenth: the rows it promises are not there.
+    let short = {
+        let keep = len / 10;
+        let mut p = good[..at - 4].to_vec();
+        p.extend_from_slice(&(keep as u32).to_be_bytes());
+        p.extend_from_slice(&good[at..at + 4 + keep]);
+        p.extend_from_slice(&crc32fast::hash(&good[at..at + 4 + keep]).to_be_bytes());
+        p.extend_from_slice(&good[at + 8 + len..]);
+        p
+    };
+    let v = app.upload(&token, "s.png", short).await;
+    assert_eq!(code(&v), 40005, "{v}");
+    assert!(app.upload(&token, "ok.png", good).await["url"].is_string());
+}
