@@ -213,6 +213,14 @@ impl ErrCode {
                 | ErrCode::EmptyPostData
                 | ErrCode::DataFormatError
                 | ErrCode::MediaCountLimit
+                | ErrCode::EmptyNewsData
+                | ErrCode::EmptyContent
+                | ErrCode::ContentSizeOutOfLimit
+                | ErrCode::TitleSizeOutOfLimit
+                | ErrCode::DescriptionSizeOutOfLimit
+                | ErrCode::ArticleSizeOutOfLimit
+                | ErrCode::AuthorSizeOutOfLimit
+                | ErrCode::ApiUnsupported
         )
     }
 

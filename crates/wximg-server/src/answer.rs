@@ -78,6 +78,8 @@ pub fn endpoint_name(route: &str) -> &'static str {
         "/cgi-bin/material/batchget_material" => "batchget_material",
         "/cgi-bin/material/get_material" => "get_material",
         "/cgi-bin/material/del_material" => "del_material",
+        "/cgi-bin/material/add_news" => "add_news",
+        "/cgi-bin/material/update_news" => "update_news",
         "/cgi-bin/component/api_component_token" => "api_component_token",
         "/cgi-bin/component/api_create_preauthcode" => "api_create_preauthcode",
         "/cgi-bin/component/api_query_auth" => "api_query_auth",
@@ -122,6 +124,8 @@ pub fn hints_errors(endpoint: &str) -> bool {
             | "batchget_material"
             | "get_material"
             | "del_material"
+            | "add_news"
+            | "update_news"
     ) || endpoint.starts_with("draft_")
 }
 

@@ -86,6 +86,22 @@ async fn media_refusals_carry_a_hint_and_token_refusals_do_not() {
     let v = add_material(&app, &token, "thumb", Some("t.jpg"), big).await;
     assert_eq!(code(&v), 40006, "{v}");
     assert_hinted(&v, "invalid meida size");
+    // The draft calls' own refusals (no articles, no content, …), and the retired news
+    // material's, carry one too.
+    let no_articles = app
+        .post_json(
+            &format!("/cgi-bin/draft/add?access_token={token}"),
+            &serde_json::json!({"articles": []}),
+        )
+        .await;
+    assert_hinted(&no_articles, "empty news data");
+    let retired = app
+        .post_json(
+            &format!("/cgi-bin/material/add_news?access_token={token}"),
+            &serde_json::json!({"articles": []}),
+        )
+        .await;
+    assert_hinted(&retired, wximg_proto::ErrCode::ApiUnsupported.message());
     // Every hint is its own.
     let a = app.upload(&token, "a.jpg", b"x".to_vec()).await;
     let b = app.upload(&token, "a.jpg", b"x".to_vec()).await;
