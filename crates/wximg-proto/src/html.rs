@@ -15,7 +15,7 @@ use html5ever::buffer_queue::BufferQueue;
 use html5ever::interface::{ElementFlags, NodeOrText, QuirksMode, TreeSink};
 use html5ever::tendril::{StrTendril, TendrilSink};
 use html5ever::tokenizer::states::RawKind;
-use html5ever::tokenizer::{TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
+use html5ever::tokenizer::{TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
 use html5ever::{Attribute, QualName, local_name, ns};
 
 /// Feeds `html` to html5ever's tokenizer with `sink`, and gives the sink back.
@@ -61,6 +61,46 @@ pub fn is_void(name: &str) -> bool {
             | "track"
             | "wbr"
     )
+}
+
+/// The characters of text in `html` that the platform's 20,000 counts
+/// ([`CONTENT_TEXT_CHARS`]): every character but whitespace, outside raw-text elements
+/// (what a `<script>` or `<style>` holds is not text, and the server's cleaning removes
+/// it). The server counts cleaned content with it, the client what it will send.
+///
+/// [`CONTENT_TEXT_CHARS`]: crate::articles::CONTENT_TEXT_CHARS
+pub fn text_chars(html: &str) -> u64 {
+    struct Text {
+        chars: Cell<u64>,
+        in_raw: Cell<bool>,
+    }
+    impl TokenSink for Text {
+        type Handle = ();
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            match token {
+                Token::CharacterTokens(text) if !self.in_raw.get() => {
+                    let n = text.chars().filter(|c| !c.is_whitespace()).count() as u64;
+                    self.chars.set(self.chars.get() + n);
+                }
+                Token::TagToken(tag) => {
+                    if tag.kind == TagKind::StartTag {
+                        let raw = raw_after(&tag.name);
+                        self.in_raw
+                            .set(!matches!(raw, TokenSinkResult::Continue) && !tag.self_closing);
+                        return raw;
+                    }
+                    self.in_raw.set(false);
+                }
+                _ => {}
+            }
+            TokenSinkResult::Continue
+        }
+    }
+    let sink = Text {
+        chars: Cell::new(0),
+        in_raw: Cell::new(false),
+    };
+    tokenize(sink, html).chars.get()
 }
 
 /// Most elements parsing `bytes` of content may build: one per two bytes, plus 1,024
@@ -423,6 +463,15 @@ mod tests {
         // Long attributes that are not rebuilt are read.
         let long = format!("<p style=\"{style}\">x</p>").repeat(50);
         assert!(depth(&long, 256).is_ok());
+    }
+
+    #[test]
+    fn text_is_counted_without_whitespace_or_raw_text() {
+        assert_eq!(text_chars("<p>a &lt;b&gt; 字</p>"), 5);
+        assert_eq!(text_chars("<p>one two</p>\n<p>three</p>"), 11);
+        assert_eq!(text_chars("<style>p{color:red}</style><p>x</p>"), 1);
+        assert_eq!(text_chars("<script>var a = '<p>';</script>y"), 1);
+        assert_eq!(text_chars(&"<b>文</b>".repeat(20_000)), 20_000);
     }
 
     #[test]

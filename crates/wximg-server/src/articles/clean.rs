@@ -201,7 +201,7 @@ pub fn drop_outside_pictures(
     let (before, sanitized) = (survey(original), survey(sanitized));
     report.removed_tags = minus(&before.tags, &sanitized.tags);
     report.removed_attributes = minus(&before.attributes, &sanitized.attributes);
-    report.text_chars = survey(&html).text_chars;
+    report.text_chars = wximg_proto::html::text_chars(&html);
     (html, report)
 }
 
@@ -228,7 +228,6 @@ struct Survey {
     tags: BTreeMap<String, u64>,
     attributes: BTreeMap<String, u64>,
     pictures: Vec<String>,
-    text_chars: u64,
 }
 
 struct Surveyor(RefCell<Survey>);
@@ -251,9 +250,6 @@ impl TokenSink for Surveyor {
                 }
                 drop(s);
                 return raw_after(&name);
-            }
-            Token::CharacterTokens(text) => {
-                s.text_chars += text.chars().filter(|c| !c.is_whitespace()).count() as u64;
             }
             _ => {}
         }
