@@ -222,7 +222,7 @@ fn minus(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTree
         .collect()
 }
 
-/// What a fragment holds: start tags and attributes by name, `<img>` picture URLs, text.
+/// What a fragment holds: start tags and attributes by name, `<img>` picture URLs.
 #[derive(Default)]
 struct Survey {
     tags: BTreeMap<String, u64>,
