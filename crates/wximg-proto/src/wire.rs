@@ -127,6 +127,19 @@ pub struct AddMaterialOk {
     pub url: String,
 }
 
+/// `media/upload`'s success (temporary material): `{"type","media_id","created_at"}`,
+/// except for `type=thumb`, whose id the platform names `thumb_media_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadTemporaryOk {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb_media_id: Option<String>,
+    pub created_at: i64,
+}
+
 /// `get_materialcount`'s success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaterialCountOk {

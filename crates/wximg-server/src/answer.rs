@@ -73,6 +73,8 @@ pub fn endpoint_name(route: &str) -> &'static str {
         "/cgi-bin/token" => "token",
         "/cgi-bin/stable_token" => "stable_token",
         "/cgi-bin/media/uploadimg" => "uploadimg",
+        "/cgi-bin/media/upload" => "media_upload",
+        "/cgi-bin/media/get" => "media_get",
         "/cgi-bin/material/add_material" => "add_material",
         "/cgi-bin/material/get_materialcount" => "get_materialcount",
         "/cgi-bin/material/batchget_material" => "batchget_material",
@@ -126,6 +128,8 @@ pub fn hints_errors(endpoint: &str) -> bool {
             | "del_material"
             | "add_news"
             | "update_news"
+            | "media_upload"
+            | "media_get"
     ) || endpoint.starts_with("draft_")
 }
 

@@ -21,7 +21,7 @@ use crate::configuration::Settings;
 use crate::error::ApiError;
 use crate::routes::{
     article_page, component, debug, draft, fallback, freepublish, health, images, material,
-    metrics, openapi, stable_token, token, uploadimg,
+    metrics, openapi, stable_token, temporary, token, uploadimg,
 };
 use crate::state::AppState;
 use wximg_store::Storage;
@@ -207,6 +207,13 @@ pub fn router(
             post_only(stable_token::stable_token),
         )
         .route("/cgi-bin/media/uploadimg", post_only(uploadimg::uploadimg))
+        .route("/cgi-bin/media/upload", post_only(temporary::upload))
+        .route(
+            "/cgi-bin/media/get",
+            get(temporary::get)
+                .post(temporary::get)
+                .fallback(fallback::require_get),
+        )
         .route(
             "/cgi-bin/material/add_material",
             post_only(material::add_material),

@@ -57,7 +57,9 @@ use futures_util::Stream;
 use wximg_proto::{AppId, ImageId};
 
 pub use articles::{ArticleStore, DraftRecord, PublishJobRecord, PublishedRecord};
-pub use material::{MaterialInsert, MaterialKind, MaterialRecord, MaterialStore};
+pub use material::{
+    MaterialInsert, MaterialKind, MaterialRecord, MaterialStore, TEMPORARY_SECS, TemporaryRecord,
+};
 pub use records::{
     AppRecord, AppUsage, BlockedRecord, CallCount, Export, ImageCursor, ImageQuery, ImageRecord,
     Record, StableState, StoredRecord, TakedownOutcome, TakedownRecord, TakedownRequest, TokenKind,
@@ -319,6 +321,23 @@ impl Storage {
         }
         self.store_picture(record, bytes).await?;
         self.meta.insert_material(material, cap).await
+    }
+
+    /// Stores a temporary material: its picture as [`Storage::store_picture`] does (blob,
+    /// then row), then its row. A crash between the two leaves the picture row alone.
+    pub async fn store_temporary(
+        &self,
+        record: &ImageRecord,
+        bytes: Bytes,
+        media: &TemporaryRecord,
+    ) -> Result<()> {
+        debug_assert_eq!(media.image, record.id);
+        self.store_picture(record, bytes).await?;
+        if !self.meta.insert_temporary(media).await? {
+            // A media_id collision (2^-384).
+            return Err(StorageError::Unavailable("media_id already taken".into()));
+        }
+        Ok(())
     }
 
     async fn store(&self, record: &ImageRecord, bytes: Bytes, read_back: bool) -> Result<()> {

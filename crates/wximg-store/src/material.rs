@@ -57,6 +57,25 @@ pub struct MaterialRecord {
     pub created_at: i64,
 }
 
+/// A temporary material (`media/upload`): a picture row's bytes that `media/get` serves
+/// under `media_id` for [`TEMPORARY_SECS`] after `created_at`. Not in the library: no
+/// cap, never listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemporaryRecord {
+    /// Opaque and random (64 URL-safe characters), unique per account.
+    pub media_id: String,
+    pub appid: AppId,
+    pub kind: MaterialKind,
+    /// The picture row (of `appid`) that holds its bytes.
+    pub image: ImageId,
+    pub format: ImageFormat,
+    /// Unix seconds it was uploaded (the answer's `created_at`).
+    pub created_at: i64,
+}
+
+/// How long the platform keeps a temporary material: three days.
+pub const TEMPORARY_SECS: i64 = 3 * 86_400;
+
 /// What adding a material did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MaterialInsert {
@@ -92,4 +111,10 @@ pub trait MaterialStore {
     /// `migrate`: stores `material` unless its (appid, media_id) is here already (`false`),
     /// counting it, whatever the cap (the source held it).
     async fn import_material(&self, material: &MaterialRecord) -> Result<bool>;
+    /// Stores a temporary material's row (its picture is stored first); `false` if its
+    /// media_id is taken.
+    async fn insert_temporary(&self, media: &TemporaryRecord) -> Result<bool>;
+    /// The account's temporary material with this media_id, whatever its age (the
+    /// caller decides whether it has expired).
+    async fn temporary(&self, appid: &AppId, media_id: &str) -> Result<Option<TemporaryRecord>>;
 }

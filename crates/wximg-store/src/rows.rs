@@ -300,6 +300,20 @@ pub(crate) fn material(row: &impl Columns) -> Result<crate::MaterialRecord> {
         created_at: row.int("created_at")?,
     })
 }
+/// A `temporary_media` row.
+pub(crate) fn temporary(row: &impl Columns) -> Result<crate::TemporaryRecord> {
+    Ok(crate::TemporaryRecord {
+        media_id: row.text("media_id")?,
+        appid: appid(row)?,
+        kind: crate::MaterialKind::parse(&row.text("kind")?)
+            .ok_or_else(|| corrupt("temporary material kind"))?,
+        image: ImageId::from_hash(hash32(row, "image", "temporary material image id")?),
+        format: ImageFormat::parse(&row.text("format")?)
+            .ok_or_else(|| corrupt("temporary material format"))?,
+        created_at: row.int("created_at")?,
+    })
+}
+
 /// A `drafts` row.
 pub(crate) fn draft(row: &impl Columns) -> Result<crate::articles::DraftRecord> {
     Ok(crate::articles::DraftRecord {

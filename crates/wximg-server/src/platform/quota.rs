@@ -31,6 +31,8 @@ pub const APIS: &[&str] = &[
     "batchget_material",
     "get_material",
     "del_material",
+    "media_upload",
+    "media_get",
     "token",
     "stable_token",
     "api_component_token",

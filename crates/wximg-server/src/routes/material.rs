@@ -62,7 +62,7 @@ fn limits_of(kind: MaterialKind) -> (usize, &'static [ImageFormat]) {
 
 /// What every material call checks first: the grant, the account type, the quota.
 /// Returns the caller's appid.
-async fn admit(state: &AppState, caller: Caller, api: &str) -> Result<AppId, ApiError> {
+pub(super) async fn admit(state: &AppState, caller: Caller, api: &str) -> Result<AppId, ApiError> {
     caller.require_sets(api, component::MATERIAL_SETS)?;
     let app = caller.app;
     if !app.app_type.may_upload_article_images() {
@@ -77,7 +77,7 @@ async fn admit(state: &AppState, caller: Caller, api: &str) -> Result<AppId, Api
 }
 
 /// The `type` of an `add_material` call, if wximg hosts it.
-fn material_kind(uri: &Uri) -> Result<MaterialKind, ApiError> {
+pub(super) fn material_kind(uri: &Uri) -> Result<MaterialKind, ApiError> {
     let q = query_map(uri.query());
     let given = q.get("type").map(String::as_str).unwrap_or("");
     match MaterialKind::parse(given) {
@@ -174,7 +174,7 @@ fn is_picture_format(name: &str) -> bool {
 }
 
 /// A new media_id: 48 random bytes, URL-safe base64 (64 characters, as the platform's).
-fn new_media_id() -> String {
+pub(super) fn new_media_id() -> String {
     let mut bytes = [0u8; 48];
     bytes[..32].copy_from_slice(&rand::random::<[u8; 32]>());
     bytes[32..].copy_from_slice(&rand::random::<[u8; 16]>());
@@ -200,19 +200,19 @@ async fn find(state: &AppState, appid: &AppId, id: &str) -> Result<MaterialRecor
         .ok_or_else(|| ApiError::detail(ErrCode::InvalidMediaId, format!("{appid} has no {id}")))
 }
 
-/// `add_material`. [`Caller`] has checked the token before a byte of the body is read.
-pub async fn add_material(
-    State(state): State<AppState>,
-    caller: Caller,
-    uri: Uri,
-    headers: HeaderMap,
+/// Reads a picture material's `media` part and judges it as a material of `kind`: the
+/// body (44002/47001/41005; over the type's limit 40006), the filename
+/// ([`material_name`]), the picture rules (40113/40005/40009). What `add_material` and
+/// the temporary `media/upload` share.
+pub(super) async fn receive(
+    state: &AppState,
+    kind: MaterialKind,
+    headers: &HeaderMap,
     body: Body,
-) -> Result<ApiJson<AddMaterialOk>, ApiError> {
-    let appid = admit(&state, caller, "add_material").await?;
-    let kind = material_kind(&uri)?;
+) -> Result<(media::Media, wximg_proto::PictureInfo, String), ApiError> {
     let (max_bytes, formats) = limits_of(kind);
     let media = media::read_media(
-        &headers,
+        headers,
         body,
         Limits {
             max_bytes,
@@ -236,6 +236,21 @@ pub async fn add_material(
     };
     let (media, verdict) = crate::media::check(rules, media, formats).await?;
     let info = verdict.map_err(|r| material_refusal(&media.bytes, formats, r))?;
+
+    Ok((media, info, name))
+}
+
+/// `add_material`. [`Caller`] has checked the token before a byte of the body is read.
+pub async fn add_material(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<ApiJson<AddMaterialOk>, ApiError> {
+    let appid = admit(&state, caller, "add_material").await?;
+    let kind = material_kind(&uri)?;
+    let (media, info, name) = receive(&state, kind, &headers, body).await?;
 
     let now = state.clock.now();
     let id = ImageId::of(&media.bytes);

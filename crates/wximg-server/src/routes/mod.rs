@@ -17,6 +17,7 @@ pub mod material;
 pub mod metrics;
 pub mod openapi;
 pub mod stable_token;
+pub mod temporary;
 pub mod token;
 pub mod uploadimg;
 

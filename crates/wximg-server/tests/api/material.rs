@@ -853,3 +853,106 @@ async fn the_retired_news_material_calls_answer_45106() {
         assert_eq!(code(&v), 40001, "{path}: {v}");
     }
 }
+
+/// `media/upload?type=kind` (temporary material) with one `media` part.
+async fn upload_temporary(
+    app: &TestApp,
+    token: &str,
+    kind: &str,
+    filename: Option<&str>,
+    bytes: Vec<u8>,
+) -> Value {
+    let mut part = Part::bytes(bytes);
+    if let Some(name) = filename {
+        part = part.file_name(name.to_string());
+    }
+    let url = app.url(&format!(
+        "/cgi-bin/media/upload?access_token={token}&type={kind}"
+    ));
+    checked_json(
+        app.http
+            .post(url)
+            .multipart(Form::new().part("media", part))
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn temporary_material_is_served_to_its_account_for_three_days() {
+    let app = spawn_app().await;
+    let account = app.create_app(AppType::Official).await;
+    let token = app.token(&account).await;
+    let photo = pictures::jpeg(320, 200, 4);
+    let v = upload_temporary(&app, &token, "image", Some("a.jpg"), photo.clone()).await;
+    assert!(v.get("errcode").is_none(), "no errcode on success: {v}");
+    assert_eq!(v["type"], "image");
+    assert_eq!(v["created_at"].as_i64(), Some(app.clock.now()));
+    let media_id = v["media_id"].as_str().expect("media_id").to_string();
+    assert_eq!(media_id.len(), 64);
+    // A thumb's id is `thumb_media_id`, as the platform names it.
+    let thumb = pictures::jpeg(64, 64, 5);
+    let t = upload_temporary(&app, &token, "thumb", Some("t.jpg"), thumb).await;
+    assert_eq!(t["type"], "thumb");
+    assert!(
+        t["thumb_media_id"].as_str().is_some_and(|m| m.len() == 64),
+        "{t}"
+    );
+    assert!(t.get("media_id").is_none(), "{t}");
+
+    let get = |token: String, id: String| {
+        let app = &app;
+        async move {
+            app.http
+                .get(app.url(&format!(
+                    "/cgi-bin/media/get?access_token={token}&media_id={id}"
+                )))
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+    let resp = get(token.clone(), media_id.clone()).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/jpeg");
+    assert_eq!(resp.bytes().await.expect("body").to_vec(), photo);
+    // Not another account's, not an unknown id, not after three days.
+    let other = app.official_token().await;
+    let v = checked_json(get(other, media_id.clone()).await).await;
+    assert_eq!(code(&v), 40007, "{v}");
+    let v = checked_json(get(token.clone(), "nope".into()).await).await;
+    assert_eq!(code(&v), 40007, "{v}");
+    app.clock.advance(3 * 86_400 - 60);
+    // The token has expired meanwhile: the same account's new one.
+    let token = app.token(&account).await;
+    let resp = get(token.clone(), media_id.clone()).await;
+    let body = resp.bytes().await.expect("body").to_vec();
+    assert!(body == photo, "still there a minute before");
+    app.clock.advance(60);
+    let v = checked_json(get(token.clone(), media_id).await).await;
+    assert_eq!(code(&v), 40007, "expired: {v}");
+
+    // Refused as add_material refuses: voice/video, no filename, not a picture.
+    let v = upload_temporary(&app, &token, "voice", Some("a.mp3"), vec![1; 10]).await;
+    assert_eq!(code(&v), 40004, "{v}");
+    let v = upload_temporary(&app, &token, "image", None, photo.clone()).await;
+    assert_eq!(code(&v), 41005, "{v}");
+    let v = upload_temporary(
+        &app,
+        &token,
+        "image",
+        Some("a.jpg"),
+        b"not a picture".to_vec(),
+    )
+    .await;
+    assert_eq!(code(&v), 40005, "{v}");
+    // It is not a permanent material: the library stays empty.
+    let count = app
+        .get_json(&format!(
+            "/cgi-bin/material/get_materialcount?access_token={token}"
+        ))
+        .await;
+    assert_eq!(count["image_count"], 0, "{count}");
+}

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use wximg_proto::{AppId, ImageId};
 
 use super::SqliteMeta;
-use crate::material::{MaterialInsert, MaterialRecord, MaterialStore};
+use crate::material::{MaterialInsert, MaterialRecord, MaterialStore, TemporaryRecord};
 use crate::{Result, rows};
 
 const INSERT: &str = "INSERT INTO materials (appid, media_id, kind, image, format, name, url, \
@@ -166,5 +166,28 @@ impl MaterialStore for SqliteMeta {
         }
         tx.commit().await?;
         Ok(added)
+    }
+
+    async fn insert_temporary(&self, t: &TemporaryRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO temporary_media (appid, media_id, kind, image, format, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        )
+        .bind(t.appid.as_str())
+        .bind(&t.media_id)
+        .bind(t.kind.as_str())
+        .bind(&t.image.hash()[..])
+        .bind(t.format.as_str())
+        .bind(t.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn temporary(&self, appid: &AppId, media_id: &str) -> Result<Option<TemporaryRecord>> {
+        let query = sqlx::query("SELECT * FROM temporary_media WHERE appid = ?1 AND media_id = ?2")
+            .bind(appid.as_str())
+            .bind(media_id);
+        rows::one(query.fetch_optional(&self.pool).await?, rows::temporary)
     }
 }
