@@ -139,9 +139,38 @@ pub struct ArticleInput {
     pub pic_crop_235_1: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     pub pic_crop_1_1: Option<String>,
+    /// A picture message's (`article_type: "newspic"`) pictures.
+    #[serde(default, deserialize_with = "lenient::image_info")]
+    pub image_info: Option<ImageInfo>,
+}
+
+/// The article types: `news` (an article, the default) and `newspic` (a picture
+/// message: up to [`MAX_NEWSPIC_IMAGES`] permanent image materials and plain text).
+pub const NEWSPIC: &str = "newspic";
+/// Most pictures in a picture message.
+pub const MAX_NEWSPIC_IMAGES: usize = 20;
+
+/// A picture message's pictures: `{"image_list":[{"image_media_id":"…"}, …]}`, each a
+/// permanent image material of the account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    #[serde(default)]
+    pub image_list: Vec<ImageRef>,
+}
+
+/// One picture of [`ImageInfo`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRef {
+    #[serde(default)]
+    pub image_media_id: String,
 }
 
 impl ArticleInput {
+    /// Whether it is a picture message (`article_type: "newspic"`), not an article.
+    pub fn is_newspic(&self) -> bool {
+        self.article_type.as_deref().map(str::trim) == Some(NEWSPIC)
+    }
+
     /// The platform's checks that need nothing but the article (in the platform's order of
     /// fields): a title (44003) of at most [`MAX_TITLE_CHARS`] (45003), an author of at
     /// most [`MAX_AUTHOR_CHARS`] (45110), a digest of at most [`MAX_DIGEST_CHARS`] (45004),
@@ -167,6 +196,20 @@ impl ArticleInput {
             Some(c) if c.len() >= CONTENT_BYTES => return Err(ErrCode::ContentSizeOutOfLimit),
             Some(_) => {}
         }
+        if self.is_newspic() {
+            // A picture message has no cover: its pictures (1 to 20) stand for it.
+            let images = self.image_info.as_ref().map_or(0, |i| i.image_list.len());
+            if !(1..=MAX_NEWSPIC_IMAGES).contains(&images)
+                || self
+                    .image_info
+                    .iter()
+                    .flat_map(|i| &i.image_list)
+                    .any(|r| r.image_media_id.trim().is_empty())
+            {
+                return Err(ErrCode::InvalidMediaId);
+            }
+            return Ok(());
+        }
         if self.thumb_media_id.as_deref().is_none_or(str::is_empty) {
             return Err(ErrCode::InvalidMediaId);
         }
@@ -178,6 +221,9 @@ impl ArticleInput {
 /// of the article (a preview for a draft, the published page once published).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewsItem {
+    /// `news` or `newspic` (stored drafts from before it was kept read as `news`).
+    #[serde(default = "news")]
+    pub article_type: String,
     pub title: String,
     pub author: String,
     pub digest: String,
@@ -199,6 +245,13 @@ pub struct NewsItem {
     /// Only in `freepublish` answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_deleted: Option<bool>,
+    /// A picture message's pictures (`newspic` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_info: Option<ImageInfo>,
+}
+
+fn news() -> String {
+    "news".into()
 }
 
 /// `draft/add`'s request. `articles` that is not an array reads as absent (44003); an
@@ -437,6 +490,30 @@ mod lenient {
         } else {
             ArticleInput::default()
         }
+    }
+
+    /// `{"image_list":[{"image_media_id"}]}`; any other shape reads as absent, an entry
+    /// that is no object (or has no string id) as an empty id.
+    pub fn image_info<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<super::ImageInfo>, D::Error> {
+        let Value::Object(info) = Value::deserialize(d)? else {
+            return Ok(None);
+        };
+        let Some(Value::Array(list)) = info.get("image_list") else {
+            return Ok(None);
+        };
+        let image_list = list
+            .iter()
+            .map(|item| super::ImageRef {
+                image_media_id: item
+                    .get("image_media_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            })
+            .collect();
+        Ok(Some(super::ImageInfo { image_list }))
     }
 
     pub fn article<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ArticleInput>, D::Error> {

@@ -26,7 +26,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use wximg_proto::ErrCode;
 use wximg_proto::articles::{
     ArticleInput, CLEANED_CONTENT_BYTES, CLEANED_DRAFT_BYTES, CONTENT_TEXT_CHARS,
-    MAX_CONTENT_NESTING, NewsItem,
+    MAX_CONTENT_NESTING, NEWSPIC, NewsItem,
 };
 use wximg_store::{AppRecord, DraftRecord, MaterialStore};
 
@@ -94,14 +94,35 @@ pub async fn prepare(
         .map_err(|code| ApiError::detail(code, "the article fails the platform's checks"))?;
     let thumb_media_id = input.thumb_media_id.clone().unwrap_or_default();
     let meta = state.storage.meta.as_ref();
-    let Some(thumb) = MaterialStore::material(meta, &app.appid, &thumb_media_id).await? else {
-        return Err(ApiError::detail(
-            ErrCode::InvalidMediaId,
-            format!(
-                "thumb_media_id {thumb_media_id:?} is not a permanent material of {}",
-                app.appid
-            ),
-        ));
+    let newspic = input.is_newspic();
+    // A picture message: each picture a permanent image material of the account; its
+    // cover is optional (the first picture stands for it).
+    if newspic {
+        for image in input.image_info.iter().flat_map(|i| &i.image_list) {
+            let found = MaterialStore::material(meta, &app.appid, &image.image_media_id).await?;
+            if !found.is_some_and(|m| m.kind == wximg_store::MaterialKind::Image) {
+                return Err(ApiError::detail(
+                    ErrCode::InvalidMediaId,
+                    format!(
+                        "image_media_id {:?} is not a permanent image material of {}",
+                        image.image_media_id, app.appid
+                    ),
+                ));
+            }
+        }
+    }
+    let thumb_url = match MaterialStore::material(meta, &app.appid, &thumb_media_id).await? {
+        Some(thumb) => thumb.url,
+        None if newspic && thumb_media_id.is_empty() => String::new(),
+        None => {
+            return Err(ApiError::detail(
+                ErrCode::InvalidMediaId,
+                format!(
+                    "thumb_media_id {thumb_media_id:?} is not a permanent material of {}",
+                    app.appid
+                ),
+            ));
+        }
     };
     let content = input.content.clone().unwrap_or_default();
     let hosting = clean::Hosting::new(&state.public_url).ok_or_else(|| {
@@ -154,6 +175,7 @@ pub async fn prepare(
     };
     Ok((
         NewsItem {
+            article_type: if newspic { NEWSPIC } else { "news" }.to_string(),
             title: input.title.unwrap_or_default(),
             author: input.author.unwrap_or_default(),
             digest,
@@ -164,10 +186,11 @@ pub async fn prepare(
             need_open_comment: input.need_open_comment.unwrap_or(0),
             only_fans_can_comment: input.only_fans_can_comment.unwrap_or(0),
             url: String::new(),
-            thumb_url: thumb.url,
+            thumb_url,
             pic_crop_235_1: input.pic_crop_235_1,
             pic_crop_1_1: input.pic_crop_1_1,
             is_deleted: None,
+            image_info: input.image_info.filter(|_| newspic),
         },
         report,
     ))

@@ -86,8 +86,9 @@ fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
     response
 }
 
-/// The page of a published article.
-pub fn render(record: &PublishedRecord, article: &NewsItem) -> Response {
+/// The page of a published article; `pictures` are a picture message's, shown above its
+/// text (the material URLs this server serves).
+pub fn render(record: &PublishedRecord, article: &NewsItem, pictures: &[String]) -> Response {
     if record.deleted_at.is_some() {
         return deleted();
     }
@@ -103,9 +104,13 @@ pub fn render(record: &PublishedRecord, article: &NewsItem) -> Response {
         "<span class=\"date\">{}</span>",
         beijing_date(record.published_at)
     ));
+    let pictures: String = pictures
+        .iter()
+        .map(|url| format!("<p><img src=\"{}\" alt=\"\"></p>", escape(url)))
+        .collect();
     let body = format!(
         "<article><h1>{title}</h1><div class=\"meta\">{meta}</div>\
-         <div class=\"content\">{}</div></article>",
+         <div class=\"content\">{pictures}{}</div></article>",
         article.content
     );
     html_page(StatusCode::OK, &title, &body)

@@ -25,7 +25,27 @@ pub async fn article_page(State(state): State<AppState>, Path(id): Path<String>)
         }
     };
     match serde_json::from_str::<NewsItem>(&record.article) {
-        Ok(article) => page::render(&record, &article),
+        Ok(article) => {
+            // A picture message's pictures, by their materials' URLs (one gone since,
+            // deleted from the library, is left out).
+            let mut pictures = Vec::new();
+            for image in article.image_info.iter().flat_map(|i| &i.image_list) {
+                match state
+                    .storage
+                    .meta
+                    .material(&record.appid, &image.image_media_id)
+                    .await
+                {
+                    Ok(Some(material)) => pictures.push(material.url),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "article page: storage");
+                        return page::unavailable();
+                    }
+                }
+            }
+            page::render(&record, &article, &pictures)
+        }
         Err(e) => {
             tracing::error!(error = %e, article_id = record.article_id, "article page: stored article");
             page::unavailable()

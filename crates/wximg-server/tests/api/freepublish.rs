@@ -438,3 +438,89 @@ mod with_material {
         assert_eq!(meta.draft_count(&job.appid).await.expect("count"), 0);
     }
 }
+
+#[tokio::test]
+async fn a_picture_message_is_drafted_and_published_with_its_pictures() {
+    let app = publishing_app(|_| {}).await;
+    let token = app.official_token().await;
+    let (one, two) = (thumb(&app, &token).await, thumb(&app, &token).await);
+    let newspic = |images: Vec<&str>| {
+        let list: Vec<Value> = images
+            .iter()
+            .map(|id| json!({ "image_media_id": id }))
+            .collect();
+        json!({"articles":[{"article_type":"newspic","title":"图片","content":"两张图",
+                            "image_info":{"image_list": list}}]})
+    };
+    // No cover needed; its pictures must be the account's image materials.
+    let v = call(
+        &app,
+        "/cgi-bin/draft/add",
+        &token,
+        &newspic(vec![&one, &two]),
+    )
+    .await;
+    let media_id = v["media_id"].as_str().expect("media_id").to_string();
+    for bad in [newspic(vec![]), newspic(vec!["nope"])] {
+        let v = call(&app, "/cgi-bin/draft/add", &token, &bad).await;
+        assert_eq!(code(&v), 40007, "{v}");
+    }
+    let v = call(
+        &app,
+        "/cgi-bin/draft/get",
+        &token,
+        &json!({"media_id": media_id}),
+    )
+    .await;
+    let item = &v["news_item"][0];
+    assert_eq!(item["article_type"], "newspic", "{v}");
+    assert_eq!(
+        item["image_info"]["image_list"][1]["image_media_id"],
+        two.as_str()
+    );
+    // An article is `news`.
+    let article_id = add_draft(&app, &token, vec![article("文", "<p>x</p>", &one)]).await;
+    let v = call(
+        &app,
+        "/cgi-bin/draft/get",
+        &token,
+        &json!({"media_id": article_id}),
+    )
+    .await;
+    assert_eq!(v["news_item"][0]["article_type"], "news");
+    assert!(v["news_item"][0].get("image_info").is_none(), "{v}");
+
+    // Published: its page shows both pictures above the text.
+    let publish_id = submit(&app, &token, &media_id, None).await["publish_id"].clone();
+    app.clock.advance(2);
+    let v = status(&app, &token, &publish_id).await;
+    let url = v["article_detail"]["item"][0]["article_url"]
+        .as_str()
+        .expect("article_url")
+        .to_string();
+    let page = app.fetch(&url).await.text().await.expect("page");
+    let material_url = |id: &str| {
+        let id = id.to_string();
+        let (app, token) = (&app, &token);
+        async move {
+            let v = call(
+                app,
+                "/cgi-bin/material/batchget_material",
+                token,
+                &json!({"type":"image","offset":0,"count":20}),
+            )
+            .await;
+            v["item"]
+                .as_array()
+                .and_then(|items| items.iter().find(|i| i["media_id"] == id.as_str()))
+                .and_then(|i| i["url"].as_str())
+                .map(str::to_string)
+                .expect("the material's url")
+        }
+    };
+    for id in [&one, &two] {
+        let url = material_url(id).await.replace('&', "&amp;");
+        assert!(page.contains(&url), "{url} not in the page");
+    }
+    assert!(page.contains("两张图"));
+}

@@ -31,7 +31,7 @@ async fn readiness_goes_red_when_the_blob_directory_is_unusable() {
 #[tokio::test]
 async fn unknown_api_paths_answer_40066() {
     let app = spawn_app().await;
-    for path in ["/cgi-bin/media/upload", "/cgi-bin/nope", "/cgi-bin/"] {
+    for path in ["/cgi-bin/media/voice_to_text", "/cgi-bin/nope", "/cgi-bin/"] {
         assert_eq!(code(&app.get_json(path).await), 40066, "{path}");
     }
     assert_eq!(app.status("/not-an-api").await, 404);
