@@ -80,6 +80,24 @@ fn malformed(e: multer::Error) -> ApiError {
     }
 }
 
+/// The picture row of `bytes`, which the rules accepted as `info`, for `appid`, at `now`.
+pub fn picture_record(
+    bytes: &[u8],
+    info: &wximg_proto::PictureInfo,
+    appid: &wximg_proto::AppId,
+    now: i64,
+) -> wximg_store::ImageRecord {
+    wximg_store::ImageRecord {
+        id: wximg_proto::ImageId::of(bytes),
+        format: info.format,
+        size: bytes.len() as u64,
+        width: info.width,
+        height: info.height,
+        appid: appid.clone(),
+        created_at: now,
+    }
+}
+
 /// Runs the picture rules on `media` as `formats` off the async workers (the PNG rule
 /// inflates the image data: up to a few hundred MB for a 50 MP picture), and gives the
 /// media back with the verdict.

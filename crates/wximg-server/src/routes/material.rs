@@ -33,9 +33,9 @@ use wximg_proto::wire::{
     MediaIdRequest, OkBody,
 };
 use wximg_proto::{
-    AppId, ErrCode, IMAGE_MATERIAL_FORMATS, ImageFormat, ImageId, Rules, THUMB_MATERIAL_FORMATS,
+    AppId, ErrCode, IMAGE_MATERIAL_FORMATS, ImageFormat, Rules, THUMB_MATERIAL_FORMATS,
 };
-use wximg_store::{ImageRecord, MaterialInsert, MaterialKind, MaterialRecord};
+use wximg_store::{MaterialInsert, MaterialKind, MaterialRecord};
 
 use crate::answer::ApiJson;
 use crate::error::ApiError;
@@ -253,8 +253,8 @@ pub async fn add_material(
     let (media, info, name) = receive(&state, kind, &headers, body).await?;
 
     let now = state.clock.now();
-    let id = ImageId::of(&media.bytes);
-    let size = media.bytes.len();
+    let picture = media::picture_record(&media.bytes, &info, &appid, now);
+    let (id, size) = (picture.id, media.bytes.len());
     let url = format!(
         "{}/{}/{}/0?wx_fmt={}",
         state.public_url,
@@ -262,15 +262,6 @@ pub async fn add_material(
         id,
         info.format.wx_fmt()
     );
-    let picture = ImageRecord {
-        id,
-        format: info.format,
-        size: size as u64,
-        width: info.width,
-        height: info.height,
-        appid: appid.clone(),
-        created_at: now,
-    };
     let material = MaterialRecord {
         media_id: new_media_id(),
         appid: appid.clone(),

@@ -19,9 +19,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use wximg_proto::ErrCode;
 use wximg_proto::wire::UploadTemporaryOk;
-use wximg_proto::{ErrCode, ImageId};
-use wximg_store::{ImageRecord, MaterialKind, TEMPORARY_SECS, TemporaryRecord};
+use wximg_store::{MaterialKind, TEMPORARY_SECS, TemporaryRecord};
 
 use super::material::{admit, material_kind, new_media_id, receive};
 use super::query_map;
@@ -42,17 +42,8 @@ pub async fn upload(
     let kind = material_kind(&uri)?;
     let (media, info, _name) = receive(&state, kind, &headers, body).await?;
     let now = state.clock.now();
-    let id = ImageId::of(&media.bytes);
-    let size = media.bytes.len();
-    let picture = ImageRecord {
-        id,
-        format: info.format,
-        size: size as u64,
-        width: info.width,
-        height: info.height,
-        appid: appid.clone(),
-        created_at: now,
-    };
+    let picture = crate::media::picture_record(&media.bytes, &info, &appid, now);
+    let (id, size) = (picture.id, media.bytes.len());
     let temporary = TemporaryRecord {
         media_id: new_media_id(),
         appid: appid.clone(),

@@ -10,8 +10,8 @@
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::HeaderMap;
+use wximg_proto::ErrCode;
 use wximg_proto::wire::UploadImgOk;
-use wximg_proto::{ErrCode, ImageId};
 
 use crate::answer::ApiJson;
 use crate::error::ApiError;
@@ -19,7 +19,6 @@ use crate::extract::Caller;
 use crate::media::{self, Limits};
 use crate::platform::{component, quota};
 use crate::state::AppState;
-use wximg_store::ImageRecord;
 
 /// The handler. [`Caller`] has checked the token (or the cloud call) before this runs,
 /// and so before a byte of the body is read.
@@ -53,18 +52,8 @@ pub async fn uploadimg(
     .await?;
     let (media, verdict) = media::check(state.rules, media, wximg_proto::UPLOADIMG_FORMATS).await?;
     let info = verdict.map_err(|r| ApiError::detail(r.code, r.reason))?;
-    let id = ImageId::of(&media.bytes);
-    let size = media.bytes.len();
-
-    let record = ImageRecord {
-        id,
-        format: info.format,
-        size: size as u64,
-        width: info.width,
-        height: info.height,
-        appid: app.appid.clone(),
-        created_at: now,
-    };
+    let record = media::picture_record(&media.bytes, &info, &app.appid, now);
+    let (id, size) = (record.id, media.bytes.len());
     state
         .storage
         .store_picture(&record, Bytes::from(media.bytes))

@@ -23,22 +23,8 @@ async fn add(
     mime: Option<&str>,
     bytes: Vec<u8>,
 ) -> Value {
-    let mut part = Part::bytes(bytes).file_name(filename.to_string());
-    if let Some(mime) = mime {
-        part = part.mime_str(mime).expect("mime");
-    }
-    let url = app.url(&format!(
-        "/cgi-bin/material/add_material?access_token={token}&type={kind}"
-    ));
-    checked_json(
-        app.http
-            .post(url)
-            .multipart(Form::new().part("media", part))
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await
+    let path = format!("/cgi-bin/material/add_material?access_token={token}&type={kind}");
+    app.post_media(&path, Some(filename), mime, bytes).await
 }
 
 /// A success of `add_material`: a media_id and a URL, and no `errcode` key at all.
@@ -862,22 +848,8 @@ async fn upload_temporary(
     filename: Option<&str>,
     bytes: Vec<u8>,
 ) -> Value {
-    let mut part = Part::bytes(bytes);
-    if let Some(name) = filename {
-        part = part.file_name(name.to_string());
-    }
-    let url = app.url(&format!(
-        "/cgi-bin/media/upload?access_token={token}&type={kind}"
-    ));
-    checked_json(
-        app.http
-            .post(url)
-            .multipart(Form::new().part("media", part))
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await
+    let path = format!("/cgi-bin/media/upload?access_token={token}&type={kind}");
+    app.post_media(&path, filename, None, bytes).await
 }
 
 #[tokio::test]

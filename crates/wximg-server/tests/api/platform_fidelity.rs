@@ -12,8 +12,8 @@ use wximg_proto::{AppId, AppType, ErrCode};
 use wximg_server::platform::{component, whitelist};
 
 use crate::support::{
-    TestApp, answer, assert_hinted, assert_unhinted, checked_json, code, pictures, spawn_app,
-    spawn_with, token_path,
+    TestApp, answer, assert_hinted, assert_unhinted, code, pictures, spawn_app, spawn_with,
+    token_path,
 };
 
 /// `add_material` of `bytes` as a part named `filename` (`None`: no filename at all).
@@ -24,22 +24,8 @@ async fn add_material(
     filename: Option<&str>,
     bytes: Vec<u8>,
 ) -> Value {
-    let mut part = Part::bytes(bytes);
-    if let Some(name) = filename {
-        part = part.file_name(name.to_string());
-    }
-    let url = app.url(&format!(
-        "/cgi-bin/material/add_material?access_token={token}&type={kind}"
-    ));
-    checked_json(
-        app.http
-            .post(url)
-            .multipart(Form::new().part("media", part))
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await
+    let path = format!("/cgi-bin/material/add_material?access_token={token}&type={kind}");
+    app.post_media(&path, filename, None, bytes).await
 }
 
 #[tokio::test]

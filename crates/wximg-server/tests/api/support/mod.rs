@@ -145,6 +145,35 @@ impl TestApp {
     }
 
     /// Uploads `bytes` as the `media` part with `filename`.
+    /// POSTs one multipart `media` part of `bytes` to `path_and_query` (which carries
+    /// the token), named `filename` (`None`: no filename at all), with part Content-Type
+    /// `mime` (none when `None`): what `add_material` and `media/upload` take.
+    pub async fn post_media(
+        &self,
+        path_and_query: &str,
+        filename: Option<&str>,
+        mime: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Value {
+        let mut part = reqwest::multipart::Part::bytes(bytes);
+        if let Some(name) = filename {
+            part = part.file_name(name.to_string());
+        }
+        if let Some(mime) = mime {
+            part = part.mime_str(mime).expect("mime");
+        }
+        let form = reqwest::multipart::Form::new().part("media", part);
+        checked_json(
+            self.http
+                .post(self.url(path_and_query))
+                .multipart(form)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
     pub async fn upload(&self, token: &str, filename: &str, bytes: Vec<u8>) -> Value {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string());
         let form = reqwest::multipart::Form::new().part("media", part);
