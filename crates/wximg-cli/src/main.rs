@@ -88,8 +88,42 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("wximg: {}", client_cmds::printable(&format!("{e:#}")));
+            eprintln!("wximg: {}", client_cmds::printable(&said_once(&e)));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes, each said once: a cause whose words an outer message already
+/// holds is left out. `{e:#}` would repeat them, since many errors (an I/O error with
+/// its path, a transport error with reqwest's words) put their cause in their own
+/// message and return it as their source too: "outdir: is a directory: is a directory".
+fn said_once(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory");
+        let e = anyhow::Error::new(wximg_client::Error::Io {
+            path: "outdir".into(),
+            source: io,
+        });
+        assert_eq!(super::said_once(&e), "outdir: is a directory");
+        let e = anyhow::anyhow!("inner cause").context("outer words");
+        assert_eq!(super::said_once(&e), "outer words: inner cause");
     }
 }

@@ -74,7 +74,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let fail = |e: std::io::Error| Error::io(path, e);
+    // Named by the destination only: tempfile's own errors name its temporary file
+    // ("… at path \"dir/.wximg-AbC123.tmp\""), a name the user never gave.
+    let fail = |e: std::io::Error| Error::io(path, without_temp_path(e));
     let mut tmp = tempfile::Builder::new()
         .prefix(".wximg-")
         .suffix(".tmp")
@@ -95,6 +97,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> Result<()> {
     sync_dir(dir).map_err(fail)
 }
 
+/// `e` without the path tempfile wraps its errors in (`{error} at path "{temp}"`; the
+/// wrapper hides the operating system's error from `source()`): the same kind, with the
+/// words before the path.
+fn without_temp_path(e: std::io::Error) -> std::io::Error {
+    if e.raw_os_error().is_some() {
+        return e;
+    }
+    let text = e.to_string();
+    match text.split_once(" at path ") {
+        Some((words, _)) => std::io::Error::new(e.kind(), words.to_string()),
+        None => e,
+    }
+}
+
 /// Flushes a directory's entries (the rename) to disk; a no-op where directories cannot
 /// be opened as files.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -108,6 +124,18 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_write_names_the_destination_and_its_cause_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dest = dir.path().join("nodir").join("x.md");
+        let e = write_through(&dest, b"text")
+            .expect_err("no directory")
+            .to_string();
+        assert!(e.starts_with(&dest.display().to_string()), "{e}");
+        assert!(!e.contains(".wximg-") && !e.contains("at path"), "{e}");
+        assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
+    }
 
     #[test]
     fn replaces_whole_and_keeps_modes() {
