@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 
 use crate::Client;
 use crate::error::{Error, Result};
-use crate::fetch::MAX_PICTURE_BYTES;
+use crate::fetch::{MAX_PICTURE_BYTES, NotRead, read_named};
 use crate::fit::{FitNote, FitOutcome, FitSettings};
 
 /// Settings of a batch.
@@ -108,27 +108,28 @@ async fn upload_path(
     .clone()
 }
 
-/// Reads a file given to `upload`, at most [`MAX_PICTURE_BYTES`] of it (a FIFO or a
-/// device is read too: the user named it, but `/dev/zero` must still end).
+/// Reads a file given to `upload`: a regular file only, at most [`MAX_PICTURE_BYTES`] of
+/// it — the check `publish` makes of pictures ([`crate::fetch::read_named`]), so a FIFO
+/// cannot hang the batch (nor Ctrl-C, which waits for the read) and `/dev/zero` is not
+/// read at all.
 async fn read_input(path: &Path) -> Result<Vec<u8>> {
-    use tokio::io::AsyncReadExt;
-    let file = tokio::fs::File::open(path)
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || read_named(&owned, MAX_PICTURE_BYTES))
         .await
-        .map_err(|e| Error::io(path, e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_PICTURE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|e| Error::io(path, e))?;
-    if bytes.len() as u64 > MAX_PICTURE_BYTES {
-        return Err(Error::Refused {
-            picture: path.display().to_string(),
-            reason: format!(
-                "larger than the {MAX_PICTURE_BYTES}-byte limit of a picture; shrink it first"
-            ),
-        });
-    }
-    Ok(bytes)
+        .map_err(|e| Error::Config(format!("the reading task failed: {e}")))?;
+    let refuse = |reason: String| Error::Refused {
+        picture: path.display().to_string(),
+        reason,
+    };
+    read.map_err(|why| match why {
+        NotRead::Io(e) => Error::io(path, e),
+        NotRead::NotRegular(kind) => refuse(format!(
+            "it is {kind}, not a regular file: give a picture file"
+        )),
+        NotRead::TooBig => refuse(format!(
+            "larger than the {MAX_PICTURE_BYTES}-byte limit of a picture; shrink it first"
+        )),
+    })
 }
 
 /// The name sent in the multipart part: the file's name (servers ignore it).

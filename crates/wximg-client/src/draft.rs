@@ -37,7 +37,7 @@ use crate::publish::{
     Location, PublishOptions, PublishReport, Rehosted, cache_key, decode_data_url, locate,
     read_article, rehost_text,
 };
-use crate::render::{Theme, check_nesting, html_title, render_markdown};
+use crate::render::{Theme, check_length, check_nesting, html_title, render_markdown};
 
 /// A thumb material's byte limit ("64KB"): a smaller JPEG cover is sent as a thumb.
 pub const THUMB_MAX_BYTES: usize = 64 * 1024;
@@ -104,7 +104,7 @@ pub struct Prepared {
 
 /// Reads and renders the article and settles its metadata; sends nothing.
 pub fn prepare(article: &Path, opts: &DraftOptions) -> Result<Prepared> {
-    let text = read_article(article)?;
+    let text = read_article(article)?.text;
     let (fm, body) = frontmatter::split(&text)?;
     let (html, first_heading) = match ArticleKind::from_path(article) {
         ArticleKind::Markdown => {
@@ -117,6 +117,7 @@ pub fn prepare(article: &Path, opts: &DraftOptions) -> Result<Prepared> {
         ArticleKind::Html => {
             // Passed through as it is, but refused here rather than by the server's 45002
             // after every picture is sent.
+            check_length(body)?;
             check_nesting(body)?;
             (body.to_string(), html_title(body))
         }
@@ -580,6 +581,7 @@ async fn read_cover(
         max_bytes: opts.max_download_bytes,
         allow_outside_dir: opts.allow_outside_dir || trusted,
         allow_private_addresses: opts.allow_private_addresses,
+        timeout: opts.download_timeout,
     };
     let read = |path: PathBuf, naming: Naming| {
         let (picture, root, policy) = (written.to_string(), article_root(base), policy);
@@ -594,7 +596,7 @@ async fn read_cover(
         Location::Local(p) => read(p, Naming::Relative).await,
         Location::Absolute(p) => read(p, Naming::Absolute).await,
         Location::Remote(u) => {
-            let http = picture_client(opts.download_timeout, &policy)?;
+            let http = picture_client(&policy)?;
             download(&http, &u, &policy).await
         }
         Location::Data(d) => Ok(decode_data_url(&d, policy.max_bytes)?.0),
@@ -637,6 +639,71 @@ mod tests {
         // At the limit it goes on, to the next thing missing: the cover.
         let e = refusal(&article);
         assert!(e.contains("no cover"), "{e}");
+    }
+
+    #[test]
+    fn a_bom_before_the_first_heading_keeps_it_the_title() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let article = dir.path().join("bom.md");
+        std::fs::write(&article, b"\xEF\xBB\xBF# Heading\n\ntext\n").expect("write");
+        let opts = DraftOptions {
+            overrides: Overrides {
+                cover: Some("c.png".into()),
+                ..Overrides::default()
+            },
+            ..DraftOptions::default()
+        };
+        let Ok(p) = prepare(&article, &opts) else {
+            panic!("not prepared")
+        };
+        assert_eq!(p.title, "Heading");
+        assert!(
+            p.html.contains("<h1") && !p.html.contains('\u{feff}'),
+            "{}",
+            p.html
+        );
+    }
+
+    #[test]
+    fn front_matter_never_ends_up_in_the_body() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let article = dir.path().join("post.md");
+        let opts = DraftOptions {
+            overrides: Overrides {
+                cover: Some("c.png".into()),
+                ..Overrides::default()
+            },
+            ..DraftOptions::default()
+        };
+        for text in [
+            "---\ntitle: Kept\n---   \n# Body\n",
+            "+++\ntitle = \"Kept\"\n+++\n# Body\n",
+        ] {
+            std::fs::write(&article, text).expect("write");
+            let p = match prepare(&article, &opts) {
+                Ok(p) => p,
+                Err(e) => panic!("{text:?}: {e}"),
+            };
+            assert_eq!(p.title, "Kept", "{text:?}");
+            assert!(!p.html.contains("title"), "{text:?}: {}", p.html);
+        }
+        std::fs::write(&article, "---\ntitle: Lost\n# Body\n").expect("write");
+        match prepare(&article, &opts) {
+            Ok(p) => panic!("an unclosed front matter was sent: {}", p.html),
+            Err(e) => assert!(e.to_string().contains("line 1"), "{e}"),
+        }
+    }
+
+    #[test]
+    fn html_past_the_content_limit_is_refused_before_sending() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let article = dir.path().join("post.html");
+        let p = "<p>x</p>".repeat(wximg_proto::articles::CONTENT_BYTES / 8 + 1);
+        std::fs::write(&article, format!("<h1>T</h1>{p}")).expect("write");
+        match prepare(&article, &DraftOptions::default()) {
+            Ok(_) => panic!("prepared"),
+            Err(e) => assert!(e.to_string().contains("too long"), "{e}"),
+        }
     }
 
     #[test]

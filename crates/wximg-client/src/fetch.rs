@@ -43,7 +43,7 @@ pub const MAX_REDIRECTS: usize = 10;
 
 /// The default byte cap of a picture read: downloaded or local in `publish`
 /// (`--max-download`), and a file given to `upload` (fit takes big inputs, but not
-/// unbounded ones: `upload /dev/zero` stops here).
+/// unbounded ones: a 3 GB file stops here).
 pub const MAX_PICTURE_BYTES: u64 = 50 << 20;
 
 /// What an article may make `publish` read.
@@ -57,6 +57,9 @@ pub struct FetchPolicy {
     /// Download from loopback, private, link-local and other non-public addresses
     /// (`--allow-private-addresses`).
     pub allow_private_addresses: bool,
+    /// Time allowed for one download (`--download-timeout`), each hop; said in the
+    /// message of one that takes longer.
+    pub timeout: Duration,
 }
 
 /// How a local picture was named in the article.
@@ -98,7 +101,15 @@ pub fn read_local(
             dir.display()
         )));
     }
-    let file = open_no_follow(&real).map_err(|e| Error::io(&real, e))?;
+    let file = match open_regular(&real, false).map_err(|e| Error::io(&real, e))? {
+        Ok(file) => file,
+        Err(kind) => {
+            return Err(refuse(format!(
+                "{} is {kind}, not a regular file; only picture files are read",
+                real.display()
+            )));
+        }
+    };
     if !policy.allow_outside_dir
         && let Some(opened) = opened_path(&file)
         && !opened.starts_with(dir)
@@ -107,14 +118,6 @@ pub fn read_local(
             "it was replaced while being opened and now resolves to {}, outside the \
              article's directory; {OUTSIDE_HINT}",
             opened.display()
-        )));
-    }
-    let meta = file.metadata().map_err(|e| Error::io(&real, e))?;
-    if !meta.is_file() {
-        let kind = file_kind(&meta);
-        return Err(refuse(format!(
-            "{} is {kind}, not a regular file; only picture files are read",
-            real.display()
         )));
     }
     match read_capped(file, policy.max_bytes).map_err(|e| Error::io(&real, e))? {
@@ -129,15 +132,69 @@ pub fn read_local(
 /// Opens `path` for reading without following a symlink in its last component and
 /// without blocking on a FIFO (the caller checks the kind on the descriptor).
 pub fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    open_non_blocking(path, false)
+}
+
+/// Opens `path` for reading without blocking on a FIFO or a device (`O_NONBLOCK`: a FIFO
+/// with no writer cannot hang the open), following a symlink in the last component only
+/// when `follow_links`.
+fn open_non_blocking(path: &Path, follow_links: bool) -> std::io::Result<std::fs::File> {
     let mut o = std::fs::OpenOptions::new();
     o.read(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+        let mut flags = rustix::fs::OFlags::NONBLOCK;
+        if !follow_links {
+            flags |= rustix::fs::OFlags::NOFOLLOW;
+        }
         o.custom_flags(flags.bits() as i32);
     }
+    #[cfg(not(unix))]
+    let _ = follow_links;
     o.open(path)
+}
+
+/// The one check of every file read whole — a picture an article names (without
+/// following a symlink: `follow_links` false), and a file the user names (an article, a
+/// theme, a picture given to `upload`: through symlinks). The file is opened without
+/// blocking ([`open_non_blocking`]) and its kind checked on the opened descriptor, so
+/// neither a FIFO (which would hang the read, and Ctrl-C with it) nor a device
+/// (`/dev/zero`, read until memory runs out) gets read. `Ok(Err(kind))`: what it is
+/// instead ("a FIFO", "a device", "a directory", …), for the caller's message.
+pub fn open_regular(
+    path: &Path,
+    follow_links: bool,
+) -> std::io::Result<std::result::Result<std::fs::File, &'static str>> {
+    let file = open_non_blocking(path, follow_links)?;
+    let meta = file.metadata()?;
+    Ok(if meta.is_file() {
+        Ok(file)
+    } else {
+        Err(file_kind(&meta))
+    })
+}
+
+/// Why [`read_named`] read nothing.
+#[derive(Debug)]
+pub enum NotRead {
+    /// It could not be opened or read.
+    Io(std::io::Error),
+    /// It is not a regular file: what it is ("a FIFO", "a device", "a directory", …).
+    NotRegular(&'static str),
+    /// It holds more than the cap.
+    TooBig,
+}
+
+/// Reads a file the user named (symlinks followed): a regular file only
+/// ([`open_regular`]), at most `cap` bytes of it (at most cap + 1 are read). Blocking.
+pub fn read_named(path: &Path, cap: u64) -> std::result::Result<Vec<u8>, NotRead> {
+    let file = open_regular(path, true)
+        .map_err(NotRead::Io)?
+        .map_err(NotRead::NotRegular)?;
+    read_capped(file, cap)
+        .map_err(NotRead::Io)?
+        .ok_or(NotRead::TooBig)
 }
 
 /// The path the kernel has for an open file (Linux: `/proc/self/fd/N`), if it tells.
@@ -296,12 +353,12 @@ impl reqwest::dns::Resolve for PublicOnly {
 /// The HTTP client of picture downloads: redirects are not followed by reqwest (each
 /// hop is checked by [`download`]); unless private addresses are allowed, names resolve
 /// through [`PublicOnly`] and no proxy is used.
-pub fn picture_client(timeout: Duration, policy: &FetchPolicy) -> Result<reqwest::Client> {
+pub fn picture_client(policy: &FetchPolicy) -> Result<reqwest::Client> {
     // Installing fails only when a provider is already installed: that one is used.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut b = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(15))
+        .timeout(policy.timeout)
+        .connect_timeout(CONNECT_TIMEOUT.min(policy.timeout))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("wximg/", env!("CARGO_PKG_VERSION")));
     if !policy.allow_private_addresses {
@@ -334,9 +391,13 @@ fn check_hop(url: &url::Url, policy: &FetchPolicy) -> std::result::Result<(), St
     }
 }
 
+/// Longest wait for a picture's server to accept the connection (at most the download's
+/// own timeout).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The reason of a failed request: [`NoPublicAddress`]'s own message when that is the
-/// cause, else reqwest's (without the URL, which the caller names).
-fn request_failure(e: reqwest::Error) -> (bool, String) {
+/// cause (the bool: a refusal, not a failure), else what went wrong, with its cause.
+fn request_failure(e: reqwest::Error, policy: &FetchPolicy) -> (bool, String) {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(c) = cause {
         if let Some(np) = c.downcast_ref::<NoPublicAddress>() {
@@ -344,7 +405,50 @@ fn request_failure(e: reqwest::Error) -> (bool, String) {
         }
         cause = c.source();
     }
-    (false, e.without_url().to_string())
+    (false, failure_words(&e, policy))
+}
+
+/// What a failed request or body read says: a timeout with the time allowed and the
+/// flag that raises it; else reqwest's message (without the URL, which the caller names)
+/// followed by each cause in its source chain once (a layer repeating the one below, as
+/// hyper's wrappers do, is left out): "error sending request: tcp connect error:
+/// Connection refused (os error 111)", not "error sending request" alone.
+fn failure_words(e: &reqwest::Error, policy: &FetchPolicy) -> String {
+    let secs = policy.timeout.as_secs_f64();
+    if e.is_timeout() {
+        if e.is_connect() {
+            let connect = CONNECT_TIMEOUT.min(policy.timeout).as_secs_f64();
+            return format!(
+                "the server did not accept the connection within {connect} s: check the \
+                 address, or try again later"
+            );
+        }
+        return format!("timed out after {secs} s (raise --download-timeout, or try again later)");
+    }
+    let top = e.to_string();
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        cause = c.source();
+        // hyper's "client error (Connect)" only names the layer the next cause is in.
+        if text.is_empty() || text.starts_with("client error (") {
+            continue;
+        }
+        if parts.iter().any(|p| p.contains(&text)) || top.contains(&text) {
+            continue;
+        }
+        parts.push(text);
+    }
+    let mut words = match e.url() {
+        Some(url) => top.replace(&format!(" for url ({url})"), ""),
+        None => top,
+    };
+    for p in parts {
+        words.push_str(": ");
+        words.push_str(&p);
+    }
+    words
 }
 
 /// Downloads the picture at `url` under `policy` (see the module documentation),
@@ -377,7 +481,7 @@ pub async fn download(
         let resp = match http.get(current.clone()).send().await {
             Ok(r) => r,
             Err(e) => {
-                let (refused, why) = request_failure(e);
+                let (refused, why) = request_failure(e, policy);
                 let why = if hops == 0 {
                     why
                 } else {
@@ -418,7 +522,7 @@ pub async fn download(
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| fail(e.without_url().to_string()))?;
+        let chunk = chunk.map_err(|e| fail(failure_words(&e, policy)))?;
         if body.len() as u64 + chunk.len() as u64 > cap {
             return Err(too_big());
         }
@@ -490,6 +594,7 @@ mod tests {
             max_bytes: 10,
             allow_outside_dir: false,
             allow_private_addresses: false,
+            timeout: Duration::from_secs(1),
         };
         let open = FetchPolicy {
             allow_private_addresses: true,
@@ -510,6 +615,84 @@ mod tests {
         for bad in ["file:///etc/passwd", "ftp://example.com/x.png"] {
             assert!(check_hop(&u(bad), &open).is_err(), "{bad}");
         }
+    }
+
+    /// A server that accepts and never answers, and a port nobody listens on: each
+    /// failure says its cause, not only "error sending request".
+    #[tokio::test]
+    async fn failed_downloads_say_why() {
+        let policy = FetchPolicy {
+            max_bytes: 1000,
+            allow_outside_dir: false,
+            allow_private_addresses: true,
+            timeout: Duration::from_secs(1),
+        };
+        let http = picture_client(&policy).expect("client");
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let at = silent.local_addr().expect("addr");
+        let held = tokio::spawn(async move {
+            let mut kept = Vec::new();
+            while let Ok((conn, _)) = silent.accept().await {
+                kept.push(conn);
+            }
+        });
+        let url = url::Url::parse(&format!("http://{at}/x.png")).expect("url");
+        let e = download(&http, &url, &policy)
+            .await
+            .expect_err("no answer")
+            .to_string();
+        assert!(
+            e.contains("timed out after 1 s") && e.contains("--download-timeout"),
+            "{e}"
+        );
+        held.abort();
+
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let at = closed.local_addr().expect("addr");
+        drop(closed);
+        let url = url::Url::parse(&format!("http://{at}/x.png")).expect("url");
+        let e = download(&http, &url, &policy)
+            .await
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("Connection refused"), "{e}");
+        assert_eq!(e.matches("error sending request").count(), 1, "{e}");
+        assert!(
+            !e.contains("for url"),
+            "the URL is said once, by the caller: {e}"
+        );
+    }
+
+    #[test]
+    fn only_regular_files_are_opened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("f.jpg");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            read_named(&fifo, 10),
+            Err(NotRead::NotRegular("a FIFO"))
+        ));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the open did not block"
+        );
+        assert!(matches!(
+            read_named(Path::new("/dev/zero"), 10),
+            Err(NotRead::NotRegular("a device"))
+        ));
+        let file = dir.path().join("a.md");
+        std::fs::write(&file, b"12345").expect("write");
+        assert_eq!(read_named(&file, 5).ok(), Some(b"12345".to_vec()));
+        assert!(matches!(read_named(&file, 4), Err(NotRead::TooBig)));
+        // The user's symlink is followed; an article's never is.
+        let link = dir.path().join("link.md");
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        assert!(read_named(&link, 5).is_ok());
+        assert!(open_regular(&link, false).is_err());
     }
 
     #[test]

@@ -35,8 +35,8 @@ use crate::atomic_file::{Access, write_atomic};
 use crate::batch::upload_bytes_with;
 use crate::error::{Error, Result};
 use crate::fetch::{
-    FetchPolicy, Naming, article_root, download, open_no_follow, picture_client, read_capped,
-    read_local,
+    FetchPolicy, Naming, NotRead, article_root, download, open_no_follow, picture_client,
+    read_capped, read_local,
 };
 use crate::fit::{FitOutcome, FitSettings};
 
@@ -69,6 +69,7 @@ impl PublishOptions {
             max_bytes: self.max_download_bytes,
             allow_outside_dir: self.allow_outside_dir,
             allow_private_addresses: self.allow_private_addresses,
+            timeout: self.download_timeout,
         }
     }
 }
@@ -324,24 +325,96 @@ pub fn cache_key(client: &Client) -> String {
     )
 }
 
-/// Reads an article as text, with a message that says what to do when it is a
-/// directory or not UTF-8 (an article saved as GBK by an old editor).
-pub fn read_article(article: &Path) -> Result<String> {
-    let shown = article.display();
-    let meta = std::fs::metadata(article).map_err(|e| Error::io(article, e))?;
-    if meta.is_dir() {
-        return Err(Error::Config(format!(
-            "{shown} is a directory: give the article's file (e.g. {shown}/index.md)"
-        )));
+/// The largest article file read: 16 MiB. What is sent must be under 1 MiB of HTML
+/// ([`wximg_proto::articles::CONTENT_BYTES`]), and rendering only makes Markdown longer,
+/// so no article near this size can be sent; the room above 1 MiB is for what is read
+/// but not sent as it is (`data:` pictures, replaced by short URLs; front matter;
+/// comments). It bounds what a mistaken or hostile path costs: `publish /dev/zero` or a
+/// 3 GB file read until memory ran out.
+pub const MAX_ARTICLE_BYTES: u64 = 16 << 20;
+
+/// An article's text as [`read_article`] read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArticleText {
+    /// The text, without a UTF-8 byte-order mark.
+    pub text: String,
+    /// Whether the file opened with a UTF-8 byte-order mark (removed from `text`).
+    pub bom: bool,
+}
+
+impl ArticleText {
+    /// `text` as the file would hold it: with the byte-order mark back if it had one.
+    pub fn file_bytes(&self, text: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(text.len() + 3);
+        if self.bom {
+            out.extend_from_slice(UTF8_BOM);
+        }
+        out.extend_from_slice(text.as_bytes());
+        out
     }
-    let bytes = std::fs::read(article).map_err(|e| Error::io(article, e))?;
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
+}
+
+/// The UTF-8 byte-order mark some editors (Notepad) put at the start of a file.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Reads an article as text: a regular file of at most [`MAX_ARTICLE_BYTES`], in UTF-8
+/// (a byte-order mark removed, here and only here), with a message that says what to
+/// do when it is a directory, a FIFO or a device, too long, UTF-16 or not UTF-8 (an
+/// article saved as GBK by an old editor).
+pub fn read_article(article: &Path) -> Result<ArticleText> {
+    let shown = article.display();
+    if article.as_os_str() == "-" {
+        return Err(Error::Config(
+            "-: an article is not read from standard input (its pictures are found relative \
+             to its file): save it to a file, e.g. post.md, and publish that"
+                .into(),
+        ));
+    }
+    let bytes = crate::fetch::read_named(article, MAX_ARTICLE_BYTES).map_err(|why| match why {
+        NotRead::Io(e) => Error::io(article, e),
+        NotRead::NotRegular("a directory") => Error::Config(format!(
+            "{shown} is a directory: give the article's file (e.g. {shown}/index.md)"
+        )),
+        NotRead::NotRegular(kind) => Error::Config(format!(
+            "{shown} is {kind}, not a regular file: give the article's file"
+        )),
+        NotRead::TooBig => Error::Config(format!(
+            "{shown} is larger than {} MiB: far too long for one WeChat article (under 1 MiB \
+             of HTML, or the platform answers 45002): split it into several articles",
+            MAX_ARTICLE_BYTES >> 20
+        )),
+    })?;
+    let (text, bom) = decode_text(bytes, &shown.to_string())?;
+    Ok(ArticleText { text, bom })
+}
+
+/// The UTF-8 text of a file read whole (an article, a theme), and whether it opened with
+/// a UTF-8 byte-order mark (removed). UTF-16 (told by its byte-order mark) and other
+/// encodings are refused with the `iconv` command that converts them.
+pub(crate) fn decode_text(mut bytes: Vec<u8>, shown: &str) -> Result<(String, bool)> {
+    let convert = |from: &str, what: String| {
         Error::Config(format!(
-            "{shown} is not UTF-8 (byte {at}; perhaps GBK): convert it with \
-             `iconv -f GBK -t UTF-8 {shown} -o {shown}.utf8` and publish that"
+            "{shown} is not UTF-8 ({what}): convert it with \
+             `iconv -f {from} -t UTF-8 {shown} -o {shown}.utf8` and use that"
         ))
-    })
+    };
+    let utf16 = match bytes.get(..2) {
+        Some([0xFF, 0xFE]) => Some("LE"),
+        Some([0xFE, 0xFF]) => Some("BE"),
+        _ => None,
+    };
+    if let Some(order) = utf16 {
+        return Err(convert("UTF-16", format!("it is UTF-16 {order}")));
+    }
+    let bom = bytes.starts_with(UTF8_BOM);
+    if bom {
+        bytes.drain(..UTF8_BOM.len());
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        convert("GBK", format!("byte {at}; perhaps GBK"))
+    })?;
+    Ok((text, bom))
 }
 
 /// Re-hosts every picture of the article at `article` and returns the rewritten text
@@ -351,7 +424,7 @@ pub async fn publish(
     article: &Path,
     opts: &PublishOptions,
 ) -> Result<PublishReport> {
-    let text = read_article(article)?;
+    let text = read_article(article)?.text;
     let kind = ArticleKind::from_path(article);
     rehost_text(client, &text, kind, article, opts, |_, _| {}).await
 }
@@ -393,7 +466,7 @@ pub async fn rehost_text(
     }
 
     let root = article_root(dir)?;
-    let http = picture_client(opts.download_timeout, &opts.policy())?;
+    let http = picture_client(&opts.policy())?;
     let mut stream = futures_util::stream::iter(todo)
         .map(|(url, loc)| {
             let (http, cache, server, root) = (&http, &cache, &server, &root);
@@ -641,6 +714,43 @@ async fn read_picture(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn articles_are_read_capped_from_regular_files_without_their_bom() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let md = dir.path().join("bom.md");
+        std::fs::write(&md, b"\xEF\xBB\xBF# Heading\n").expect("write");
+        let read = read_article(&md).expect("read");
+        assert_eq!(read.text, "# Heading\n");
+        assert!(read.bom);
+        assert_eq!(read.file_bytes("x"), b"\xEF\xBB\xBFx");
+        for (bom, order) in [(b"\xFF\xFE", "LE"), (b"\xFE\xFF", "BE")] {
+            std::fs::write(&md, [&bom[..], b"#\0 \0T\0"].concat()).expect("write");
+            let e = read_article(&md).expect_err("UTF-16").to_string();
+            assert!(e.contains(&format!("UTF-16 {order}")), "{e}");
+            assert!(
+                e.contains("iconv -f UTF-16 -t UTF-8") && !e.contains("GBK"),
+                "{e}"
+            );
+        }
+        let e = read_article(Path::new("/dev/zero"))
+            .expect_err("device")
+            .to_string();
+        assert!(e.contains("a device, not a regular file"), "{e}");
+        let e = read_article(Path::new("-")).expect_err("stdin").to_string();
+        assert!(e.contains("save it to a file"), "{e}");
+        assert_eq!(e.matches("No such file").count(), 0, "{e}");
+        // A sparse 3 GB file is refused after MAX_ARTICLE_BYTES + 1 bytes.
+        let big = dir.path().join("big.md");
+        std::fs::File::create(&big)
+            .and_then(|f| f.set_len(3 << 30))
+            .expect("sparse file");
+        let e = read_article(&big).expect_err("too big").to_string();
+        assert!(
+            e.contains("larger than 16 MiB") && e.contains("split it"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn locations() {

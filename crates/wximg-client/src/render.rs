@@ -57,6 +57,33 @@ impl Theme {
         }
     }
 
+    /// A theme of one's own, read from a CSS file: a regular file of at most
+    /// [`MAX_THEME_BYTES`], in UTF-8 (a byte-order mark removed), checked as an article
+    /// is ([`crate::fetch::read_named`]). `shown` names it in messages (`--theme FILE`).
+    pub fn from_file(path: &std::path::Path, shown: &str) -> Result<Theme> {
+        use crate::fetch::NotRead;
+        let bytes = crate::fetch::read_named(path, MAX_THEME_BYTES).map_err(|why| {
+            Error::Config(match why {
+                NotRead::Io(e) => format!(
+                    "--theme {shown}: not a built-in theme ({}) and not a readable CSS file: {e}",
+                    Theme::NAMES.join(", ")
+                ),
+                NotRead::NotRegular(kind) => format!(
+                    "--theme {shown} is {kind}, not a regular file: give a CSS file or one \
+                     of {}",
+                    Theme::NAMES.join(", ")
+                ),
+                NotRead::TooBig => format!(
+                    "--theme {shown} is larger than {} KiB, far more than a theme needs (the \
+                     built-in ones are a few KB): keep only the rules the article uses",
+                    MAX_THEME_BYTES >> 10
+                ),
+            })
+        })?;
+        let (css, _bom) = crate::publish::decode_text(bytes, &format!("--theme {shown}"))?;
+        Ok(Theme::Custom(css))
+    }
+
     /// The theme's CSS: a built-in theme's palette in the one stylesheet they share.
     pub fn css(&self) -> std::borrow::Cow<'_, str> {
         let palette = match self {
@@ -91,6 +118,12 @@ impl Theme {
         }
     }
 }
+
+/// The largest theme file read: 1 MiB. The built-in themes are about 3 KB, and every
+/// rule is matched against every element of the article while it is inlined, so a
+/// sheet this size is already far past any use; the cap bounds what a wrong path
+/// (`--theme /dev/zero`, a 3 GB file) costs.
+pub const MAX_THEME_BYTES: u64 = 1 << 20;
 
 /// The sans-serif body font of the default and github themes.
 const SANS: &str =
@@ -357,10 +390,51 @@ pub fn check_nesting(html: &str) -> Result<()> {
     })
 }
 
+/// Refuses HTML that is already too long to be sent as one article: at or over
+/// [`wximg_proto::articles::CONTENT_BYTES`] (the platform answers 45002), not counting
+/// its `data:` URLs (pictures, replaced by short URLs once uploaded). Checked before the
+/// theme is inlined, which only makes HTML longer (a style attribute on every element:
+/// 30 to 300 times longer), and which ran out of memory on a 9 MB article
+/// (`a\n\n` × 3,000,000) rather than reach the check after it.
+pub fn check_length(html: &str) -> Result<()> {
+    let limit = wximg_proto::articles::CONTENT_BYTES;
+    let sent = html.len().saturating_sub(data_url_bytes(html));
+    if sent < limit {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "the article is too long for one WeChat article: its HTML is {sent} bytes before \
+         the theme's styles are added, and the platform takes under {limit} (1 MiB; it \
+         answers 45002 to more): split it into several articles"
+    )))
+}
+
+/// The bytes of the `data:` URLs in `html` (each up to the quote, parenthesis, space or
+/// `>` that ends it).
+fn data_url_bytes(html: &str) -> usize {
+    let bytes = html.as_bytes();
+    let mut total = 0;
+    let mut at = 0;
+    while let Some(i) = html.get(at..).and_then(|rest| rest.find("data:")) {
+        let start = at + i;
+        let len = bytes[start..]
+            .iter()
+            .position(|b| {
+                matches!(b, b'"' | b'\'' | b'(' | b')' | b'>' | b'<') || b.is_ascii_whitespace()
+            })
+            .unwrap_or(bytes.len() - start);
+        total += len;
+        at = start + len.max(1);
+    }
+    total
+}
+
 /// Inlines the theme into `fragment`, then removes every `class` and `id` attribute
-/// (and in-page `href="#…"`) and any `<style>` left. Refused if it nests more than
-/// [`MAX_HTML_NESTING`] deep ([`check_nesting`]).
+/// (and in-page `href="#…"`) and any `<style>` left. Refused if it is already too long
+/// to be sent ([`check_length`]) or nests more than [`MAX_HTML_NESTING`] deep
+/// ([`check_nesting`]).
 pub fn style_fragment(fragment: &str, theme: &Theme) -> Result<String> {
+    check_length(fragment)?;
     check_nesting(fragment)?;
     let inliner = css_inline::CSSInliner::options()
         .keep_style_tags(false)
@@ -539,6 +613,48 @@ mod tests {
             .to_string();
         assert!(e.contains("elements") && e.contains("<b>"), "{e}");
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn html_already_past_the_content_limit_is_refused_before_inlining() {
+        let limit = wximg_proto::articles::CONTENT_BYTES;
+        // "<p>a</p>\n" per paragraph: just over 1 MiB of HTML before any style.
+        let paragraphs = limit / 9 + 10;
+        let md = format!("# T\n{}", "a\n\n".repeat(paragraphs));
+        let started = std::time::Instant::now();
+        let e = render_markdown(&md, 1, &Theme::Default)
+            .unwrap_err()
+            .to_string();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(
+            e.contains("too long for one WeChat article") && e.contains("45002"),
+            "{e}"
+        );
+        assert!(e.contains("split it"), "{e}");
+        // A `data:` picture is uploaded and replaced by a short URL: it does not count.
+        let picture = format!("![p](data:image/png;base64,{})", "A".repeat(limit + 10));
+        let r = render_markdown(&format!("# T\n\n{picture}\n"), 1, &Theme::Default).unwrap();
+        assert!(r.html.len() > limit);
+    }
+
+    #[test]
+    fn theme_files_are_capped_regular_files_without_a_bom() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let css = dir.path().join("t.css");
+        std::fs::write(&css, b"\xEF\xBB\xBFp { color: red }").expect("write");
+        assert_eq!(
+            Theme::from_file(&css, "t.css").expect("theme"),
+            Theme::Custom("p { color: red }".into())
+        );
+        let e = Theme::from_file(std::path::Path::new("/dev/zero"), "/dev/zero")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a device, not a regular file"), "{e}");
+        std::fs::File::create(&css)
+            .and_then(|f| f.set_len(3 << 30))
+            .expect("sparse file");
+        let e = Theme::from_file(&css, "t.css").unwrap_err().to_string();
+        assert!(e.contains("larger than 1024 KiB"), "{e}");
     }
 
     #[test]

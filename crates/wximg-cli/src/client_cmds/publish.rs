@@ -121,8 +121,8 @@ pub struct PublishArgs {
     /// environment's proxy. Only for an article you trust.
     #[arg(long)]
     pub allow_private_addresses: bool,
-    /// Time allowed for one download, in seconds.
-    #[arg(long, default_value_t = 30)]
+    /// Time allowed for one download, in seconds (at least 1).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub download_timeout: u64,
     #[command(flatten)]
     pub client: ClientArgs,
@@ -215,13 +215,7 @@ fn theme(arg: Option<&str>) -> anyhow::Result<Theme> {
         return Ok(t);
     }
     let path = expand_home(arg);
-    match std::fs::read_to_string(&path) {
-        Ok(css) => Ok(Theme::Custom(css)),
-        Err(e) => anyhow::bail!(
-            "--theme {arg}: not a built-in theme ({}) and not a readable CSS file: {e}",
-            Theme::NAMES.join(", ")
-        ),
-    }
+    Ok(Theme::from_file(&path, &super::printable(arg))?)
 }
 
 /// Whether two paths name the same file (the second may not exist yet).
@@ -258,10 +252,11 @@ async fn rewrite(
     opts: PublishOptions,
     tally: &Tally,
 ) -> anyhow::Result<ExitCode> {
-    let text = wximg_client::publish::read_article(&args.article)?;
+    let read = wximg_client::publish::read_article(&args.article)?;
+    let text = &read.text;
     let kind = wximg_client::article::ArticleKind::from_path(&args.article);
     let json = args.json;
-    let report = rehost_text(client, &text, kind, &args.article, &opts, |url, r| {
+    let report = rehost_text(client, text, kind, &args.article, &opts, |url, r| {
         tally.record(r);
         if json {
             println!("{}", picture_json(url, r));
@@ -300,14 +295,14 @@ async fn rewrite(
         // at ARTICLE.bak in an untrusted directory must not turn the backup into a
         // write elsewhere.
         let backup = free_backup(&args.article);
-        write_atomic(&backup, text.as_bytes(), Access::Shared)?;
+        write_atomic(&backup, &read.file_bytes(text), Access::Shared)?;
         eprintln!(
             "the original is kept as {}",
             super::printable(&backup.display().to_string())
         );
-        write_through(&args.article, report.text.as_bytes())?;
+        write_through(&args.article, &read.file_bytes(&report.text))?;
     } else if let Some(out) = &args.output {
-        write_through(out, report.text.as_bytes())?;
+        write_through(out, &read.file_bytes(&report.text))?;
     } else if !json {
         use std::io::Write;
         std::io::stdout().write_all(report.text.as_bytes())?;
