@@ -389,3 +389,81 @@ fn ctrl_c_ends_a_batch_with_a_partial_summary() {
         stderr(&o)
     );
 }
+
+/// `upload` of a FIFO once waited forever for a writer (and Ctrl-C with it): it is
+/// refused at once, as `publish` refuses one an article names.
+#[test]
+fn upload_refuses_a_fifo_at_once() {
+    let s = AppServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("f.jpg");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|st| st.success()), "mkfifo");
+    let mut child = s
+        .cmd(&["upload", "--fit", fifo.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("upload of a FIFO still running after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("a FIFO, not a regular file"), "{err}");
+    assert!(err.contains("0 uploaded, 1 failed"), "{err}");
+}
+
+/// Each cause once: a write error repeated its I/O error ("outdir: is a directory: is a
+/// directory") and named tempfile's temporary file; `-` and `--download-timeout 0` were
+/// not told apart from a missing file and a timeout.
+#[test]
+fn write_and_argument_errors_are_said_once() {
+    let s = AppServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let md = write(dir.path(), "post.md", b"# T\n\ntext\n");
+    let outdir = dir.path().join("outdir");
+    std::fs::create_dir(&outdir).unwrap();
+    let md = md.to_str().unwrap();
+    let o = s.run(&["publish", md, "-o", outdir.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o).matches("is a directory").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    let missing = dir.path().join("nodir/x.md");
+    let o = s.run(&["publish", md, "-o", missing.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert!(
+        !err.contains(".wximg-"),
+        "the temporary file is not named: {err}"
+    );
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    let o = s.run(&["publish", "-"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("save it to a file"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("No such file"), "{}", stderr(&o));
+    let o = s.run(&["publish", md, "--download-timeout", "0"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--download-timeout"), "{}", stderr(&o));
+    // UTF-16 is named as such, with the iconv that converts it.
+    let u16 = write(dir.path(), "u16.md", b"\xff\xfe#\0 \0T\0\n\0");
+    let o = s.run(&["publish", u16.to_str().unwrap(), "--draft", "--dry-run"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("UTF-16 LE") && err.contains("iconv -f UTF-16 -t UTF-8"),
+        "{err}"
+    );
+    assert!(!err.contains("GBK"), "{err}");
+}
