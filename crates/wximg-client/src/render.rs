@@ -429,7 +429,7 @@ fn too_long(size: String) -> Error {
     Error::Config(format!(
         "the article is too long for one WeChat article: its HTML is {size} before the \
          theme's styles are added, and the platform takes under {limit} (1 MiB; it answers \
-         45002 to more): split it into several articles"
+         45002 to more): split the article into several"
     ))
 }
 
@@ -654,7 +654,7 @@ mod tests {
             e.contains("too long for one WeChat article") && e.contains("45002"),
             "{e}"
         );
-        assert!(e.contains("split it"), "{e}");
+        assert!(e.contains("split the article"), "{e}");
         // A `data:` picture is uploaded and replaced by a short URL: it does not count.
         let picture = format!("![p](data:image/png;base64,{})", "A".repeat(limit + 10));
         let r = render_markdown(&format!("# T\n\n{picture}\n"), 1, &Theme::Default).unwrap();
