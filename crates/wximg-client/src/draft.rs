@@ -188,6 +188,17 @@ pub fn prepare(article: &Path, opts: &DraftOptions) -> Result<Prepared> {
             wximg_proto::articles::MAX_DIGEST_CHARS,
         ))
     })?;
+    // The text, counted as the server counts it (its pictures do not change it).
+    let chars = wximg_proto::html::text_chars(&prepared.html);
+    if chars >= wximg_proto::articles::CONTENT_TEXT_CHARS as u64 {
+        return Err(Error::Config(format!(
+            "{}: the draft would be refused with {}: its text is {chars} characters, and the \
+             platform takes under {}: split the article into several",
+            article.display(),
+            ErrCode::ContentSizeOutOfLimit,
+            wximg_proto::articles::CONTENT_TEXT_CHARS,
+        )));
+    }
     Ok(prepared)
 }
 
@@ -639,6 +650,25 @@ mod tests {
         // At the limit it goes on, to the next thing missing: the cover.
         let e = refusal(&article);
         assert!(e.contains("no cover"), "{e}");
+    }
+
+    #[test]
+    fn text_past_the_platforms_count_is_refused_before_sending() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let article = dir.path().join("long.md");
+        let opts = DraftOptions::default();
+        let refusal = |article: &Path| match prepare(article, &opts) {
+            Ok(_) => panic!("{} was prepared", article.display()),
+            Err(e) => e.to_string(),
+        };
+        // 20,000 characters of text (spaces do not count), as the server counts them.
+        let long = format!("---\ncover: c.png\n---\n# 长\n\n{}\n", "字 ".repeat(19_999));
+        std::fs::write(&article, long).expect("write");
+        let e = refusal(&article);
+        assert!(e.contains("20000 characters") && e.contains("45002"), "{e}");
+        let under = format!("---\ncover: c.png\n---\n# 长\n\n{}\n", "字 ".repeat(19_998));
+        std::fs::write(&article, under).expect("write");
+        assert!(prepare(&article, &opts).is_ok(), "19,999 characters pass");
     }
 
     #[test]
