@@ -238,6 +238,54 @@ pub(crate) trait FetchToken {
 pub(crate) struct TokenProvider {
     cache: Option<TokenCache>,
     current: Mutex<Option<CachedToken>>,
+    /// Why the last fetch failed, when no later one can do better in this run (see
+    /// [`account_wide`]): every later caller is told at once instead of asking again.
+    failed: std::sync::Mutex<Option<Failure>>,
+}
+
+/// A token failure kept for the callers after the first (errors are not `Clone`).
+#[derive(Debug, Clone)]
+enum Failure {
+    Api { code: i64, errmsg: String },
+    Transport(String),
+}
+
+impl Failure {
+    fn error(&self) -> Error {
+        match self {
+            Failure::Api { code, errmsg } => Error::Api {
+                code: *code,
+                errmsg: errmsg.clone(),
+                rid: None,
+            },
+            Failure::Transport(message) => Error::Transport {
+                message: message.clone(),
+                source: None,
+            },
+        }
+    }
+}
+
+/// The token failures that no retry in this run can mend, so one fetch says it for every
+/// picture of a batch: a wrong appid or secret, an address the account does not allow,
+/// an administrator's refusal, a server that does not answer (after the retry policy
+/// has retried it). A quota or a system error may pass, and is asked again.
+fn account_wide(e: &Error) -> Option<Failure> {
+    match e {
+        Error::Api { code, errmsg, .. }
+            if matches!(
+                code,
+                40002 | 40013 | 40125 | 40164 | 41002 | 41004 | 48001 | 89503 | 89506 | 89507
+            ) =>
+        {
+            Some(Failure::Api {
+                code: *code,
+                errmsg: errmsg.clone(),
+            })
+        }
+        Error::Transport { .. } => Some(Failure::Transport(e.to_string())),
+        _ => None,
+    }
 }
 
 impl TokenProvider {
@@ -245,7 +293,28 @@ impl TokenProvider {
         TokenProvider {
             cache,
             current: Mutex::new(None),
+            failed: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The account-wide failure of an earlier fetch, if there was one.
+    fn failure(&self) -> Option<Error> {
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        failed.as_ref().map(Failure::error)
+    }
+
+    /// Fetches a token; an account-wide failure is kept for every later caller.
+    async fn fetch(&self, fetcher: &impl FetchToken, force: bool) -> Result<CachedToken> {
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        let fetched = fetcher.fetch_token(force).await;
+        if let Err(e) = &fetched
+            && let Some(failure) = account_wide(e)
+        {
+            *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
+        }
+        fetched
     }
 
     /// A fresh token. Concurrent callers wait for one fetch rather than each fetching.
@@ -261,7 +330,7 @@ impl TokenProvider {
             *current = Some(t);
             return Ok(token);
         }
-        let t = fetcher.fetch_token(false).await?;
+        let t = self.fetch(fetcher, false).await?;
         self.remember(&mut current, t)
     }
 
@@ -279,10 +348,10 @@ impl TokenProvider {
         if let Some(c) = &self.cache {
             c.clear();
         }
-        let mut t = fetcher.fetch_token(false).await?;
+        let mut t = self.fetch(fetcher, false).await?;
         if t.access_token == refused {
             // The server still hands out the token it refuses: ask for a new one.
-            t = fetcher.fetch_token(true).await?;
+            t = self.fetch(fetcher, true).await?;
         }
         self.remember(&mut current, t)
     }
@@ -331,6 +400,39 @@ mod tests {
             forced: AtomicU32::new(0),
             same_first,
         }
+    }
+
+    /// A server refusing the secret (40125), or a quota (45009), counted.
+    struct Refusing(AtomicU32, i64);
+
+    impl FetchToken for Refusing {
+        async fn fetch_token(&self, _force: bool) -> Result<CachedToken> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(Error::Api {
+                code: self.1,
+                errmsg: "refused".into(),
+                rid: None,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_is_asked_once_for_the_whole_run() {
+        let provider = TokenProvider::new(None);
+        let server = Refusing(AtomicU32::new(0), 40125);
+        for _ in 0..20 {
+            let e = provider.get(&server).await.expect_err("refused");
+            assert_eq!(e.errcode().map(|c| c.code()), Some(40125), "{e}");
+        }
+        assert!(provider.renew(&server, "t").await.is_err());
+        assert_eq!(server.0.load(Ordering::SeqCst), 1, "one token request");
+        // A quota may pass: asked again.
+        let provider = TokenProvider::new(None);
+        let quota = Refusing(AtomicU32::new(0), 45009);
+        for _ in 0..3 {
+            assert!(provider.get(&quota).await.is_err());
+        }
+        assert_eq!(quota.0.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
