@@ -153,6 +153,9 @@ pub struct PublishReport {
     pub skipped: Vec<String>,
     /// Pictures that could not be fetched, fitted or uploaded.
     pub failed: Vec<(String, Arc<Error>)>,
+    /// Why the picture cache could not be saved, if it could not (a re-run then uploads
+    /// again what this one did): for the user to be told, once.
+    pub cache_unsaved: Option<String>,
 }
 
 impl PublishReport {
@@ -481,7 +484,7 @@ pub async fn rehost_text(
 
     let mut rehosted = BTreeMap::new();
     let mut failed = Vec::new();
-    let mut save_failed = false;
+    let mut cache_unsaved = None;
     while let Some((url, r)) = stream.next().await {
         on_picture(&url, &r);
         match r {
@@ -490,10 +493,9 @@ pub async fn rehost_text(
                 if v.source == Source::Uploaded {
                     let snapshot = cache.lock().unwrap_or_else(|p| p.into_inner());
                     if let Err(e) = snapshot.save(&cache_path)
-                        && !save_failed
+                        && cache_unsaved.is_none()
                     {
-                        save_failed = true;
-                        tracing::warn!("could not save the publish cache: {e}");
+                        cache_unsaved = Some(format!("{}: {e}", cache_path.display()));
                     }
                 }
                 rehosted.insert(url, v);
@@ -516,6 +518,7 @@ pub async fn rehost_text(
         rehosted,
         skipped,
         failed,
+        cache_unsaved,
     })
 }
 

@@ -265,6 +265,7 @@ async fn rewrite(
         }
     })
     .await?;
+    cache_warning(&report);
     let cached = report.count(Source::Cached);
     if !json {
         eprintln!(
@@ -289,7 +290,14 @@ async fn rewrite(
         eprintln!("the article was not written (pass --allow-missing to write it anyway)");
         return Ok(ExitCode::FAILURE);
     }
-    if args.in_place {
+    if args.in_place && report.text == *text {
+        // Nothing to rewrite: no backup (it would be the article itself, a new
+        // ARTICLE.bak.N every run), and the article untouched.
+        eprintln!(
+            "{}: nothing to change, left as it is",
+            super::printable(&args.article.display().to_string())
+        );
+    } else if args.in_place {
         // Never over an existing backup (a second run would replace the original with
         // the rewritten article), and replaced, never written through: a symlink left
         // at ARTICLE.bak in an untrusted directory must not turn the backup into a
@@ -513,12 +521,23 @@ async fn draft(
             }
         }
     }
+    cache_warning(pictures);
     if json {
         println!("{draft_json}");
     } else {
         summary(pictures, args.dry_run);
     }
     Ok(exit(ok))
+}
+
+/// Says, once, that the picture cache could not be saved (what a re-run then redoes).
+fn cache_warning(r: &PublishReport) {
+    if let Some(why) = &r.cache_unsaved {
+        eprintln!(
+            "warning: the picture cache could not be saved ({why}): a re-run will upload \
+             these pictures again; give --cache a writable file"
+        );
+    }
 }
 
 /// The closing line: `N uploaded, M failed, K unchanged`.

@@ -196,13 +196,26 @@ fn in_place_never_overwrites_a_backup_and_output_over_input_is_refused() {
     write_picture(dir.path(), "p.jpg", &picture(100, 70, 9), ImageFormat::Jpeg);
     let original = "# Post\n\n![p](p.jpg)\n";
     let md = write(dir.path(), "post.md", original.as_bytes());
-    for _ in 0..2 {
+    let in_place = || {
         let o = s.run(&["publish", md.to_str().unwrap(), "--in-place"]);
         assert!(o.status.success(), "{}", stderr(&o));
-    }
+        o
+    };
+    in_place();
+    // A second picture added to the rewritten article: a second backup, the first kept.
+    write_picture(dir.path(), "q.jpg", &picture(90, 60, 4), ImageFormat::Jpeg);
+    let rewritten = std::fs::read_to_string(&md).unwrap();
+    std::fs::write(&md, format!("{rewritten}\n![q](q.jpg)\n")).unwrap();
+    in_place();
     let bak = std::fs::read_to_string(dir.path().join("post.md.bak")).unwrap();
     assert_eq!(bak, original, "the first backup is the original, still");
     assert!(dir.path().join("post.md.bak.1").exists());
+    // Nothing left to change: no third backup, the article untouched.
+    let done = std::fs::read(&md).unwrap();
+    let o = in_place();
+    assert!(stderr(&o).contains("nothing to change"), "{}", stderr(&o));
+    assert!(!dir.path().join("post.md.bak.2").exists());
+    assert_eq!(std::fs::read(&md).unwrap(), done);
 
     let before = std::fs::read(&md).unwrap();
     let o = s.run(&["publish", md.to_str().unwrap(), "-o", md.to_str().unwrap()]);
@@ -466,4 +479,33 @@ fn write_and_argument_errors_are_said_once() {
         "{err}"
     );
     assert!(!err.contains("GBK"), "{err}");
+}
+
+#[test]
+fn a_cache_that_cannot_be_saved_is_said_once() {
+    let s = AppServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_picture(dir.path(), "p.jpg", &picture(100, 70, 3), ImageFormat::Jpeg);
+    write_picture(dir.path(), "q.jpg", &picture(90, 70, 5), ImageFormat::Jpeg);
+    let md = write(
+        dir.path(),
+        "post.md",
+        b"# Post\n\n![p](p.jpg)\n\n![q](q.jpg)\n",
+    );
+    let not_a_file = dir.path().join("cache-dir");
+    std::fs::create_dir(&not_a_file).unwrap();
+    let o = s.run(&[
+        "publish",
+        md.to_str().unwrap(),
+        "--cache",
+        not_a_file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(
+        err.matches("the picture cache could not be saved").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("--cache"), "{err}");
 }
