@@ -333,12 +333,8 @@ pub fn default_state_path(article: &Path) -> PathBuf {
 
 impl DraftState {
     fn load(path: &Path) -> DraftState {
-        let read = || -> Option<Vec<u8>> {
-            let f = crate::fetch::open_no_follow(path).ok()?;
-            f.metadata().ok().filter(|m| m.is_file())?;
-            crate::fetch::read_capped(f, 1 << 20).ok()?
-        };
-        read()
+        crate::fetch::read_regular(path, false, 1 << 20)
+            .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or(DraftState {
                 version: 1,

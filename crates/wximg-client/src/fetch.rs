@@ -129,12 +129,6 @@ pub fn read_local(
     }
 }
 
-/// Opens `path` for reading without following a symlink in its last component and
-/// without blocking on a FIFO (the caller checks the kind on the descriptor).
-pub fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
-    open_non_blocking(path, false)
-}
-
 /// Opens `path` for reading without blocking on a FIFO or a device (`O_NONBLOCK`: a FIFO
 /// with no writer cannot hang the open), following a symlink in the last component only
 /// when `follow_links`.
@@ -189,7 +183,17 @@ pub enum NotRead {
 /// Reads a file the user named (symlinks followed): a regular file only
 /// ([`open_regular`]), at most `cap` bytes of it (at most cap + 1 are read). Blocking.
 pub fn read_named(path: &Path, cap: u64) -> std::result::Result<Vec<u8>, NotRead> {
-    let file = open_regular(path, true)
+    read_regular(path, true, cap)
+}
+
+/// Reads a regular file ([`open_regular`], following a symlink in the last component
+/// only when `follow_links`) of at most `cap` bytes. Blocking.
+pub fn read_regular(
+    path: &Path,
+    follow_links: bool,
+    cap: u64,
+) -> std::result::Result<Vec<u8>, NotRead> {
+    let file = open_regular(path, follow_links)
         .map_err(NotRead::Io)?
         .map_err(NotRead::NotRegular)?;
     read_capped(file, cap)

@@ -35,8 +35,7 @@ use crate::atomic_file::{Access, write_atomic};
 use crate::batch::upload_bytes_with;
 use crate::error::{Error, Result};
 use crate::fetch::{
-    FetchPolicy, Naming, NotRead, article_root, download, open_no_follow, picture_client,
-    read_capped, read_local,
+    FetchPolicy, Naming, NotRead, article_root, download, picture_client, read_local,
 };
 use crate::fit::{FitOutcome, FitSettings};
 
@@ -201,12 +200,8 @@ impl PublishCache {
     /// that may not be trusted, so it is read only if it is a regular file (not through a
     /// symlink: the save replaces one) of at most [`MAX_CACHE_BYTES`].
     pub fn load(path: &Path) -> PublishCache {
-        let read = || -> Option<Vec<u8>> {
-            let f = open_no_follow(path).ok()?;
-            f.metadata().ok().filter(|m| m.is_file())?;
-            read_capped(f, MAX_CACHE_BYTES).ok()?
-        };
-        read()
+        crate::fetch::read_regular(path, false, MAX_CACHE_BYTES)
+            .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or(PublishCache {
                 version: 1,
