@@ -111,17 +111,20 @@ pub async fn prepare(
             }
         }
     }
-    let thumb_url = match MaterialStore::material(meta, &app.appid, &thumb_media_id).await? {
-        Some(thumb) => thumb.url,
-        None if newspic && thumb_media_id.is_empty() => String::new(),
-        None => {
-            return Err(ApiError::detail(
-                ErrCode::InvalidMediaId,
-                format!(
-                    "thumb_media_id {thumb_media_id:?} is not a permanent material of {}",
-                    app.appid
-                ),
-            ));
+    let thumb_url = if newspic && thumb_media_id.is_empty() {
+        String::new()
+    } else {
+        match MaterialStore::material(meta, &app.appid, &thumb_media_id).await? {
+            Some(thumb) => thumb.url,
+            None => {
+                return Err(ApiError::detail(
+                    ErrCode::InvalidMediaId,
+                    format!(
+                        "thumb_media_id {thumb_media_id:?} is not a permanent material of {}",
+                        app.appid
+                    ),
+                ));
+            }
         }
     };
     let content = input.content.clone().unwrap_or_default();
