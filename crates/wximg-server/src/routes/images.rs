@@ -12,6 +12,8 @@
 //! picture of that format — unknown ids, taken-down pictures, `..`, encoded tricks — is a
 //! plain 404.
 
+mod byte_range;
+
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
@@ -57,11 +59,10 @@ fn wanted_range(
     {
         return Ok(None);
     }
-    match http_range_header::parse_range_header(range).map(|r| r.validate(len)) {
-        Ok(Ok(ranges)) if ranges.len() == 1 => Ok(Some(*ranges[0].start()..*ranges[0].end() + 1)),
-        Ok(Ok(_)) => Ok(None), // several ranges: we may send the whole instead (RFC 9110 §14.2)
-        Ok(Err(_)) => Err(()),
-        Err(_) => Ok(None), // a malformed Range header is ignored
+    match byte_range::parse(range, len) {
+        byte_range::Answer::Whole => Ok(None),
+        byte_range::Answer::Part(r) => Ok(Some(r)),
+        byte_range::Answer::Unsatisfiable => Err(()),
     }
 }
 

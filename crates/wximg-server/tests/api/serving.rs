@@ -106,6 +106,33 @@ async fn check_serving(app: &crate::support::TestApp, url: &str, bytes: &[u8]) {
     );
     let beyond = get_with(app, &url, "range", &format!("bytes={}-", bytes.len() + 10)).await;
     assert_eq!(beyond.status(), 416);
+    let nothing = get_with(app, &url, "range", "bytes=-0").await;
+    assert_eq!(
+        nothing.status(),
+        416,
+        "a suffix of 0 bytes is unsatisfiable"
+    );
+    assert_eq!(
+        nothing.headers()["content-range"],
+        format!("bytes */{}", bytes.len()).as_str()
+    );
+    let longer = get_with(app, &url, "range", &format!("bytes=-{}", bytes.len() * 2)).await;
+    assert_eq!(
+        longer.status(),
+        206,
+        "a suffix longer than the picture is all of it"
+    );
+    assert_eq!(
+        longer.headers()["content-range"],
+        format!("bytes 0-{}/{}", bytes.len() - 1, bytes.len()).as_str()
+    );
+    assert_eq!(longer.bytes().await.unwrap().to_vec(), bytes);
+    let twice = get_with(app, &url, "range", "bytes=0-9,5-14").await;
+    assert_eq!(
+        twice.status(),
+        200,
+        "overlapping ranges: the whole, not 416"
+    );
 
     let head = app.http.head(&url).send().await.unwrap();
     assert_eq!(head.status(), 200);
